@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Set up everything, then run the checks CI runs: lint, layer contracts, type checks, tests.
+# Extra arguments go to pytest (e.g. -k import, -m "not slow").
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+export QT_QPA_PLATFORM=offscreen
+export VTK_DEFAULT_OPENGL_WINDOW=vtkOSOpenGLRenderWindow
+echo "== ruff";          .venv/bin/ruff check . && .venv/bin/ruff format --check .
+echo "== import-linter"; .venv/bin/lint-imports
+echo "== mypy (core)";   .venv/bin/mypy
+echo "== pytest"
+exec .venv/bin/python -m pytest "$@"

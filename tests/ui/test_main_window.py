@@ -1,0 +1,114 @@
+"""The first screen, offscreen: study list, opening a CT, scrolling, corner text, screenshot."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+
+from workstation.archive.local import LocalArchive
+from workstation.demo import CT_HEAD, MR_BRAIN
+from workstation.ui.main_window import MainWindow
+from workstation.ui.theme import apply_dark_theme
+
+
+@pytest.fixture
+def window(qtbot, demo_store: Path, qapp):
+    apply_dark_theme(qapp)
+    archive = LocalArchive(demo_store)
+    win = MainWindow(archive)
+    qtbot.addWidget(win)
+    win.resize(1400, 900)
+    win.show()
+    qtbot.waitExposed(win)
+    yield win
+    win.close()
+    archive.close()
+
+
+def qimage_to_array(img) -> np.ndarray:
+    img = img.convertToFormat(img.Format.Format_RGB888)
+    w, h = img.width(), img.height()
+    buf = np.frombuffer(img.constBits(), dtype=np.uint8, count=img.bytesPerLine() * h)
+    return buf.reshape(h, img.bytesPerLine())[:, : 3 * w].reshape(h, w, 3).copy()
+
+
+def test_study_list_search_and_sort(window):
+    model = window.study_model
+    assert model.rowCount() == 6
+    window.search.setText("doe jane")
+    window._apply_search()
+    assert model.rowCount() == 2  # the head CT and its prior
+    assert {model.study_at(r).accession_number for r in range(2)} == {"ACC-CTH-1", "ACC-CTH-0"}
+    window.search.setText("ACC-MRB")
+    window._apply_search()
+    assert model.rowCount() == 1
+    assert model.study_at(0).patient.patient_id == "DEMO-0003"
+    window.search.setText("")
+    window._apply_search()
+    model.sort(0, Qt.SortOrder.AscendingOrder)
+    names = [model.data(model.index(r, 0)) for r in range(model.rowCount())]
+    assert names == sorted(names, key=str.casefold)
+
+
+def test_open_ct_scroll_ten_and_screenshot(window, qtbot, artifact_dir):
+    window.open_study(CT_HEAD.study_instance_uid)
+    vp = window.viewport
+    assert vp.model.count == 150
+    start = vp.model.index
+    assert start == 75
+    for _ in range(10):
+        qtbot.keyClick(vp.vtk_widget, Qt.Key.Key_Down)
+    assert vp.model.index == start + 10
+    # The corner text names the patient and the image shown.
+    texts = vp.model.corner_texts()
+    assert texts["top_left"].splitlines()[0] == "Doe, Jane"
+    assert f"Im {start + 11}/150" in texts["bottom_left"]
+    assert vp.scene.corner_text["top_left"].startswith("Doe, Jane")
+    shot = window.screenshot()
+    path = artifact_dir / "ui_main_window_ct_head.png"
+    assert shot.save(str(path))
+    arr = qimage_to_array(shot)
+    # The viewport region of the screenshot shows the CT: not blank, many grey levels.
+    top_left = vp.mapTo(window, vp.rect().topLeft())
+    region = arr[
+        top_left.y() + 50 : top_left.y() + vp.height() - 50,
+        top_left.x() + 50 : top_left.x() + vp.width() - 50,
+    ]
+    assert region.std() > 30
+    assert len(np.unique(region[..., 0])) > 50
+    # The image in the viewport matches the pipeline's output for that slice.
+    cap = qimage_to_array(vp.capture())
+    assert cap.shape[0] == vp.scene.render_window.GetSize()[1]
+    # Series browser lists the one series with a thumbnail.
+    assert window.series_browser.count() == 1
+    assert not window.series_browser.item(0).icon().isNull()
+
+
+def test_wheel_scrolls_and_stops_at_the_end(window, qtbot):
+    window.open_study(CT_HEAD.study_instance_uid)
+    vp = window.viewport
+    vp.model.go_to(148)
+    for _ in range(5):
+        vp.model.scroll(1)
+    assert vp.model.index == 149  # no wrap-around
+
+
+def test_arabic_name_in_list_and_corner(window, artifact_dir):
+    row = window.study_model.row_of(MR_BRAIN.study_instance_uid)
+    assert window.study_model.data(window.study_model.index(row, 0)) == "حداد, ليلى"
+    window.open_study(MR_BRAIN.study_instance_uid)
+    assert window.viewport.model.corner_texts()["top_left"].startswith("حداد, ليلى")
+    window.screenshot().save(str(artifact_dir / "ui_main_window_mr_arabic.png"))
+
+
+def test_import_in_the_app_reports_rejections(window, qtbot, tmp_path):
+    bad = tmp_path / "notes.txt"
+    bad.write_text("not an image")
+    with qtbot.waitSignal(window.study_model.modelReset, timeout=20000):
+        window.start_import([str(bad)])
+    qtbot.waitUntil(lambda: window._import_thread is None, timeout=10000)
+    assert "0 imported" in window.statusBar().currentMessage()
+    assert "1 rejected" in window.statusBar().currentMessage()

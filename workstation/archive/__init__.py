@@ -1,0 +1,1 @@
+"""Everything that talks to an archive or the disk: the local store, its index, importers."""

@@ -1,0 +1,442 @@
+"""Read what the store indexes from a DICOM file: identifiers, display attributes, geometry.
+
+Headers are read with ``stop_before_pixels``; the position and length of the Pixel Data
+element (PS3.5 7.1) are taken from the element header that follows, so native pixel data can
+later be read straight into a volume without parsing the file again, and a truncated file is
+caught at import rather than when a radiologist scrolls to it.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import pydicom
+import pydicom.config
+from pydicom.dataelem import RawDataElement
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError as PydicomInvalidDicomError
+from pydicom.uid import (
+    UID,
+    DeflatedExplicitVRLittleEndian,
+    ExplicitVRBigEndian,
+    ImplicitVRLittleEndian,
+)
+
+from workstation.core.errors import InvalidDicomError
+from workstation.core.model import Instance, Patient, Series, Study
+
+MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"
+PIXEL_DATA_TAG = 0x7FE00010
+_UNDEFINED_LENGTH = 0xFFFFFFFF
+_ITEM = 0xFFFEE000
+_SEQ_DELIM = 0xFFFEE0DD
+_REQUIRED = ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID")
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedInstance:
+    """Everything the index stores for one file, read from its header."""
+
+    patient: Patient
+    study: Study
+    series: Series
+    instance: Instance
+    has_file_meta: bool
+
+
+def read_header(
+    source: str | os.PathLike[str] | IO[bytes], size: int | None = None
+) -> tuple[Dataset, int | None, int | None, bool]:
+    """Read a file's header; return (dataset, pixel offset, pixel length, has Part 10 meta).
+
+    Raises :class:`InvalidDicomError` with a reason for non-DICOM, truncated or incomplete
+    input. ``source`` is a path or a seekable binary file object.
+    """
+    close = False
+    if isinstance(source, str | os.PathLike):
+        fp: IO[bytes] = open(source, "rb")  # noqa: SIM115 - closed below
+        close = True
+        size = os.fstat(fp.fileno()).st_size
+    else:
+        fp = source
+        if size is None:
+            pos = fp.tell()
+            size = fp.seek(0, io.SEEK_END)
+            fp.seek(pos)
+    try:
+        return _read_header(fp, size)
+    finally:
+        if close:
+            fp.close()
+
+
+def _read_header(fp: IO[bytes], size: int) -> tuple[Dataset, int | None, int | None, bool]:
+    if size == 0:
+        raise InvalidDicomError("empty file")
+    has_meta = True
+    try:
+        with warnings.catch_warnings():
+            # pydicom warns about every oddity of real-world files; the import reports
+            # what matters (rejections) and the rest is not the reader's concern.
+            warnings.simplefilter("ignore")
+            ds = pydicom.dcmread(fp, stop_before_pixels=True)
+    except PydicomInvalidDicomError:
+        # A dataset without the Part 10 preamble and meta (PS3.10 7.1) is still DICOM if it
+        # parses and carries the identifiers; it gets a proper meta when stored.
+        has_meta = False
+        fp.seek(0)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                ds = pydicom.dcmread(fp, stop_before_pixels=True, force=True)
+        except Exception as exc:
+            raise InvalidDicomError(f"not a DICOM file ({type(exc).__name__})") from None
+        if "SOPInstanceUID" not in ds:
+            raise InvalidDicomError("not a DICOM file (no DICOM preamble or identifiers)") from None
+    except (EOFError, struct.error, OSError, ValueError, KeyError, TypeError) as exc:
+        raise InvalidDicomError(f"damaged or truncated header ({exc})") from None
+    except Exception as exc:
+        raise InvalidDicomError(f"unreadable header ({type(exc).__name__}: {exc})") from None
+
+    try:
+        return _check_header(fp, size, ds, has_meta)
+    except InvalidDicomError:
+        raise
+    except Exception as exc:
+        raise InvalidDicomError(f"damaged header ({type(exc).__name__}: {exc})") from None
+
+
+def _check_header(
+    fp: IO[bytes], size: int, ds: Dataset, has_meta: bool
+) -> tuple[Dataset, int | None, int | None, bool]:
+    _reject_cut_values(ds)
+    ts = _transfer_syntax(ds)
+    if not ts.is_transfer_syntax:
+        raise InvalidDicomError(f"damaged header: {ts!s} is not a transfer syntax")
+    if ds.get("SOPClassUID") == MEDIA_STORAGE_DIRECTORY or (
+        has_meta and ds.file_meta.get("MediaStorageSOPClassUID") == MEDIA_STORAGE_DIRECTORY
+    ):
+        raise InvalidDicomError("DICOMDIR media directory, not an image")
+    missing = [k for k in _REQUIRED if not str(ds.get(k, "") or "").strip()]
+    if missing:
+        raise InvalidDicomError("missing required identifier(s): " + ", ".join(missing))
+    offset, length = (None, None)
+    if ts != DeflatedExplicitVRLittleEndian:
+        offset, length = _locate_pixel_data(fp, ts, size)
+    if offset is None and ts != DeflatedExplicitVRLittleEndian:
+        if "Rows" in ds and _expects_pixels(ds):
+            raise InvalidDicomError("truncated: image attributes present but no Pixel Data")
+        if "Image Storage" in UID(str(ds.SOPClassUID)).name:
+            raise InvalidDicomError("truncated or incomplete: an image object without Pixel Data")
+    if offset is not None and length is not None and length != _UNDEFINED_LENGTH:
+        expected = _native_length(ds)
+        if offset + length > size:
+            raise InvalidDicomError(
+                f"truncated: Pixel Data needs {length} bytes, {max(size - offset, 0)} present"
+            )
+        if expected and length < expected:
+            raise InvalidDicomError(
+                f"truncated: Pixel Data has {length} bytes, the image needs {expected}"
+            )
+    return ds, offset, length, has_meta
+
+
+def _reject_cut_values(ds: Dataset) -> None:
+    """pydicom keeps a value cut short by the end of the file; such a file is truncated."""
+    for dataset in (getattr(ds, "file_meta", None), ds):
+        if not dataset:
+            continue
+        last = dataset.get_item(max(dataset.keys()))
+        if (
+            isinstance(last, RawDataElement)
+            and last.value is not None
+            and last.length != _UNDEFINED_LENGTH
+            and len(last.value) < last.length
+        ):
+            raise InvalidDicomError("truncated: the file ends inside its header")
+
+
+def _expects_pixels(ds: Dataset) -> bool:
+    return int(ds.get("Rows", 0) or 0) > 0 and int(ds.get("Columns", 0) or 0) > 0
+
+
+def _transfer_syntax(ds: Dataset) -> UID:
+    meta = getattr(ds, "file_meta", None)
+    ts = meta.get("TransferSyntaxUID") if meta is not None else None
+    if ts:
+        return UID(ts)
+    return (
+        ExplicitVRBigEndian
+        if not ds.is_little_endian
+        else (ImplicitVRLittleEndian if ds.is_implicit_VR else UID("1.2.840.10008.1.2.1"))
+    )
+
+
+def _locate_pixel_data(fp: IO[bytes], ts: UID, size: int) -> tuple[int | None, int | None]:
+    """Parse the Pixel Data element header at the reader's stop position (PS3.5 7.1.2)."""
+    start = fp.tell()
+    head = fp.read(12)
+    if len(head) < 8:
+        return None, None
+    endian = ">" if ts == ExplicitVRBigEndian else "<"
+    group, elem = struct.unpack(endian + "HH", head[:4])
+    if (group << 16 | elem) != PIXEL_DATA_TAG:
+        return None, None
+    if ts == ImplicitVRLittleEndian or head[4:6] not in (b"OB", b"OW", b"OD", b"OF", b"OL", b"UN"):
+        (length,) = struct.unpack(endian + "I", head[4:8])
+        offset = start + 8
+    else:
+        if len(head) < 12:
+            raise InvalidDicomError("truncated: Pixel Data element header cut short")
+        (length,) = struct.unpack(endian + "I", head[8:12])
+        offset = start + 12
+    if length == _UNDEFINED_LENGTH:
+        _check_fragments(fp, offset, size)
+    return offset, length
+
+
+def _check_fragments(fp: IO[bytes], offset: int, size: int) -> None:
+    """Walk encapsulated fragments (PS3.5 A.4) to the sequence delimiter; fail if cut short."""
+    pos = offset
+    fp.seek(pos)
+    for _ in range(1_000_000):
+        head = fp.read(8)
+        if len(head) < 8:
+            raise InvalidDicomError("truncated: encapsulated Pixel Data ends before its delimiter")
+        group, elem, length = struct.unpack("<HHI", head)
+        tag = group << 16 | elem
+        if tag == _SEQ_DELIM:
+            return
+        if tag != _ITEM or length == _UNDEFINED_LENGTH:
+            raise InvalidDicomError("damaged encapsulated Pixel Data (bad item tag)")
+        pos += 8 + length
+        if pos > size:
+            raise InvalidDicomError("truncated: a compressed frame is cut short")
+        fp.seek(pos)
+    raise InvalidDicomError("damaged encapsulated Pixel Data (too many fragments)")
+
+
+def _native_length(ds: Dataset) -> int:
+    try:
+        rows = int(ds.Rows)
+        cols = int(ds.Columns)
+        frames = int(ds.get("NumberOfFrames", 1) or 1)
+        spp = int(ds.get("SamplesPerPixel", 1) or 1)
+        bits = int(ds.BitsAllocated)
+    except (AttributeError, ValueError, TypeError):
+        return 0
+    if _transfer_syntax(ds).is_compressed:
+        return 0
+    if str(ds.get("PhotometricInterpretation", "")).upper() == "YBR_FULL_422":
+        spp = 2  # chroma subsampled horizontally: two samples per pixel (PS3.5 8.2.6)
+    total_bits = rows * cols * frames * spp * bits
+    return (total_bits + 7) // 8
+
+
+def _s(ds: Dataset, keyword: str) -> str:
+    value = ds.get(keyword, "")
+    if value is None:
+        return ""
+    if isinstance(value, pydicom.multival.MultiValue):
+        return "\\".join(str(v) for v in value)
+    return str(value).strip()
+
+
+def _int(ds: Dataset, keyword: str) -> int | None:
+    value = ds.get(keyword)
+    if value in (None, ""):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _float(ds: Dataset, keyword: str) -> float | None:
+    value = ds.get(keyword)
+    if value in (None, ""):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _floats(ds: Dataset, keyword: str, n: int | None = None) -> tuple[float, ...] | None:
+    value = ds.get(keyword)
+    if value in (None, ""):
+        return None
+    seq: Any = value if isinstance(value, pydicom.multival.MultiValue | list | tuple) else [value]
+    try:
+        out = tuple(float(v) for v in seq)
+    except (TypeError, ValueError):
+        return None
+    if n is not None and len(out) != n:
+        return None
+    return out
+
+
+def _strs(ds: Dataset, keyword: str) -> tuple[str, ...]:
+    value = ds.get(keyword)
+    if value in (None, ""):
+        return ()
+    if isinstance(value, pydicom.multival.MultiValue | list | tuple):
+        return tuple(str(v) for v in value)
+    return (str(value),)
+
+
+def _requested_priority(ds: Dataset) -> str:
+    for kw in ("RequestedProcedurePriority", "ScheduledProcedureStepPriority"):
+        v = _s(ds, kw)
+        if v:
+            return v.upper()
+    seq = ds.get("RequestAttributesSequence")
+    if seq:
+        for item in seq:
+            v = _s(item, "RequestedProcedurePriority")
+            if v:
+                return v.upper()
+    return ""
+
+
+def _plane_geometry(ds: Dataset) -> tuple[Any, Any, Any, Any]:
+    """Image Plane attributes, from the top level or the Shared Functional Groups (C.7.6.16)."""
+    ipp = _floats(ds, "ImagePositionPatient", 3)
+    iop = _floats(ds, "ImageOrientationPatient", 6)
+    ps = _floats(ds, "PixelSpacing", 2)
+    thick = _float(ds, "SliceThickness")
+    shared = ds.get("SharedFunctionalGroupsSequence")
+    if shared:
+        item = shared[0]
+        if iop is None and item.get("PlaneOrientationSequence"):
+            iop = _floats(item.PlaneOrientationSequence[0], "ImageOrientationPatient", 6)
+        if item.get("PixelMeasuresSequence"):
+            pm = item.PixelMeasuresSequence[0]
+            ps = ps or _floats(pm, "PixelSpacing", 2)
+            thick = thick if thick is not None else _float(pm, "SliceThickness")
+    per_frame = ds.get("PerFrameFunctionalGroupsSequence")
+    if ipp is None and per_frame:
+        first = per_frame[0]
+        if first.get("PlanePositionSequence"):
+            ipp = _floats(first.PlanePositionSequence[0], "ImagePositionPatient", 3)
+    return ipp, iop, ps, thick
+
+
+def parse_dataset(
+    ds: Dataset,
+    *,
+    path: str,
+    pixel_data_offset: int | None,
+    pixel_data_length: int | None,
+    file_size: int,
+    has_file_meta: bool,
+) -> ParsedInstance:
+    """Turn a header into the domain objects the index stores."""
+    name = ds.get("PatientName")
+    patient = Patient(
+        patient_id=_s(ds, "PatientID"),
+        issuer_of_patient_id=_s(ds, "IssuerOfPatientID"),
+        patient_name=str(name) if name is not None else "",
+        birth_date=_s(ds, "PatientBirthDate"),
+        sex=_s(ds, "PatientSex").upper(),
+    )
+    study = Study(
+        study_instance_uid=_s(ds, "StudyInstanceUID"),
+        patient=patient,
+        accession_number=_s(ds, "AccessionNumber"),
+        study_date=_s(ds, "StudyDate"),
+        study_time=_s(ds, "StudyTime"),
+        study_description=_s(ds, "StudyDescription"),
+        body_part_examined=_s(ds, "BodyPartExamined").upper(),
+        institution_name=_s(ds, "InstitutionName"),
+        referring_physician_name=str(ds.get("ReferringPhysicianName", "") or ""),
+        requested_priority=_requested_priority(ds),
+        study_id=_s(ds, "StudyID"),
+    )
+    series = Series(
+        series_instance_uid=_s(ds, "SeriesInstanceUID"),
+        study_instance_uid=study.study_instance_uid,
+        modality=_s(ds, "Modality").upper(),
+        series_number=_int(ds, "SeriesNumber"),
+        series_description=_s(ds, "SeriesDescription"),
+        body_part_examined=_s(ds, "BodyPartExamined").upper(),
+        frame_of_reference_uid=_s(ds, "FrameOfReferenceUID"),
+    )
+    ts = _transfer_syntax(ds)
+    ipp, iop, ps, thick = _plane_geometry(ds)
+    wc = _floats(ds, "WindowCenter") or ()
+    ww = _floats(ds, "WindowWidth") or ()
+    imager_ps = _floats(ds, "ImagerPixelSpacing", 2)
+    native = not ts.is_compressed and ts != DeflatedExplicitVRLittleEndian
+    instance = Instance(
+        sop_instance_uid=_s(ds, "SOPInstanceUID"),
+        series_instance_uid=series.series_instance_uid,
+        sop_class_uid=_s(ds, "SOPClassUID"),
+        transfer_syntax_uid=str(ts),
+        path=path,
+        instance_number=_int(ds, "InstanceNumber"),
+        rows=_int(ds, "Rows") or 0,
+        columns=_int(ds, "Columns") or 0,
+        number_of_frames=_int(ds, "NumberOfFrames") or 1,
+        samples_per_pixel=_int(ds, "SamplesPerPixel") or 1,
+        photometric_interpretation=_s(ds, "PhotometricInterpretation").upper(),
+        bits_allocated=_int(ds, "BitsAllocated") or 0,
+        bits_stored=_int(ds, "BitsStored") or 0,
+        pixel_representation=_int(ds, "PixelRepresentation") or 0,
+        planar_configuration=_int(ds, "PlanarConfiguration") or 0,
+        rescale_slope=_float(ds, "RescaleSlope") or 1.0,
+        rescale_intercept=_float(ds, "RescaleIntercept") or 0.0,
+        rescale_type=_s(ds, "RescaleType"),
+        window_center=tuple(wc),
+        window_width=tuple(ww),
+        window_explanation=_strs(ds, "WindowCenterWidthExplanation"),
+        voi_lut_function=_s(ds, "VOILUTFunction").upper(),
+        image_position_patient=ipp,  # type: ignore[arg-type]
+        image_orientation_patient=iop,  # type: ignore[arg-type]
+        pixel_spacing=ps,  # type: ignore[arg-type]
+        imager_pixel_spacing=imager_ps,  # type: ignore[arg-type]
+        estimated_radiographic_magnification_factor=_float(
+            ds, "EstimatedRadiographicMagnificationFactor"
+        ),
+        slice_thickness=thick,
+        slice_location=_float(ds, "SliceLocation"),
+        acquisition_number=_int(ds, "AcquisitionNumber"),
+        image_type=_strs(ds, "ImageType"),
+        pixel_data_offset=pixel_data_offset if native else None,
+        pixel_data_length=pixel_data_length if native else None,
+        file_size=file_size,
+    )
+    return ParsedInstance(patient, study, series, instance, has_file_meta)
+
+
+def parse_file(path: str | Path) -> ParsedInstance:
+    """Read and parse one file on disk (raises :class:`InvalidDicomError`)."""
+    p = Path(path)
+    try:
+        size = p.stat().st_size
+    except OSError as exc:
+        raise InvalidDicomError(f"cannot read file ({exc.strerror})") from None
+    ds, offset, length, meta = read_header(p)
+    return parse_dataset(
+        ds,
+        path=str(p),
+        pixel_data_offset=offset,
+        pixel_data_length=length,
+        file_size=size,
+        has_file_meta=meta,
+    )
+
+
+def is_dicomdir(path: Path) -> bool:
+    """True for a DICOMDIR (PS3.10 8.6) by its meta's Media Storage SOP Class."""
+    try:
+        meta = pydicom.filereader.read_file_meta_info(path)
+    except Exception:
+        return False
+    return meta.get("MediaStorageSOPClassUID") == MEDIA_STORAGE_DIRECTORY

@@ -1,0 +1,341 @@
+"""The local store's SQLite index: patients, studies, series, instances.
+
+WAL mode so the UI can read while an import or retrieval writes. One connection per thread
+(sqlite3 objects must not cross threads). Tuples of numbers are kept as JSON text.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from workstation.core.errors import StoreError
+from workstation.core.model import Instance, Patient, Series, Study
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS studies (
+    study_instance_uid TEXT PRIMARY KEY,
+    patient_id TEXT NOT NULL,
+    issuer_of_patient_id TEXT NOT NULL,
+    patient_name TEXT NOT NULL,
+    birth_date TEXT NOT NULL,
+    sex TEXT NOT NULL,
+    accession_number TEXT NOT NULL,
+    study_date TEXT NOT NULL,
+    study_time TEXT NOT NULL,
+    study_description TEXT NOT NULL,
+    body_part_examined TEXT NOT NULL,
+    institution_name TEXT NOT NULL,
+    referring_physician_name TEXT NOT NULL,
+    requested_priority TEXT NOT NULL,
+    study_id TEXT NOT NULL,
+    search_text TEXT NOT NULL,
+    added_at REAL NOT NULL DEFAULT ((julianday('now') - 2440587.5) * 86400.0),
+    last_opened_at REAL
+);
+CREATE INDEX IF NOT EXISTS studies_patient ON studies (patient_id, issuer_of_patient_id);
+CREATE TABLE IF NOT EXISTS series (
+    series_instance_uid TEXT PRIMARY KEY,
+    study_instance_uid TEXT NOT NULL REFERENCES studies ON DELETE CASCADE,
+    modality TEXT NOT NULL,
+    series_number INTEGER,
+    series_description TEXT NOT NULL,
+    body_part_examined TEXT NOT NULL,
+    frame_of_reference_uid TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS series_study ON series (study_instance_uid);
+CREATE TABLE IF NOT EXISTS instances (
+    sop_instance_uid TEXT PRIMARY KEY,
+    series_instance_uid TEXT NOT NULL REFERENCES series ON DELETE CASCADE,
+    sop_class_uid TEXT NOT NULL,
+    transfer_syntax_uid TEXT NOT NULL,
+    path TEXT NOT NULL,
+    instance_number INTEGER,
+    rows INTEGER NOT NULL,
+    columns INTEGER NOT NULL,
+    number_of_frames INTEGER NOT NULL,
+    samples_per_pixel INTEGER NOT NULL,
+    photometric_interpretation TEXT NOT NULL,
+    bits_allocated INTEGER NOT NULL,
+    bits_stored INTEGER NOT NULL,
+    pixel_representation INTEGER NOT NULL,
+    planar_configuration INTEGER NOT NULL,
+    rescale_slope REAL NOT NULL,
+    rescale_intercept REAL NOT NULL,
+    rescale_type TEXT NOT NULL,
+    window_center TEXT NOT NULL,
+    window_width TEXT NOT NULL,
+    window_explanation TEXT NOT NULL,
+    voi_lut_function TEXT NOT NULL,
+    image_position_patient TEXT,
+    image_orientation_patient TEXT,
+    pixel_spacing TEXT,
+    imager_pixel_spacing TEXT,
+    estimated_radiographic_magnification_factor REAL,
+    slice_thickness REAL,
+    slice_location REAL,
+    acquisition_number INTEGER,
+    image_type TEXT NOT NULL,
+    pixel_data_offset INTEGER,
+    pixel_data_length INTEGER,
+    file_size INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS instances_series ON instances (series_instance_uid);
+"""
+
+_INSTANCE_JSON = {
+    "window_center",
+    "window_width",
+    "window_explanation",
+    "image_position_patient",
+    "image_orientation_patient",
+    "pixel_spacing",
+    "imager_pixel_spacing",
+    "image_type",
+}
+_INSTANCE_FIELDS = tuple(Instance.__dataclass_fields__)
+_SERIES_FIELDS = tuple(f for f in Series.__dataclass_fields__ if f != "number_of_instances")
+_STUDY_FIELDS = (
+    "study_instance_uid",
+    "accession_number",
+    "study_date",
+    "study_time",
+    "study_description",
+    "body_part_examined",
+    "institution_name",
+    "referring_physician_name",
+    "requested_priority",
+    "study_id",
+)
+_PATIENT_FIELDS = ("patient_id", "issuer_of_patient_id", "patient_name", "birth_date", "sex")
+
+
+def search_key(*parts: str) -> str:
+    """Case- and separator-insensitive text a search box can match (PN '^' becomes a space)."""
+    return " ".join(p.replace("^", " ").replace("=", " ").casefold() for p in parts if p)
+
+
+class StoreIndex:
+    """Thread-aware access to the index database."""
+
+    def __init__(self, db_path: Path) -> None:
+        self.db_path = db_path
+        self._local = threading.local()
+        conn = self.connection()
+        try:
+            conn.executescript(_SCHEMA)
+            row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            if row is None:
+                conn.execute(
+                    "INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+                )
+                conn.commit()
+            elif int(row[0]) > SCHEMA_VERSION:
+                raise StoreError(
+                    f"the store index {db_path} was written by a newer version "
+                    f"(schema {row[0]} > {SCHEMA_VERSION}); update the workstation"
+                )
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"the store index {db_path} is unreadable: {exc}") from None
+
+    def connection(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            try:
+                conn = sqlite3.connect(self.db_path, timeout=30.0)
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+                conn.execute("PRAGMA foreign_keys=ON")
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot open the store index {self.db_path}: {exc}") from None
+            conn.row_factory = sqlite3.Row
+            self._local.conn = conn
+        return conn
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    # -- writing -------------------------------------------------------------------------
+    def has_instance(self, sop_instance_uid: str) -> bool:
+        row = (
+            self.connection()
+            .execute("SELECT 1 FROM instances WHERE sop_instance_uid=?", (sop_instance_uid,))
+            .fetchone()
+        )
+        return row is not None
+
+    def add(self, patient: Patient, study: Study, series: Series, instance: Instance) -> None:
+        """Insert one instance and, the first time they are seen, its series and study."""
+        conn = self.connection()
+        conn.execute(
+            f"INSERT OR IGNORE INTO studies ({', '.join(_PATIENT_FIELDS + _STUDY_FIELDS)}, "
+            f"search_text) VALUES ({', '.join('?' * (len(_PATIENT_FIELDS) + len(_STUDY_FIELDS)))}"
+            ", ?)",
+            [getattr(patient, f) for f in _PATIENT_FIELDS]
+            + [getattr(study, f) for f in _STUDY_FIELDS]
+            + [search_key(patient.patient_name, patient.patient_id, study.accession_number)],
+        )
+        conn.execute(
+            f"INSERT OR IGNORE INTO series ({', '.join(_SERIES_FIELDS)}) "
+            f"VALUES ({', '.join('?' * len(_SERIES_FIELDS))})",
+            [getattr(series, f) for f in _SERIES_FIELDS],
+        )
+        values = []
+        for f in _INSTANCE_FIELDS:
+            v = getattr(instance, f)
+            if f in _INSTANCE_JSON:
+                v = None if v is None else json.dumps(list(v))
+            values.append(v)
+        conn.execute(
+            f"INSERT OR REPLACE INTO instances ({', '.join(_INSTANCE_FIELDS)}) "
+            f"VALUES ({', '.join('?' * len(_INSTANCE_FIELDS))})",
+            values,
+        )
+
+    def commit(self) -> None:
+        self.connection().commit()
+
+    def mark_opened(self, study_instance_uid: str, when: float) -> None:
+        conn = self.connection()
+        conn.execute(
+            "UPDATE studies SET last_opened_at=? WHERE study_instance_uid=?",
+            (when, study_instance_uid),
+        )
+        conn.commit()
+
+    # -- reading -------------------------------------------------------------------------
+    def studies(self, text: str = "", limit: int | None = None) -> list[Study]:
+        """Studies newest first; ``text`` matches name, patient ID or accession (any case)."""
+        sql = (
+            "SELECT s.*, (SELECT COUNT(*) FROM series r WHERE r.study_instance_uid="
+            "s.study_instance_uid) AS n_series, (SELECT COUNT(*) FROM instances i JOIN series r "
+            "USING (series_instance_uid) WHERE r.study_instance_uid=s.study_instance_uid) AS "
+            "n_instances, (SELECT GROUP_CONCAT(DISTINCT modality) FROM series r WHERE "
+            "r.study_instance_uid=s.study_instance_uid) AS mods FROM studies s"
+        )
+        args: list[Any] = []
+        words = [w for w in search_key(text).split() if w]
+        if words:
+            sql += " WHERE " + " AND ".join("s.search_text LIKE ? ESCAPE '\\'" for _ in words)
+            args += ["%" + _like_escape(w) + "%" for w in words]
+        sql += " ORDER BY s.study_date DESC, s.study_time DESC, s.study_instance_uid"
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(limit)
+        return [_study_from_row(r) for r in self.connection().execute(sql, args)]
+
+    def study(self, study_instance_uid: str) -> Study | None:
+        for s in self._studies_where("s.study_instance_uid=?", (study_instance_uid,)):
+            return s
+        return None
+
+    def studies_of_patient(self, patient_id: str, issuer: str) -> list[Study]:
+        return self._studies_where(
+            "s.patient_id=? AND s.issuer_of_patient_id=?", (patient_id, issuer)
+        )
+
+    def _studies_where(self, where: str, args: Sequence[Any]) -> list[Study]:
+        sql = (
+            "SELECT s.*, (SELECT COUNT(*) FROM series r WHERE r.study_instance_uid="
+            "s.study_instance_uid) AS n_series, (SELECT COUNT(*) FROM instances i JOIN series r "
+            "USING (series_instance_uid) WHERE r.study_instance_uid=s.study_instance_uid) AS "
+            "n_instances, (SELECT GROUP_CONCAT(DISTINCT modality) FROM series r WHERE "
+            f"r.study_instance_uid=s.study_instance_uid) AS mods FROM studies s WHERE {where} "
+            "ORDER BY s.study_date DESC, s.study_time DESC"
+        )
+        return [_study_from_row(r) for r in self.connection().execute(sql, list(args))]
+
+    def series(self, study_instance_uid: str) -> list[Series]:
+        rows = self.connection().execute(
+            "SELECT r.*, (SELECT COUNT(*) FROM instances i WHERE i.series_instance_uid="
+            "r.series_instance_uid) AS n FROM series r WHERE study_instance_uid=? "
+            "ORDER BY r.series_number IS NULL, r.series_number, r.series_instance_uid",
+            (study_instance_uid,),
+        )
+        return [
+            Series(**{f: r[f] for f in _SERIES_FIELDS}, number_of_instances=r["n"]) for r in rows
+        ]
+
+    def one_series(self, series_instance_uid: str) -> Series | None:
+        r = (
+            self.connection()
+            .execute(
+                "SELECT r.*, (SELECT COUNT(*) FROM instances i WHERE i.series_instance_uid="
+                "r.series_instance_uid) AS n FROM series r WHERE series_instance_uid=?",
+                (series_instance_uid,),
+            )
+            .fetchone()
+        )
+        if r is None:
+            return None
+        return Series(**{f: r[f] for f in _SERIES_FIELDS}, number_of_instances=r["n"])
+
+    def instances(self, series_instance_uid: str) -> list[Instance]:
+        rows = self.connection().execute(
+            "SELECT * FROM instances WHERE series_instance_uid=? "
+            "ORDER BY instance_number IS NULL, instance_number, sop_instance_uid",
+            (series_instance_uid,),
+        )
+        return [_instance_from_row(r) for r in rows]
+
+    def instance(self, sop_instance_uid: str) -> Instance | None:
+        r = (
+            self.connection()
+            .execute("SELECT * FROM instances WHERE sop_instance_uid=?", (sop_instance_uid,))
+            .fetchone()
+        )
+        return None if r is None else _instance_from_row(r)
+
+    def counts(self) -> dict[str, int]:
+        conn = self.connection()
+        return {
+            t: conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
+            for t in ("studies", "series", "instances")
+        }
+
+
+def _like_escape(s: str) -> str:
+    return s.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _study_from_row(r: sqlite3.Row) -> Study:
+    patient = Patient(**{f: r[f] for f in _PATIENT_FIELDS})
+    mods = tuple(sorted(m for m in (r["mods"] or "").split(",") if m))
+    return Study(
+        patient=patient,
+        modalities=mods,
+        number_of_series=r["n_series"],
+        number_of_instances=r["n_instances"],
+        **{f: r[f] for f in _STUDY_FIELDS},
+    )
+
+
+def _instance_from_row(r: sqlite3.Row) -> Instance:
+    kwargs: dict[str, Any] = {}
+    for f in _INSTANCE_FIELDS:
+        v = r[f]
+        if f in _INSTANCE_JSON and v is not None:
+            v = tuple(json.loads(v))
+        kwargs[f] = v
+    return Instance(**kwargs)
+
+
+def chunks(items: Iterable[Any], n: int) -> Iterable[list[Any]]:
+    batch: list[Any] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= n:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

@@ -1,0 +1,383 @@
+"""The embedded local archive: DICOM files under their SOP Instance UID, indexed in SQLite.
+
+Layout of a store folder::
+
+    index.sqlite                 the index (WAL)
+    studies/<study>/<series>/<sop>.dcm
+    tmp/                         files being written; renamed into place only when complete
+
+A file is written under a temporary name and renamed, so a crash never leaves a partial file
+where the index could point to it; files are readable only by their owner (0600).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import re
+import shutil
+import time
+import uuid
+import zipfile
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+import pydicom
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, ExplicitVRLittleEndian
+
+from workstation.archive.dicomio import ParsedInstance, is_dicomdir, parse_dataset, read_header
+from workstation.archive.index import StoreIndex
+from workstation.core.errors import InvalidDicomError, NotFoundError, StoreError
+from workstation.core.model import ImportReport, Instance, Series, Study
+
+log = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[int, int], None]
+_UID_RE = re.compile(r"^[0-9]+(\.[0-9]+)*$")
+_COMMIT_EVERY = 200
+
+
+def _safe_name(uid: str) -> str:
+    """A UID as a file name; anything that is not a valid UID (PS3.5 9.1) is hashed."""
+    if _UID_RE.match(uid) and len(uid) <= 64:
+        return uid
+    import hashlib
+
+    return "x" + hashlib.sha256(uid.encode("utf-8", "replace")).hexdigest()[:40]
+
+
+@dataclass(frozen=True, slots=True)
+class _Source:
+    """One candidate object to import: a file on disk or a member of a zip archive."""
+
+    label: str  # what the user sees in a rejection message
+    path: Path | None = None
+    zip_path: Path | None = None
+    member: str | None = None
+
+    @contextlib.contextmanager
+    def open(self) -> Iterator[tuple[IO[bytes], int]]:
+        if self.path is not None:
+            with open(self.path, "rb") as fp:
+                yield fp, os.fstat(fp.fileno()).st_size
+        else:
+            assert self.zip_path is not None and self.member is not None
+            with zipfile.ZipFile(self.zip_path) as zf:
+                data = zf.read(self.member)
+            yield io.BytesIO(data), len(data)
+
+
+class LocalArchive:
+    """A store folder and its index. Safe to use from several threads (one DB connection each)."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root).expanduser()
+        try:
+            (self.root / "studies").mkdir(parents=True, exist_ok=True)
+            (self.root / "tmp").mkdir(exist_ok=True)
+            os.chmod(self.root, 0o700)
+        except OSError as exc:
+            raise StoreError(f"cannot use {self.root} as the local store: {exc.strerror}") from None
+        self._clean_tmp()
+        self.index = StoreIndex(self.root / "index.sqlite")
+
+    def close(self) -> None:
+        self.index.close()
+
+    def _clean_tmp(self) -> None:
+        for leftover in (self.root / "tmp").glob("*"):
+            with contextlib.suppress(OSError):
+                leftover.unlink()
+
+    # -- queries ---------------------------------------------------------------------------
+    def studies(self, text: str = "", limit: int | None = None) -> list[Study]:
+        return self.index.studies(text, limit)
+
+    def study(self, study_instance_uid: str) -> Study:
+        s = self.index.study(study_instance_uid)
+        if s is None:
+            raise NotFoundError(f"study {study_instance_uid} is not in the local store")
+        return s
+
+    def series(self, study_instance_uid: str) -> list[Series]:
+        return self.index.series(study_instance_uid)
+
+    def one_series(self, series_instance_uid: str) -> Series:
+        s = self.index.one_series(series_instance_uid)
+        if s is None:
+            raise NotFoundError(f"series {series_instance_uid} is not in the local store")
+        return s
+
+    def instances(self, series_instance_uid: str) -> list[Instance]:
+        return self.index.instances(series_instance_uid)
+
+    def path_of(self, instance: Instance) -> Path:
+        return self.root / instance.path
+
+    def mark_opened(self, study_instance_uid: str) -> None:
+        self.index.mark_opened(study_instance_uid, time.time())
+
+    # -- storing ---------------------------------------------------------------------------
+    def add_dataset(self, ds: Dataset) -> bool:
+        """Store a dataset made in memory (demo, received over the network).
+
+        Returns False when an instance with its SOP Instance UID is already stored.
+        """
+        sop = str(ds.get("SOPInstanceUID", "") or "")
+        if sop and self.index.has_instance(sop):
+            return False
+        if not getattr(ds, "file_meta", None) or "TransferSyntaxUID" not in ds.file_meta:
+            _add_file_meta(ds)
+        tmp = self._tmp_path()
+        try:
+            ds.save_as(tmp, enforce_file_format=True)
+            self._ingest_tmp(tmp, label=f"dataset {sop or '(no SOP Instance UID)'}")
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+        return True
+
+    def commit(self) -> None:
+        self.index.commit()
+
+    def _tmp_path(self) -> Path:
+        return self.root / "tmp" / f"{uuid.uuid4().hex}.part"
+
+    def _ingest_tmp(self, tmp: Path, label: str) -> ParsedInstance:
+        size = tmp.stat().st_size
+        ds, offset, length, meta = read_header(tmp)
+        parsed = parse_dataset(
+            ds,
+            path="",
+            pixel_data_offset=offset,
+            pixel_data_length=length,
+            file_size=size,
+            has_file_meta=meta,
+        )
+        self._place(tmp, parsed)
+        return parsed
+
+    def _place(self, tmp: Path, parsed: ParsedInstance) -> None:
+        rel = Path(
+            "studies",
+            _safe_name(parsed.study.study_instance_uid),
+            _safe_name(parsed.series.series_instance_uid),
+            _safe_name(parsed.instance.sop_instance_uid) + ".dcm",
+        )
+        dest = self.root / rel
+        try:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.chmod(tmp, 0o600)
+            os.replace(tmp, dest)
+        except OSError as exc:
+            raise StoreError(f"cannot write into the local store: {exc.strerror}") from None
+        instance = _replace_path(parsed.instance, str(rel))
+        self.index.add(parsed.patient, parsed.study, parsed.series, instance)
+
+    # -- import ----------------------------------------------------------------------------
+    def import_paths(
+        self,
+        paths: Iterable[str | os.PathLike[str]],
+        progress: ProgressCallback | None = None,
+    ) -> ImportReport:
+        """Import files, folders (recursively), DICOMDIR media and zip files.
+
+        Each object is stored once; a bad file is reported with its reason and the import goes
+        on with the rest.
+        """
+        report = ImportReport()
+        sources = list(self._collect(paths, report))
+        total = len(sources)
+        if progress:
+            progress(0, total)
+        for n, source in enumerate(sources, 1):
+            try:
+                self._import_one(source, report)
+            except InvalidDicomError as exc:
+                report.rejected.append((source.label, str(exc)))
+            except StoreError:
+                raise  # the store itself failed (disk full, permissions): stop, say so
+            except (OSError, zipfile.BadZipFile) as exc:
+                report.rejected.append((source.label, f"cannot read: {exc}"))
+            except Exception as exc:
+                log.warning("import: unexpected %s on one file", type(exc).__name__)
+                report.rejected.append((source.label, f"unreadable ({type(exc).__name__})"))
+            if n % _COMMIT_EVERY == 0:
+                self.commit()
+            if progress:
+                progress(n, total)
+        self.commit()
+        log.info("import finished: %s", report.summary())
+        return report
+
+    def _import_one(self, source: _Source, report: ImportReport) -> None:
+        with source.open() as (fp, size):
+            ds, offset, length, meta = read_header(fp, size)
+            parsed = parse_dataset(
+                ds,
+                path="",
+                pixel_data_offset=offset,
+                pixel_data_length=length,
+                file_size=size,
+                has_file_meta=meta,
+            )
+            sop = parsed.instance.sop_instance_uid
+            if self.index.has_instance(sop):
+                report.duplicates += 1
+                return
+            tmp = self._tmp_path()
+            try:
+                if meta:
+                    fp.seek(0)
+                    with open(tmp, "wb") as out:
+                        shutil.copyfileobj(fp, out, 1024 * 1024)
+                else:
+                    # No Part 10 meta: re-encode with one, then index the file as written.
+                    fp.seek(0)
+                    full = pydicom.dcmread(fp, force=True)
+                    _add_file_meta(full)
+                    full.save_as(tmp, enforce_file_format=True)
+                    parsed = self._reparse(tmp)
+                self._place(tmp, parsed)
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    tmp.unlink()
+        report.imported += 1
+        report.study_uids.add(parsed.study.study_instance_uid)
+
+    def _reparse(self, tmp: Path) -> ParsedInstance:
+        ds, offset, length, meta = read_header(tmp)
+        return parse_dataset(
+            ds,
+            path="",
+            pixel_data_offset=offset,
+            pixel_data_length=length,
+            file_size=tmp.stat().st_size,
+            has_file_meta=meta,
+        )
+
+    def _collect(
+        self, paths: Iterable[str | os.PathLike[str]], report: ImportReport
+    ) -> Iterator[_Source]:
+        seen: set[Path] = set()
+        for raw in paths:
+            p = Path(raw).expanduser()
+            if not p.exists():
+                report.rejected.append((str(p), "no such file or folder"))
+                continue
+            if p.is_dir():
+                files = sorted(f for f in p.rglob("*") if f.is_file())
+                if not files:
+                    report.rejected.append((str(p), "empty folder: no files to import"))
+                for f in files:
+                    yield from self._sources_of_file(f, report, seen, in_folder=True)
+            else:
+                yield from self._sources_of_file(p, report, seen, in_folder=False)
+
+    def _sources_of_file(
+        self, f: Path, report: ImportReport, seen: set[Path], *, in_folder: bool
+    ) -> Iterator[_Source]:
+        resolved = f.resolve()
+        if resolved in seen:
+            return
+        seen.add(resolved)
+        if zipfile.is_zipfile(f):
+            try:
+                with zipfile.ZipFile(f) as zf:
+                    members = [m for m in zf.infolist() if not m.is_dir()]
+            except (zipfile.BadZipFile, OSError) as exc:
+                report.rejected.append((str(f), f"damaged zip file: {exc}"))
+                return
+            for m in members:
+                if Path(m.filename).name.upper() == "DICOMDIR":
+                    report.skipped += 1
+                    continue
+                yield _Source(label=f"{f}:{m.filename}", zip_path=f, member=m.filename)
+            return
+        if f.name.upper() == "DICOMDIR" or is_dicomdir(f):
+            if in_folder:
+                # The folder walk reaches every referenced file anyway.
+                report.skipped += 1
+                return
+            yield from self._dicomdir_sources(f, report, seen)
+            return
+        yield _Source(label=str(f), path=f)
+
+    def _dicomdir_sources(
+        self, dicomdir: Path, report: ImportReport, seen: set[Path]
+    ) -> Iterator[_Source]:
+        """Files referenced by a DICOMDIR's directory records (PS3.3 F.3.2.2)."""
+        try:
+            dd = pydicom.dcmread(dicomdir)
+        except Exception as exc:
+            report.rejected.append((str(dicomdir), f"unreadable DICOMDIR: {exc}"))
+            return
+        base = dicomdir.parent
+        for record in dd.get("DirectoryRecordSequence", []):
+            ref = record.get("ReferencedFileID")
+            if not ref:
+                continue
+            parts = [ref] if isinstance(ref, str) else list(ref)
+            target = _find_case_insensitive(base, parts)
+            if target is None:
+                report.rejected.append(
+                    (str(base.joinpath(*parts)), "listed in the DICOMDIR but missing on the media")
+                )
+                continue
+            resolved = target.resolve()
+            if resolved in seen:
+                continue
+            seen.add(resolved)
+            yield _Source(label=str(target), path=target)
+
+
+def _find_case_insensitive(base: Path, parts: list[str]) -> Path | None:
+    """File IDs on media are upper case (PS3.10 8.2), a copied disc may not be."""
+    exact = base.joinpath(*parts)
+    if exact.is_file():
+        return exact
+    cur = base
+    for part in parts:
+        try:
+            match = next((c for c in cur.iterdir() if c.name.upper() == part.upper()), None)
+        except OSError:
+            return None
+        if match is None:
+            return None
+        cur = match
+    return cur if cur.is_file() else None
+
+
+def _add_file_meta(ds: Dataset) -> None:
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    # Keep the encoding the dataset was read in, so its elements are written unchanged.
+    implicit, little = (
+        ds.original_encoding
+        if ds.original_encoding[0] is not None
+        else (
+            False,
+            True,
+        )
+    )
+    if not little:
+        ts = pydicom.uid.ExplicitVRBigEndian
+    elif implicit:
+        ts = pydicom.uid.ImplicitVRLittleEndian
+    else:
+        ts = ExplicitVRLittleEndian
+    meta.TransferSyntaxUID = ts
+    meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
+    ds.file_meta = meta
+
+
+def _replace_path(instance: Instance, path: str) -> Instance:
+    from dataclasses import replace
+
+    return replace(instance, path=path)

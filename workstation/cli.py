@@ -1,0 +1,291 @@
+"""The ``workstation`` command: run the app, the demo, import, export images."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from workstation import __version__
+from workstation.core.errors import WorkstationError
+
+log = logging.getLogger("workstation.cli")
+
+DEMO_MARKER = "demo-complete-v1"
+
+
+class TerminalProgress:
+    """A one-line progress bar on stderr when it is a terminal, silent otherwise."""
+
+    def __init__(self, label: str, stream=None) -> None:  # type: ignore[no-untyped-def]
+        self.label = label
+        self.stream = stream or sys.stderr
+        self.enabled = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self._last = 0.0
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if done < total and now - self._last < 0.1:
+            return
+        self._last = now
+        width = 30
+        frac = done / total if total else 1.0
+        bar = "#" * int(frac * width)
+        self.stream.write(f"\r{self.label} [{bar:<{width}}] {done}/{total}")
+        if done >= total:
+            self.stream.write("\n")
+        self.stream.flush()
+
+
+def _data_dir(args: argparse.Namespace, demo: bool = False) -> Path:
+    from workstation.core.paths import default_store_dir, demo_store_dir
+
+    if getattr(args, "data_dir", None):
+        return Path(args.data_dir).expanduser()
+    return demo_store_dir() if demo else default_store_dir()
+
+
+def _open_archive(path: Path):  # type: ignore[no-untyped-def]
+    from workstation.archive.local import LocalArchive
+
+    return LocalArchive(path)
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    archive = _open_archive(_data_dir(args))
+    report = archive.import_paths(args.paths, progress=TerminalProgress("Importing"))
+    for label, reason in report.rejected:
+        print(f"rejected: {label}: {reason}", file=sys.stderr)
+    print(report.summary())
+    archive.close()
+    return 0 if report.imported or report.duplicates else 1
+
+
+def build_demo(store: Path, progress=None, force: bool = False) -> tuple[int, float]:  # type: ignore[no-untyped-def]
+    """Fill ``store`` with the demo studies once; returns (instances added, seconds)."""
+    from workstation.demo import iter_demo_datasets, iter_sample_datasets
+
+    archive = _open_archive(store)
+    marker = store / DEMO_MARKER
+    if marker.exists() and not force:
+        archive.close()
+        return 0, 0.0
+    start = time.perf_counter()
+    added = 0
+    for n, ds in enumerate(_chain(iter_demo_datasets(progress), iter_sample_datasets()), 1):
+        if archive.add_dataset(ds):
+            added += 1
+        if n % 100 == 0:
+            archive.commit()
+    archive.commit()
+    archive.close()
+    marker.write_text(f"{__version__}\n", encoding="utf-8")
+    elapsed = time.perf_counter() - start
+    log.info("demo store built: %d instances in %.1f s", added, elapsed)
+    return added, elapsed
+
+
+def _chain(*iterables):  # type: ignore[no-untyped-def]
+    for it in iterables:
+        yield from it
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    store = _data_dir(args, demo=True)
+    added, secs = build_demo(store, TerminalProgress("Generating demo"), force=args.force)
+    if added:
+        print(f"demo store ready at {store}: {added} instances in {secs:.1f} s")
+    else:
+        print(f"demo store at {store}")
+    if args.no_gui:
+        return 0
+    return _run_gui(store, args)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    return _run_gui(_data_dir(args), args)
+
+
+def _run_gui(store: Path, args: argparse.Namespace) -> int:
+    from workstation.ui.app import run_app
+
+    return run_app(
+        store,
+        open_first=getattr(args, "open_first", False),
+        open_study=getattr(args, "open", None),
+        screenshot=Path(args.screenshot) if getattr(args, "screenshot", None) else None,
+        quit_after_s=getattr(args, "quit_after", None),
+    )
+
+
+def cmd_studies(args: argparse.Namespace) -> int:
+    from workstation.core.model import format_da, format_person_name
+
+    archive = _open_archive(_data_dir(args))
+    for s in archive.studies(args.search or ""):
+        print(
+            "\t".join(
+                [
+                    s.study_instance_uid,
+                    format_da(s.study_date),
+                    "/".join(s.modalities),
+                    format_person_name(s.patient.patient_name),
+                    s.patient.patient_id,
+                    s.accession_number,
+                    s.study_description,
+                    f"{s.number_of_series} series",
+                    f"{s.number_of_instances} images",
+                ]
+            )
+        )
+    archive.close()
+    return 0
+
+
+def _parse_window(text: str):  # type: ignore[no-untyped-def]
+    from workstation.viewer.pixels import Window
+
+    try:
+        c, w = (float(v) for v in text.split("/"))
+        return Window(c, w)
+    except ValueError as exc:
+        raise WorkstationError(
+            f"--window must be CENTER/WIDTH with width ≥ 1, e.g. 40/400 (got {text!r})"
+        ) from exc
+
+
+def _parse_size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+        return w, h
+    except ValueError as exc:
+        raise WorkstationError(f"--size must be WIDTHxHEIGHT, e.g. 512x512 (got {text!r})") from exc
+
+
+def cmd_export_image(args: argparse.Namespace) -> int:
+    from workstation.viewer.export import render_png
+    from workstation.viewer.stack import ImageStack
+
+    window = _parse_window(args.window) if args.window else None
+    size = _parse_size(args.size) if args.size else None
+    if args.file:
+        stack = ImageStack.from_file(args.file)
+        index = 0
+    else:
+        if not args.study:
+            raise WorkstationError("give a FILE or --study UID")
+        archive = _open_archive(_data_dir(args))
+        study = archive.study(args.study)
+        series_list = [s for s in archive.series(study.study_instance_uid)]
+        if args.series is not None:
+            series_list = [s for s in series_list if s.series_number == args.series]
+            if not series_list:
+                raise WorkstationError(f"the study has no series number {args.series}")
+        series = next((s for s in series_list if s.number_of_instances), None)
+        if series is None:
+            raise WorkstationError("the study has no images in the local store")
+        stack = ImageStack.open(archive, series.series_instance_uid)
+        index = len(stack) // 2
+        if args.instance is not None:
+            matches = [
+                k
+                for k, f in enumerate(stack.frames)
+                if f.instance.instance_number == args.instance and f.frame == 0
+            ]
+            if not matches:
+                raise WorkstationError(f"the series has no instance number {args.instance}")
+            index = matches[0]
+    if args.frame is not None:
+        index = args.frame - 1
+    stack.load_volume()
+    result = render_png(
+        stack, index, Path(args.out), window=window, size=size, annotations=args.annotations
+    )
+    print(f"wrote {result.path} ({result.width}x{result.height})")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="workstation", description="Teleradiology reading workstation."
+    )
+    p.add_argument("--version", action="version", version=f"workstation {__version__}")
+    p.add_argument("--log-level", default=os.environ.get("WORKSTATION_LOG_LEVEL", "INFO"))
+    sub = p.add_subparsers(dest="command")
+
+    def data_dir(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--data-dir", metavar="DIR", help="local store folder to use")
+
+    def gui_opts(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--open-first", action="store_true", help="open the first study")
+        sp.add_argument("--open", metavar="STUDY_UID", help="open this study")
+        sp.add_argument("--screenshot", metavar="PNG", help="save a screenshot, then quit")
+        sp.add_argument("--quit-after", type=float, metavar="S", help=argparse.SUPPRESS)
+
+    run = sub.add_parser("run", help="run the app on the local store (the default)")
+    data_dir(run)
+    gui_opts(run)
+    run.set_defaults(func=cmd_run)
+
+    demo = sub.add_parser("demo", help="fill the demo store and open the app on it")
+    data_dir(demo)
+    gui_opts(demo)
+    demo.add_argument("--no-gui", action="store_true", help="only build the demo store")
+    demo.add_argument("--force", action="store_true", help="rebuild even if already built")
+    demo.set_defaults(func=cmd_demo)
+
+    imp = sub.add_parser("import", help="import files, folders, DICOMDIR media, zip files")
+    data_dir(imp)
+    imp.add_argument("paths", nargs="+", metavar="PATH")
+    imp.set_defaults(func=cmd_import)
+
+    st = sub.add_parser("studies", help="list the studies of the local store")
+    data_dir(st)
+    st.add_argument("--search", metavar="TEXT", help="name, patient ID or accession")
+    st.set_defaults(func=cmd_studies)
+
+    ex = sub.add_parser("export-image", help="render an image to PNG through the viewer")
+    data_dir(ex)
+    ex.add_argument("file", nargs="?", metavar="FILE", help="a DICOM file (outside the store)")
+    ex.add_argument("--study", metavar="UID")
+    ex.add_argument("--series", type=int, metavar="NUMBER")
+    ex.add_argument("--instance", type=int, metavar="NUMBER")
+    ex.add_argument("--frame", type=int, metavar="N", help="1-based image index in the series")
+    ex.add_argument("--out", required=True, metavar="PNG")
+    ex.add_argument("--window", metavar="CENTER/WIDTH")
+    ex.add_argument("--size", metavar="WxH")
+    ex.add_argument("--annotations", action="store_true", help="draw the corner text")
+    ex.set_defaults(func=cmd_export_image)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        args = parser.parse_args(["run", *(argv or sys.argv[1:])])
+    from workstation.core.logsetup import configure_logging
+
+    try:
+        configure_logging(args.log_level)
+    except OSError as exc:
+        print(f"warning: cannot write the log file: {exc}", file=sys.stderr)
+    log.info("workstation %s: command %s", __version__, args.command)
+    try:
+        return int(args.func(args) or 0)
+    except WorkstationError as exc:
+        log.error("%s failed: %s", args.command, type(exc).__name__)
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

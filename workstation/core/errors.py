@@ -1,0 +1,31 @@
+"""The project's own exceptions: messages a user can act on, never patient data."""
+
+from __future__ import annotations
+
+
+class WorkstationError(Exception):
+    """Base of every error the workstation raises on purpose."""
+
+
+class ConfigError(WorkstationError):
+    """A settings file or command-line value is wrong; the message names the file and key."""
+
+
+class InvalidDicomError(WorkstationError):
+    """A file is not DICOM, is truncated, or lacks an identifier the store needs."""
+
+
+class StoreError(WorkstationError):
+    """The local store cannot be read or written (permissions, full disk, corrupt index)."""
+
+
+class NotFoundError(WorkstationError):
+    """A study, series or instance asked for is not in the store."""
+
+
+class DecodeError(WorkstationError):
+    """Pixel data cannot be decoded (unsupported transfer syntax, damaged data)."""
+
+
+class GeometryError(WorkstationError):
+    """A series cannot be stacked into a volume (missing slices, uneven spacing, tilt)."""

@@ -1,0 +1,1 @@
+"""Reporting: templates, report model, dictation, drafts, SR writer, sign and send."""

@@ -1,0 +1,1 @@
+"""PySide6 only: windows, panels, dialogs and Qt models over the packages below."""

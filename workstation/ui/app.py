@@ -1,0 +1,69 @@
+"""Start the Qt application on a local store."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+def prepare_environment() -> None:
+    """Without a display, run Qt offscreen and VTK on OSMesa (see STACK.md: Qt + VTK)."""
+    headless = not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY")
+    if sys.platform.startswith("linux") and headless:
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    if os.environ.get("QT_QPA_PLATFORM") == "offscreen":
+        os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkOSOpenGLRenderWindow")
+
+
+def run_app(
+    store: Path,
+    *,
+    open_first: bool = False,
+    open_study: str | None = None,
+    screenshot: Path | None = None,
+    quit_after_s: float | None = None,
+) -> int:
+    prepare_environment()
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    from workstation.archive.local import LocalArchive
+    from workstation.core.errors import WorkstationError
+    from workstation.ui.main_window import MainWindow
+    from workstation.ui.theme import apply_dark_theme
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("Reading Workstation")
+    app.setOrganizationName("workstation")
+    apply_dark_theme(app)  # type: ignore[arg-type]
+    try:
+        archive = LocalArchive(store)
+    except WorkstationError as exc:
+        QMessageBox.critical(None, "Reading Workstation", str(exc))
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    window = MainWindow(archive)
+    window.show()
+    if open_study:
+        window.open_study(open_study)
+    elif open_first or screenshot is not None:
+        uid = window.first_study_uid()
+        if uid is not None:
+            window.open_study(uid)
+    if screenshot is not None:
+
+        def shoot() -> None:
+            window.screenshot().save(str(screenshot))
+            print(f"wrote {screenshot}")
+            app.quit()
+
+        QTimer.singleShot(500, shoot)
+    elif quit_after_s is not None:
+        QTimer.singleShot(int(quit_after_s * 1000), app.quit)
+    code = app.exec()
+    archive.close()
+    return int(code)

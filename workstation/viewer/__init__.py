@@ -1,0 +1,1 @@
+"""Image pipeline, volumes and VTK scenes. Pure functions where possible; no Qt here."""

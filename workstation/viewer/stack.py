@@ -1,0 +1,226 @@
+"""An image stack: the frames of a series in display order, with their pixel values on demand.
+
+Single-frame native series of equal size are read into one array at once straight from the
+files, at the offsets the index recorded (close to the raw I/O floor); everything else is
+decoded per file with pydicom and cached.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from workstation.archive.dicomio import parse_file
+from workstation.archive.local import LocalArchive
+from workstation.core.errors import DecodeError, NotFoundError
+from workstation.core.geometry import slice_normal, sort_key_along_normal
+from workstation.core.model import Instance, Series, Study
+from workstation.viewer import pixels
+from workstation.viewer.pixels import Window
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One displayable image: an instance and a frame number inside it (0-based)."""
+
+    instance: Instance
+    frame: int = 0
+
+
+def order_instances(instances: list[Instance]) -> list[Instance]:
+    """Display order: along the slice normal when the geometry allows, else instance number."""
+    with_geo = [i for i in instances if i.image_position_patient and i.image_orientation_patient]
+    if len(with_geo) == len(instances) and len(instances) > 1:
+        normal = slice_normal(instances[0].image_orientation_patient)  # type: ignore[arg-type]
+        same = all(
+            i.image_orientation_patient == instances[0].image_orientation_patient for i in instances
+        )
+        if same:
+            return sorted(
+                instances,
+                key=lambda i: (
+                    sort_key_along_normal(i.image_position_patient, normal),  # type: ignore[arg-type]
+                    i.instance_number or 0,
+                ),
+            )
+    return sorted(instances, key=lambda i: (i.instance_number is None, i.instance_number or 0))
+
+
+class ImageStack:
+    """The frames of one series; pixel values in modality units (HU for CT)."""
+
+    def __init__(self, root: Path, study: Study, series: Series, instances: list[Instance]) -> None:
+        if not instances:
+            raise NotFoundError("the series has no images in the local store")
+        self.root = Path(root)
+        self.study = study
+        self.series = series
+        self.instances = order_instances([i for i in instances if i.has_pixels])
+        if not self.instances:
+            raise DecodeError("the series holds no images (no pixel data)")
+        self.frames = [
+            Frame(inst, f) for inst in self.instances for f in range(inst.number_of_frames)
+        ]
+        self._volume: np.ndarray | None = None
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+        self._errors: dict[str, str] = {}
+
+    @classmethod
+    def open(cls, archive: LocalArchive, series_instance_uid: str) -> ImageStack:
+        series = archive.one_series(series_instance_uid)
+        study = archive.study(series.study_instance_uid)
+        return cls(archive.root, study, series, archive.instances(series_instance_uid))
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> ImageStack:
+        """A stack of one file outside the store (its frames)."""
+        parsed = parse_file(Path(path).resolve())
+        return cls(Path("/"), parsed.study, parsed.series, [parsed.instance])
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    @property
+    def modality(self) -> str:
+        return self.series.modality
+
+    def is_color(self, index: int) -> bool:
+        return pixels.is_color(self.frames[index].instance)
+
+    def load_volume(self) -> np.ndarray | None:
+        """Read the whole series into one array if it is uniform native grey data."""
+        if self._volume is None and can_read_as_volume(self.instances):
+            self._volume = read_volume(self.root, self.instances)
+        return self._volume
+
+    def values(self, index: int) -> np.ndarray:
+        """Modality values of frame ``index`` (grey: 2-D; colour: rows × columns × 3 uint8)."""
+        frame = self.frames[index]
+        if self._volume is not None:
+            return self._volume[index]
+        inst = frame.instance
+        if inst.sop_instance_uid in self._errors:
+            raise DecodeError(self._errors[inst.sop_instance_uid])
+        with self._lock:
+            arr = self._cache.get(inst.sop_instance_uid)
+            if arr is not None:
+                self._cache.move_to_end(inst.sop_instance_uid)
+        if arr is None:
+            try:
+                arr = self._decode(inst)
+            except DecodeError as exc:
+                self._errors[inst.sop_instance_uid] = str(exc)
+                raise
+            with self._lock:
+                self._cache[inst.sop_instance_uid] = arr
+                while len(self._cache) > 64:
+                    self._cache.popitem(last=False)
+        return arr[frame.frame]
+
+    def _decode(self, inst: Instance) -> np.ndarray:
+        path = self.root / inst.path
+        if inst.number_of_frames == 1:
+            native = pixels.read_native_frame(path, inst)
+            if native is not None:
+                return pixels.modality_lut(native, inst)[np.newaxis]
+        arr = pixels.decode_frames(path, inst)
+        if pixels.is_color(inst):
+            return arr
+        return pixels.modality_lut(arr, inst)
+
+    def default_window(self, index: int) -> Window:
+        inst = self.frames[index].instance
+        vals = None
+        if not (inst.window_center and inst.window_width) and self.modality not in ("CT", "PT"):
+            vals = self.values(index)
+        return pixels.default_window(inst, self.modality, vals)
+
+    def display(self, index: int, window: Window | None = None) -> np.ndarray:
+        """8-bit display image of a frame: grey (rows, cols) or RGB (rows, cols, 3).
+
+        Colour frames ignore the window; grey frames without one use the default window.
+        """
+        vals = self.values(index)
+        inst = self.frames[index].instance
+        if self.is_color(index):
+            return np.ascontiguousarray(vals.astype(np.uint8, copy=False))
+        if window is None:
+            window = self.default_window(index)
+        return pixels.to_display(vals, window, inst.photometric_interpretation)
+
+    def pixel_spacing(self, index: int) -> tuple[float, float] | None:
+        """(row, column) spacing in mm for display aspect: Pixel Spacing, else the detector's."""
+        inst = self.frames[index].instance
+        return inst.pixel_spacing or inst.imager_pixel_spacing
+
+
+def can_read_as_volume(instances: list[Instance]) -> bool:
+    if len(instances) < 2:
+        return False
+    first = instances[0]
+    return all(
+        i.number_of_frames == 1
+        and i.pixel_data_offset is not None
+        and i.photometric_interpretation in pixels.GREY
+        and i.samples_per_pixel == 1
+        and i.bits_allocated == 16
+        and i.rows == first.rows
+        and i.columns == first.columns
+        and i.pixel_representation == first.pixel_representation
+        and i.bits_stored == first.bits_stored
+        and i.transfer_syntax_uid == first.transfer_syntax_uid
+        and i.rescale_slope == 1.0
+        and float(i.rescale_intercept).is_integer()
+        for i in instances
+    )
+
+
+def read_volume(root: Path, instances: list[Instance]) -> np.ndarray:
+    """Read native 16-bit slices into one (slices, rows, columns) array of modality values.
+
+    Stored values are masked to Bits Stored and the integer Rescale Intercept added slice by
+    slice while the slice is in cache; the result is int16 when the values fit.
+    """
+    first = instances[0]
+    rows, cols = first.rows, first.columns
+    lo, hi = pixels.stored_range(first)
+    intercepts = [int(i.rescale_intercept) for i in instances]
+    fits16 = lo + min(intercepts) >= -32768 and hi + max(intercepts) <= 32767
+    out_dtype = np.int16 if fits16 else np.int32
+    raw_dtype = pixels._stored_dtype(first)
+    out = np.empty((len(instances), rows, cols), dtype=out_dtype)
+    n_bytes = rows * cols * 2
+    bits = first.bits_stored
+    signed = first.pixel_representation == 1
+    mask_needed = bits and bits < 16
+    direct = fits16 and raw_dtype.byteorder != ">" and (signed or hi <= 32767)
+    scratch = None if direct else np.empty((rows, cols), dtype=raw_dtype)
+    for k, inst in enumerate(instances):
+        target = out[k] if direct else scratch
+        assert target is not None
+        with open(root / inst.path, "rb", buffering=0) as fp:
+            fp.seek(inst.pixel_data_offset)  # type: ignore[arg-type]
+            got = fp.readinto(memoryview(target).cast("B"))
+        if got != n_bytes:
+            raise DecodeError(f"image {k + 1} of the series is truncated in the local store")
+        if direct:
+            sl = out[k]
+            if mask_needed:
+                if signed:
+                    shift = 16 - bits
+                    np.left_shift(sl, shift, out=sl)
+                    np.right_shift(sl, shift, out=sl)
+                else:
+                    np.bitwise_and(sl, (1 << bits) - 1, out=sl)
+            if intercepts[k]:
+                sl += out_dtype(intercepts[k])
+        else:
+            vals = pixels._mask_stored(target, inst).astype(out_dtype)
+            vals += out_dtype(intercepts[k])
+            out[k] = vals
+    return out

@@ -1,0 +1,1 @@
+"""Reading worklist: work item states, priorities, assignment, claims (see issue: worklist)."""
