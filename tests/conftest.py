@@ -60,9 +60,9 @@ def workstation_cmd() -> list[str]:
     return [found] if found else [sys.executable, "-m", "workstation"]
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> (
-    subprocess.CompletedProcess[str]
-):
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     full_env = dict(os.environ)
     full_env.pop("DISPLAY", None)
     if env:
