@@ -9,14 +9,14 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from workstation.core.errors import StoreError
 from workstation.core.model import Instance, Patient, Series, Study
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -88,6 +88,21 @@ CREATE TABLE IF NOT EXISTS instances (
     file_size INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS instances_series ON instances (series_instance_uid);
+-- schema 2: what a reader adds to a study: measurements and key images
+CREATE TABLE IF NOT EXISTS measurements (
+    measurement_id TEXT PRIMARY KEY,
+    study_instance_uid TEXT NOT NULL,
+    json TEXT NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS measurements_study ON measurements (study_instance_uid);
+CREATE TABLE IF NOT EXISTS key_images (
+    study_instance_uid TEXT NOT NULL,
+    sop_instance_uid TEXT NOT NULL,
+    frame_number INTEGER NOT NULL DEFAULT 1,
+    marked_at REAL NOT NULL,
+    PRIMARY KEY (study_instance_uid, sop_instance_uid, frame_number)
+);
 """
 
 _INSTANCE_JSON = {
@@ -135,6 +150,12 @@ class StoreIndex:
             if row is None:
                 conn.execute(
                     "INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+                )
+                conn.commit()
+            elif int(row[0]) < SCHEMA_VERSION:
+                # Older schemas only lack tables, which the script above just created.
+                conn.execute(
+                    "UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION),)
                 )
                 conn.commit()
             elif int(row[0]) > SCHEMA_VERSION:
@@ -328,14 +349,3 @@ def _instance_from_row(r: sqlite3.Row) -> Instance:
             v = tuple(json.loads(v))
         kwargs[f] = v
     return Instance(**kwargs)
-
-
-def chunks(items: Iterable[Any], n: int) -> Iterable[list[Any]]:
-    batch: list[Any] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) >= n:
-            yield batch
-            batch = []
-    if batch:
-        yield batch

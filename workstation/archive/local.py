@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import logging
 import os
 import re
@@ -33,7 +34,16 @@ from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, ExplicitVRLittleEndian
 from workstation.archive.dicomio import ParsedInstance, is_dicomdir, parse_dataset, read_header
 from workstation.archive.index import StoreIndex
 from workstation.core.errors import InvalidDicomError, NotFoundError, StoreError
-from workstation.core.model import ImportReport, Instance, Series, Study
+from workstation.core.measure import Measurement
+from workstation.core.model import (
+    ImportReport,
+    Instance,
+    KeyImage,
+    PriorStudy,
+    Series,
+    Study,
+    identity_conflicts,
+)
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +131,76 @@ class LocalArchive:
 
     def mark_opened(self, study_instance_uid: str) -> None:
         self.index.mark_opened(study_instance_uid, time.time())
+
+    def priors(self, study_instance_uid: str) -> list[PriorStudy]:
+        """The patient's earlier studies, most recent first (same Patient ID and issuer).
+
+        A study with an equal ID but another name, birth date or sex is listed with its
+        conflicts rather than dropped: the reader must see it and decide.
+        """
+        current = self.study(study_instance_uid)
+        if not current.patient.patient_id:
+            return []  # no identifier: nothing can be matched safely
+        when = (current.study_date, current.study_time)
+        out = []
+        for s in self.index.studies_of_patient(*current.patient.key):
+            if s.study_instance_uid == study_instance_uid:
+                continue
+            if s.study_date and current.study_date and (s.study_date, s.study_time) >= when:
+                continue  # a later study is not a prior
+            out.append(PriorStudy(s, identity_conflicts(current.patient, s.patient)))
+        out.sort(key=lambda p: (p.study.study_date, p.study.study_time), reverse=True)
+        return out
+
+    # -- what the reader adds to a study -----------------------------------------------------
+    def measurements(self, study_instance_uid: str) -> list[Measurement]:
+        rows = self.index.connection().execute(
+            "SELECT json FROM measurements WHERE study_instance_uid=? ORDER BY updated_at",
+            (study_instance_uid,),
+        )
+        return [Measurement.from_json(json.loads(r[0])) for r in rows]
+
+    def save_measurement(self, study_instance_uid: str, measurement: Measurement) -> None:
+        """Insert or replace one measurement (by its id) and commit at once."""
+        conn = self.index.connection()
+        conn.execute(
+            "INSERT OR REPLACE INTO measurements VALUES (?, ?, ?, ?)",
+            (
+                measurement.measurement_id,
+                study_instance_uid,
+                json.dumps(measurement.to_json()),
+                time.time(),
+            ),
+        )
+        conn.commit()
+
+    def delete_measurement(self, measurement_id: str) -> None:
+        conn = self.index.connection()
+        conn.execute("DELETE FROM measurements WHERE measurement_id=?", (measurement_id,))
+        conn.commit()
+
+    def key_images(self, study_instance_uid: str) -> list[KeyImage]:
+        rows = self.index.connection().execute(
+            "SELECT sop_instance_uid, frame_number FROM key_images WHERE study_instance_uid=? "
+            "ORDER BY marked_at",
+            (study_instance_uid,),
+        )
+        return [KeyImage(study_instance_uid, r[0], r[1]) for r in rows]
+
+    def set_key_image(self, image: KeyImage, marked: bool = True) -> None:
+        conn = self.index.connection()
+        if marked:
+            conn.execute(
+                "INSERT OR IGNORE INTO key_images VALUES (?, ?, ?, ?)",
+                (image.study_instance_uid, image.sop_instance_uid, image.frame_number, time.time()),
+            )
+        else:
+            conn.execute(
+                "DELETE FROM key_images WHERE study_instance_uid=? AND sop_instance_uid=? "
+                "AND frame_number=?",
+                (image.study_instance_uid, image.sop_instance_uid, image.frame_number),
+            )
+        conn.commit()
 
     # -- storing ---------------------------------------------------------------------------
     def add_dataset(self, ds: Dataset) -> bool:

@@ -179,3 +179,44 @@ def age_at(birth_date: str, on_date: str) -> str:
     if months >= 1:
         return f"{months}M"
     return f"{(day - born).days}D"
+
+
+@dataclass(frozen=True, slots=True)
+class KeyImage:
+    """An image a reader marked as key (for the report's image references, TID 2000)."""
+
+    study_instance_uid: str
+    sop_instance_uid: str
+    frame_number: int = 1  # 1-based, as Referenced Frame Number (PS3.3 C.17.3.2.3)
+
+
+@dataclass(frozen=True, slots=True)
+class PriorStudy:
+    """An earlier study of the same patient (same Patient ID and issuer).
+
+    ``identity_conflicts`` lists what disagrees next to the equal ID (name, birth date, sex):
+    such a prior is shown flagged, never hidden, so the reader decides.
+    """
+
+    study: Study
+    identity_conflicts: tuple[str, ...] = ()
+
+
+def _name_key(name: str) -> tuple[str, ...]:
+    group = next((g for g in name.split("=") if g.strip("^ ")), "")
+    parts = [p.strip().casefold() for p in group.split("^")]
+    while parts and not parts[-1]:
+        parts.pop()
+    return tuple(parts)
+
+
+def identity_conflicts(a: Patient, b: Patient) -> tuple[str, ...]:
+    """What differs between two records that share a Patient ID and issuer."""
+    out = []
+    if a.patient_name and b.patient_name and _name_key(a.patient_name) != _name_key(b.patient_name):
+        out.append("patient name differs")
+    if a.birth_date and b.birth_date and a.birth_date != b.birth_date:
+        out.append("birth date differs")
+    if a.sex and b.sex and a.sex != b.sex:
+        out.append("sex differs")
+    return tuple(out)
