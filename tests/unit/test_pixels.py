@@ -540,3 +540,32 @@ def test_stack_values_of_a_palette_image_are_rgb(sample):
     vals = stack.values(0)
     assert vals.shape == (350, 800, 3)
     assert np.array_equal(vals, decode_frames(path, parse_file(path).instance)[0])
+
+
+def test_read_volume_unsigned_16_bit_with_large_negative_intercept(archive, write_image):
+    """Stored values above 32767 with intercept -32768 fit int16 only after the rescale."""
+    from workstation.viewer.stack import read_volume
+
+    uid = "1.2.826.0.1.3680043.10.999.88"
+    files = []
+    for k in range(3):
+        px = np.full((4, 4), 40000 + k, dtype=np.uint16)
+        px[0, 0] = 0
+        files.append(
+            write_image(
+                pixels=px,
+                study_uid=uid,
+                series_uid=uid + ".1",
+                sop_uid=f"{uid}.1.{k}",
+                instance_number=k + 1,
+                position=(0.0, 0.0, float(k)),
+                bits_stored=16,
+                rescale_intercept=-32768,
+            )
+        )
+    archive.import_paths(files)
+    instances = archive.instances(uid + ".1")
+    vol = read_volume(archive.root, instances)
+    assert vol.dtype == np.int16
+    assert [int(vol[k, 1, 1]) for k in range(3)] == [40000 - 32768 + k for k in range(3)]
+    assert int(vol[0, 0, 0]) == -32768

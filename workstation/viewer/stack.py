@@ -183,44 +183,34 @@ def can_read_as_volume(instances: list[Instance]) -> bool:
 def read_volume(root: Path, instances: list[Instance]) -> np.ndarray:
     """Read native 16-bit slices into one (slices, rows, columns) array of modality values.
 
-    Stored values are masked to Bits Stored and the integer Rescale Intercept added slice by
-    slice while the slice is in cache; the result is int16 when the values fit.
+    Each slice is read into a small buffer, masked to Bits Stored (PS3.5 8.1.1) and its
+    integer Rescale Intercept added while the buffer is in cache. The result is int16 when the
+    actual values fit (the usual CT case, whatever the encoding) and int32 otherwise.
     """
     first = instances[0]
     rows, cols = first.rows, first.columns
-    lo, hi = pixels.stored_range(first)
-    intercepts = [int(i.rescale_intercept) for i in instances]
-    fits16 = lo + min(intercepts) >= -32768 and hi + max(intercepts) <= 32767
-    out_dtype = np.int16 if fits16 else np.int32
     raw_dtype = pixels._stored_dtype(first)
-    out = np.empty((len(instances), rows, cols), dtype=out_dtype)
+    out: np.ndarray = np.empty((len(instances), rows, cols), dtype=np.int16)
     n_bytes = rows * cols * 2
-    bits = first.bits_stored
-    signed = first.pixel_representation == 1
-    mask_needed = bits and bits < 16
-    direct = fits16 and raw_dtype.byteorder != ">" and (signed or hi <= 32767)
-    scratch = None if direct else np.empty((rows, cols), dtype=raw_dtype)
+    scratch = np.empty((rows, cols), dtype=raw_dtype)
+    view = memoryview(scratch).cast("B")
     for k, inst in enumerate(instances):
-        target = out[k] if direct else scratch
-        assert target is not None
         with open(root / inst.path, "rb", buffering=0) as fp:
             fp.seek(inst.pixel_data_offset)  # type: ignore[arg-type]
-            got = fp.readinto(memoryview(target).cast("B"))
+            got = fp.readinto(view)
         if got != n_bytes:
             raise DecodeError(f"image {k + 1} of the series is truncated in the local store")
-        if direct:
-            sl = out[k]
-            if mask_needed:
-                if signed:
-                    shift = 16 - bits
-                    np.left_shift(sl, shift, out=sl)
-                    np.right_shift(sl, shift, out=sl)
-                else:
-                    np.bitwise_and(sl, (1 << bits) - 1, out=sl)
-            if intercepts[k]:
-                sl += out_dtype(intercepts[k])
-        else:
-            vals = pixels._mask_stored(target, inst).astype(out_dtype)
-            vals += out_dtype(intercepts[k])
-            out[k] = vals
+        vals = pixels._mask_stored(scratch, inst)
+        if vals.dtype.byteorder == ">":
+            vals = vals.astype(vals.dtype.newbyteorder("="))
+        intercept = int(inst.rescale_intercept)
+        if out.dtype == np.int16:
+            lo, hi = int(vals.min()), int(vals.max())
+            if lo + intercept < -32768 or hi + intercept > 32767:
+                out = out.astype(np.int32)  # rare: values really need more than 16 bits
+            elif vals.dtype.kind == "i" or hi <= 32767:
+                # Every value and every sum fits in int16: add in 16-bit arithmetic.
+                np.add(vals.view(np.int16), np.int16(intercept), out=out[k])
+                continue
+        np.add(vals, np.int32(intercept), out=out[k], casting="unsafe")
     return out
