@@ -12,7 +12,7 @@ import pydicom
 import pytest
 
 from workstation.archive.dicomio import parse_file
-from workstation.archive.index import StoreIndex, search_key
+from workstation.archive.index import SCHEMA_VERSION, StoreIndex, search_key
 from workstation.archive.local import LocalArchive
 from workstation.core.errors import NotFoundError, StoreError
 from workstation.core.model import Instance
@@ -212,7 +212,7 @@ def test_index_written_by_a_newer_version_is_refused(tmp_path):
     StoreIndex(db).close()
     with sqlite3.connect(db) as conn:
         conn.execute("UPDATE meta SET value='99' WHERE key='schema_version'")
-    with pytest.raises(StoreError, match=r"newer version \(schema 99 > 1\)"):
+    with pytest.raises(StoreError, match=rf"newer version \(schema 99 > {SCHEMA_VERSION}\)"):
         StoreIndex(db)
 
 
