@@ -328,6 +328,15 @@ def _plane_geometry(ds: Dataset) -> tuple[Any, Any, Any, Any]:
     return ipp, iop, ps, thick
 
 
+def _shared_rescale(ds: Dataset) -> tuple[float | None, float | None]:
+    """Rescale of an enhanced object from its Shared Functional Groups (C.7.6.16.2.9)."""
+    shared = ds.get("SharedFunctionalGroupsSequence")
+    if shared and shared[0].get("PixelValueTransformationSequence"):
+        item = shared[0].PixelValueTransformationSequence[0]
+        return _float(item, "RescaleSlope"), _float(item, "RescaleIntercept")
+    return None, None
+
+
 def parse_dataset(
     ds: Dataset,
     *,
@@ -370,6 +379,9 @@ def parse_dataset(
     )
     ts = _transfer_syntax(ds)
     ipp, iop, ps, thick = _plane_geometry(ds)
+    slope, intercept = _float(ds, "RescaleSlope"), _float(ds, "RescaleIntercept")
+    if slope is None and intercept is None:
+        slope, intercept = _shared_rescale(ds)
     wc = _floats(ds, "WindowCenter") or ()
     ww = _floats(ds, "WindowWidth") or ()
     imager_ps = _floats(ds, "ImagerPixelSpacing", 2)
@@ -390,8 +402,8 @@ def parse_dataset(
         bits_stored=_int(ds, "BitsStored") or 0,
         pixel_representation=_int(ds, "PixelRepresentation") or 0,
         planar_configuration=_int(ds, "PlanarConfiguration") or 0,
-        rescale_slope=_float(ds, "RescaleSlope") or 1.0,
-        rescale_intercept=_float(ds, "RescaleIntercept") or 0.0,
+        rescale_slope=slope or 1.0,
+        rescale_intercept=intercept or 0.0,
         rescale_type=_s(ds, "RescaleType"),
         window_center=tuple(wc),
         window_width=tuple(ww),
@@ -408,6 +420,9 @@ def parse_dataset(
         slice_location=_float(ds, "SliceLocation"),
         acquisition_number=_int(ds, "AcquisitionNumber"),
         image_type=_strs(ds, "ImageType"),
+        has_modality_lut_sequence=bool(ds.get("ModalityLUTSequence")),
+        has_voi_lut_sequence=bool(ds.get("VOILUTSequence")),
+        presentation_lut_shape=_s(ds, "PresentationLUTShape").upper(),
         pixel_data_offset=pixel_data_offset if native else None,
         pixel_data_length=pixel_data_length if native else None,
         file_size=file_size,

@@ -16,7 +16,7 @@ from typing import Any
 from workstation.core.errors import StoreError
 from workstation.core.model import Instance, Patient, Series, Study
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -83,6 +83,9 @@ CREATE TABLE IF NOT EXISTS instances (
     slice_location REAL,
     acquisition_number INTEGER,
     image_type TEXT NOT NULL,
+    has_modality_lut_sequence INTEGER NOT NULL DEFAULT 0,
+    has_voi_lut_sequence INTEGER NOT NULL DEFAULT 0,
+    presentation_lut_shape TEXT NOT NULL DEFAULT '',
     pixel_data_offset INTEGER,
     pixel_data_length INTEGER,
     file_size INTEGER NOT NULL
@@ -105,6 +108,13 @@ CREATE TABLE IF NOT EXISTS key_images (
 );
 """
 
+# Columns added to instances after schema 1, with their definitions for ALTER TABLE.
+_ADDED_INSTANCE_COLUMNS = {
+    "has_modality_lut_sequence": "INTEGER NOT NULL DEFAULT 0",
+    "has_voi_lut_sequence": "INTEGER NOT NULL DEFAULT 0",
+    "presentation_lut_shape": "TEXT NOT NULL DEFAULT ''",
+}
+_INSTANCE_BOOL = {"has_modality_lut_sequence", "has_voi_lut_sequence"}
 _INSTANCE_JSON = {
     "window_center",
     "window_width",
@@ -153,7 +163,11 @@ class StoreIndex:
                 )
                 conn.commit()
             elif int(row[0]) < SCHEMA_VERSION:
-                # Older schemas only lack tables, which the script above just created.
+                # Older schemas lack tables (the script above just created them) and columns.
+                have = {r[1] for r in conn.execute("PRAGMA table_info(instances)")}
+                for column, ddl in _ADDED_INSTANCE_COLUMNS.items():
+                    if column not in have:
+                        conn.execute(f"ALTER TABLE instances ADD COLUMN {column} {ddl}")
                 conn.execute(
                     "UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION),)
                 )
@@ -347,5 +361,7 @@ def _instance_from_row(r: sqlite3.Row) -> Instance:
         v = r[f]
         if f in _INSTANCE_JSON and v is not None:
             v = tuple(json.loads(v))
+        elif f in _INSTANCE_BOOL:
+            v = bool(v)
         kwargs[f] = v
     return Instance(**kwargs)

@@ -94,6 +94,9 @@ class Instance:
     slice_location: float | None = None
     acquisition_number: int | None = None
     image_type: tuple[str, ...] = ()
+    has_modality_lut_sequence: bool = False  # (0028,3000): rescale is not linear
+    has_voi_lut_sequence: bool = False  # (0028,3010)
+    presentation_lut_shape: str = ""  # IDENTITY, INVERSE or "" (PS3.3 C.11.6)
     pixel_data_offset: int | None = None  # byte offset of native pixel data in the file
     pixel_data_length: int | None = None
     file_size: int = 0

@@ -20,7 +20,6 @@ from workstation.core.errors import DecodeError, NotFoundError
 from workstation.core.geometry import slice_normal, sort_key_along_normal
 from workstation.core.model import Instance, Series, Study
 from workstation.viewer import pixels
-from workstation.viewer.pixels import Window
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,25 +132,50 @@ class ImageStack:
             return arr
         return pixels.modality_lut(arr, inst)
 
-    def default_window(self, index: int) -> Window:
-        inst = self.frames[index].instance
-        vals = None
-        if not (inst.window_center and inst.window_width) and self.modality not in ("CT", "PT"):
-            vals = self.values(index)
-        return pixels.default_window(inst, self.modality, vals)
+    def voi_choices(self, index: int) -> list[pixels.Voi]:
+        """The VOI LUTs and windows the file offers for this frame, in the file's order."""
+        frame = self.frames[index]
+        inst = frame.instance
+        header = pixels.known_header(inst.sop_instance_uid)
+        if header is None and inst.has_voi_lut_sequence:
+            header = pixels.pixel_header(self.root / inst.path)
+        return pixels.voi_choices(inst, header, frame.frame)
 
-    def display(self, index: int, window: Window | None = None) -> np.ndarray:
+    def default_window(self, index: int) -> pixels.Voi:
+        """The file's first VOI, else the modality default (CT, PT), else an auto window."""
+        choices = self.voi_choices(index)
+        if choices:
+            return choices[0]
+        inst = self.frames[index].instance
+        if self.modality in ("CT", "PT"):
+            return pixels.default_window(inst, self.modality)
+        try:
+            return pixels.auto_window(self.values(index), inst.photometric_interpretation)
+        except ValueError:
+            return pixels.default_window(inst, self.modality, self.values(index))
+
+    def display(
+        self, index: int, window: pixels.Voi | None = None, *, invert: bool = False
+    ) -> np.ndarray:
         """8-bit display image of a frame: grey (rows, cols) or RGB (rows, cols, 3).
 
         Colour frames ignore the window; grey frames without one use the default window.
+        MONOCHROME1 and Presentation LUT Shape INVERSE are inverted once (C.11.6).
         """
         vals = self.values(index)
         inst = self.frames[index].instance
         if self.is_color(index):
-            return np.ascontiguousarray(vals.astype(np.uint8, copy=False))
+            rgb = np.ascontiguousarray(vals.astype(np.uint8, copy=False))
+            return 255 - rgb if invert else rgb
         if window is None:
             window = self.default_window(index)
-        return pixels.to_display(vals, window, inst.photometric_interpretation)
+        return pixels.to_display(
+            vals,
+            window,
+            inst.photometric_interpretation,
+            presentation_lut_shape=inst.presentation_lut_shape,
+            invert=invert,
+        )
 
     def pixel_spacing(self, index: int) -> tuple[float, float] | None:
         """(row, column) spacing in mm for display aspect: Pixel Spacing, else the detector's."""
@@ -167,6 +191,7 @@ def can_read_as_volume(instances: list[Instance]) -> bool:
         i.number_of_frames == 1
         and i.pixel_data_offset is not None
         and i.photometric_interpretation in pixels.GREY
+        and not i.has_modality_lut_sequence
         and i.samples_per_pixel == 1
         and i.bits_allocated == 16
         and i.rows == first.rows
