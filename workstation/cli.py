@@ -262,6 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--size", metavar="WxH")
     ex.add_argument("--annotations", action="store_true", help="draw the corner text")
     ex.set_defaults(func=cmd_export_image)
+    add_archive_commands(sub)
     return p
 
 
@@ -285,6 +286,207 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+
+
+# =============================================================================================
+# Central archive: query, retrieve, check (DICOMweb and DIMSE; workstation.archive.dicomweb,
+# workstation.archive.dimse). Archives come from the settings files (workstation.core.settings)
+# or, ad hoc, from --dicomweb-url / --dimse.
+# =============================================================================================
+
+
+def _archive_options(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("--archive", metavar="NAME", help="a configured archive (default: the default)")
+    sp.add_argument("--dicomweb-url", metavar="URL", help="DICOMweb root of an ad-hoc archive")
+    sp.add_argument("--dimse", metavar="HOST:PORT:AET", help="DIMSE peer of an ad-hoc archive")
+    sp.add_argument("--settings", metavar="TOML", help="use this file instead of the user's")
+
+
+def _archive_config(args: argparse.Namespace, pick: bool = True):  # type: ignore[no-untyped-def]
+    """(settings, the archive to use) from the settings files and the command line."""
+    from workstation.core.errors import ConfigError
+    from workstation.core.settings import load_settings
+
+    overrides: dict[str, object] = {}
+    if args.dicomweb_url or args.dimse:
+        entry: dict[str, object] = {"name": "command-line"}
+        if args.dicomweb_url:
+            entry["dicomweb_url"] = args.dicomweb_url
+        if args.dimse:
+            host, _, rest = args.dimse.partition(":")
+            port, _, aet = rest.partition(":")
+            if not host or not port.isdigit() or not aet:
+                raise ConfigError(
+                    "--dimse must be HOST:PORT:AET, e.g. 127.0.0.1:4242:ORTHANC "
+                    f"(got {args.dimse!r})"
+                )
+            entry["dimse"] = {"host": host, "port": int(port), "ae_title": aet}
+        overrides = {"archives": [entry], "default_archive": "command-line"}
+    settings = load_settings(user_path=args.settings, overrides=overrides)
+    if not pick:
+        return settings, None
+    return settings, settings.archive(None if overrides else args.archive)
+
+
+def cmd_query(args: argparse.Namespace) -> int:
+    from workstation.core.model import format_da, format_person_name
+
+    _, config = _archive_config(args)
+    filters = {
+        "PatientID": args.patient_id,
+        "PatientName": args.name,
+        "AccessionNumber": args.accession,
+        "StudyDate": args.date,
+        "ModalitiesInStudy": args.modality,
+    }
+    try:
+        if config.dicomweb_url and args.via != "cfind":
+            from workstation.archive.dicomweb import DicomWebClient
+
+            with DicomWebClient(config) as client:
+                studies = client.search_studies(limit=args.limit, **filters)
+        else:
+            from workstation.archive.dimse import DimseClient
+
+            studies = DimseClient(config).find_studies(limit=args.limit, **filters)
+    except ValueError as exc:
+        raise WorkstationError(str(exc)) from None
+    for s in studies:
+        print(
+            "\t".join(
+                [
+                    s.study_instance_uid,
+                    format_da(s.study_date),
+                    "/".join(s.modalities),
+                    format_person_name(s.patient.patient_name),
+                    s.patient.patient_id,
+                    s.accession_number,
+                    s.study_description,
+                    f"{s.number_of_series} series",
+                    f"{s.number_of_instances} images",
+                ]
+            )
+        )
+    print(f"{len(studies)} studies on {config.name}", file=sys.stderr)
+    return 0
+
+
+def cmd_retrieve(args: argparse.Namespace) -> int:
+    from workstation.archive.remote import RemoteError, RetrieveError
+
+    settings, config = _archive_config(args)
+    via = args.via or ("wado" if config.dicomweb_url else "cget")
+    if via == "wado" and not config.dicomweb_url:
+        raise WorkstationError(f"archive {config.name!r} has no dicomweb_url: use --via cget")
+    if via == "cget" and config.dimse is None:
+        raise WorkstationError(f"archive {config.name!r} has no [dimse] settings: use --via wado")
+    if args.series and len(args.study_uids) != 1:
+        raise WorkstationError("--series needs exactly one STUDY_UID")
+    store_dir = (
+        Path(args.data_dir).expanduser()
+        if args.data_dir
+        else Path(settings.data_dir)
+        if settings.data_dir
+        else _data_dir(args)
+    )
+    store = _open_archive(store_dir)
+    if via == "wado":
+        from workstation.archive.dicomweb import DicomWebClient
+
+        client = DicomWebClient(config)
+        one, listing = client.retrieve_series, client.search_series
+    else:
+        from workstation.archive.dimse import DimseClient
+
+        dimse = DimseClient(config)
+        one, listing = dimse.get_series, dimse.find_series
+    all_complete = True
+    try:
+        for study_uid in args.study_uids:
+            try:
+                if args.series:
+                    series_uids = list(args.series)
+                else:
+                    found = listing(study_uid)
+                    if not found:
+                        raise RemoteError(f"the archive has no study {study_uid}")
+                    found.sort(key=lambda s: (s.series_number is None, s.series_number or 0))
+                    series_uids = [s.series_instance_uid for s in found]
+            except RemoteError as exc:
+                print(f"error: {study_uid}: {exc}", file=sys.stderr)
+                all_complete = False
+                continue
+            for n, series_uid in enumerate(series_uids, 1):
+                bar = TerminalProgress(f"Series {n}/{len(series_uids)}")
+                try:
+                    result = one(study_uid, series_uid, store, bar)
+                except RetrieveError as exc:
+                    result = exc.result
+                    print(f"error: {series_uid}: {exc}", file=sys.stderr)
+                    all_complete = False
+                except RemoteError as exc:
+                    print(f"error: {series_uid}: {exc}", file=sys.stderr)
+                    all_complete = False
+                    continue
+                print(f"{series_uid}\t{result.summary()}")
+                if not result.complete:
+                    all_complete = False
+                    shown = ", ".join(result.missing[:5])
+                    more = f" and {len(result.missing) - 5} more" if len(result.missing) > 5 else ""
+                    print(
+                        f"incomplete: {series_uid}: {len(result.missing)} missing: {shown}{more}",
+                        file=sys.stderr,
+                    )
+                for label, reason in result.rejected:
+                    print(f"rejected: {label}: {reason}", file=sys.stderr)
+    finally:
+        if via == "wado":
+            client.close()
+        store.close()
+    return 0 if all_complete else 1
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from workstation.archive.remote import check_archive
+
+    explicit = bool(args.archive or args.dicomweb_url or args.dimse)
+    settings, config = _archive_config(args, pick=explicit)
+    archives = [config] if explicit else list(settings.archives)
+    if not archives:
+        settings.archive()  # raises the "no archive is configured" error with its advice
+    all_ok = True
+    for a in archives:
+        print(f"archive {a.name}")
+        for step in check_archive(a):
+            print(f"  {step.line()}")
+            all_ok = all_ok and step.ok
+    return 0 if all_ok else 1
+
+
+def add_archive_commands(sub) -> None:  # type: ignore[no-untyped-def]
+    """Register ``query``, ``retrieve`` and ``check`` on the main parser's subcommands."""
+    q = sub.add_parser("query", help="search a central archive's studies (QIDO-RS or C-FIND)")
+    _archive_options(q)
+    q.add_argument("--patient-id", metavar="ID")
+    q.add_argument("--name", metavar="NAME", help="patient name; * and ? are wildcards")
+    q.add_argument("--accession", metavar="NUMBER")
+    q.add_argument("--date", metavar="FROM-TO", help="YYYYMMDD, or a range YYYYMMDD-YYYYMMDD")
+    q.add_argument("--modality", metavar="MOD", help="a modality in the study, e.g. CT")
+    q.add_argument("--limit", type=int, metavar="N")
+    q.add_argument("--via", choices=("qido", "cfind"), help="default: qido when configured")
+    q.set_defaults(func=cmd_query)
+
+    r = sub.add_parser("retrieve", help="retrieve studies from a central archive")
+    _archive_options(r)
+    r.add_argument("--data-dir", metavar="DIR", help="local store folder to retrieve into")
+    r.add_argument("--via", choices=("wado", "cget"), help="default: wado when configured")
+    r.add_argument("--series", action="append", metavar="UID", help="only this series")
+    r.add_argument("study_uids", nargs="+", metavar="STUDY_UID")
+    r.set_defaults(func=cmd_retrieve)
+
+    c = sub.add_parser("check", help="test the connection to each configured archive")
+    _archive_options(c)
+    c.set_defaults(func=cmd_check)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,301 @@
+"""Typed, layered settings: defaults < site < user < command line, checked at load."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from workstation.core.errors import ConfigError
+from workstation.core.settings import (
+    SITE_CONFIG_ENV,
+    ArchiveConfig,
+    DimseConfig,
+    Settings,
+    load_settings,
+    user_config_path,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE = REPO / "packaging" / "site-config.example.toml"
+
+SITE = """
+schema_version = 1
+data_dir = "/srv/cache"
+log_level = "warning"
+default_archive = "hub"
+
+[[archives]]
+name = "hub"
+dicomweb_url = "https://pacs.example.org/dicom-web/"
+transfer_syntax = "lossy-allowed"
+read_timeout_s = 120
+
+[archives.dimse]
+host = "pacs.example.org"
+port = 4242
+ae_title = "HUB"
+
+[[archives]]
+name = "backup"
+dimse = { host = "10.0.0.9", port = 104, ae_title = "BACKUP", our_ae_title = "READER1" }
+"""
+
+USER = """
+log_level = "DEBUG"
+
+[[archives]]
+name = "hub"
+auth = "basic"
+user = "dr.house"
+password_env = "HUB_PW"
+
+[archives.dimse]
+our_ae_title = "HOUSE"
+"""
+
+
+def _write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _load(tmp_path: Path, site: str | None = None, user: str | None = None, **kw) -> Settings:
+    sp = _write(tmp_path / "site.toml", site) if site is not None else tmp_path / "none-site"
+    up = _write(tmp_path / "settings.toml", user) if user is not None else None
+    if up is None:
+        up = _write(tmp_path / "empty-user.toml", "")
+    return load_settings(site_path=sp if site is not None else None, user_path=up, **kw)
+
+
+def _error(tmp_path: Path, site: str, **kw) -> str:
+    with pytest.raises(ConfigError) as err:
+        _load(tmp_path, site, **kw)
+    return str(err.value)
+
+
+def test_defaults_without_files(isolated_home):
+    s = load_settings(environ={})
+    assert s == Settings()
+    assert (s.schema_version, s.data_dir, s.log_level, s.archives, s.sources) == (
+        1,
+        "",
+        "INFO",
+        (),
+        (),
+    )
+    with pytest.raises(ConfigError, match=r"^no archive is configured: add an \[\[archives\]\]"):
+        s.archive()
+
+
+def test_layers_merge_site_user_and_command_line(tmp_path, isolated_home):
+    site = _write(tmp_path / "etc" / "site.toml", SITE)
+    _write(user_config_path(), USER)
+    s = load_settings(
+        overrides={"data_dir": str(tmp_path / "cli-store")},
+        environ={SITE_CONFIG_ENV: str(site), "HUB_PW": "s3cret"},
+    )
+    assert s.sources == (str(site), str(user_config_path()))
+    assert s.data_dir == str(tmp_path / "cli-store")
+    assert s.log_level == "DEBUG"
+    assert s.default_archive == "hub"
+    hub = s.archive()
+    assert hub == ArchiveConfig(
+        name="hub",
+        dicomweb_url="https://pacs.example.org/dicom-web",
+        auth="basic",
+        user="dr.house",
+        password="s3cret",
+        transfer_syntax="lossy-allowed",
+        read_timeout_s=120.0,
+        dimse=DimseConfig(host="pacs.example.org", port=4242, ae_title="HUB", our_ae_title="HOUSE"),
+    )
+    assert s.archive("backup") == ArchiveConfig(
+        name="backup",
+        dimse=DimseConfig(host="10.0.0.9", port=104, ae_title="BACKUP", our_ae_title="READER1"),
+    )
+    assert [a.name for a in s.archives] == ["hub", "backup"]
+
+
+def test_credentials_never_in_repr(tmp_path):
+    s = _load(tmp_path, SITE, USER, environ={"HUB_PW": "s3cret-value"})
+    assert "s3cret-value" not in repr(s)
+    assert "s3cret-value" not in repr(s.archive("hub"))
+    assert s.archive("hub").password == "s3cret-value"
+
+
+def test_command_line_archive_is_checked_too(tmp_path):
+    with pytest.raises(ConfigError) as err:
+        load_settings(
+            user_path=_write(tmp_path / "u.toml", ""),
+            overrides={"archives": [{"name": "command-line", "dicomweb_url": "ftp://x"}]},
+            environ={},
+        )
+    assert str(err.value) == (
+        "command line: archives[0].dicomweb_url: must start with http:// or https://"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            '[[archives]]\nname = "a"\ndicomweb_url = "pacs:8042/dicom-web"\n',
+            "archives[0].dicomweb_url: must start with http:// or https://",
+        ),
+        (
+            '[[archives]]\nname = "a"\ndicomweb_ulr = "http://x"\n',
+            "archives[0].dicomweb_ulr: unknown key; did you mean 'dicomweb_url'?",
+        ),
+        ("archive = []\n", "archive: unknown key; did you mean 'archives'?"),
+        ("colour = 1\n", "colour: unknown key"),
+        (
+            "schema_version = 2\n",
+            "schema_version: 2 is newer than this workstation understands (1): update the "
+            "workstation or use a settings file for this version",
+        ),
+        ('schema_version = "1"\n', "schema_version: must be an integer, not a string"),
+        ('log_level = "loud"\n', "log_level: must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL"),
+        (
+            'archives = { name = "a" }\n',
+            "archives: must be a list of tables ([[archives]]), not a table",
+        ),
+        (
+            '[[archives]]\nname = "a"\ndicomweb_url = "http://x"\nauth = "basik"\n',
+            "archives[0].auth: must be one of none, basic, bearer (got 'basik'); "
+            "did you mean 'basic'?",
+        ),
+        (
+            '[[archives]]\nname = "a"\ndicomweb_url = "http://x"\ntransfer_syntax = "raw"\n',
+            "archives[0].transfer_syntax: must be one of lossless, lossy-allowed, uncompressed "
+            "(got 'raw')",
+        ),
+        (
+            '[[archives]]\nname = "a"\ndicomweb_url = "http://x"\nconnect_timeout_s = "5"\n',
+            "archives[0].connect_timeout_s: must be a number, not a string",
+        ),
+        (
+            '[[archives]]\nname = "a"\ndicomweb_url = "http://x"\nread_timeout_s = 0\n',
+            "archives[0].read_timeout_s: must be more than 0 and at most 3600",
+        ),
+        ('[[archives]]\ndicomweb_url = "http://x"\n', "archives[0].name: missing"),
+        ('[[archives]]\nname = "a b"\n', "archives[0].name: must be letters, digits"),
+        (
+            '[[archives]]\nname = "a"\ndicomweb_url = "http://x"\n'
+            '[[archives]]\nname = "a"\ndicomweb_url = "http://y"\n',
+            "archives[1].name: 'a' is given twice",
+        ),
+        (
+            '[[archives]]\nname = "a"\n',
+            "archives[0].dicomweb_url: missing: an archive needs dicomweb_url, a [dimse] table, "
+            "or both",
+        ),
+        (
+            '[[archives]]\nname = "a"\ndimse = { host = "h", port = 70000, ae_title = "X" }\n',
+            "archives[0].dimse.port: must be between 1 and 65535",
+        ),
+        (
+            '[[archives]]\nname = "a"\ndimse = { host = "h", port = true, ae_title = "X" }\n',
+            "archives[0].dimse.port: must be an integer, not a boolean",
+        ),
+        (
+            '[[archives]]\nname = "a"\ndimse = { host = "h", port = 104, ae_title = "'
+            + "A" * 17
+            + '" }\n',
+            "archives[0].dimse.ae_title: must be 1 to 16 printable ASCII characters",
+        ),
+        (
+            '[[archives]]\nname = "a"\ndimse = { host = "h", port = 104 }\n',
+            "archives[0].dimse.ae_title: missing: a DIMSE peer needs host, port and ae_title",
+        ),
+        (
+            '[[archives]]\nname = "a"\ndimse = { host = "h", port = 104, aetitle = "X" }\n',
+            "archives[0].dimse.aetitle: unknown key; did you mean 'ae_title'?",
+        ),
+        (
+            '[[archives]]\nname = "a"\ndicomweb_url = "http://x"\nauth = "basic"\n',
+            'archives[0].user: missing: auth = "basic" needs user and password',
+        ),
+        (
+            '[[archives]]\nname = "a"\ndicomweb_url = "http://x"\nauth = "bearer"\n',
+            'archives[0].token: missing: auth = "bearer" needs token or token_env',
+        ),
+        (
+            '[[archives]]\nname = "a"\ndicomweb_url = "http://x"\npassword = "p"\n'
+            'password_env = "P"\n',
+            "archives[0].password_env: give either password or password_env, not both",
+        ),
+        (
+            '[[archives]]\nname = "a"\ndicomweb_url = "http://x"\ntoken_env = "NOT_SET_HERE"\n',
+            "archives[0].token_env: the environment variable NOT_SET_HERE is not set",
+        ),
+        (
+            '[[archives]]\nname = "a"\ndicomweb_url = "http://x"\nca_bundle = "/no/such/ca.pem"\n',
+            "archives[0].ca_bundle: no such file: /no/such/ca.pem",
+        ),
+        (
+            'default_archive = "nope"\n[[archives]]\nname = "a"\ndicomweb_url = "http://x"\n',
+            "default_archive: no archive is named 'nope' (configured: a)",
+        ),
+    ],
+)
+def test_errors_name_the_file_and_the_key(tmp_path, text, message):
+    got = _error(tmp_path, text, environ={})
+    assert got.startswith(f"{tmp_path / 'site.toml'}: {message}"), got
+
+
+def test_toml_syntax_error_names_the_file(tmp_path):
+    got = _error(tmp_path, "data_dir = \n", environ={})
+    assert got.startswith(f"{tmp_path / 'site.toml'}: not valid TOML: ")
+    assert "line 1" in got
+
+
+def test_site_file_named_by_environment_must_exist(tmp_path, isolated_home):
+    missing = tmp_path / "gone.toml"
+    with pytest.raises(ConfigError, match=rf"^{missing}: cannot read: No such file"):
+        load_settings(environ={SITE_CONFIG_ENV: str(missing)})
+
+
+def test_user_file_refines_but_later_layer_errors_name_that_layer(tmp_path):
+    user = '[[archives]]\nname = "hub"\nauth = "bearer"\n'
+    with pytest.raises(ConfigError) as err:
+        _load(tmp_path, SITE, user, environ={})
+    assert str(err.value) == (
+        f"{tmp_path / 'settings.toml'}: archives[0].token: missing: "
+        'auth = "bearer" needs token or token_env'
+    )
+
+
+def test_choosing_an_archive(tmp_path):
+    two = SITE.replace('default_archive = "hub"\n', "")
+    s = _load(tmp_path, two, environ={})
+    with pytest.raises(ConfigError, match=r"several archives are configured \(hub, backup\)"):
+        s.archive()
+    assert s.archive("backup").dimse == DimseConfig("10.0.0.9", 104, "BACKUP", "READER1")
+    with pytest.raises(ConfigError, match=r"no archive named 'x' is configured \(known: hub"):
+        s.archive("x")
+    one = '[[archives]]\nname = "only"\ndicomweb_url = "http://127.0.0.1:8042/dicom-web"\n'
+    assert _load(tmp_path, one, environ={}).archive().name == "only"
+
+
+def test_the_example_site_file_is_valid_and_documents_every_key(tmp_path):
+    s = load_settings(
+        site_path=EXAMPLE,
+        user_path=_write(tmp_path / "u.toml", ""),
+        environ={"WORKSTATION_HUB_PASSWORD": "pw"},
+    )
+    hub = s.archive()
+    assert (hub.name, hub.dicomweb_url, hub.auth, hub.user, hub.password) == (
+        "hub",
+        "https://pacs.example.org/dicom-web",
+        "basic",
+        "reader",
+        "pw",
+    )
+    assert hub.dimse == DimseConfig("pacs.example.org", 4242, "ORTHANC", "WORKSTATION")
+    text = EXAMPLE.read_text(encoding="utf-8")
+    from workstation.core import settings as mod
+
+    for key in (*mod._TOP_KEYS, *mod._ARCHIVE_KEYS, *mod._DIMSE_KEYS):
+        assert key in text, key

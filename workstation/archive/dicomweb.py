@@ -1,0 +1,730 @@
+"""A DICOMweb client: QIDO-RS search, WADO-RS retrieval into the local store, STOW-RS (PS3.18).
+
+One pooled ``requests.Session`` per client carries authentication, TLS verification and
+timeouts. Every failure (refused connection, timeout, 401/403/404/5xx, bad JSON, a broken
+multipart body) becomes a :class:`RemoteError` whose message says what to check; nothing here
+logs patient data (only counts, sizes, timings and status codes).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+from urllib.parse import quote, urlsplit
+
+import requests
+import requests.adapters
+
+from workstation.archive.multipart import (
+    MultipartError,
+    MultipartStream,
+    boundary_of,
+    content_type_params,
+    new_boundary,
+    read_multipart,
+)
+from workstation.archive.remote import (
+    STUDY_SEARCH_KEYS,
+    CheckStep,
+    ProgressCallback,
+    RemoteError,
+    RemoteInstance,
+    RemoteProtocolError,
+    RetrieveError,
+    RetrieveResult,
+    StoreResult,
+    local_sop_uids,
+    missing_uids,
+    timed_step,
+)
+from workstation.core.model import Patient, Series, Study
+
+if TYPE_CHECKING:
+    from workstation.archive.local import LocalArchive
+    from workstation.core.settings import ArchiveConfig
+
+log = logging.getLogger(__name__)
+
+DICOM_JSON = "application/dicom+json"
+EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1"
+_CHUNK = 1 << 20
+_INGEST_BATCH = 32  # parts ingested together: fewer index commits, bounded temp space
+_STOW_BATCH_FILES = 50
+_STOW_BATCH_BYTES = 256 * 1024 * 1024
+_PAGE = 1000
+
+# Study-level attributes asked for beyond the defaults (PS3.18 Table 10.6.3-3).
+_STUDY_FIELDS = (
+    "00080020",  # StudyDate
+    "00080030",  # StudyTime
+    "00080050",  # AccessionNumber
+    "00080061",  # ModalitiesInStudy
+    "00080080",  # InstitutionName
+    "00080090",  # ReferringPhysicianName
+    "00081030",  # StudyDescription
+    "00100010",  # PatientName
+    "00100020",  # PatientID
+    "00100021",  # IssuerOfPatientID
+    "00100030",  # PatientBirthDate
+    "00100040",  # PatientSex
+    "00200010",  # StudyID
+    "00201206",  # NumberOfStudyRelatedSeries
+    "00201208",  # NumberOfStudyRelatedInstances
+)
+_SERIES_FIELDS = (
+    "00080060",  # Modality
+    "0008103E",  # SeriesDescription
+    "00180015",  # BodyPartExamined
+    "00200011",  # SeriesNumber
+    "00201209",  # NumberOfSeriesRelatedInstances
+)
+_INSTANCE_FIELDS = (
+    "00080016",  # SOPClassUID
+    "00080018",  # SOPInstanceUID
+    "00200013",  # InstanceNumber
+    "00280008",  # NumberOfFrames
+    "00280010",  # Rows
+    "00280011",  # Columns
+)
+_PN_KEYS = ("PatientName", "ReferringPhysicianName")
+_DATE_RANGE = re.compile(r"^(\d{8})?(-(\d{8})?)?$")
+_UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
+_QUERY_SAFE = "*?,^-._~:/@!$'()"
+
+
+# -- DICOM JSON (PS3.18 Annex F.2) ----------------------------------------------------------------
+
+
+def _values(obj: Mapping[str, Any], tag: str) -> list[Any]:
+    el = obj.get(tag)
+    if not isinstance(el, Mapping):
+        return []
+    v = el.get("Value")
+    return v if isinstance(v, list) else []
+
+
+def _str(obj: Mapping[str, Any], tag: str) -> str:
+    v = _values(obj, tag)
+    return "" if not v or v[0] is None else str(v[0])
+
+
+def _strs(obj: Mapping[str, Any], tag: str) -> tuple[str, ...]:
+    return tuple(str(x) for x in _values(obj, tag) if x is not None)
+
+
+def _int(obj: Mapping[str, Any], tag: str) -> int | None:
+    v = _values(obj, tag)
+    if not v or v[0] is None:
+        return None
+    try:
+        return int(v[0])
+    except (TypeError, ValueError):
+        return None
+
+
+def _pn(obj: Mapping[str, Any], tag: str) -> str:
+    """A PN value from its JSON object form (PS3.18 F.2.2) as the "A=I=P" string of PS3.5."""
+    v = _values(obj, tag)
+    if not v or not isinstance(v[0], Mapping):
+        return "" if not v or v[0] is None else str(v[0])
+    groups = [str(v[0].get(k, "") or "") for k in ("Alphabetic", "Ideographic", "Phonetic")]
+    while groups and not groups[-1]:
+        groups.pop()
+    return "=".join(groups)
+
+
+def study_from_json(obj: Mapping[str, Any]) -> Study:
+    """A Study from one QIDO-RS study result, with the archive's series and instance counts."""
+    patient = Patient(
+        patient_id=_str(obj, "00100020"),
+        issuer_of_patient_id=_str(obj, "00100021"),
+        patient_name=_pn(obj, "00100010"),
+        birth_date=_str(obj, "00100030"),
+        sex=_str(obj, "00100040").upper(),
+    )
+    return Study(
+        study_instance_uid=_str(obj, "0020000D"),
+        patient=patient,
+        accession_number=_str(obj, "00080050"),
+        study_date=_str(obj, "00080020"),
+        study_time=_str(obj, "00080030"),
+        study_description=_str(obj, "00081030"),
+        modalities=tuple(sorted(set(_strs(obj, "00080061")))),
+        institution_name=_str(obj, "00080080"),
+        referring_physician_name=_pn(obj, "00080090"),
+        study_id=_str(obj, "00200010"),
+        number_of_series=_int(obj, "00201206") or 0,
+        number_of_instances=_int(obj, "00201208") or 0,
+    )
+
+
+def series_from_json(obj: Mapping[str, Any], study_uid: str = "") -> Series:
+    return Series(
+        series_instance_uid=_str(obj, "0020000E"),
+        study_instance_uid=_str(obj, "0020000D") or study_uid,
+        modality=_str(obj, "00080060").upper(),
+        series_number=_int(obj, "00200011"),
+        series_description=_str(obj, "0008103E"),
+        body_part_examined=_str(obj, "00180015").upper(),
+        number_of_instances=_int(obj, "00201209") or 0,
+    )
+
+
+def instance_from_json(obj: Mapping[str, Any], study_uid: str, series_uid: str) -> RemoteInstance:
+    return RemoteInstance(
+        sop_instance_uid=_str(obj, "00080018"),
+        series_instance_uid=_str(obj, "0020000E") or series_uid,
+        study_instance_uid=_str(obj, "0020000D") or study_uid,
+        sop_class_uid=_str(obj, "00080016"),
+        instance_number=_int(obj, "00200013"),
+        number_of_frames=_int(obj, "00280008"),
+        rows=_int(obj, "00280010"),
+        columns=_int(obj, "00280011"),
+    )
+
+
+def study_query_params(filters: Mapping[str, Any]) -> dict[str, str]:
+    """QIDO-RS query parameters from DICOM keywords (PS3.18 8.3.4), checked before sending.
+
+    ``limit``, ``offset`` and ``fuzzymatching`` pass through; StudyDate takes a range
+    ``FROM-TO`` with either end open (PS3.4 C.2.2.2.5); names take ``*`` and ``?`` wildcards.
+    """
+    params: dict[str, str] = {}
+    for key, value in filters.items():
+        if value is None or value == "":
+            continue
+        if key in ("limit", "offset"):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{key} must be a non-negative integer (got {value!r})")
+            params[key] = str(value)
+        elif key == "fuzzymatching":
+            params[key] = "true" if value else "false"
+        elif key in STUDY_SEARCH_KEYS:
+            text = str(value)
+            if key in ("StudyDate", "PatientBirthDate") and not _DATE_RANGE.match(text):
+                raise ValueError(
+                    f"{key} must be YYYYMMDD or a range YYYYMMDD-YYYYMMDD (got {text!r})"
+                )
+            if key in _PN_KEYS:
+                # "^" and " " must be percent-encoded in a URL (RFC 3986), and Orthanc 1.10
+                # does not decode query arguments, so "Doe^Jane" would never match there. The
+                # single-character wildcard "?" matches the separator itself (PS3.4 C.2.2.2.4).
+                text = text.replace("^", "?").replace(" ", "?")
+            params[key] = text
+        else:
+            raise ValueError(
+                f"unknown study search key {key!r}; known: {', '.join(STUDY_SEARCH_KEYS)}"
+            )
+    return params
+
+
+def encode_query(params: Mapping[str, str]) -> str:
+    """A query string that percent-encodes only what a URL cannot carry (RFC 3986 3.4).
+
+    Wildcards, commas and carets stay as they are: Orthanc 1.10 does not decode ``%2A`` or
+    ``%2C`` in query arguments, so ``requests``' encoding of ``Doe*`` would match nothing.
+    """
+    return "&".join(f"{quote(k, safe='')}={quote(v, safe=_QUERY_SAFE)}" for k, v in params.items())
+
+
+def _check_uid(uid: str, what: str) -> str:
+    if not _UID.match(uid or "") or len(uid) > 64:
+        raise ValueError(f"{what} {uid!r} is not a DICOM UID (PS3.5 9.1)")
+    return uid
+
+
+# -- the client -----------------------------------------------------------------------------------
+
+
+class DicomWebClient:
+    """QIDO-RS, WADO-RS and STOW-RS against one archive's DICOMweb root (PS3.18 10.4-10.6)."""
+
+    def __init__(self, config: ArchiveConfig, session: requests.Session | None = None) -> None:
+        if not config.dicomweb_url:
+            raise RemoteError(f"archive {config.name!r} has no dicomweb_url")
+        self.config = config
+        self.base = config.dicomweb_url.rstrip("/")
+        parts = urlsplit(self.base)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        self.where = f"{parts.hostname}:{port}"
+        self.timeout = (config.connect_timeout_s, config.read_timeout_s)
+        self.session = session or requests.Session()
+        adapter = requests.adapters.HTTPAdapter(pool_connections=2, pool_maxsize=8)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+        self.session.headers["User-Agent"] = "workstation-dicomweb/1"
+        if config.auth == "basic":
+            self.session.auth = (config.user, config.password)
+        elif config.auth == "bearer":
+            self.session.headers["Authorization"] = f"Bearer {config.token}"
+        self.session.verify = config.ca_bundle or True
+        if config.client_cert:
+            self.session.cert = (
+                (config.client_cert, config.client_key) if config.client_key else config.client_cert
+            )
+
+    def close(self) -> None:
+        self.session.close()
+
+    def __enter__(self) -> DicomWebClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- transport -------------------------------------------------------------------------
+    def _request(
+        self,
+        method: str,
+        path: str,
+        what: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        data: Any = None,
+        stream: bool = False,
+        ok: tuple[int, ...] = (200,),
+    ) -> requests.Response:
+        url = f"{self.base}{path}"
+        if params:
+            url += "?" + encode_query(params)
+        try:
+            r = self.session.request(
+                method,
+                url,
+                headers=headers,
+                data=data,
+                stream=stream,
+                timeout=self.timeout,
+            )
+        except requests.exceptions.RequestException as exc:
+            raise self._transport_error(exc, what) from None
+        log.debug("%s %s -> %d", method, what, r.status_code)
+        if r.status_code not in ok:
+            try:
+                raise self._status_error(r, what)
+            finally:
+                r.close()
+        return r
+
+    def _transport_error(self, exc: BaseException, what: str) -> RemoteError:
+        """An actionable message for a network failure (no URL query: it may hold names)."""
+        text = repr(exc)
+        if isinstance(exc, requests.exceptions.SSLError):
+            return RemoteError(
+                f"TLS failed with {self.where} during {what}: the certificate is not trusted or "
+                "does not match; set ca_bundle (and client_cert) in the archive's settings"
+            )
+        if isinstance(exc, requests.exceptions.ConnectTimeout):
+            return RemoteError(
+                f"no connection to {self.where} within {self.timeout[0]:g} s: the host is "
+                "unreachable or a firewall drops the traffic"
+            )
+        if isinstance(exc, requests.exceptions.ReadTimeout) or "Read timed out" in text:
+            return RemoteError(
+                f"the archive at {self.where} did not answer {what} within {self.timeout[1]:g} s "
+                "(read_timeout_s); it may be overloaded"
+            )
+        if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+            return RemoteError(f"the transfer of {what} from {self.where} was cut off")
+        if isinstance(exc, requests.exceptions.ConnectionError):
+            if "Connection refused" in text or "Errno 111" in text:
+                return RemoteError(
+                    f"connection refused at {self.where}: is the archive running, "
+                    "and are the host and port of its URL right?"
+                )
+            if "Name or service not known" in text or "NameResolution" in text:
+                return RemoteError(f"cannot resolve the host name of {self.where}: check the URL")
+            if "reset by peer" in text or "RemoteDisconnected" in text or "aborted" in text:
+                return RemoteError(f"{self.where} closed the connection during {what}")
+            return RemoteError(f"cannot talk to {self.where} during {what}: {type(exc).__name__}")
+        return RemoteError(f"request to {self.where} for {what} failed: {type(exc).__name__}")
+
+    def _status_error(self, r: requests.Response, what: str) -> RemoteError:
+        code = r.status_code
+        if code == 401:
+            hint = (
+                "wrong user or password"
+                if self.config.auth == "basic"
+                else "the token was rejected or has expired"
+                if self.config.auth == "bearer"
+                else "the archive needs credentials: set auth, user and password"
+            )
+            return RemoteError(f"401 from {self.where} for {what}: {hint}")
+        if code == 403:
+            return RemoteError(
+                f"403 from {self.where} for {what}: the account may not do this; ask the "
+                "archive's administrator for the right"
+            )
+        if code == 404:
+            return RemoteError(
+                f"404 from {self.where} for {what}: not on the archive, or the DICOMweb root "
+                f"{urlsplit(self.base).path or '/'} is wrong"
+            )
+        if code == 406:
+            return RemoteError(
+                f"406 from {self.where} for {what}: the archive cannot send the media type or "
+                'transfer syntax asked for; try transfer_syntax = "lossy-allowed"'
+            )
+        if code >= 500:
+            return RemoteError(
+                f"the archive at {self.where} failed with {code} {r.reason or ''} for {what}; "
+                "see the archive's log".replace("  ", " ")
+            )
+        return RemoteError(f"unexpected {code} {r.reason or ''} from {self.where} for {what}")
+
+    def _json(self, r: requests.Response, what: str) -> list[dict[str, Any]]:
+        if r.status_code == 204 or not r.content:
+            return []
+        try:
+            data = r.json()
+        except ValueError:
+            raise RemoteProtocolError(
+                f"the archive at {self.where} answered {what} with invalid JSON "
+                f"({len(r.content)} bytes, Content-Type {r.headers.get('Content-Type', '?')!r})"
+            ) from None
+        if not isinstance(data, list) or not all(isinstance(x, dict) for x in data):
+            raise RemoteProtocolError(
+                f"the archive at {self.where} answered {what} with JSON that is not a list of "
+                "DICOM JSON objects (PS3.18 F.2)"
+            )
+        return data
+
+    def _qido(self, path: str, params: Mapping[str, str], what: str) -> list[dict[str, Any]]:
+        r = self._request(
+            "GET", path, what, params=params, headers={"Accept": DICOM_JSON}, ok=(200, 204)
+        )
+        try:
+            return self._json(r, what)
+        finally:
+            r.close()
+
+    # -- QIDO-RS ---------------------------------------------------------------------------
+    def search_studies(self, **filters: Any) -> list[Study]:
+        """QIDO-RS study search (PS3.18 10.6) with DICOM keywords as filters."""
+        params = study_query_params(filters)
+        params["includefield"] = ",".join(_STUDY_FIELDS)
+        started = time.perf_counter()
+        rows = self._qido("/studies", params, "a study search (QIDO-RS)")
+        log.info(
+            "QIDO-RS studies: %d results in %.0f ms (keys: %s)",
+            len(rows),
+            (time.perf_counter() - started) * 1000,
+            ",".join(sorted(k for k in filters if filters[k] not in (None, ""))) or "none",
+        )
+        return [study_from_json(o) for o in rows]
+
+    def search_series(self, study_uid: str, **filters: Any) -> list[Series]:
+        """QIDO-RS series of one study, with each series' instance count."""
+        _check_uid(study_uid, "Study Instance UID")
+        params = {k: str(v) for k, v in filters.items() if v not in (None, "")}
+        params["includefield"] = ",".join(_SERIES_FIELDS)
+        rows = self._qido(f"/studies/{study_uid}/series", params, "a series search (QIDO-RS)")
+        return [series_from_json(o, study_uid) for o in rows]
+
+    def search_instances(self, study_uid: str, series_uid: str) -> list[RemoteInstance]:
+        """Every instance QIDO-RS lists for a series, page by page (limit/offset)."""
+        _check_uid(study_uid, "Study Instance UID")
+        _check_uid(series_uid, "Series Instance UID")
+        out: dict[str, RemoteInstance] = {}
+        offset = 0
+        while True:
+            params = {
+                "includefield": ",".join(_INSTANCE_FIELDS),
+                "limit": str(_PAGE),
+                "offset": str(offset),
+            }
+            rows = self._qido(
+                f"/studies/{study_uid}/series/{series_uid}/instances",
+                params,
+                "an instance search (QIDO-RS)",
+            )
+            before = len(out)
+            for o in rows:
+                inst = instance_from_json(o, study_uid, series_uid)
+                if inst.sop_instance_uid:
+                    out[inst.sop_instance_uid] = inst
+            if len(rows) < _PAGE or len(out) == before:
+                break
+            offset += len(rows)
+        return list(out.values())
+
+    def instance_metadata(self, study_uid: str, series_uid: str, sop_uid: str) -> dict[str, Any]:
+        """WADO-RS metadata of one instance (PS3.18 10.4.1.1.2), as DICOM JSON."""
+        path = f"/studies/{study_uid}/series/{series_uid}/instances/{sop_uid}/metadata"
+        rows = self._qido(path, {}, "instance metadata (WADO-RS)")
+        if not rows:
+            raise RemoteProtocolError(f"the archive at {self.where} sent empty metadata")
+        return rows[0]
+
+    # -- WADO-RS ---------------------------------------------------------------------------
+    def _accept_dicom(self) -> str:
+        """The Accept header for the transfer syntax policy (PS3.18 8.7.3.5.2)."""
+        ts = EXPLICIT_VR_LITTLE_ENDIAN if self.config.transfer_syntax == "uncompressed" else "*"
+        return f'multipart/related; type="application/dicom"; transfer-syntax={ts}'
+
+    def retrieve_series(
+        self,
+        study_uid: str,
+        series_uid: str,
+        archive: LocalArchive,
+        progress: ProgressCallback | None = None,
+    ) -> RetrieveResult:
+        """Retrieve a series by WADO-RS into the local store; skip what is already there.
+
+        The archive's instance list (QIDO-RS) is the measure of completeness: the result's
+        ``missing`` lists what it has and the store still lacks. A cut transfer raises
+        :class:`RetrieveError` after storing every part that arrived whole.
+        """
+        _check_uid(study_uid, "Study Instance UID")
+        _check_uid(series_uid, "Series Instance UID")
+        started = time.perf_counter()
+        result = RetrieveResult(study_uid, series_uid, via="wado-rs")
+        remote = self.search_instances(study_uid, series_uid)
+        if not remote:
+            raise RemoteError(
+                f"the archive at {self.where} lists no instances for series {series_uid}"
+            )
+        expected = {i.sop_instance_uid for i in remote}
+        result.expected = len(expected)
+        present = local_sop_uids(archive, series_uid) & expected
+        result.already_present = len(present)
+        wanted = sorted(expected - present)
+        if progress:
+            progress(len(present), len(expected))
+
+        def tick() -> None:
+            if progress:
+                progress(min(len(present) + result.received, len(expected)), len(expected))
+
+        base = f"/studies/{study_uid}/series/{series_uid}"
+        try:
+            if wanted and present and len(wanted) <= len(expected) // 2:
+                # Resume: fetch only the missing instances (PS3.18 10.4.1.1.3).
+                for sop in wanted:
+                    self._retrieve_multipart(f"{base}/instances/{sop}", archive, result, tick)
+            elif wanted:
+                self._retrieve_multipart(base, archive, result, tick)
+        except RemoteError as exc:
+            result.missing = missing_uids(expected, archive, series_uid)
+            result.seconds = time.perf_counter() - started
+            raise RetrieveError(
+                f"{exc} ({result.received + result.already_present} of {result.expected} "
+                "instances of the series are in the local store)",
+                result,
+            ) from None
+        result.missing = missing_uids(expected, archive, series_uid)
+        result.seconds = time.perf_counter() - started
+        log.info(
+            "WADO-RS series: %d received, %d present, %d missing, %.1f MB in %.2f s",
+            result.received,
+            result.already_present,
+            len(result.missing),
+            result.bytes_received / 1e6,
+            result.seconds,
+        )
+        return result
+
+    def retrieve_study(
+        self,
+        study_uid: str,
+        archive: LocalArchive,
+        progress: Callable[[Series, int, int], None] | None = None,
+    ) -> list[RetrieveResult]:
+        """Retrieve every series of a study; one result per series, in series-number order."""
+        series = self.search_series(study_uid)
+        if not series:
+            raise RemoteError(f"the archive at {self.where} has no study {study_uid}")
+        series.sort(key=lambda s: (s.series_number is None, s.series_number or 0))
+        results = []
+        for s in series:
+            cb = (lambda d, t, s=s: progress(s, d, t)) if progress else None
+            results.append(self.retrieve_series(study_uid, s.series_instance_uid, archive, cb))
+        return results
+
+    def _retrieve_multipart(
+        self,
+        path: str,
+        archive: LocalArchive,
+        result: RetrieveResult,
+        tick: Callable[[], None],
+    ) -> None:
+        """Stream one WADO-RS multipart answer part by part into temp files, then ingest them."""
+        what = "a retrieve (WADO-RS)"
+        tmp_dir = archive.root / "tmp"
+        pending: list[Path] = []
+        open_files: list[tuple[Path, IO[bytes]]] = []
+
+        def open_sink(_headers: Mapping[str, str]) -> IO[bytes]:
+            p = tmp_dir / f"wado-{uuid.uuid4().hex}.part"
+            fp = open(p, "wb")  # noqa: SIM115 (closed when its part ends or on failure)
+            open_files.append((p, fp))
+            return fp
+
+        def flush() -> None:
+            if not pending:
+                return
+            batch = list(pending)
+            pending.clear()
+            try:
+                report = archive.import_paths(batch)
+            finally:
+                for p in batch:
+                    with contextlib.suppress(FileNotFoundError):
+                        p.unlink()
+            result.received += report.imported
+            for label, reason in report.rejected:
+                result.rejected.append((Path(label).name, reason))
+            tick()
+
+        r = self._request("GET", path, what, headers={"Accept": self._accept_dicom()}, stream=True)
+        try:
+            boundary = boundary_of(r.headers.get("Content-Type", ""))
+            for part in read_multipart(self._chunks(r, what), boundary, open_sink):
+                p, fp = open_files.pop()
+                fp.close()
+                result.bytes_received += part.size
+                media, _ = content_type_params(part.content_type or "application/dicom")
+                if media != "application/dicom":
+                    result.rejected.append((f"part {part.index}", f"media type {media}"))
+                    p.unlink()
+                    continue
+                pending.append(p)
+                if len(pending) >= _INGEST_BATCH:
+                    flush()
+        except MultipartError as exc:
+            raise RemoteProtocolError(
+                f"{self.where} sent a broken multipart answer: {exc}"
+            ) from None
+        finally:
+            r.close()
+            for p, fp in open_files:  # an unfinished part: never ingested
+                fp.close()
+                with contextlib.suppress(FileNotFoundError):
+                    p.unlink()
+            flush()  # every finished part is whole: keep it
+
+    def _chunks(self, r: requests.Response, what: str) -> Iterator[bytes]:
+        try:
+            yield from r.iter_content(_CHUNK)
+        except requests.exceptions.RequestException as exc:
+            raise self._transport_error(exc, what) from None
+        except OSError as exc:
+            raise RemoteError(f"the transfer of {what} from {self.where} failed: {exc}") from None
+
+    # -- STOW-RS ---------------------------------------------------------------------------
+    def store_instances(self, paths: Sequence[str | Path]) -> StoreResult:
+        """STOW-RS of Part 10 files (PS3.18 10.5), in batches; returns stored and failed UIDs."""
+        started = time.perf_counter()
+        result = StoreResult()
+        for batch in _batches([Path(p) for p in paths]):
+            boundary = new_boundary()
+            body = MultipartStream(batch, boundary)
+            headers = {
+                "Content-Type": f'multipart/related; type="application/dicom"; boundary={boundary}',
+                "Accept": DICOM_JSON,
+            }
+            try:
+                r = self._request(
+                    "POST",
+                    "/studies",
+                    "a store (STOW-RS)",
+                    headers=headers,
+                    data=body,
+                    ok=(200, 202, 409),
+                )
+            finally:
+                body.close()
+            try:
+                answer = self._json_object(r, "a store (STOW-RS)")
+            finally:
+                r.close()
+            for item in _values(answer, "00081199"):  # ReferencedSOPSequence
+                result.stored.append(_str(item, "00081155"))
+            for item in _values(answer, "00081198"):  # FailedSOPSequence
+                reason = _int(item, "00081197")  # FailureReason (PS3.18 Table 10.5.3-1)
+                result.failed.append(
+                    (_str(item, "00081155"), f"failure reason {reason:#06x}" if reason else "")
+                )
+        result.seconds = time.perf_counter() - started
+        log.info(
+            "STOW-RS: %d stored, %d failed in %.2f s",
+            len(result.stored),
+            len(result.failed),
+            result.seconds,
+        )
+        return result
+
+    def _json_object(self, r: requests.Response, what: str) -> dict[str, Any]:
+        if not r.content:
+            return {}
+        try:
+            data = r.json()
+        except ValueError:
+            raise RemoteProtocolError(
+                f"the archive at {self.where} answered {what} with invalid JSON"
+            ) from None
+        if isinstance(data, list) and len(data) == 1:
+            data = data[0]
+        if not isinstance(data, dict):
+            raise RemoteProtocolError(f"the archive at {self.where} answered {what} oddly")
+        return data
+
+    # -- self-check ------------------------------------------------------------------------
+    def check(self) -> list[CheckStep]:
+        """QIDO-RS search for one study, then WADO-RS metadata of its first instance."""
+        first: list[Study] = []
+
+        def qido() -> str:
+            first.extend(self.search_studies(limit=1))
+            return "answers" + ("" if first else " (the archive holds no studies)")
+
+        steps = [timed_step("QIDO-RS search", qido)]
+        if not steps[0].ok:
+            return steps
+        if not first:
+            steps.append(CheckStep("WADO-RS metadata", True, None, "skipped: no study to read"))
+            return steps
+
+        def wado() -> str:
+            study = first[0].study_instance_uid
+            series = self.search_series(study, limit=1)
+            if not series:
+                raise RemoteError("the first study lists no series")
+            s = series[0].series_instance_uid
+            instances = self._qido(
+                f"/studies/{study}/series/{s}/instances",
+                {"limit": "1"},
+                "an instance search (QIDO-RS)",
+            )
+            if not instances:
+                raise RemoteError("the first series lists no instances")
+            sop = _str(instances[0], "00080018")
+            meta = self.instance_metadata(study, s, sop)
+            return f"{len(meta)} attributes of one instance"
+
+        steps.append(timed_step("WADO-RS metadata", wado))
+        return steps
+
+
+def _batches(paths: Iterable[Path]) -> Iterator[list[Path]]:
+    batch: list[Path] = []
+    size = 0
+    for p in paths:
+        try:
+            n = p.stat().st_size
+        except OSError as exc:
+            raise RemoteError(f"cannot read {p.name} to send it: {exc.strerror}") from None
+        if batch and (len(batch) >= _STOW_BATCH_FILES or size + n > _STOW_BATCH_BYTES):
+            yield batch
+            batch, size = [], 0
+        batch.append(p)
+        size += n
+    if batch:
+        yield batch

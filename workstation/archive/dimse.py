@@ -1,0 +1,538 @@
+"""A DIMSE client (pynetdicom): C-ECHO, C-FIND, C-GET into the local store, C-STORE (PS3.4, PS3.7).
+
+Each call opens one association and releases it. TCP_NODELAY is set on the association's socket:
+without it Nagle's algorithm and delayed ACKs cost about 40 ms per stored object (STACK.md).
+Completeness of a C-GET is judged against the archive's own IMAGE-level C-FIND answer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydicom.dataset import Dataset
+from pydicom.filereader import read_file_meta_info
+from pydicom.uid import (
+    JPEG2000,
+    DeflatedExplicitVRLittleEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+    JPEG2000Lossless,
+    JPEGBaseline8Bit,
+    JPEGExtended12Bit,
+    JPEGLossless,
+    JPEGLosslessSV1,
+    JPEGLSLossless,
+    JPEGLSNearLossless,
+    RLELossless,
+)
+from pynetdicom import AE, build_context, build_role, evt
+from pynetdicom.sop_class import (  # type: ignore[attr-defined]
+    StudyRootQueryRetrieveInformationModelFind,
+    StudyRootQueryRetrieveInformationModelGet,
+    Verification,
+)
+
+from workstation.archive.remote import (
+    STUDY_SEARCH_KEYS,
+    ProgressCallback,
+    RemoteError,
+    RemoteInstance,
+    RetrieveError,
+    RetrieveResult,
+    StoreResult,
+    local_sop_uids,
+    missing_uids,
+)
+from workstation.core.errors import InvalidDicomError, StoreError
+from workstation.core.model import Patient, Series, Study
+
+if TYPE_CHECKING:
+    from pynetdicom.association import Association
+    from pynetdicom.presentation import PresentationContext
+
+    from workstation.archive.local import LocalArchive
+    from workstation.core.settings import ArchiveConfig, DimseConfig
+
+log = logging.getLogger(__name__)
+
+MAX_CONTEXTS = 128  # PS3.8 9.3.2.2: presentation context IDs are odd numbers 1..255
+UNCOMPRESSED = (ExplicitVRLittleEndian, ImplicitVRLittleEndian)
+LOSSLESS = (
+    JPEGLosslessSV1,
+    JPEGLossless,
+    JPEGLSLossless,
+    JPEG2000Lossless,
+    RLELossless,
+    DeflatedExplicitVRLittleEndian,
+)
+LOSSY = (JPEGBaseline8Bit, JPEGExtended12Bit, JPEGLSNearLossless, JPEG2000)
+
+# Storage SOP classes proposed for a C-GET when the archive's C-FIND does not name them
+# (PS3.4 B.5).
+COMMON_STORAGE_CLASSES = (
+    "1.2.840.10008.5.1.4.1.1.2",  # CT Image
+    "1.2.840.10008.5.1.4.1.1.2.1",  # Enhanced CT Image
+    "1.2.840.10008.5.1.4.1.1.4",  # MR Image
+    "1.2.840.10008.5.1.4.1.1.4.1",  # Enhanced MR Image
+    "1.2.840.10008.5.1.4.1.1.1",  # Computed Radiography Image
+    "1.2.840.10008.5.1.4.1.1.1.1",  # Digital X-Ray Image - For Presentation
+    "1.2.840.10008.5.1.4.1.1.1.2",  # Digital Mammography X-Ray Image - For Presentation
+    "1.2.840.10008.5.1.4.1.1.6.1",  # Ultrasound Image
+    "1.2.840.10008.5.1.4.1.1.3.1",  # Ultrasound Multi-frame Image
+    "1.2.840.10008.5.1.4.1.1.7",  # Secondary Capture Image
+    "1.2.840.10008.5.1.4.1.1.7.4",  # Multi-frame True Color Secondary Capture Image
+    "1.2.840.10008.5.1.4.1.1.12.1",  # X-Ray Angiographic Image
+    "1.2.840.10008.5.1.4.1.1.20",  # Nuclear Medicine Image
+    "1.2.840.10008.5.1.4.1.1.128",  # Positron Emission Tomography Image
+    "1.2.840.10008.5.1.4.1.1.88.11",  # Basic Text SR
+    "1.2.840.10008.5.1.4.1.1.88.22",  # Enhanced SR
+    "1.2.840.10008.5.1.4.1.1.88.33",  # Comprehensive SR
+    "1.2.840.10008.5.1.4.1.1.88.59",  # Key Object Selection Document
+    "1.2.840.10008.5.1.4.1.1.11.1",  # Grayscale Softcopy Presentation State
+    "1.2.840.10008.5.1.4.1.1.104.1",  # Encapsulated PDF
+)
+
+_STUDY_KEYS = (
+    "StudyDate",
+    "StudyTime",
+    "AccessionNumber",
+    "ModalitiesInStudy",
+    "InstitutionName",
+    "ReferringPhysicianName",
+    "StudyDescription",
+    "PatientName",
+    "PatientID",
+    "IssuerOfPatientID",
+    "PatientBirthDate",
+    "PatientSex",
+    "StudyID",
+    "NumberOfStudyRelatedSeries",
+    "NumberOfStudyRelatedInstances",
+)
+_PENDING = (0xFF00, 0xFF01)
+_WARNINGS = (0x0001, 0xB000, 0xB006, 0xB007)
+
+
+def storage_contexts(
+    sop_classes: Sequence[str], policy: str, budget: int = MAX_CONTEXTS - 1
+) -> list[PresentationContext]:
+    """Storage contexts for receiving ``sop_classes`` under a transfer syntax policy.
+
+    Uncompressed syntaxes share one context per class; each compressed syntax gets a context of
+    its own, because the acceptor picks one syntax per context (PS3.8 9.3.2.2) and the archive
+    can then send a compressed file as stored. Classes past ``budget`` get uncompressed only.
+    """
+    compressed: tuple[str, ...] = ()
+    if policy == "lossless":
+        compressed = LOSSLESS
+    elif policy == "lossy-allowed":
+        compressed = LOSSLESS + LOSSY
+    classes = list(dict.fromkeys(c for c in sop_classes if c))
+    if len(classes) > budget:
+        raise RemoteError(
+            f"the series holds {len(classes)} SOP classes; one association carries at most "
+            f"{budget} (PS3.8 9.3.2.2)"
+        )
+    contexts = [build_context(c, list(UNCOMPRESSED)) for c in classes]
+    for c in classes:
+        for ts in compressed:
+            if len(contexts) >= budget:
+                return contexts
+            contexts.append(build_context(c, ts))
+    return contexts
+
+
+def _query(level: str, keys: Mapping[str, Any]) -> Dataset:
+    ds = Dataset()
+    ds.QueryRetrieveLevel = level
+    for k, v in keys.items():
+        setattr(ds, k, v)
+    if any(isinstance(v, str) and not v.isascii() for v in keys.values()):
+        ds.SpecificCharacterSet = "ISO_IR 192"
+    return ds
+
+
+def _s(ds: Dataset, keyword: str) -> str:
+    v = ds.get(keyword)
+    if v is None or v == "":
+        return ""
+    if isinstance(v, list | tuple) or type(v).__name__ == "MultiValue":
+        return "\\".join(str(x) for x in v)
+    return str(v)
+
+
+def _i(ds: Dataset, keyword: str) -> int | None:
+    v = ds.get(keyword)
+    try:
+        return int(v) if v not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
+def study_from_dataset(ds: Dataset) -> Study:
+    """A Study from one C-FIND STUDY-level answer (PS3.4 C.6.2.1.2)."""
+    mods = ds.get("ModalitiesInStudy") or []
+    modalities = (mods,) if isinstance(mods, str) else tuple(str(m) for m in mods)
+    return Study(
+        study_instance_uid=_s(ds, "StudyInstanceUID"),
+        patient=Patient(
+            patient_id=_s(ds, "PatientID"),
+            issuer_of_patient_id=_s(ds, "IssuerOfPatientID"),
+            patient_name=_s(ds, "PatientName"),
+            birth_date=_s(ds, "PatientBirthDate"),
+            sex=_s(ds, "PatientSex").upper(),
+        ),
+        accession_number=_s(ds, "AccessionNumber"),
+        study_date=_s(ds, "StudyDate"),
+        study_time=_s(ds, "StudyTime"),
+        study_description=_s(ds, "StudyDescription"),
+        modalities=tuple(sorted({m for m in modalities if m})),
+        institution_name=_s(ds, "InstitutionName"),
+        referring_physician_name=_s(ds, "ReferringPhysicianName"),
+        study_id=_s(ds, "StudyID"),
+        number_of_series=_i(ds, "NumberOfStudyRelatedSeries") or 0,
+        number_of_instances=_i(ds, "NumberOfStudyRelatedInstances") or 0,
+    )
+
+
+class DimseClient:
+    """C-ECHO, C-FIND, C-GET and C-STORE against one archive's DIMSE peer."""
+
+    def __init__(self, config: ArchiveConfig) -> None:
+        if config.dimse is None:
+            raise RemoteError(f"archive {config.name!r} has no [dimse] settings")
+        self.config = config
+        self.peer: DimseConfig = config.dimse
+        self.where = f"{self.peer.ae_title}@{self.peer.host}:{self.peer.port}"
+        self.connect_timeout_s = config.connect_timeout_s
+        self.read_timeout_s = config.read_timeout_s
+
+    # -- association -----------------------------------------------------------------------
+    def _ae(self) -> AE:
+        ae = AE(ae_title=self.peer.our_ae_title)
+        ae.connection_timeout = self.connect_timeout_s
+        ae.acse_timeout = self.read_timeout_s
+        ae.dimse_timeout = self.read_timeout_s
+        ae.network_timeout = self.read_timeout_s
+        return ae
+
+    def _probe(self) -> None:
+        """A plain TCP connect first, so a refused or unreachable peer gets a precise message."""
+        try:
+            with socket.create_connection(
+                (self.peer.host, self.peer.port), timeout=self.connect_timeout_s
+            ):
+                pass
+        except ConnectionRefusedError:
+            raise RemoteError(
+                f"connection refused at {self.peer.host}:{self.peer.port}: is the archive's "
+                "DICOM port right and is it running?"
+            ) from None
+        except TimeoutError:
+            raise RemoteError(
+                f"no connection to {self.peer.host}:{self.peer.port} within "
+                f"{self.connect_timeout_s:g} s: unreachable or dropped by a firewall"
+            ) from None
+        except socket.gaierror:
+            raise RemoteError(f"cannot resolve the DICOM host {self.peer.host!r}") from None
+        except OSError as exc:
+            raise RemoteError(
+                f"cannot connect to {self.peer.host}:{self.peer.port}: {exc.strerror}"
+            ) from None
+
+    @contextlib.contextmanager
+    def _associate(
+        self,
+        contexts: list[PresentationContext],
+        roles: list[Any] | None = None,
+        handlers: list[Any] | None = None,
+    ) -> Iterator[Association]:
+        self._probe()
+        ae = self._ae()
+        assoc = ae.associate(
+            self.peer.host,
+            self.peer.port,
+            contexts=contexts,
+            ae_title=self.peer.ae_title,
+            ext_neg=roles or None,
+            evt_handlers=handlers or None,
+        )
+        if not assoc.is_established:
+            if assoc.is_rejected:
+                raise RemoteError(
+                    f"{self.where} rejected the association: check its AE title and that "
+                    f"it knows our AE title {self.peer.our_ae_title!r}"
+                )
+            raise RemoteError(
+                f"no association with {self.where}: it aborted or did not answer within "
+                f"{self.read_timeout_s:g} s"
+            )
+        try:
+            sock = assoc.dul.socket.socket if assoc.dul.socket else None
+            if sock is not None:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except (AttributeError, OSError):  # a TLS or closed socket: only slower
+            pass
+        try:
+            yield assoc
+        finally:
+            if assoc.is_established:
+                assoc.release()
+            ae.shutdown()
+
+    def _lost(self, what: str) -> RemoteError:
+        return RemoteError(
+            f"{self.where} aborted or did not answer the {what} within {self.read_timeout_s:g} s"
+        )
+
+    # -- C-ECHO ----------------------------------------------------------------------------
+    def echo(self) -> float:
+        """C-ECHO (PS3.7 9.1.5); returns the round trip in seconds, association included."""
+        started = time.perf_counter()
+        with self._associate([build_context(Verification)]) as assoc:
+            status = assoc.send_c_echo()
+            if not status or "Status" not in status:
+                raise self._lost("C-ECHO")
+            if status.Status != 0:
+                raise RemoteError(f"{self.where} answered C-ECHO with status {status.Status:#06x}")
+        return time.perf_counter() - started
+
+    # -- C-FIND ----------------------------------------------------------------------------
+    def _find(self, level: str, keys: Mapping[str, Any]) -> list[Dataset]:
+        query = _query(level, keys)
+        out: list[Dataset] = []
+        model = StudyRootQueryRetrieveInformationModelFind
+        with self._associate([build_context(model)]) as assoc:
+            for status, identifier in assoc.send_c_find(query, model):
+                if not status or "Status" not in status:
+                    raise self._lost("C-FIND")
+                code = int(status.Status)
+                if code in _PENDING:
+                    if identifier is not None:
+                        out.append(identifier)
+                elif code != 0:
+                    raise RemoteError(
+                        f"{self.where} answered C-FIND with failure status {code:#06x}"
+                    )
+        return out
+
+    def find_studies(self, limit: int | None = None, **filters: Any) -> list[Study]:
+        """C-FIND at STUDY level, Study Root (PS3.4 C.6.2) with DICOM keywords as filters."""
+        keys: dict[str, Any] = {k: "" for k in _STUDY_KEYS}
+        keys["StudyInstanceUID"] = ""
+        for k, v in filters.items():
+            if k not in STUDY_SEARCH_KEYS:
+                raise ValueError(
+                    f"unknown study search key {k!r}; known: {', '.join(STUDY_SEARCH_KEYS)}"
+                )
+            if v not in (None, ""):
+                keys[k] = str(v)
+        studies = [study_from_dataset(ds) for ds in self._find("STUDY", keys)]
+        studies.sort(key=lambda s: (s.study_date, s.study_time), reverse=True)
+        return studies[:limit] if limit is not None else studies
+
+    def find_series(self, study_uid: str) -> list[Series]:
+        keys = {
+            "StudyInstanceUID": study_uid,
+            "SeriesInstanceUID": "",
+            "Modality": "",
+            "SeriesNumber": "",
+            "SeriesDescription": "",
+            "NumberOfSeriesRelatedInstances": "",
+        }
+        return [
+            Series(
+                series_instance_uid=_s(ds, "SeriesInstanceUID"),
+                study_instance_uid=study_uid,
+                modality=_s(ds, "Modality").upper(),
+                series_number=_i(ds, "SeriesNumber"),
+                series_description=_s(ds, "SeriesDescription"),
+                number_of_instances=_i(ds, "NumberOfSeriesRelatedInstances") or 0,
+            )
+            for ds in self._find("SERIES", keys)
+        ]
+
+    def find_instances(self, study_uid: str, series_uid: str) -> list[RemoteInstance]:
+        keys = {
+            "StudyInstanceUID": study_uid,
+            "SeriesInstanceUID": series_uid,
+            "SOPInstanceUID": "",
+            "SOPClassUID": "",
+            "InstanceNumber": "",
+        }
+        return [
+            RemoteInstance(
+                sop_instance_uid=_s(ds, "SOPInstanceUID"),
+                series_instance_uid=series_uid,
+                study_instance_uid=study_uid,
+                sop_class_uid=_s(ds, "SOPClassUID"),
+                instance_number=_i(ds, "InstanceNumber"),
+            )
+            for ds in self._find("IMAGE", keys)
+            if _s(ds, "SOPInstanceUID")
+        ]
+
+    # -- C-GET -----------------------------------------------------------------------------
+    def get_series(
+        self,
+        study_uid: str,
+        series_uid: str,
+        archive: LocalArchive,
+        progress: ProgressCallback | None = None,
+    ) -> RetrieveResult:
+        """C-GET a series (PS3.4 C.4.3) into the local store, each object by ``add_dataset``.
+
+        We take the SCP role for the series' storage classes (PS3.4 C.4.3.1, PS3.7 D.3.3.4), so
+        the objects arrive on the same association. Already stored objects are kept.
+        """
+        started = time.perf_counter()
+        result = RetrieveResult(study_uid, series_uid, via="c-get")
+        remote = self.find_instances(study_uid, series_uid)
+        if not remote:
+            raise RemoteError(f"{self.where} lists no instances for series {series_uid}")
+        expected = {i.sop_instance_uid for i in remote}
+        result.expected = len(expected)
+        present = local_sop_uids(archive, series_uid) & expected
+        result.already_present = len(present)
+        if progress:
+            progress(len(present), len(expected))
+        if len(present) == len(expected):
+            result.seconds = time.perf_counter() - started
+            return result
+        classes = sorted({i.sop_class_uid for i in remote if i.sop_class_uid})
+        if not classes:
+            classes = list(COMMON_STORAGE_CLASSES)
+        contexts = [build_context(StudyRootQueryRetrieveInformationModelGet)]
+        contexts += storage_contexts(classes, self.config.transfer_syntax)
+        roles = [build_role(c, scp_role=True) for c in classes]
+        store_error: list[str] = []
+
+        def on_store(event: Any) -> int:
+            try:
+                ds = event.dataset
+                ds.file_meta = event.file_meta
+                sop = str(ds.get("SOPInstanceUID", ""))
+                if archive.add_dataset(ds):
+                    archive.commit()  # this handler's thread owns its index connection
+                    result.received += 1
+                    result.bytes_received += len(event.request.DataSet.getvalue())
+                elif sop not in present:
+                    present.add(sop)  # stored meanwhile by someone else: not ours to count
+                if progress:
+                    progress(min(len(present) + result.received, len(expected)), len(expected))
+                return 0x0000
+            except InvalidDicomError as exc:
+                result.rejected.append((f"object {result.received + 1}", str(exc)))
+                return 0xC000  # cannot understand (PS3.4 Table B.2-1)
+            except StoreError as exc:
+                store_error.append(str(exc))
+                return 0xA700  # out of resources
+            except Exception as exc:  # a handler must answer; pynetdicom would abort
+                log.warning("C-GET: unexpected %s storing one object", type(exc).__name__)
+                result.rejected.append((f"object {result.received + 1}", type(exc).__name__))
+                return 0xC001
+
+        query = _query("SERIES", {"StudyInstanceUID": study_uid, "SeriesInstanceUID": series_uid})
+        final_status = None
+        try:
+            with self._associate(
+                contexts, roles=roles, handlers=[(evt.EVT_C_STORE, on_store)]
+            ) as assoc:
+                for status, _identifier in assoc.send_c_get(
+                    query, StudyRootQueryRetrieveInformationModelGet
+                ):
+                    if not status or "Status" not in status:
+                        raise self._lost("C-GET")
+                    final_status = int(status.Status)
+        except RemoteError as exc:
+            result.missing = missing_uids(expected, archive, series_uid)
+            result.seconds = time.perf_counter() - started
+            raise RetrieveError(str(exc), result) from None
+        if store_error:
+            raise StoreError(store_error[0])
+        result.missing = missing_uids(expected, archive, series_uid)
+        result.seconds = time.perf_counter() - started
+        if final_status not in (0x0000, *_WARNINGS) and result.missing:
+            log.warning("C-GET ended with status %#06x", final_status or 0)
+        log.info(
+            "C-GET series: %d received, %d present, %d missing in %.2f s",
+            result.received,
+            result.already_present,
+            len(result.missing),
+            result.seconds,
+        )
+        return result
+
+    def get_study(
+        self,
+        study_uid: str,
+        archive: LocalArchive,
+        progress: Callable[[Series, int, int], None] | None = None,
+    ) -> list[RetrieveResult]:
+        """C-GET every series of a study, one result per series in series-number order."""
+        series = self.find_series(study_uid)
+        if not series:
+            raise RemoteError(f"{self.where} has no study {study_uid}")
+        series.sort(key=lambda s: (s.series_number is None, s.series_number or 0))
+        results = []
+        for s in series:
+            cb = (lambda d, t, s=s: progress(s, d, t)) if progress else None
+            results.append(self.get_series(study_uid, s.series_instance_uid, archive, cb))
+        return results
+
+    # -- C-STORE ---------------------------------------------------------------------------
+    def store(self, paths: Sequence[str | Path]) -> StoreResult:
+        """C-STORE Part 10 files as they are encoded (PS3.4 B.2); returns stored and failed."""
+        started = time.perf_counter()
+        result = StoreResult()
+        files: list[tuple[Path, str, str, str]] = []
+        for raw in paths:
+            p = Path(raw)
+            try:
+                meta = read_file_meta_info(p)
+                files.append(
+                    (
+                        p,
+                        str(meta.MediaStorageSOPClassUID),
+                        str(meta.TransferSyntaxUID),
+                        str(meta.MediaStorageSOPInstanceUID),
+                    )
+                )
+            except Exception as exc:
+                result.failed.append((p.name, f"not a DICOM Part 10 file ({type(exc).__name__})"))
+        pairs = list(dict.fromkeys((cls, ts) for _, cls, ts, _ in files))
+        for start in range(0, len(pairs), MAX_CONTEXTS):
+            batch = set(pairs[start : start + MAX_CONTEXTS])
+            contexts = [build_context(cls, ts) for cls, ts in batch]
+            with self._associate(contexts) as assoc:
+                for p, cls, ts, sop in files:
+                    if (cls, ts) not in batch:
+                        continue
+                    try:
+                        status = assoc.send_c_store(p)
+                    except ValueError:
+                        result.failed.append(
+                            (sop, f"the archive did not accept SOP class {cls} in {ts}")
+                        )
+                        continue
+                    if not status or "Status" not in status:
+                        raise self._lost("C-STORE")
+                    code = int(status.Status)
+                    if code == 0 or code in _WARNINGS:
+                        result.stored.append(sop)
+                    else:
+                        result.failed.append((sop, f"status {code:#06x}"))
+        result.seconds = time.perf_counter() - started
+        log.info(
+            "C-STORE: %d stored, %d failed in %.2f s",
+            len(result.stored),
+            len(result.failed),
+            result.seconds,
+        )
+        return result

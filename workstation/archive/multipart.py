@@ -1,0 +1,287 @@
+"""Streaming ``multipart/related`` reading and writing (RFC 2046 5.1, RFC 2387, PS3.18 8.6.1.2).
+
+WADO-RS answers a series as one multipart body of DICOM files and STOW-RS takes one; a series
+can be gigabytes, so neither side holds the body in memory. The reader takes an iterator of
+byte chunks of any size (``response.iter_content(1 << 20)``), hands each part's body to a sink
+the caller opens, and yields the part once its closing delimiter was seen, so a part that is
+yielded is complete.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from email.message import Message
+from pathlib import Path
+from typing import IO
+
+from workstation.archive.remote import RemoteProtocolError
+
+_CRLF = b"\r\n"
+_MAX_HEADER_BYTES = 64 * 1024
+_BOUNDARY_CHARS = set("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ'()+_,-./:=? ")
+
+
+class MultipartError(RemoteProtocolError):
+    """A multipart body breaks RFC 2046: no boundary, a truncated part, no close delimiter."""
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """One complete body part: its headers (names lower-cased), byte count and the sink used."""
+
+    index: int
+    headers: Mapping[str, str]
+    size: int
+    sink: IO[bytes]
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("content-type", "")
+
+
+def content_type_params(content_type: str) -> tuple[str, dict[str, str]]:
+    """The media type (lower case) and its parameters, quotes removed (RFC 2045 5.1)."""
+    msg = Message()
+    msg["content-type"] = content_type
+    params = msg.get_params() or []
+    media = params[0][0].lower() if params else ""
+    values: dict[str, str] = {}
+    for k, v in params[1:]:
+        values[k.lower()] = str(v)
+    return media, values
+
+
+def boundary_of(content_type: str) -> str:
+    """The boundary parameter of a multipart Content-Type, or MultipartError saying what is off."""
+    media, params = content_type_params(content_type)
+    if not media.startswith("multipart/"):
+        raise MultipartError(
+            f"expected a multipart/related answer, got Content-Type {content_type[:80]!r}"
+        )
+    boundary = params.get("boundary", "")
+    if not boundary:
+        raise MultipartError(
+            f"the multipart answer has no boundary parameter in its Content-Type "
+            f"({content_type[:80]!r}); the archive's DICOMweb answer is malformed"
+        )
+    if len(boundary) > 70 or not set(boundary) <= _BOUNDARY_CHARS:
+        raise MultipartError(f"the multipart boundary {boundary[:80]!r} breaks RFC 2046 5.1.1")
+    return boundary
+
+
+def _parse_headers(block: bytes) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    for line in block.split(_CRLF):
+        if not line:
+            continue
+        name, sep, value = line.partition(b":")
+        if not sep:
+            raise MultipartError(f"a part header line without a colon: {line[:60]!r}")
+        headers[name.strip().decode("latin-1").lower()] = value.strip().decode("latin-1")
+    return headers
+
+
+def read_multipart(
+    chunks: Iterable[bytes],
+    boundary: str,
+    open_sink: Callable[[Mapping[str, str]], IO[bytes]],
+) -> Iterator[Part]:
+    """Parse a multipart body from ``chunks``; each part's body goes to ``open_sink(headers)``.
+
+    A part is yielded only after its closing delimiter. Raises MultipartError when the body
+    has no delimiter at all, ends inside a part, or ends without the close delimiter
+    (RFC 2046 5.1.1); the sink of an unfinished part is left to the caller to discard.
+    """
+    # Every delimiter, the first one too, is CRLF "--" boundary: pretend the body starts
+    # with a CRLF so that a body opening with the delimiter needs no special case.
+    delim = _CRLF + b"--" + boundary.encode("ascii")
+    keep = len(delim) - 1  # bytes at a buffer's end that may be the start of a delimiter
+    buf = bytearray(_CRLF)
+    state = "preamble"  # preamble -> after_delim -> headers -> body -> after_delim ... -> end
+    index = 0
+    headers: dict[str, str] = {}
+    sink: IO[bytes] | None = None
+    size = 0
+    total = 0
+
+    def feed() -> Iterator[bytes]:
+        for chunk in chunks:
+            if chunk:
+                yield chunk
+
+    source = feed()
+    exhausted = False
+    while True:
+        progressed = True
+        while progressed:
+            progressed = False
+            if state == "preamble":
+                i = buf.find(delim)
+                if i < 0:
+                    del buf[: max(0, len(buf) - keep)]
+                else:
+                    del buf[: i + len(delim)]
+                    state = "after_delim"
+                    progressed = True
+            elif state == "after_delim":
+                if buf.startswith(b"--"):
+                    state = "end"
+                    progressed = True
+                else:
+                    eol = buf.find(_CRLF)
+                    if eol >= 0:
+                        padding = bytes(buf[:eol])
+                        if padding.strip(b" \t"):
+                            raise MultipartError(
+                                f"text after a multipart boundary: {padding[:40]!r} "
+                                "(the body is malformed or uses another boundary)"
+                            )
+                        del buf[: eol + 2]
+                        state = "headers"
+                        progressed = True
+                    elif len(buf) > 1024:
+                        raise MultipartError("a multipart boundary line does not end")
+            elif state == "headers":
+                if buf.startswith(_CRLF):
+                    end, skip = 0, 2  # a part without headers
+                else:
+                    end = buf.find(_CRLF + _CRLF)
+                    skip = 4
+                if end >= 0:
+                    headers = _parse_headers(bytes(buf[:end]))
+                    del buf[: end + skip]
+                    sink = open_sink(headers)
+                    size = 0
+                    state = "body"
+                    progressed = True
+                elif len(buf) > _MAX_HEADER_BYTES:
+                    raise MultipartError(
+                        f"the headers of part {index + 1} exceed {_MAX_HEADER_BYTES} bytes"
+                    )
+            elif state == "body":
+                assert sink is not None
+                i = buf.find(delim)
+                if i >= 0:
+                    sink.write(memoryview(buf)[:i])
+                    size += i
+                    del buf[: i + len(delim)]
+                    index += 1
+                    yield Part(index, headers, size, sink)
+                    sink = None
+                    state = "after_delim"
+                    progressed = True
+                elif len(buf) > keep:
+                    n = len(buf) - keep
+                    sink.write(memoryview(buf)[:n])
+                    size += n
+                    del buf[:n]
+            elif state == "end":
+                # The epilogue after the close delimiter is ignored; drain the source.
+                for _ in source:
+                    pass
+                return
+        if exhausted:
+            break
+        chunk = next(source, None)
+        if chunk is None:
+            exhausted = True
+        else:
+            total += len(chunk)
+            buf += chunk
+    if state == "preamble":
+        raise MultipartError(
+            f"no multipart boundary {boundary[:40]!r} in the body ({total} bytes): "
+            "the answer is empty or not multipart"
+        )
+    if state == "body":
+        raise MultipartError(
+            f"the multipart body ends inside part {index + 1} after {size + len(buf)} bytes "
+            "of it: "
+            "the transfer was cut off (no closing boundary)"
+        )
+    if state == "headers":
+        raise MultipartError(f"the multipart body ends inside the headers of part {index + 1}")
+    raise MultipartError(
+        f"the multipart body ends after {index} parts without its close delimiter "
+        "(the transfer was cut off)"
+    )
+
+
+# -- writing ------------------------------------------------------------------------------------
+
+
+def new_boundary() -> str:
+    return f"workstation-{uuid.uuid4().hex}"
+
+
+class MultipartStream(io.RawIOBase):
+    """A ``multipart/related`` body of files, read lazily with a known length.
+
+    ``requests`` sends it with a Content-Length (it has ``__len__``) instead of chunked
+    encoding, and never holds more than one read's worth in memory.
+    """
+
+    def __init__(
+        self,
+        paths: Sequence[str | os.PathLike[str]],
+        boundary: str,
+        part_content_type: str = "application/dicom",
+    ) -> None:
+        super().__init__()
+        self.boundary = boundary
+        head = f"--{boundary}\r\nContent-Type: {part_content_type}\r\n\r\n".encode("ascii")
+        sep = b"\r\n" + head
+        self._segments: list[bytes | Path] = []
+        for n, p in enumerate(paths):
+            self._segments.append(head if n == 0 else sep)
+            self._segments.append(Path(p))
+        self._segments.append(f"\r\n--{boundary}--\r\n".encode("ascii"))
+        self._length = sum(
+            len(s) if isinstance(s, bytes) else s.stat().st_size for s in self._segments
+        )
+        self._pos = 0
+        self._seg = 0
+        self._offset = 0  # within the current segment
+        self._fp: io.BufferedReader | None = None
+
+    def __len__(self) -> int:
+        return self._length
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
+        view = memoryview(b).cast("B")
+        n = 0
+        while n < len(view) and self._seg < len(self._segments):
+            seg = self._segments[self._seg]
+            if isinstance(seg, bytes):
+                take = min(len(view) - n, len(seg) - self._offset)
+                view[n : n + take] = seg[self._offset : self._offset + take]
+                self._offset += take
+                done = self._offset >= len(seg)
+            else:
+                if self._fp is None:
+                    self._fp = open(seg, "rb")  # noqa: SIM115 (closed when the part ends)
+                got = self._fp.readinto(view[n:])
+                take = got or 0
+                done = take == 0
+                if done:
+                    self._fp.close()
+                    self._fp = None
+            n += take
+            if done:
+                self._seg += 1
+                self._offset = 0
+        self._pos += n
+        return n
+
+    def close(self) -> None:
+        if self._fp is not None:
+            self._fp.close()
+            self._fp = None
+        super().close()

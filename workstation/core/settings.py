@@ -1,0 +1,463 @@
+"""Typed, validated, layered settings: defaults < site file < user file < command line.
+
+Files are TOML. The site file (``/etc/workstation/site.toml``, or ``$WORKSTATION_SITE_CONFIG``)
+is what hospital IT ships; the user file (``settings.toml`` in the user config folder) adds or
+refines archives (matched by ``name``, e.g. a user's own credentials for the site's archive).
+Every value is checked at load; a ``ConfigError`` names the file and the key. Credentials can
+come from the environment (``password_env = "VAR"``) and are never part of a repr or a log.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from workstation.core.errors import ConfigError
+from workstation.core.paths import user_config_dir
+
+SCHEMA_VERSION = 1
+SITE_CONFIG_PATH = Path("/etc/workstation/site.toml")
+SITE_CONFIG_ENV = "WORKSTATION_SITE_CONFIG"
+USER_CONFIG_NAME = "settings.toml"
+
+AUTH_KINDS = ("none", "basic", "bearer")
+TRANSFER_SYNTAX_POLICIES = ("lossless", "lossy-allowed", "uncompressed")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+DEFAULT_OUR_AE_TITLE = "WORKSTATION"
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_ENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+@dataclass(frozen=True, slots=True)
+class DimseConfig:
+    """A DIMSE peer (PS3.8): its host, port and AE title, and the AE title we call with."""
+
+    host: str
+    port: int
+    ae_title: str
+    our_ae_title: str = DEFAULT_OUR_AE_TITLE
+
+
+@dataclass(frozen=True, slots=True)
+class ArchiveConfig:
+    """One remote archive reached by DICOMweb (PS3.18), DIMSE (PS3.7), or both."""
+
+    name: str
+    dicomweb_url: str = ""  # the DICOMweb root, e.g. https://pacs.example/dicom-web
+    auth: str = "none"  # none | basic | bearer
+    user: str = ""
+    password: str = field(default="", repr=False)
+    token: str = field(default="", repr=False)
+    ca_bundle: str = ""  # PEM file of CAs to trust; "" uses the system's
+    client_cert: str = ""  # PEM certificate (and key, unless client_key) for mutual TLS
+    client_key: str = ""
+    connect_timeout_s: float = 5.0
+    read_timeout_s: float = 60.0
+    transfer_syntax: str = "lossless"  # lossless | lossy-allowed | uncompressed
+    dimse: DimseConfig | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the workstation reads from its settings files, validated."""
+
+    schema_version: int = SCHEMA_VERSION
+    data_dir: str = ""  # "" = the default local store folder
+    log_level: str = "INFO"
+    archives: tuple[ArchiveConfig, ...] = ()
+    default_archive: str = ""
+    sources: tuple[str, ...] = ()  # the files that were read, in order
+
+    def archive(self, name: str | None = None) -> ArchiveConfig:
+        """The archive called ``name``, else the default one, else the only one."""
+        if not self.archives:
+            raise ConfigError(
+                "no archive is configured: add an [[archives]] entry to "
+                f"{user_config_dir() / USER_CONFIG_NAME} (see packaging/site-config.example.toml)"
+                " or give --dicomweb-url / --dimse"
+            )
+        wanted = name or self.default_archive
+        if not wanted:
+            if len(self.archives) == 1:
+                return self.archives[0]
+            names = ", ".join(a.name for a in self.archives)
+            raise ConfigError(f"several archives are configured ({names}): choose one")
+        for a in self.archives:
+            if a.name == wanted:
+                return a
+        names = ", ".join(a.name for a in self.archives)
+        raise ConfigError(f"no archive named {wanted!r} is configured (known: {names})")
+
+
+# -- schema ------------------------------------------------------------------------------------
+
+_TOP_KEYS = ("schema_version", "data_dir", "log_level", "archives", "default_archive")
+_ARCHIVE_KEYS = (
+    "name",
+    "dicomweb_url",
+    "auth",
+    "user",
+    "password",
+    "password_env",
+    "token",
+    "token_env",
+    "ca_bundle",
+    "client_cert",
+    "client_key",
+    "connect_timeout_s",
+    "read_timeout_s",
+    "transfer_syntax",
+    "dimse",
+)
+_DIMSE_KEYS = ("host", "port", "ae_title", "our_ae_title")
+
+
+def _type_name(value: object) -> str:
+    return {
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        list: "a list",
+        dict: "a table",
+    }.get(type(value), type(value).__name__)
+
+
+class _Layer:
+    """One source of raw values (a file or the command line) and how to name it in errors."""
+
+    def __init__(self, label: str, data: Mapping[str, Any]) -> None:
+        self.label = label
+        self.data = data
+
+    def error(self, key: str, message: str) -> ConfigError:
+        return ConfigError(f"{self.label}: {key}: {message}")
+
+    def check_keys(self, table: Mapping[str, Any], allowed: tuple[str, ...], where: str) -> None:
+        for key in table:
+            if key not in allowed:
+                close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                prefix = f"{where}." if where else ""
+                raise self.error(f"{prefix}{key}", f"unknown key{hint}")
+
+    def string(self, table: Mapping[str, Any], key: str, where: str) -> str | None:
+        if key not in table:
+            return None
+        v = table[key]
+        if not isinstance(v, str):
+            raise self.error(f"{where}{key}", f"must be a string, not {_type_name(v)}")
+        return v
+
+    def number(
+        self, table: Mapping[str, Any], key: str, where: str, lo: float, hi: float
+    ) -> float | None:
+        if key not in table:
+            return None
+        v = table[key]
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            raise self.error(f"{where}{key}", f"must be a number, not {_type_name(v)}")
+        if not lo < v <= hi:
+            raise self.error(f"{where}{key}", f"must be more than {lo:g} and at most {hi:g}")
+        return float(v)
+
+    def integer(
+        self, table: Mapping[str, Any], key: str, where: str, lo: int, hi: int
+    ) -> int | None:
+        if key not in table:
+            return None
+        v = table[key]
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise self.error(f"{where}{key}", f"must be an integer, not {_type_name(v)}")
+        if not lo <= v <= hi:
+            raise self.error(f"{where}{key}", f"must be between {lo} and {hi}")
+        return v
+
+    def choice(
+        self, table: Mapping[str, Any], key: str, where: str, options: tuple[str, ...]
+    ) -> str | None:
+        v = self.string(table, key, where)
+        if v is None:
+            return None
+        if v not in options:
+            close = difflib.get_close_matches(v, options, n=1, cutoff=0.5)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise self.error(
+                f"{where}{key}", f"must be one of {', '.join(options)} (got {v!r}){hint}"
+            )
+        return v
+
+    def file(self, table: Mapping[str, Any], key: str, where: str) -> str | None:
+        v = self.string(table, key, where)
+        if not v:
+            return v
+        p = Path(v).expanduser()
+        if not p.is_file():
+            raise self.error(f"{where}{key}", f"no such file: {v}")
+        return str(p)
+
+
+def _ae_title(layer: _Layer, table: Mapping[str, Any], key: str, where: str) -> str | None:
+    """An AE title: 1 to 16 characters of the default repertoire, no backslash (PS3.5 6.2 AE)."""
+    v = layer.string(table, key, where)
+    if v is None:
+        return None
+    s = v.strip()
+    if not s or len(s) > 16 or "\\" in s or any(ord(c) < 32 or ord(c) > 126 for c in s):
+        raise layer.error(
+            f"{where}{key}", f"must be 1 to 16 printable ASCII characters without '\\' (got {v!r})"
+        )
+    return s
+
+
+def _secret(
+    layer: _Layer,
+    table: Mapping[str, Any],
+    key: str,
+    where: str,
+    environ: Mapping[str, str],
+) -> str | None:
+    """A credential given literally (``key``) or by environment variable name (``key_env``)."""
+    literal = layer.string(table, key, where)
+    env_name = layer.string(table, f"{key}_env", where)
+    if literal is not None and env_name is not None:
+        raise layer.error(f"{where}{key}_env", f"give either {key} or {key}_env, not both")
+    if env_name is None:
+        return literal
+    if not _ENV_RE.match(env_name):
+        raise layer.error(f"{where}{key}_env", f"{env_name!r} is not an environment variable name")
+    value = environ.get(env_name)
+    if value is None:
+        raise layer.error(f"{where}{key}_env", f"the environment variable {env_name} is not set")
+    return value
+
+
+def _parse_dimse(layer: _Layer, raw: object, where: str) -> dict[str, Any]:
+    if not isinstance(raw, Mapping):
+        raise layer.error(where.rstrip("."), f"must be a table, not {_type_name(raw)}")
+    layer.check_keys(raw, _DIMSE_KEYS, where.rstrip("."))
+    out: dict[str, Any] = {}
+    host = layer.string(raw, "host", where)
+    if host is not None:
+        if not host.strip() or any(c.isspace() for c in host):
+            raise layer.error(f"{where}host", f"must be a host name or address (got {host!r})")
+        out["host"] = host.strip()
+    port = layer.integer(raw, "port", where, 1, 65535)
+    if port is not None:
+        out["port"] = port
+    for key in ("ae_title", "our_ae_title"):
+        v = _ae_title(layer, raw, key, where)
+        if v is not None:
+            out[key] = v
+    return out
+
+
+def _parse_archive(
+    layer: _Layer, raw: object, where: str, environ: Mapping[str, str]
+) -> dict[str, Any]:
+    """Check one archive table of one layer; returns the keys it sets (credentials resolved)."""
+    if not isinstance(raw, Mapping):
+        raise layer.error(where.rstrip("."), f"must be a table, not {_type_name(raw)}")
+    layer.check_keys(raw, _ARCHIVE_KEYS, where.rstrip("."))
+    out: dict[str, Any] = {}
+    name = layer.string(raw, "name", where)
+    if name is None:
+        raise layer.error(f"{where}name", "missing: every archive needs a name")
+    if not _NAME_RE.match(name):
+        raise layer.error(
+            f"{where}name", f"must be letters, digits, '.', '_' or '-' (got {name!r})"
+        )
+    out["name"] = name
+    url = layer.string(raw, "dicomweb_url", where)
+    if url is not None:
+        url = url.strip()
+        if url and not (url.startswith("http://") or url.startswith("https://")):
+            raise layer.error(f"{where}dicomweb_url", "must start with http:// or https://")
+        if url and len(url.split("://", 1)[1].split("/", 1)[0]) == 0:
+            raise layer.error(f"{where}dicomweb_url", "has no host")
+        out["dicomweb_url"] = url.rstrip("/")
+    for key, value in (
+        ("auth", layer.choice(raw, "auth", where, AUTH_KINDS)),
+        ("transfer_syntax", layer.choice(raw, "transfer_syntax", where, TRANSFER_SYNTAX_POLICIES)),
+        ("user", layer.string(raw, "user", where)),
+        ("password", _secret(layer, raw, "password", where, environ)),
+        ("token", _secret(layer, raw, "token", where, environ)),
+        ("ca_bundle", layer.file(raw, "ca_bundle", where)),
+        ("client_cert", layer.file(raw, "client_cert", where)),
+        ("client_key", layer.file(raw, "client_key", where)),
+        ("connect_timeout_s", layer.number(raw, "connect_timeout_s", where, 0, 600)),
+        ("read_timeout_s", layer.number(raw, "read_timeout_s", where, 0, 3600)),
+    ):
+        if value is not None:
+            out[key] = value
+    if "dimse" in raw:
+        out["dimse"] = _parse_dimse(layer, raw["dimse"], f"{where}dimse.")
+    return out
+
+
+def _parse_layer(layer: _Layer, environ: Mapping[str, str]) -> dict[str, Any]:
+    """Check one layer's keys and values; returns the values it sets."""
+    data = layer.data
+    layer.check_keys(data, _TOP_KEYS, "")
+    out: dict[str, Any] = {}
+    version = layer.integer(data, "schema_version", "", 1, 1_000_000)
+    if version is not None and version > SCHEMA_VERSION:
+        raise layer.error(
+            "schema_version",
+            f"{version} is newer than this workstation understands ({SCHEMA_VERSION}): "
+            "update the workstation or use a settings file for this version",
+        )
+    data_dir = layer.string(data, "data_dir", "")
+    if data_dir is not None:
+        out["data_dir"] = str(Path(data_dir).expanduser()) if data_dir else ""
+    level = layer.string(data, "log_level", "")
+    if level is not None:
+        if level.upper() not in LOG_LEVELS:
+            raise layer.error("log_level", f"must be one of {', '.join(LOG_LEVELS)}")
+        out["log_level"] = level.upper()
+    default = layer.string(data, "default_archive", "")
+    if default is not None:
+        out["default_archive"] = default
+    if "archives" in data:
+        raw = data["archives"]
+        if not isinstance(raw, list):
+            raise layer.error(
+                "archives", f"must be a list of tables ([[archives]]), not {_type_name(raw)}"
+            )
+        archives = []
+        seen: set[str] = set()
+        for n, entry in enumerate(raw):
+            parsed = _parse_archive(layer, entry, f"archives[{n}].", environ)
+            if parsed["name"] in seen:
+                raise layer.error(f"archives[{n}].name", f"{parsed['name']!r} is given twice")
+            seen.add(parsed["name"])
+            parsed["_where"] = (layer.label, f"archives[{n}]")
+            archives.append(parsed)
+        out["archives"] = archives
+    return out
+
+
+def _merge_archive(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    merged = {**base, **{k: v for k, v in update.items() if k != "dimse"}}
+    if "dimse" in update:
+        merged["dimse"] = {**base.get("dimse", {}), **update["dimse"]}
+    return merged
+
+
+def _build_archive(values: dict[str, Any]) -> ArchiveConfig:
+    label, where = values["_where"]
+
+    def err(key: str, message: str) -> ConfigError:
+        return ConfigError(f"{label}: {where}.{key}: {message}")
+
+    dimse_raw = values.get("dimse")
+    dimse = None
+    if dimse_raw is not None:
+        for key in ("host", "port", "ae_title"):
+            if key not in dimse_raw:
+                raise err(f"dimse.{key}", "missing: a DIMSE peer needs host, port and ae_title")
+        dimse = DimseConfig(
+            host=dimse_raw["host"],
+            port=dimse_raw["port"],
+            ae_title=dimse_raw["ae_title"],
+            our_ae_title=dimse_raw.get("our_ae_title", DEFAULT_OUR_AE_TITLE),
+        )
+    if not values.get("dicomweb_url") and dimse is None:
+        raise err(
+            "dicomweb_url", "missing: an archive needs dicomweb_url, a [dimse] table, or both"
+        )
+    auth = values.get("auth", "none")
+    if auth == "basic" and not values.get("user"):
+        raise err("user", 'missing: auth = "basic" needs user and password (or password_env)')
+    if auth == "basic" and not values.get("password"):
+        raise err("password", 'missing: auth = "basic" needs password or password_env')
+    if auth == "bearer" and not values.get("token"):
+        raise err("token", 'missing: auth = "bearer" needs token or token_env')
+    if values.get("client_key") and not values.get("client_cert"):
+        raise err("client_key", "given without client_cert")
+    kwargs = {k: v for k, v in values.items() if not k.startswith("_") and k != "dimse"}
+    return ArchiveConfig(**kwargs, dimse=dimse)
+
+
+def site_config_path(environ: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if environ is None else environ
+    value = env.get(SITE_CONFIG_ENV, "")
+    return Path(value).expanduser() if value else SITE_CONFIG_PATH
+
+
+def user_config_path() -> Path:
+    return user_config_dir() / USER_CONFIG_NAME
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """A TOML file's table, or ConfigError naming the file and the line of a syntax error."""
+    try:
+        with open(path, "rb") as fp:
+            return tomllib.load(fp)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+
+
+def load_settings(
+    *,
+    site_path: str | os.PathLike[str] | None = None,
+    user_path: str | os.PathLike[str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Read defaults < site file < user file < ``overrides`` (the command line) into Settings.
+
+    A missing file at a default place is skipped; a file given explicitly (argument or
+    ``$WORKSTATION_SITE_CONFIG``) must exist. Archives of a later layer with the name of an
+    earlier one refine it key by key.
+    """
+    env = os.environ if environ is None else environ
+    layers: list[_Layer] = []
+    sources: list[str] = []
+    site_env = env.get(SITE_CONFIG_ENV, "")
+    for given, default in (
+        (site_path if site_path is not None else (site_env or None), SITE_CONFIG_PATH),
+        (user_path, user_config_path()),
+    ):
+        path = Path(given).expanduser() if given is not None else default
+        if given is None and not path.is_file():
+            continue  # the default places are optional; a file named explicitly is not
+        layers.append(_Layer(str(path), read_toml(path)))
+        sources.append(str(path))
+    if overrides:
+        layers.append(_Layer("command line", overrides))
+    merged: dict[str, Any] = {}
+    archives: dict[str, dict[str, Any]] = {}
+    for layer in layers:
+        values = _parse_layer(layer, env)
+        for entry in values.pop("archives", []):
+            name = entry["name"]
+            archives[name] = _merge_archive(archives[name], entry) if name in archives else entry
+        merged.update(values)
+    built = tuple(_build_archive(a) for a in archives.values())
+    default = merged.get("default_archive", "")
+    if default and default not in {a.name for a in built}:
+        names = ", ".join(a.name for a in built) or "none"
+        label = next(
+            (ly.label for ly in reversed(layers) if "default_archive" in ly.data), "settings"
+        )
+        raise ConfigError(
+            f"{label}: default_archive: no archive is named {default!r} (configured: {names})"
+        )
+    return Settings(
+        schema_version=SCHEMA_VERSION,
+        data_dir=merged.get("data_dir", ""),
+        log_level=merged.get("log_level", "INFO"),
+        archives=built,
+        default_archive=default,
+        sources=tuple(sources),
+    )
