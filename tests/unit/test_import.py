@@ -6,8 +6,10 @@ Real files only: the samples that ship with pydicom and files written here with 
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import stat
+import time
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -18,7 +20,7 @@ import pytest
 from pydicom.data import get_testdata_file
 
 from workstation.archive.local import LocalArchive
-from workstation.core.errors import WorkstationError
+from workstation.core.errors import InvalidDicomError, WorkstationError
 from workstation.core.model import Instance
 from workstation.viewer.stack import ImageStack
 
@@ -580,3 +582,34 @@ def test_written_file_helper_roundtrip(archive, write_image: Callable[..., Path]
     assert report.summary() == "1 imported, 0 duplicates, 0 rejected"
     (inst,) = all_instances(archive)
     assert (inst.rows, inst.columns, inst.bits_stored) == (4, 4, 16)
+
+
+def test_ingest_file_renames_into_place_and_skips_duplicates(archive, sample):
+    raw = sample_bytes("CT_small.dcm")
+    first = archive.tmp_dir / "a.part"
+    first.write_bytes(raw)
+    assert archive.ingest_file(first) is True
+    archive.commit()
+    assert not first.exists()  # moved, not copied
+    again = archive.tmp_dir / "b.part"
+    again.write_bytes(raw)
+    assert archive.ingest_file(again) is False
+    assert not again.exists()
+    bad = archive.tmp_dir / "c.part"
+    bad.write_bytes(raw[:4000])
+    with pytest.raises(InvalidDicomError, match="truncated"):
+        archive.ingest_file(bad)
+    assert bad.exists()  # left to the caller
+    assert archive.index.counts()["instances"] == 1
+
+
+def test_a_second_store_object_keeps_fresh_temp_files(archive):
+    fresh = archive.tmp_dir / "in-transfer.part"
+    fresh.write_bytes(b"x")
+    stale = archive.tmp_dir / "crash-leftover.part"
+    stale.write_bytes(b"y")
+    old = time.time() - 3600
+    os.utime(stale, (old, old))
+    LocalArchive(archive.root).close()
+    assert fresh.exists()
+    assert not stale.exists()

@@ -43,6 +43,7 @@ from workstation.archive.remote import (
     missing_uids,
     timed_step,
 )
+from workstation.core.errors import InvalidDicomError
 from workstation.core.model import Patient, Series, Study
 
 if TYPE_CHECKING:
@@ -557,7 +558,7 @@ class DicomWebClient:
     ) -> None:
         """Stream one WADO-RS multipart answer part by part into temp files, then ingest them."""
         what = "a retrieve (WADO-RS)"
-        tmp_dir = archive.root / "tmp"
+        tmp_dir = archive.tmp_dir
         pending: list[Path] = []
         open_files: list[tuple[Path, IO[bytes]]] = []
 
@@ -573,14 +574,17 @@ class DicomWebClient:
             batch = list(pending)
             pending.clear()
             try:
-                report = archive.import_paths(batch)
+                for p in batch:
+                    try:
+                        if archive.ingest_file(p):  # renamed into place: no second copy
+                            result.received += 1
+                    except InvalidDicomError as exc:
+                        result.rejected.append((p.name, str(exc)))
             finally:
+                archive.commit()
                 for p in batch:
                     with contextlib.suppress(FileNotFoundError):
                         p.unlink()
-            result.received += report.imported
-            for label, reason in report.rejected:
-                result.rejected.append((Path(label).name, reason))
             tick()
 
         r = self._request("GET", path, what, headers={"Accept": self._accept_dicom()}, stream=True)

@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 ProgressCallback = Callable[[int, int], None]
 _UID_RE = re.compile(r"^[0-9]+(\.[0-9]+)*$")
 _COMMIT_EVERY = 200
+_TMP_STALE_S = 600.0  # a temp file untouched this long belongs to no live transfer
 
 
 def _safe_name(uid: str) -> str:
@@ -100,9 +101,17 @@ class LocalArchive:
         self.index.close()
 
     def _clean_tmp(self) -> None:
+        """Remove what a crash left in tmp/; a recent file may be another process's transfer."""
+        cutoff = time.time() - _TMP_STALE_S
         for leftover in (self.root / "tmp").glob("*"):
             with contextlib.suppress(OSError):
-                leftover.unlink()
+                if leftover.stat().st_mtime < cutoff:
+                    leftover.unlink()
+
+    @property
+    def tmp_dir(self) -> Path:
+        """Where complete files are written before :meth:`ingest_file` renames them in place."""
+        return self.root / "tmp"
 
     # -- queries ---------------------------------------------------------------------------
     def studies(self, text: str = "", limit: int | None = None) -> list[Study]:
@@ -220,6 +229,26 @@ class LocalArchive:
         finally:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
+        return True
+
+    def ingest_file(self, path: str | os.PathLike[str]) -> bool:
+        """Move a complete file written under :attr:`tmp_dir` into the store and index it.
+
+        Returns False, and deletes the file, when its SOP Instance UID is already stored.
+        Raises :class:`InvalidDicomError` (the file is left to the caller). Call
+        :meth:`commit` after a batch.
+        """
+        tmp = Path(path)
+        parsed = self._reparse(tmp)
+        if self.index.has_instance(parsed.instance.sop_instance_uid):
+            tmp.unlink()
+            return False
+        if not parsed.has_file_meta:
+            full = pydicom.dcmread(tmp, force=True)
+            _add_file_meta(full)
+            full.save_as(tmp, enforce_file_format=True)
+            parsed = self._reparse(tmp)
+        self._place(tmp, parsed)
         return True
 
     def commit(self) -> None:
