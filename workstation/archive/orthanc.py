@@ -16,6 +16,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -47,6 +48,18 @@ class OrthancUrls:
 
     http: str  # e.g. http://127.0.0.1:8042
     dicomweb: str  # e.g. http://127.0.0.1:8042/dicom-web
+
+
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM when the starting thread dies (PR_SET_PDEATHSIG, Linux).
+
+    A crashed test run or a killed workstation then leaves no Orthanc behind holding its
+    ports and storage. Start Orthanc from a thread that lives as long as the archive.
+    """
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 class OrthancProcess:
@@ -206,6 +219,7 @@ class OrthancProcess:
                 cwd=self.folder,
                 env=env,
                 start_new_session=True,  # a Ctrl-C in the terminal is ours to forward
+                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
             )
         deadline = started + self.startup_timeout_s
         while True:
