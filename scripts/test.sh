@@ -4,8 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-export QT_QPA_PLATFORM=offscreen
-export VTK_DEFAULT_OPENGL_WINDOW=vtkOSOpenGLRenderWindow
+# The tests start their own virtual screen (Xvfb) when there is no display: tests/conftest.py.
 echo "== ruff";          .venv/bin/ruff check . && .venv/bin/ruff format --check .
 echo "== import-linter"; .venv/bin/lint-imports
 echo "== mypy (core)";   .venv/bin/mypy

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import subprocess
@@ -11,10 +12,42 @@ from pathlib import Path
 
 import pytest
 
-# Qt offscreen needs VTK's OSMesa window inside Qt widgets (STACK.md: Qt + VTK without a
-# screen). Set before anything imports Qt or VTK.
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkOSOpenGLRenderWindow")
+
+def _start_virtual_screen() -> None:
+    """Give the UI tests a real X screen (Xvfb) when none exists, as on CI.
+
+    Qt's offscreen platform with VTK's OSMesa windows also renders (STACK.md), but several
+    OSMesa viewports in one window crash when resized; Xvfb is what a headless site runs the
+    app under anyway. Set before anything imports Qt or VTK.
+    """
+    if os.environ.get("DISPLAY") or os.environ.get("QT_QPA_PLATFORM") == "offscreen":
+        return
+    xvfb = shutil.which("Xvfb")
+    if xvfb is None:
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+        os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkOSOpenGLRenderWindow")
+        return
+    read_fd, write_fd = os.pipe()
+    proc = subprocess.Popen(
+        [xvfb, "-displayfd", str(write_fd), "-screen", "0", "1600x1000x24", "-nolisten", "tcp"],
+        pass_fds=(write_fd,),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    os.close(write_fd)
+    with os.fdopen(read_fd) as f:
+        number = f.readline().strip()
+    if not number:
+        proc.kill()
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+        os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkOSOpenGLRenderWindow")
+        return
+    os.environ["DISPLAY"] = f":{number}"
+    os.environ.pop("VTK_DEFAULT_OPENGL_WINDOW", None)
+    atexit.register(proc.terminate)
+
+
+_start_virtual_screen()
 
 REPO = Path(__file__).resolve().parents[1]
 ARTIFACTS = REPO / "test-output"

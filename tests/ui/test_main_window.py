@@ -9,7 +9,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from workstation.archive.local import LocalArchive
-from workstation.demo import CT_HEAD, MR_BRAIN
+from workstation.demo import CT_HEAD, CT_HEAD_PRIOR, MR_BRAIN
 from workstation.ui.main_window import MainWindow
 from workstation.ui.theme import apply_dark_theme
 
@@ -83,7 +83,12 @@ def test_open_ct_scroll_ten_and_screenshot(window, qtbot, artifact_dir):
     cap = qimage_to_array(vp.capture())
     assert cap.shape[0] == vp.scene.render_window.GetSize()[1]
     # Series browser lists the one series with a thumbnail.
-    assert window.series_browser.count() == 1
+    # Series browser: the current series, then the prior's under its date.
+    assert window.series_browser.series_uids() == [
+        CT_HEAD.series[0].series_instance_uid,
+        CT_HEAD_PRIOR.series[0].series_instance_uid,
+    ]
+    assert window.series_browser.item(1).text().startswith("Prior 2025-11-01")
     assert not window.series_browser.item(0).icon().isNull()
 
 

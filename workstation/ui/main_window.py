@@ -13,11 +13,13 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
     QHeaderView,
+    QInputDialog,
     QLabel,
     QLineEdit,
     QMainWindow,
     QMessageBox,
     QProgressDialog,
+    QSpinBox,
     QTableView,
     QTabWidget,
     QVBoxLayout,
@@ -25,12 +27,24 @@ from PySide6.QtWidgets import (
 )
 
 from workstation.archive.local import LocalArchive
-from workstation.core.errors import WorkstationError
-from workstation.core.model import ImportReport, format_person_name
+from workstation.core.errors import ConfigError, WorkstationError
+from workstation.core.model import (
+    ImportReport,
+    KeyImage,
+    PriorStudy,
+    format_da,
+    format_person_name,
+)
 from workstation.ui.series_browser import SeriesBrowser
+from workstation.ui.shortcuts import ShortcutSheet, load_shortcuts
 from workstation.ui.study_model import StudyTableModel
 from workstation.ui.viewport import ImageViewport
+from workstation.ui.viewport_grid import ViewportGrid
+from workstation.viewer import hanging
 from workstation.viewer.stack import ImageStack
+from workstation.viewer.sync import SyncGroup, can_auto_link
+
+MAX_PRIORS_HUNG = 3  # priors offered to the hanging protocols, most recent first
 
 log = logging.getLogger(__name__)
 
@@ -100,15 +114,27 @@ class MainWindow(QMainWindow):
         sl.addWidget(self.search)
         sl.addWidget(self.study_table)
 
-        # Viewer page
+        # Viewer page: series browser | grid of viewports hung by a protocol
         self.series_browser = SeriesBrowser()
         self.series_browser.series_activated.connect(self.open_series)
-        self.viewport = ImageViewport()
+        self.grid = ViewportGrid()
+        self.grid.series_dropped.connect(self._drop_series)
+        self.sync = SyncGroup()
+        self.protocol_errors: list[ConfigError] = []
+        self.protocols = hanging.load_builtin_protocols(errors=self.protocol_errors)
+        self.protocol: hanging.Protocol | None = None
+        self.stage_index = 0
+        self.priors: list[PriorStudy] = []
+        self._hang_current: hanging.StudyWithSeries | None = None
+        self._hang_priors: list[hanging.StudyWithSeries] = []
+        self._cine = QTimer(self)
+        self._cine.timeout.connect(self._cine_step)
+        self.shortcut_keys, self.shortcut_errors = load_shortcuts()
         viewer_page = QWidget()
         vl = QHBoxLayout(viewer_page)
         vl.setContentsMargins(0, 0, 0, 0)
         vl.addWidget(self.series_browser)
-        vl.addWidget(self.viewport, 1)
+        vl.addWidget(self.grid, 1)
 
         self.tabs = QTabWidget()
         self.tabs.addTab(study_page, self.tr("Studies"))
@@ -117,13 +143,25 @@ class MainWindow(QMainWindow):
         self.status_label = QLabel()
         self.statusBar().addWidget(self.status_label, 1)
         self._build_menus()
+        self._build_viewer_toolbar()
         self._update_status()
+        problems = self.protocol_errors + self.shortcut_errors
+        if problems:
+            self.statusBar().showMessage(
+                self.tr("Some settings files were ignored: ") + "; ".join(map(str, problems)),
+                15000,
+            )
+
+    @property
+    def viewport(self) -> ImageViewport:
+        """The active viewport of the grid."""
+        return self.grid.active
 
     # -- menus -------------------------------------------------------------------------------
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu(self.tr("&File"))
         imp = QAction(self.tr("&Import files…"), self)
-        imp.setShortcut(QKeySequence.StandardKey.Open)
+        imp.setShortcut(QKeySequence(self.shortcut_keys["import_files"]))
         imp.triggered.connect(self._choose_import_files)
         file_menu.addAction(imp)
         imp_dir = QAction(self.tr("Import &folder…"), self)
@@ -136,13 +174,65 @@ class MainWindow(QMainWindow):
         file_menu.addAction(quit_action)
         view_menu = self.menuBar().addMenu(self.tr("&View"))
         to_list = QAction(self.tr("Study &list"), self)
-        to_list.setShortcut(QKeySequence("F2"))
+        to_list.setShortcut(QKeySequence(self.shortcut_keys["show_studies"]))
         to_list.triggered.connect(lambda: self.tabs.setCurrentIndex(0))
         view_menu.addAction(to_list)
         to_viewer = QAction(self.tr("&Viewer"), self)
-        to_viewer.setShortcut(QKeySequence("F3"))
+        to_viewer.setShortcut(QKeySequence(self.shortcut_keys["show_viewer"]))
         to_viewer.triggered.connect(lambda: self.tabs.setCurrentIndex(1))
         view_menu.addAction(to_viewer)
+        help_menu = self.menuBar().addMenu(self.tr("&Help"))
+        sheet = QAction(self.tr("Keyboard &shortcuts"), self)
+        sheet.setShortcut(QKeySequence(self.shortcut_keys["shortcut_sheet"]))
+        sheet.triggered.connect(self.show_shortcut_sheet)
+        help_menu.addAction(sheet)
+        self.addAction(sheet)
+
+    def _action(self, name: str, text: str, slot: Any) -> QAction:
+        act = QAction(text, self)
+        act.setShortcut(QKeySequence(self.shortcut_keys[name]))
+        act.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        act.triggered.connect(slot)
+        self.addAction(act)
+        return act
+
+    def _build_viewer_toolbar(self) -> None:
+        bar = self.addToolBar(self.tr("Viewer"))
+        bar.setObjectName("viewer-toolbar")
+        for name, rows, cols in (
+            ("layout_1x1", 1, 1),
+            ("layout_1x2", 1, 2),
+            ("layout_2x2", 2, 2),
+            ("layout_3x3", 3, 3),
+        ):
+            bar.addAction(
+                self._action(
+                    name, f"{rows}×{cols}", lambda _=False, r=rows, c=cols: self.set_layout(r, c)
+                )
+            )
+        custom = QAction(self.tr("Grid…"), self)
+        custom.triggered.connect(self._choose_custom_layout)
+        bar.addAction(custom)
+        bar.addSeparator()
+        bar.addAction(self._action("previous_stage", "◀", lambda: self.go_to_stage(-1)))
+        self.stage_label = QLabel()
+        bar.addWidget(self.stage_label)
+        bar.addAction(self._action("next_stage", "▶", lambda: self.go_to_stage(+1)))
+        bar.addSeparator()
+        bar.addAction(self._action("link_series", self.tr("Link"), self.link_visible_series))
+        bar.addAction(self._action("key_image", self.tr("Key image"), self.toggle_key_image))
+        bar.addAction(self._action("cine", self.tr("Cine"), self.toggle_cine))
+        self.cine_fps = QSpinBox()
+        self.cine_fps.setRange(1, 60)
+        self.cine_fps.setValue(15)
+        self.cine_fps.setSuffix(self.tr(" img/s"))
+        self.cine_fps.valueChanged.connect(self._cine_rate_changed)
+        bar.addWidget(self.cine_fps)
+
+    def show_shortcut_sheet(self) -> ShortcutSheet:
+        sheet = ShortcutSheet(self.shortcut_keys, self)
+        sheet.open()
+        return sheet
 
     def _update_status(self) -> None:
         c = self.archive.index.counts()
@@ -162,29 +252,114 @@ class MainWindow(QMainWindow):
             self.open_study(self.study_model.study_at(index.row()).study_instance_uid)
 
     def open_study(self, study_instance_uid: str) -> None:
-        """Show the study's series and open the first one with images."""
+        """Show the study hung by the best hanging protocol, beside its priors when it fits."""
         try:
             study = self.archive.study(study_instance_uid)
             series_list = self.archive.series(study_instance_uid)
+            self.priors = self.archive.priors(study_instance_uid)
         except WorkstationError as exc:
             QMessageBox.warning(self, self.tr("Cannot open study"), str(exc))
             return
+        self._cine.stop()
         self.current_study_uid = study_instance_uid
         self.archive.mark_opened(study_instance_uid)
-        self.series_browser.show_series(self.archive, series_list)
+        groups = [("", series_list)] + [
+            (
+                self.tr("Prior")
+                + f" {format_da(p.study.study_date)}"
+                + (" ⚠" if p.identity_conflicts else ""),
+                self.archive.series(p.study.study_instance_uid),
+            )
+            for p in self.priors
+        ]
+        self.series_browser.show_groups(self.archive, groups)
         self.tabs.setCurrentIndex(1)
         self.setWindowTitle(
             self.tr("Reading Workstation") + " — " + format_person_name(study.patient.patient_name)
         )
-        # The first series that has images (a study may start with an SR or a KO).
-        for series in series_list:
-            if series.number_of_instances and self.open_series(series.series_instance_uid):
-                break
-        log.info("study opened with %d series", len(series_list))
+        conflicts = [p for p in self.priors if p.identity_conflicts]
+        if conflicts:
+            self.statusBar().showMessage(
+                self.tr("Check the priors: same patient ID but ")
+                + ", ".join(sorted({c for p in conflicts for c in p.identity_conflicts})),
+                20000,
+            )
+        self._hang_current = (study, self._series_infos(series_list))
+        self._hang_priors = [
+            (p.study, self._series_infos(self.archive.series(p.study.study_instance_uid)))
+            for p in self.priors[:MAX_PRIORS_HUNG]
+            if not p.identity_conflicts  # a doubtful prior is listed, never hung by itself
+        ]
+        self.protocol = hanging.best_protocol(
+            self.protocols, study, self._hang_current[1], self._hang_priors
+        )
+        self.apply_stage(0)
+        log.info(
+            "study opened: %d series, %d priors, protocol %s",
+            len(series_list),
+            len(self.priors),
+            self.protocol.id if self.protocol else "-",
+        )
         self.study_opened.emit(study_instance_uid)
 
-    def open_series(self, series_instance_uid: str) -> bool:
-        """Show a series in the viewport; a failure is said in the status bar, not a dialog."""
+    def _series_infos(self, series_list: list[Any]) -> list[hanging.SeriesInfo]:
+        return [
+            hanging.SeriesInfo.from_instances(s, self.archive.instances(s.series_instance_uid))
+            for s in series_list
+        ]
+
+    def apply_stage(self, index: int) -> None:
+        """Lay out the grid for a stage of the current protocol and fill its viewports."""
+        if self._hang_current is None:
+            return
+        if self.protocol is None:
+            self.grid.set_layout(1, 1)
+            first = next((s for s in self._hang_current[1] if s.images), None)
+            if first is not None:
+                self.open_series(first.series.series_instance_uid)
+            self.stage_label.setText("")
+            return
+        stages = self.protocol.stages
+        self.stage_index = max(0, min(index, len(stages) - 1))
+        stage = stages[self.stage_index]
+        relevant = hanging.relevant_priors(self.protocol, self._hang_current[0], self._hang_priors)
+        assignments = hanging.assign_viewports(stage, self._hang_current, relevant)
+        self.sync.clear()
+        self.grid.set_layout(stage.rows, stage.columns)
+        for a in assignments:
+            vp = self.grid.viewports[a.index]
+            if a.series is None:
+                vp.set_stack(None)
+                continue
+            self._load_into(vp, a.series.series.series_instance_uid)
+        self.grid.set_active(0)
+        self._auto_link()
+        self.stage_label.setText(
+            f" {self.protocol.name} · {stage.name} ({self.stage_index + 1}/{len(stages)}) "
+        )
+
+    def go_to_stage(self, step: int) -> None:
+        if self.protocol is not None:
+            self.apply_stage(self.stage_index + step)
+
+    def set_layout(self, rows: int, columns: int) -> None:
+        """A layout chosen by hand: viewports keep their series, new ones start empty."""
+        self.grid.set_layout(rows, columns)
+        self._auto_link()
+
+    def _choose_custom_layout(self) -> None:
+        text, ok = QInputDialog.getText(
+            self, self.tr("Grid"), self.tr("Rows × columns (e.g. 2x3):"), text="2x3"
+        )
+        if not ok:
+            return
+        try:
+            rows, cols = (int(v) for v in text.lower().replace("×", "x").split("x"))
+            self.set_layout(rows, cols)
+        except ValueError as exc:
+            self.statusBar().showMessage(self.tr("Not a grid: ") + str(exc), 8000)
+
+    def _load_into(self, vp: ImageViewport, series_instance_uid: str) -> bool:
         try:
             stack = ImageStack.open(self.archive, series_instance_uid)
             stack.load_volume()
@@ -192,9 +367,85 @@ class MainWindow(QMainWindow):
             log.warning("series could not be opened: %s", type(exc).__name__)
             self.statusBar().showMessage(self.tr("Cannot open this series: ") + str(exc), 10000)
             return False
-        self.viewport.set_stack(stack)
-        self.viewport.vtk_widget.setFocus()
+        self.sync.remove(vp.model)
+        vp.set_stack(stack)
         return True
+
+    def open_series(self, series_instance_uid: str) -> bool:
+        """Show a series in the active viewport; a failure is said in the status bar."""
+        vp = self.grid.active
+        if not self._load_into(vp, series_instance_uid):
+            return False
+        self._auto_link()
+        vp.vtk_widget.setFocus()
+        return True
+
+    def _drop_series(self, index: int, series_instance_uid: str) -> None:
+        self.grid.set_active(index)
+        self.open_series(series_instance_uid)
+
+    # -- linking, key images, cine -------------------------------------------------------------
+    def _auto_link(self) -> None:
+        """Link the viewports whose series share the active one's Frame of Reference."""
+        self.sync.clear()
+        anchor = self.grid.active.model.stack
+        if anchor is None:
+            return
+        for vp in self.grid.viewports:
+            stack = vp.model.stack
+            if stack is not None and (stack is anchor or can_auto_link(anchor, stack)):
+                self.sync.add(vp.model)
+        if len(self.sync) < 2:
+            self.sync.clear()
+
+    def link_visible_series(self) -> int:
+        """Link every visible series to the active one as shown now (one click); returns count."""
+        self.sync.clear()
+        anchor = self.grid.active.model
+        linked = 0
+        for vp in self.grid.viewports:
+            if vp.model is not anchor and self.sync.link_by_hand(anchor, vp.model):
+                linked += 1
+        self.statusBar().showMessage(
+            self.tr("Linked %n series to the active one").replace("%n", str(linked)), 6000
+        )
+        return linked
+
+    def toggle_key_image(self) -> bool | None:
+        """Mark the active image as key image, or unmark it; returns the new state."""
+        m = self.grid.active.model
+        if m.stack is None:
+            return None
+        frame = m.stack.frames[m.index]
+        key = KeyImage(
+            m.stack.study.study_instance_uid, frame.instance.sop_instance_uid, frame.frame + 1
+        )
+        marked = key not in self.archive.key_images(key.study_instance_uid)
+        self.archive.set_key_image(key, marked)
+        total = len(self.archive.key_images(key.study_instance_uid))
+        self.statusBar().showMessage(
+            (self.tr("Key image marked") if marked else self.tr("Key image removed"))
+            + f" ({total})",
+            6000,
+        )
+        return marked
+
+    def toggle_cine(self) -> None:
+        if self._cine.isActive():
+            self._cine.stop()
+        else:
+            self._cine.start(int(1000 / self.cine_fps.value()))
+
+    def _cine_rate_changed(self, fps: int) -> None:
+        if self._cine.isActive():
+            self._cine.start(int(1000 / fps))
+
+    def _cine_step(self) -> None:
+        m = self.grid.active.model
+        if m.stack is None:
+            self._cine.stop()
+            return
+        m.go_to(m.index + 1 if m.index + 1 < m.count else 0)
 
     def first_study_uid(self) -> str | None:
         if self.study_model.rowCount() == 0:
@@ -219,32 +470,37 @@ class MainWindow(QMainWindow):
         dialog = QProgressDialog(self.tr("Importing…"), self.tr("Hide"), 0, 0, self)
         dialog.setWindowModality(Qt.WindowModality.WindowModal)
         dialog.setMinimumDuration(300)
+        self._import_dialog = dialog
         thread = QThread(self)
         worker = ImportWorker(self.archive, paths)
         worker.moveToThread(thread)
         thread.started.connect(worker.run)
-
-        def on_progress(done: int, total: int) -> None:
-            dialog.setMaximum(total)
-            dialog.setValue(done)
-
-        def on_done(report: Any) -> None:
-            dialog.close()
-            thread.quit()
-            self._import_finished(report)
-
-        def on_failed(message: str) -> None:
-            dialog.close()
-            thread.quit()
-            QMessageBox.warning(self, self.tr("Import failed"), message)
-
-        worker.progress.connect(on_progress)
-        worker.finished.connect(on_done)
-        worker.failed.connect(on_failed)
+        # Slots of this window run on the GUI thread: the connections are queued, so no
+        # widget is touched from the worker (that crashes Qt's font engine under X11).
+        queued = Qt.ConnectionType.QueuedConnection
+        worker.progress.connect(self._on_import_progress, queued)
+        worker.finished.connect(self._on_import_done, queued)
+        worker.failed.connect(self._on_import_failed, queued)
         thread.finished.connect(self._import_thread_done)
         self._import_worker = worker
         self._import_thread = thread
         thread.start()
+
+    def _on_import_progress(self, done: int, total: int) -> None:
+        self._import_dialog.setMaximum(total)
+        self._import_dialog.setValue(done)
+
+    def _on_import_done(self, report: Any) -> None:
+        self._import_dialog.close()
+        if self._import_thread is not None:
+            self._import_thread.quit()
+        self._import_finished(report)
+
+    def _on_import_failed(self, message: str) -> None:
+        self._import_dialog.close()
+        if self._import_thread is not None:
+            self._import_thread.quit()
+        QMessageBox.warning(self, self.tr("Import failed"), message)
 
     def _import_thread_done(self) -> None:
         if self._import_thread is not None:
@@ -264,22 +520,22 @@ class MainWindow(QMainWindow):
 
     # -- screenshots -------------------------------------------------------------------------
     def screenshot(self) -> QImage:
-        """The window as the user sees it, the VTK viewport painted in from its own buffer."""
+        """The window as the user sees it, each VTK viewport painted in from its own buffer."""
         image = self.grab().toImage()
-        if self.tabs.currentIndex() == 1 and self.viewport.isVisible():
-            vp = self.viewport.capture()
-            top_left = self.viewport.mapTo(self, self.viewport.rect().topLeft())
-            dpr = image.devicePixelRatio() or 1.0
+        if self.tabs.currentIndex() == 1:
             painter = QPainter(image)
-            target = self.viewport.rect().translated(top_left)
-            painter.drawImage(target, vp)
+            for vp in self.grid.viewports:
+                if vp.isVisible():
+                    top_left = vp.mapTo(self, vp.rect().topLeft())
+                    painter.drawImage(vp.rect().translated(top_left), vp.capture())
             painter.end()
-            del dpr
         return image
 
     def closeEvent(self, ev: Any) -> None:
         if self._import_thread is not None:
             self._import_thread.quit()
             self._import_thread.wait(5000)
-        self.viewport.close_viewport()
+        self._cine.stop()
+        self.sync.clear()
+        self.grid.close_all()
         super().closeEvent(ev)

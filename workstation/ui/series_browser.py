@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-from PySide6.QtCore import QCoreApplication, QSize, Qt, Signal
+from PySide6.QtCore import QCoreApplication, QMimeData, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QImage, QPainter, QPixmap
 from PySide6.QtWidgets import QListView, QListWidget, QListWidgetItem, QWidget
 
@@ -13,6 +13,8 @@ from workstation.archive.local import LocalArchive
 from workstation.core.errors import WorkstationError
 from workstation.core.model import Series
 from workstation.viewer.stack import ImageStack
+
+SERIES_MIME = "application/x-workstation-series"
 
 log = logging.getLogger(__name__)
 THUMB = 128
@@ -54,11 +56,33 @@ class SeriesBrowser(QListWidget):
         self.setSpacing(4)
         self.setMinimumWidth(THUMB + 40)
         self.setMaximumWidth(THUMB + 60)
+        self.setDragEnabled(True)
+        self.setDragDropMode(QListView.DragDropMode.DragOnly)
         self.itemActivated.connect(self._activated)
         self.itemClicked.connect(self._activated)
 
     def show_series(self, archive: LocalArchive, series_list: list[Series]) -> None:
+        self.show_groups(archive, [("", series_list)])
+
+    def show_groups(self, archive: LocalArchive, groups: list[tuple[str, list[Series]]]) -> None:
+        """Series of the current study, then each prior's under its label."""
         self.clear()
+        for label, series_list in groups:
+            if label:
+                header = QListWidgetItem(label)
+                header.setFlags(Qt.ItemFlag.NoItemFlags)
+                header.setTextAlignment(Qt.AlignmentFlag.AlignHCenter)
+                self.addItem(header)
+            self._add_series(archive, series_list)
+
+    def series_uids(self) -> list[str]:
+        return [
+            self.item(i).data(Qt.ItemDataRole.UserRole)
+            for i in range(self.count())
+            if self.item(i).data(Qt.ItemDataRole.UserRole)
+        ]
+
+    def _add_series(self, archive: LocalArchive, series_list: list[Series]) -> None:
         for series in series_list:
             label = (
                 f"{series.series_number if series.series_number is not None else '-'} "
@@ -78,7 +102,20 @@ class SeriesBrowser(QListWidget):
             self.addItem(item)
 
     def _activated(self, item: QListWidgetItem) -> None:
-        self.series_activated.emit(item.data(Qt.ItemDataRole.UserRole))
+        uid = item.data(Qt.ItemDataRole.UserRole)
+        if uid:
+            self.series_activated.emit(uid)
+
+    def mimeData(self, items: list[QListWidgetItem]) -> QMimeData:
+        """Dragging a thumbnail carries its Series Instance UID to a viewport."""
+        mime = QMimeData()
+        uids = [i.data(Qt.ItemDataRole.UserRole) for i in items if i.data(Qt.ItemDataRole.UserRole)]
+        if uids:
+            mime.setData(SERIES_MIME, uids[0].encode("ascii"))
+        return mime
+
+    def mimeTypes(self) -> list[str]:
+        return [SERIES_MIME]
 
 
 def _placeholder(text: str) -> QPixmap:
