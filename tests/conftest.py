@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import atexit
 import os
 import shutil
 import subprocess
@@ -11,6 +10,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+
+def _die_with_parent() -> None:
+    import ctypes
+    import signal
+
+    ctypes.CDLL("libc.so.6").prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def _start_virtual_screen() -> None:
@@ -33,6 +39,9 @@ def _start_virtual_screen() -> None:
         pass_fds=(write_fd,),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        # Xvfb outlives every Qt object (an X server gone first makes Qt exit 1) and dies
+        # with this process, whatever way it ends.
+        preexec_fn=_die_with_parent,
     )
     os.close(write_fd)
     with os.fdopen(read_fd) as f:
@@ -44,7 +53,6 @@ def _start_virtual_screen() -> None:
         return
     os.environ["DISPLAY"] = f":{number}"
     os.environ.pop("VTK_DEFAULT_OPENGL_WINDOW", None)
-    atexit.register(proc.terminate)
 
 
 _start_virtual_screen()

@@ -117,3 +117,56 @@ def test_import_in_the_app_reports_rejections(window, qtbot, tmp_path):
     qtbot.waitUntil(lambda: window._import_thread is None, timeout=10000)
     assert "0 imported" in window.statusBar().currentMessage()
     assert "1 rejected" in window.statusBar().currentMessage()
+
+
+def test_comparison_layout_and_linked_scrolling(window, qtbot, artifact_dir):
+    window.open_study(CT_HEAD.study_instance_uid)
+    qtbot.wait(50)
+    assert window.protocol is not None and window.protocol.id == "ct-compare"
+    assert (window.grid.rows, window.grid.columns) == (1, 2)
+    current, prior = window.grid.viewports
+    assert current.model.stack.series.series_instance_uid == CT_HEAD.series[0].series_instance_uid
+    assert (
+        prior.model.stack.series.series_instance_uid
+        == CT_HEAD_PRIOR.series[0].series_instance_uid
+    )
+    # Different Frames of Reference: nothing follows until the reader links them.
+    prior_index = prior.model.index
+    current.model.go_to(10)
+    assert prior.model.index == prior_index
+    # Align both on z = 0 (current) / z = -2.5 (prior: the nearest), then link by one click.
+    current.model.go_to(75)
+    prior.model.go_to(14)
+    window.grid.set_active(0)
+    assert window.link_visible_series() == 1
+    current.model.go_to(95)  # z = 20 mm
+    z_cur = current.model.stack.frames[current.model.index].instance.image_position_patient[2]
+    z_prior = prior.model.stack.frames[prior.model.index].instance.image_position_patient[2]
+    assert z_cur == pytest.approx(20.0)
+    assert z_prior == pytest.approx(17.5)  # 20 mm + the 2.5 mm registered offset - 5 mm grid
+    qtbot.wait(50)
+    window.screenshot().save(str(artifact_dir / "ui_comparison_ct_head_prior.png"))
+
+
+def test_key_image_toggle_is_kept_in_the_store(window):
+    window.open_study(CT_HEAD.study_instance_uid)
+    window.grid.set_active(0)
+    window.viewport.model.go_to(95)
+    assert window.toggle_key_image() is True
+    keys = window.archive.key_images(CT_HEAD.study_instance_uid)
+    assert [(k.sop_instance_uid, k.frame_number) for k in keys] == [
+        (CT_HEAD.series[0].sop_instance_uid(95), 1)
+    ]
+    assert window.toggle_key_image() is False
+    assert window.archive.key_images(CT_HEAD.study_instance_uid) == []
+
+
+def test_layouts_and_shortcut_sheet(window):
+    window.set_layout(3, 3)
+    assert len(window.grid.viewports) == 9
+    window.set_layout(2, 2)
+    assert len(window.grid.viewports) == 4
+    sheet = window.show_shortcut_sheet()
+    keys = {sheet.table.item(r, 0).text() for r in range(sheet.table.rowCount())}
+    assert {"F2", "Ctrl+L", "K", "Space", "?"} <= keys
+    sheet.close()
