@@ -127,8 +127,7 @@ def test_comparison_layout_and_linked_scrolling(window, qtbot, artifact_dir):
     current, prior = window.grid.viewports
     assert current.model.stack.series.series_instance_uid == CT_HEAD.series[0].series_instance_uid
     assert (
-        prior.model.stack.series.series_instance_uid
-        == CT_HEAD_PRIOR.series[0].series_instance_uid
+        prior.model.stack.series.series_instance_uid == CT_HEAD_PRIOR.series[0].series_instance_uid
     )
     # Different Frames of Reference: nothing follows until the reader links them.
     prior_index = prior.model.index

@@ -1,4 +1,5 @@
-"""A DIMSE client (pynetdicom): C-ECHO, C-FIND, C-GET into the local store, C-STORE (PS3.4, PS3.7).
+"""A DIMSE client (pynetdicom): C-ECHO, C-FIND, C-GET and C-MOVE into the local store, C-STORE
+(PS3.4, PS3.7).
 
 Each call opens one association and releases it. TCP_NODELAY is set on the association's socket:
 without it Nagle's algorithm and delayed ACKs cost about 40 ms per stored object (STACK.md).
@@ -35,6 +36,7 @@ from pynetdicom import AE, build_context, build_role, evt
 from pynetdicom.sop_class import (  # type: ignore[attr-defined]
     StudyRootQueryRetrieveInformationModelFind,
     StudyRootQueryRetrieveInformationModelGet,
+    StudyRootQueryRetrieveInformationModelMove,
     Verification,
 )
 
@@ -117,6 +119,7 @@ _STUDY_KEYS = (
 )
 _PENDING = (0xFF00, 0xFF01)
 _WARNINGS = (0x0001, 0xB000, 0xB006, 0xB007)
+_MOVE_UID_BATCH = 200  # SOP Instance UIDs per IMAGE-level C-MOVE: 13 KB, far below any limit
 
 
 def storage_contexts(
@@ -202,7 +205,7 @@ def study_from_dataset(ds: Dataset) -> Study:
 
 
 class DimseClient:
-    """C-ECHO, C-FIND, C-GET and C-STORE against one archive's DIMSE peer."""
+    """C-ECHO, C-FIND, C-GET, C-MOVE and C-STORE against one archive's DIMSE peer."""
 
     def __init__(self, config: ArchiveConfig) -> None:
         if config.dimse is None:
@@ -486,6 +489,149 @@ class DimseClient:
             results.append(self.get_series(study_uid, s.series_instance_uid, archive, cb))
         return results
 
+    # -- C-MOVE ----------------------------------------------------------------------------
+    def move_series(
+        self,
+        study_uid: str,
+        series_uid: str,
+        archive: LocalArchive,
+        progress: ProgressCallback | None = None,
+        *,
+        destination_aet: str | None = None,
+    ) -> RetrieveResult:
+        """C-MOVE a series (PS3.4 C.4.2) to our storage SCP, which writes into ``archive``.
+
+        The archive opens its own association to ``destination_aet`` (default: our AE title),
+        so it must know that AE's host and port (Orthanc: ``DicomModalities``) and the SCP
+        (:class:`workstation.archive.scp.StorageScp`) must be listening. When part of the series
+        is already stored only the rest is asked for, by an IMAGE-level move with a list of SOP
+        Instance UIDs (PS3.4 C.4.2.2.1). Completeness is judged on the store after the final
+        response: our SCP acknowledges an object only once it is stored and indexed.
+        """
+        dest = _check_aet(destination_aet or self.peer.our_ae_title)
+        started = time.perf_counter()
+        result = RetrieveResult(study_uid, series_uid, via="c-move")
+        remote = self.find_instances(study_uid, series_uid)
+        if not remote:
+            raise RemoteError(f"{self.where} lists no instances for series {series_uid}")
+        expected = {i.sop_instance_uid for i in remote}
+        result.expected = len(expected)
+        present = local_sop_uids(archive, series_uid) & expected
+        result.already_present = len(present)
+        if progress:
+            progress(len(present), len(expected))
+        wanted = sorted(expected - present)
+        series_keys = {"StudyInstanceUID": study_uid, "SeriesInstanceUID": series_uid}
+        if not present:
+            queries = [_query("SERIES", series_keys)]
+        else:
+            queries = [
+                _query("IMAGE", {**series_keys, "SOPInstanceUID": wanted[k : k + _MOVE_UID_BATCH]})
+                for k in range(0, len(wanted), _MOVE_UID_BATCH)
+            ]
+        done_before = 0  # sub-operations completed by earlier batches
+
+        def on_pending(completed: int) -> None:
+            if progress:
+                progress(min(len(present) + done_before + completed, len(expected)), len(expected))
+
+        failures: list[tuple[int, int]] = []  # (final status, failed sub-operations)
+        try:
+            for query in queries:
+                status, completed, failed = self._move(query, dest, on_pending)
+                done_before += completed
+                if status not in (0x0000, *_WARNINGS):
+                    failures.append((status, failed))
+        except RemoteError as exc:
+            self._finish_move(result, expected, present, archive, started)
+            raise RetrieveError(
+                f"{exc} ({len(expected) - len(result.missing)} of {result.expected} instances "
+                "of the series are in the local store)",
+                result,
+            ) from None
+        self._finish_move(result, expected, present, archive, started)
+        if failures and result.received == 0 and result.missing:
+            status, failed = failures[0]
+            raise RetrieveError(
+                f"{self.where} could not send the series to AE {dest!r} (C-MOVE status "
+                f"{status:#06x}, {failed} failed): the archive must list {dest!r} with this "
+                "workstation's address and port (Orthanc: DicomModalities), and the "
+                "workstation's storage SCP must be listening there",
+                result,
+            )
+        if failures:
+            log.warning("C-MOVE ended with status %#06x", failures[0][0])
+        log.info(
+            "C-MOVE series: %d received, %d present, %d missing in %.2f s",
+            result.received,
+            result.already_present,
+            len(result.missing),
+            result.seconds,
+        )
+        return result
+
+    def move_study(
+        self,
+        study_uid: str,
+        archive: LocalArchive,
+        progress: Callable[[Series, int, int], None] | None = None,
+        *,
+        destination_aet: str | None = None,
+    ) -> list[RetrieveResult]:
+        """C-MOVE every series of a study, one move and one result per series (series-number
+        order), so each series is judged complete, and resumed, on its own."""
+        series = self.find_series(study_uid)
+        if not series:
+            raise RemoteError(f"{self.where} has no study {study_uid}")
+        series.sort(key=lambda s: (s.series_number is None, s.series_number or 0))
+        results = []
+        for s in series:
+            cb = (lambda d, t, s=s: progress(s, d, t)) if progress else None
+            results.append(
+                self.move_series(
+                    study_uid, s.series_instance_uid, archive, cb, destination_aet=destination_aet
+                )
+            )
+        return results
+
+    def _move(
+        self, query: Dataset, destination: str, on_pending: Callable[[int], None]
+    ) -> tuple[int, int, int]:
+        """One C-MOVE request; returns (final status, completed, failed sub-operations).
+
+        Pending responses carry the sub-operation counts (PS3.4 C.4.2.1.6) that drive progress.
+        """
+        model = StudyRootQueryRetrieveInformationModelMove
+        final, completed, failed = None, 0, 0
+        with self._associate([build_context(model)]) as assoc:
+            for status, _identifier in assoc.send_c_move(query, destination, model):
+                if not status or "Status" not in status:
+                    raise self._lost("C-MOVE")
+                final = int(status.Status)
+                completed = _i(status, "NumberOfCompletedSuboperations") or completed
+                failed = _i(status, "NumberOfFailedSuboperations") or failed
+                if final in _PENDING:
+                    on_pending(completed)
+        if final is None or final in _PENDING:
+            raise self._lost("C-MOVE")
+        return final, completed, failed
+
+    @staticmethod
+    def _finish_move(
+        result: RetrieveResult,
+        expected: set[str],
+        present: set[str],
+        archive: LocalArchive,
+        started: float,
+    ) -> None:
+        """Fill a C-MOVE's result from the store: what arrived, its bytes, what is missing."""
+        stored = {i.sop_instance_uid: i for i in archive.instances(result.series_instance_uid)}
+        arrived = (expected - present) & stored.keys()
+        result.received = len(arrived)
+        result.bytes_received = sum(stored[u].file_size for u in arrived)
+        result.missing = tuple(sorted(expected - stored.keys()))
+        result.seconds = time.perf_counter() - started
+
     # -- C-STORE ---------------------------------------------------------------------------
     def store(self, paths: Sequence[str | Path]) -> StoreResult:
         """C-STORE Part 10 files as they are encoded (PS3.4 B.2); returns stored and failed."""
@@ -536,3 +682,11 @@ class DimseClient:
             result.seconds,
         )
         return result
+
+
+def _check_aet(title: str) -> str:
+    """An AE title as PS3.5 6.2 allows it (1 to 16 characters, no backslash), else ValueError."""
+    t = title.strip()
+    if not t or len(t) > 16 or not t.isascii() or "\\" in t:
+        raise ValueError(f"AE title {title!r} must be 1 to 16 ASCII characters without '\\'")
+    return t

@@ -1,0 +1,487 @@
+"""Managing the local store as a cache: a size limit, least-recently-used eviction by study,
+"clear cache", a usage report, and a check that the store is private to its owner.
+
+Studies are used in the order of ``last_opened_at`` (set when the viewer opens one), else
+``added_at``. A study the caller protects (an open report draft, a report not yet sent, the study
+on screen) is never evicted: reporting plugs in ``is_protected(study_uid)``.
+
+Crash safety. An index row must never point to a missing file, and a crash must not leak files
+forever. So an eviction (1) in one transaction deletes the study's index rows and writes the
+paths of its files into a journal table of our own (``cache_pending_deletes``), (2) deletes the
+files, (3) clears their journal rows. A crash after (1) leaves files that no row points to, and
+the journal names them: the next :class:`StoreCache` finishes the job (:meth:`recover`). Deleting
+files first would, after a crash, leave rows pointing to missing files, which is the one state a
+reader must never meet; a plain sweep for unindexed files instead of a journal could not tell an
+orphan from a file another thread has just moved into place and not yet indexed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import sqlite3
+import stat
+import sys
+import time
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+from workstation.core.errors import ConfigError, NotFoundError, StoreError
+
+if TYPE_CHECKING:
+    from workstation.archive.local import LocalArchive
+
+log = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[int, int], None]
+FILE_MODE = 0o600
+FOLDER_MODE = 0o700
+_BATCH = 100  # files deleted between two commits of the journal
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS cache_pending_deletes (
+    path TEXT PRIMARY KEY,
+    study_instance_uid TEXT NOT NULL,
+    queued_at REAL NOT NULL
+);
+"""
+
+_USAGE_SQL = """
+SELECT s.study_instance_uid AS uid,
+       COALESCE(s.last_opened_at, s.added_at) AS used_at,
+       s.last_opened_at IS NOT NULL AS opened,
+       COUNT(i.sop_instance_uid) AS n,
+       COALESCE(SUM(i.file_size), 0) AS size
+FROM studies s
+LEFT JOIN series r ON r.study_instance_uid = s.study_instance_uid
+LEFT JOIN instances i ON i.series_instance_uid = r.series_instance_uid
+{where}
+GROUP BY s.study_instance_uid
+ORDER BY used_at, s.study_instance_uid
+"""
+
+_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?)(b?)\s*$", re.IGNORECASE)
+_UNITS = {"": 0, "k": 1, "m": 2, "g": 3, "t": 4}
+
+
+@dataclass(frozen=True, slots=True)
+class StudyUsage:
+    """One study's share of the store: its files' bytes and when it was last used."""
+
+    study_instance_uid: str
+    size_bytes: int
+    instances: int
+    last_used_at: float  # seconds since the epoch: last opened, else added
+    opened: bool
+    protected: bool
+
+
+@dataclass(slots=True)
+class EvictionReport:
+    """What an eviction did: studies removed in order, bytes freed, what is left."""
+
+    evicted: list[StudyUsage] = field(default_factory=list)
+    freed_bytes: int = 0
+    remaining_bytes: int = 0
+    limit_bytes: int | None = None
+    protected_bytes: int = 0  # bytes kept because their studies are protected
+
+    @property
+    def over_limit(self) -> bool:
+        """True when protected studies alone keep the store above its limit."""
+        return self.limit_bytes is not None and self.remaining_bytes > self.limit_bytes
+
+    def summary(self) -> str:
+        text = (
+            f"{len(self.evicted)} {'study' if len(self.evicted) == 1 else 'studies'} evicted, "
+            f"{format_size(self.freed_bytes)} freed, "
+            f"{format_size(self.remaining_bytes)} in the store"
+        )
+        if self.limit_bytes is not None:
+            text += f" (limit {format_size(self.limit_bytes)})"
+        if self.over_limit:
+            text += f"; still over the limit: {format_size(self.protected_bytes)} are protected"
+        return text
+
+
+@dataclass(frozen=True, slots=True)
+class PermissionProblem:
+    """A path in the store that others could read or enter, with its mode and the one expected."""
+
+    path: str  # relative to the store folder ("." for the folder itself)
+    mode: int
+    expected: int
+
+    def line(self) -> str:
+        return f"{self.path}: mode {self.mode:04o}, expected {self.expected:04o}"
+
+
+def parse_size(text: str | int) -> int:
+    """Bytes from "500M", "20G", "1.5TB" (powers of 1000) or "20GiB" (powers of 1024)."""
+    if isinstance(text, int) and not isinstance(text, bool):
+        if text < 0:
+            raise ConfigError(f"a cache size cannot be negative (got {text})")
+        return text
+    m = _SIZE_RE.match(str(text))
+    if not m or (m.group(3) and not m.group(2)):
+        raise ConfigError(
+            f"cannot read {text!r} as a size: give bytes or a number with K, M, G or T "
+            "(powers of 1000) or KiB, MiB, GiB, TiB (powers of 1024), e.g. 200G"
+        )
+    base = 1024 if m.group(3) else 1000
+    return int(float(m.group(1)) * base ** _UNITS[m.group(2).lower()])
+
+
+def format_size(n: int) -> str:
+    """Bytes as a short decimal text ("1.5 GB"); exact bytes below 1 kB."""
+    if n < 1000:
+        return f"{n} B"
+    value = float(n)
+    for unit in ("kB", "MB", "GB"):
+        value /= 1000
+        if value < 1000:
+            return f"{value:.1f} {unit}"
+    return f"{value / 1000:.1f} TB"
+
+
+class StoreCache:
+    """Size limit, LRU eviction and clearing of a :class:`LocalArchive`, study by study.
+
+    ``protected`` names studies to keep; ``is_protected(study_uid)`` is asked for every
+    candidate (an open draft, an unsent report). Opening it finishes any eviction a crash cut
+    short. Use it on one thread at a time (the index connection is per thread).
+    """
+
+    def __init__(
+        self,
+        archive: LocalArchive,
+        *,
+        is_protected: Callable[[str], bool] | None = None,
+        protected: Collection[str] = (),
+    ) -> None:
+        self.archive = archive
+        self.root = archive.root
+        self._is_protected = is_protected
+        self.protected = set(protected)
+        conn = self._conn()
+        try:
+            conn.executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            raise StoreError(
+                f"cannot prepare the store index for cache management: {exc}"
+            ) from None
+        self.recover()
+
+    def _conn(self) -> sqlite3.Connection:
+        return self.archive.index.connection()
+
+    def is_protected(self, study_instance_uid: str) -> bool:
+        if study_instance_uid in self.protected:
+            return True
+        return bool(self._is_protected and self._is_protected(study_instance_uid))
+
+    # -- usage -----------------------------------------------------------------------------
+    def usage(self) -> list[StudyUsage]:
+        """Every study with its bytes, least recently used first (the eviction order)."""
+        rows = self._conn().execute(_USAGE_SQL.format(where=""))
+        return [self._usage_of(r) for r in rows.fetchall()]
+
+    def study_usage(self, study_instance_uid: str) -> StudyUsage:
+        rows = self._conn().execute(
+            _USAGE_SQL.format(where="WHERE s.study_instance_uid = ?"), (study_instance_uid,)
+        )
+        row = rows.fetchone()
+        if row is None:
+            raise NotFoundError(f"study {study_instance_uid} is not in the local store")
+        return self._usage_of(row)
+
+    def _usage_of(self, r: sqlite3.Row) -> StudyUsage:
+        uid = str(r["uid"])
+        return StudyUsage(
+            study_instance_uid=uid,
+            size_bytes=int(r["size"]),
+            instances=int(r["n"]),
+            last_used_at=float(r["used_at"]),
+            opened=bool(r["opened"]),
+            protected=self.is_protected(uid),
+        )
+
+    def total_bytes(self) -> int:
+        """Bytes of every stored instance file, as the index records them."""
+        row = self._conn().execute("SELECT COALESCE(SUM(file_size), 0) FROM instances").fetchone()
+        return int(row[0])
+
+    # -- eviction --------------------------------------------------------------------------
+    def enforce_limit(
+        self,
+        limit_bytes: int,
+        *,
+        reserve_bytes: int = 0,
+        progress: ProgressCallback | None = None,
+    ) -> EvictionReport:
+        """Evict least recently used unprotected studies until the store (plus ``reserve_bytes``
+        about to arrive) fits in ``limit_bytes``; protected studies are skipped, never evicted."""
+        if limit_bytes < 0 or reserve_bytes < 0:
+            raise ValueError("limit_bytes and reserve_bytes must not be negative")
+        studies = self.usage()
+        total = sum(s.size_bytes for s in studies)
+        victims: list[StudyUsage] = []
+        running = total
+        for s in studies:
+            if running + reserve_bytes <= limit_bytes:
+                break
+            if s.protected:
+                continue
+            victims.append(s)
+            running -= s.size_bytes
+        report = self._evict(victims, progress)
+        report.limit_bytes = limit_bytes
+        report.remaining_bytes = self.total_bytes()
+        report.protected_bytes = sum(s.size_bytes for s in self.usage() if s.protected)
+        return report
+
+    def clear(self, progress: ProgressCallback | None = None) -> EvictionReport:
+        """Evict every study that is not protected ("clear cache")."""
+        report = self._evict([s for s in self.usage() if not s.protected], progress)
+        report.remaining_bytes = self.total_bytes()
+        report.protected_bytes = report.remaining_bytes
+        return report
+
+    def evict_study(
+        self, study_instance_uid: str, progress: ProgressCallback | None = None
+    ) -> StudyUsage:
+        """Remove one study's files and index rows; refuses a protected study."""
+        usage = self.study_usage(study_instance_uid)
+        if usage.protected:
+            raise StoreError(
+                f"study {study_instance_uid} is protected (an open report or one not yet sent); "
+                "finish or send the report first"
+            )
+        self._evict([usage], progress)
+        return usage
+
+    def _evict(
+        self, victims: list[StudyUsage], progress: ProgressCallback | None
+    ) -> EvictionReport:
+        report = EvictionReport()
+        if not victims:
+            return report
+        queued = self._queue(v.study_instance_uid for v in victims)
+        self._delete_pending(progress, expected=queued)
+        report.evicted = victims
+        report.freed_bytes = sum(v.size_bytes for v in victims)
+        log.info(
+            "cache: evicted %d studies, %d files, %d bytes",
+            len(victims),
+            queued,
+            report.freed_bytes,
+        )
+        return report
+
+    def _queue(self, study_uids: Iterable[str]) -> int:
+        """Step 1, one transaction: journal the studies' files and delete their index rows."""
+        conn = self._conn()
+        now = time.time()
+        queued = 0
+        try:
+            conn.commit()  # end whatever this thread left open before taking the write lock
+            conn.execute("BEGIN IMMEDIATE")
+            for uid in study_uids:
+                series = "SELECT series_instance_uid FROM series WHERE study_instance_uid=?"
+                cur = conn.execute(
+                    "INSERT OR IGNORE INTO cache_pending_deletes (path, study_instance_uid, "
+                    f"queued_at) SELECT path, ?, ? FROM instances WHERE series_instance_uid IN "
+                    f"({series})",
+                    (uid, now, uid),
+                )
+                queued += max(cur.rowcount, 0)
+                conn.execute(
+                    f"DELETE FROM instances WHERE series_instance_uid IN ({series})", (uid,)
+                )
+                conn.execute("DELETE FROM series WHERE study_instance_uid=?", (uid,))
+                conn.execute("DELETE FROM studies WHERE study_instance_uid=?", (uid,))
+            conn.commit()
+        except sqlite3.Error as exc:
+            conn.rollback()
+            raise StoreError(f"cannot update the store index: {exc}") from None
+        return queued
+
+    def _delete_pending(self, progress: ProgressCallback | None, expected: int = 0) -> int:
+        """Steps 2 and 3: delete journalled files, then their journal rows, batch by batch.
+
+        A path that an instance row names again (the study was retrieved anew meanwhile) is
+        kept: its file belongs to the new row.
+        """
+        conn = self._conn()
+        total = max(
+            expected, conn.execute("SELECT COUNT(*) FROM cache_pending_deletes").fetchone()[0]
+        )
+        done = 0
+        folders: set[Path] = set()
+        if progress:
+            progress(0, total)
+        while True:
+            paths = [
+                str(r[0])
+                for r in conn.execute(
+                    "SELECT path FROM cache_pending_deletes ORDER BY path LIMIT ?", (_BATCH,)
+                )
+            ]
+            if not paths:
+                break
+            marks = ",".join("?" * len(paths))
+            reused = {
+                str(r[0])
+                for r in conn.execute(f"SELECT path FROM instances WHERE path IN ({marks})", paths)
+            }
+            for rel in paths:
+                if rel not in reused:
+                    target = self._inside(rel)
+                    if target is not None:
+                        with contextlib.suppress(FileNotFoundError):
+                            target.unlink()
+                        folders.add(target.parent)
+                done += 1
+                if progress:
+                    progress(done, total)
+            try:
+                conn.execute(f"DELETE FROM cache_pending_deletes WHERE path IN ({marks})", paths)
+                conn.commit()
+            except sqlite3.Error as exc:
+                conn.rollback()
+                raise StoreError(f"cannot update the store index: {exc}") from None
+        self._remove_empty(folders)
+        return done
+
+    def _inside(self, rel: str) -> Path | None:
+        """The absolute path of a journalled file, or None if it would lie outside studies/."""
+        target = (self.root / rel).resolve()
+        studies = (self.root / "studies").resolve()
+        if studies not in target.parents:
+            log.warning("cache: a journalled path lies outside the store; left alone")
+            return None
+        return target
+
+    def _remove_empty(self, folders: set[Path]) -> None:
+        """Remove series folders, then study folders, that are left empty."""
+        studies = (self.root / "studies").resolve()
+        for folder in sorted(folders | {f.parent for f in folders}, key=lambda p: -len(p.parts)):
+            if folder != studies and studies in folder.parents:
+                with contextlib.suppress(OSError):  # not empty (re-retrieved): keep it
+                    folder.rmdir()
+
+    def recover(self, progress: ProgressCallback | None = None) -> int:
+        """Finish evictions a crash cut short; returns how many journalled files were handled."""
+        pending = self.pending_deletions()
+        if not pending:
+            return 0
+        log.warning("cache: finishing an interrupted eviction (%d files)", pending)
+        return self._delete_pending(progress)
+
+    def pending_deletions(self) -> int:
+        """Files an interrupted eviction still has to delete."""
+        return int(self._conn().execute("SELECT COUNT(*) FROM cache_pending_deletes").fetchone()[0])
+
+    # -- checks ----------------------------------------------------------------------------
+    def missing_files(self) -> list[str]:
+        """Store-relative paths of indexed instances whose file is gone (should be none)."""
+        rows = self._conn().execute("SELECT path FROM instances ORDER BY path")
+        return [str(r[0]) for r in rows if not (self.root / str(r[0])).is_file()]
+
+    def check_permissions(self, fix: bool = False) -> list[PermissionProblem]:
+        """Paths others could read: the store folder must be 0700, every file in it 0600.
+
+        With ``fix`` the modes are set right and the problems found are still returned.
+        Symbolic links are not followed.
+        """
+        problems: list[PermissionProblem] = []
+
+        def check(path: Path, expected: int) -> None:
+            try:
+                st = path.lstat()
+            except FileNotFoundError:
+                return  # removed meanwhile (an SQLite -shm file, an eviction)
+            mode = stat.S_IMODE(st.st_mode)
+            if mode != expected:
+                rel = os.path.relpath(path, self.root)
+                problems.append(PermissionProblem(rel, mode, expected))
+                if fix:
+                    try:
+                        os.chmod(path, expected, follow_symlinks=False)
+                    except OSError as exc:
+                        raise StoreError(
+                            f"cannot change the mode of {rel}: {exc.strerror}"
+                        ) from None
+
+        check(self.root, FOLDER_MODE)
+        for dirpath, _dirs, files in os.walk(self.root):
+            for name in sorted(files):
+                p = Path(dirpath, name)
+                with contextlib.suppress(FileNotFoundError):
+                    if stat.S_ISREG(p.lstat().st_mode):
+                        check(p, FILE_MODE)
+        problems.sort(key=lambda p: p.path)
+        return problems
+
+
+# -- the `workstation cache` command --------------------------------------------------------------
+
+
+def cache_command(
+    archive: LocalArchive,
+    action: str,
+    *,
+    limit: str | int | None = None,
+    protected: Collection[str] = (),
+    is_protected: Callable[[str], bool] | None = None,
+    fix: bool = False,
+    out: TextIO | None = None,
+) -> int:
+    """``workstation cache usage|limit|clear|verify``; returns the process exit code.
+
+    usage: one line per study, least recently used first, then the total. limit: evict down to
+    ``limit`` (e.g. "200G"); exit 1 if protected studies keep the store above it. clear: evict
+    every unprotected study. verify: index rows without files, unfinished evictions and modes
+    (``fix`` sets 0600/0700); exit 1 on any problem left.
+    """
+    out = out or sys.stdout
+    cache = StoreCache(archive, is_protected=is_protected, protected=protected)
+    if action == "usage":
+        studies = cache.usage()
+        for s in studies:
+            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(s.last_used_at))
+            flags = ("opened" if s.opened else "added") + (", protected" if s.protected else "")
+            print(
+                f"{s.study_instance_uid}\t{s.size_bytes}\t{s.instances} files\t{when} ({flags})",
+                file=out,
+            )
+        total = sum(s.size_bytes for s in studies)
+        print(f"total\t{total}\t{len(studies)} studies\t{format_size(total)}", file=out)
+        return 0
+    if action == "limit":
+        if limit is None:
+            raise ConfigError("cache limit needs a size, e.g. 200G")
+        report = cache.enforce_limit(parse_size(limit))
+        print(report.summary(), file=out)
+        return 1 if report.over_limit else 0
+    if action == "clear":
+        print(cache.clear().summary(), file=out)
+        return 0
+    if action == "verify":
+        missing = cache.missing_files()
+        for rel in missing:
+            print(f"missing file: {rel}", file=out)
+        problems = cache.check_permissions(fix=fix)
+        for p in problems:
+            print(("fixed: " if fix else "mode: ") + p.line(), file=out)
+        pending = cache.pending_deletions()
+        if pending:
+            print(f"unfinished eviction: {pending} files", file=out)
+        left = len(missing) + pending + (0 if fix else len(problems))
+        print("ok" if not left else f"{left} problems", file=out)
+        return 1 if left else 0
+    raise ConfigError(f"unknown cache action {action!r}; use usage, limit, clear or verify")
