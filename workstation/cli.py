@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
@@ -378,8 +379,11 @@ def cmd_retrieve(args: argparse.Namespace) -> int:
     via = args.via or ("wado" if config.dicomweb_url else "cget")
     if via == "wado" and not config.dicomweb_url:
         raise WorkstationError(f"archive {config.name!r} has no dicomweb_url: use --via cget")
-    if via == "cget" and config.dimse is None:
+    if via in ("cget", "cmove") and config.dimse is None:
         raise WorkstationError(f"archive {config.name!r} has no [dimse] settings: use --via wado")
+    listen: tuple[str, int] | None = None
+    if via == "cmove":
+        listen = _listen_address(args.listen, config.dimse)  # type: ignore[arg-type]
     if args.series and len(args.study_uids) != 1:
         raise WorkstationError("--series needs exactly one STUDY_UID")
     store_dir = (
@@ -399,51 +403,91 @@ def cmd_retrieve(args: argparse.Namespace) -> int:
         from workstation.archive.dimse import DimseClient
 
         dimse = DimseClient(config)
-        one, listing = dimse.get_series, dimse.find_series
+        one = dimse.move_series if via == "cmove" else dimse.get_series
+        listing = dimse.find_series
+    receiver: contextlib.AbstractContextManager[object] = contextlib.nullcontext()
+    if listen is not None:
+        from workstation.archive.scp import receiving
+
+        receiver = receiving(store, config, port=listen[1], host=listen[0])
     all_complete = True
     try:
-        for study_uid in args.study_uids:
-            try:
-                if args.series:
-                    series_uids = list(args.series)
-                else:
-                    found = listing(study_uid)
-                    if not found:
-                        raise RemoteError(f"the archive has no study {study_uid}")
-                    found.sort(key=lambda s: (s.series_number is None, s.series_number or 0))
-                    series_uids = [s.series_instance_uid for s in found]
-            except RemoteError as exc:
-                print(f"error: {study_uid}: {exc}", file=sys.stderr)
-                all_complete = False
-                continue
-            for n, series_uid in enumerate(series_uids, 1):
-                bar = TerminalProgress(f"Series {n}/{len(series_uids)}")
+        with receiver:
+            for study_uid in args.study_uids:
                 try:
-                    result = one(study_uid, series_uid, store, bar)
-                except RetrieveError as exc:
-                    result = exc.result
-                    print(f"error: {series_uid}: {exc}", file=sys.stderr)
-                    all_complete = False
+                    if args.series:
+                        series_uids = list(args.series)
+                    else:
+                        found = listing(study_uid)
+                        if not found:
+                            raise RemoteError(f"the archive has no study {study_uid}")
+                        found.sort(key=lambda s: (s.series_number is None, s.series_number or 0))
+                        series_uids = [s.series_instance_uid for s in found]
                 except RemoteError as exc:
-                    print(f"error: {series_uid}: {exc}", file=sys.stderr)
+                    print(f"error: {study_uid}: {exc}", file=sys.stderr)
                     all_complete = False
                     continue
-                print(f"{series_uid}\t{result.summary()}")
-                if not result.complete:
-                    all_complete = False
-                    shown = ", ".join(result.missing[:5])
-                    more = f" and {len(result.missing) - 5} more" if len(result.missing) > 5 else ""
-                    print(
-                        f"incomplete: {series_uid}: {len(result.missing)} missing: {shown}{more}",
-                        file=sys.stderr,
-                    )
-                for label, reason in result.rejected:
-                    print(f"rejected: {label}: {reason}", file=sys.stderr)
+                for n, series_uid in enumerate(series_uids, 1):
+                    bar = TerminalProgress(f"Series {n}/{len(series_uids)}")
+                    try:
+                        result = one(study_uid, series_uid, store, bar)
+                    except RetrieveError as exc:
+                        result = exc.result
+                        print(f"error: {series_uid}: {exc}", file=sys.stderr)
+                        all_complete = False
+                    except RemoteError as exc:
+                        print(f"error: {series_uid}: {exc}", file=sys.stderr)
+                        all_complete = False
+                        continue
+                    print(f"{series_uid}\t{result.summary()}")
+                    if not result.complete:
+                        all_complete = False
+                        shown = ", ".join(result.missing[:5])
+                        more = (
+                            f" and {len(result.missing) - 5} more"
+                            if len(result.missing) > 5
+                            else ""
+                        )
+                        n_missing = len(result.missing)
+                        print(
+                            f"incomplete: {series_uid}: {n_missing} missing: {shown}{more}",
+                            file=sys.stderr,
+                        )
+                    for label, reason in result.rejected:
+                        print(f"rejected: {label}: {reason}", file=sys.stderr)
     finally:
         if via == "wado":
             client.close()
         store.close()
     return 0 if all_complete else 1
+
+
+def _listen_address(text: str | None, dimse) -> tuple[str, int]:  # type: ignore[no-untyped-def]
+    """Where our storage SCP listens for a C-MOVE: --listen HOST:PORT, else [dimse] our_port."""
+    if text:
+        host, _, port = text.rpartition(":")
+        try:
+            return (host or "0.0.0.0", int(port))
+        except ValueError:
+            raise WorkstationError(f"--listen must be HOST:PORT or :PORT (got {text!r})") from None
+    if dimse.our_port is None:
+        raise WorkstationError(
+            "C-MOVE needs the port the archive sends to: set [dimse] our_port in the settings "
+            "(the archive must know our AE title at that port) or give --listen HOST:PORT"
+        )
+    return ("0.0.0.0", int(dimse.our_port))
+
+
+def cmd_cache(args: argparse.Namespace) -> int:
+    from workstation.archive.cache import cache_command
+
+    return cache_command(
+        _open_archive(_data_dir(args)),
+        args.action,
+        limit=args.limit,
+        protected=tuple(args.keep or ()),
+        fix=args.fix,
+    )
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -479,7 +523,12 @@ def add_archive_commands(sub) -> None:  # type: ignore[no-untyped-def]
     r = sub.add_parser("retrieve", help="retrieve studies from a central archive")
     _archive_options(r)
     r.add_argument("--data-dir", metavar="DIR", help="local store folder to retrieve into")
-    r.add_argument("--via", choices=("wado", "cget"), help="default: wado when configured")
+    r.add_argument("--via", choices=("wado", "cget", "cmove"), help="default: wado when configured")
+    r.add_argument(
+        "--listen",
+        metavar="HOST:PORT",
+        help="for cmove: where our storage SCP listens (default: [dimse] our_port)",
+    )
     r.add_argument("--series", action="append", metavar="UID", help="only this series")
     r.add_argument("study_uids", nargs="+", metavar="STUDY_UID")
     r.set_defaults(func=cmd_retrieve)
@@ -487,6 +536,14 @@ def add_archive_commands(sub) -> None:  # type: ignore[no-untyped-def]
     c = sub.add_parser("check", help="test the connection to each configured archive")
     _archive_options(c)
     c.set_defaults(func=cmd_check)
+
+    k = sub.add_parser("cache", help="local store usage, size limit, clear, verify")
+    k.add_argument("action", choices=("usage", "limit", "clear", "verify"))
+    k.add_argument("--data-dir", metavar="DIR", help="local store folder")
+    k.add_argument("--limit", metavar="SIZE", help="for limit: e.g. 200G or 20GiB")
+    k.add_argument("--keep", action="append", metavar="STUDY_UID", help="never evict this study")
+    k.add_argument("--fix", action="store_true", help="for verify: correct file modes")
+    k.set_defaults(func=cmd_cache)
 
 
 if __name__ == "__main__":

@@ -323,3 +323,50 @@ def test_receiving_uses_our_ae_title_and_a_taken_port_is_a_clear_error(tmp_path,
     with pytest.raises(ValueError, match="AE title"):
         StorageScp(store, "")
     store.close()
+
+
+def test_retrieve_command_by_c_move(cli, tmp_path, objects, push):
+    """`workstation retrieve --via cmove` starts our SCP for the move and ends complete."""
+    from workstation.archive.orthanc import free_port
+    from workstation.core.settings import DEFAULT_OUR_AE_TITLE
+
+    _need("Orthanc")
+    port = free_port()
+    orthanc = OrthancProcess(
+        tmp_path / "orthanc",
+        modalities={"ws": [DEFAULT_OUR_AE_TITLE, "127.0.0.1", port]},
+    ).start()
+    try:
+        push(orthanc, list(objects.ct.values()))
+        store = tmp_path / "store"
+        args = [
+            "retrieve",
+            "--dimse",
+            f"127.0.0.1:{orthanc.dicom_port}:{orthanc.aet}",
+            "--data-dir",
+            str(store),
+        ]
+        r = cli(*args, "--via", "cmove", "--listen", f"127.0.0.1:{port}", objects.ct_study)
+        assert r.returncode == 0, r.stderr
+        a = LocalArchive(store)
+        got = {i.sop_instance_uid for i in a.instances(objects.ct_series)}
+        a.close()
+        assert got == set(objects.ct)
+        # Without a port to listen on, the command says what to configure.
+        r = cli(*args, "--via", "cmove", objects.ct_study)
+        assert r.returncode == 2
+        assert "our_port" in r.stderr
+    finally:
+        orthanc.stop(kill=True)
+
+
+def test_cache_command_usage_and_verify(cli, tmp_path, objects):
+    store = tmp_path / "store"
+    a = LocalArchive(store)
+    a.import_paths(list(objects.ct.values()))
+    a.close()
+    r = cli("cache", "usage", "--data-dir", str(store))
+    assert r.returncode == 0, r.stderr
+    assert objects.ct_study in r.stdout
+    r = cli("cache", "verify", "--data-dir", str(store))
+    assert r.returncode == 0, r.stdout + r.stderr

@@ -293,7 +293,9 @@ def test_the_example_site_file_is_valid_and_documents_every_key(tmp_path):
         "reader",
         "pw",
     )
-    assert hub.dimse == DimseConfig("pacs.example.org", 4242, "ORTHANC", "WORKSTATION")
+    assert hub.dimse == DimseConfig(
+        "pacs.example.org", 4242, "ORTHANC", "WORKSTATION", our_port=11112
+    )
     text = EXAMPLE.read_text(encoding="utf-8")
     from workstation.core import settings as mod
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import re
 import time
 import uuid
@@ -564,7 +565,9 @@ class DicomWebClient:
 
         def open_sink(_headers: Mapping[str, str]) -> IO[bytes]:
             p = tmp_dir / f"wado-{uuid.uuid4().hex}.part"
-            fp = open(p, "wb")  # noqa: SIM115 (closed when its part ends or on failure)
+            # Owner-only from the first byte: the part holds patient data.
+            fd = os.open(p, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+            fp = os.fdopen(fd, "wb")
             open_files.append((p, fp))
             return fp
 
@@ -587,7 +590,10 @@ class DicomWebClient:
                         p.unlink()
             tick()
 
-        r = self._request("GET", path, what, headers={"Accept": self._accept_dicom()}, stream=True)
+        # DICOM pixel data hardly compresses: gzip (which Orthanc applies to single
+        # instances) costs 150 ms per 512 KB slice against 7 ms without.
+        headers = {"Accept": self._accept_dicom(), "Accept-Encoding": "identity"}
+        r = self._request("GET", path, what, headers=headers, stream=True)
         try:
             boundary = boundary_of(r.headers.get("Content-Type", ""))
             for part in read_multipart(self._chunks(r, what), boundary, open_sink):

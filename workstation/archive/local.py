@@ -95,7 +95,17 @@ class LocalArchive:
         except OSError as exc:
             raise StoreError(f"cannot use {self.root} as the local store: {exc.strerror}") from None
         self._clean_tmp()
-        self.index = StoreIndex(self.root / "index.sqlite")
+        db = self.root / "index.sqlite"
+        try:
+            # The index holds patient names: owner-only, and SQLite gives its -wal and -shm
+            # files the database file's permissions.
+            os.close(os.open(db, os.O_CREAT | os.O_WRONLY, 0o600))
+            for f in (db, db.with_name("index.sqlite-wal"), db.with_name("index.sqlite-shm")):
+                if f.exists():
+                    os.chmod(f, 0o600)
+        except OSError as exc:
+            raise StoreError(f"cannot use {db} as the store index: {exc.strerror}") from None
+        self.index = StoreIndex(db)
 
     def close(self) -> None:
         self.index.close()

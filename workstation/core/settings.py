@@ -43,6 +43,8 @@ class DimseConfig:
     port: int
     ae_title: str
     our_ae_title: str = DEFAULT_OUR_AE_TITLE
+    our_port: int | None = None  # where our storage SCP listens for C-MOVE (fixed: the
+    # archive knows it as a destination)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +118,7 @@ _ARCHIVE_KEYS = (
     "transfer_syntax",
     "dimse",
 )
-_DIMSE_KEYS = ("host", "port", "ae_title", "our_ae_title")
+_DIMSE_KEYS = ("host", "port", "ae_title", "our_ae_title", "our_port")
 
 
 def _type_name(value: object) -> str:
@@ -249,9 +251,10 @@ def _parse_dimse(layer: _Layer, raw: object, where: str) -> dict[str, Any]:
         if not host.strip() or any(c.isspace() for c in host):
             raise layer.error(f"{where}host", f"must be a host name or address (got {host!r})")
         out["host"] = host.strip()
-    port = layer.integer(raw, "port", where, 1, 65535)
-    if port is not None:
-        out["port"] = port
+    for key in ("port", "our_port"):
+        value = layer.integer(raw, key, where, 1, 65535)
+        if value is not None:
+            out[key] = value
     for key in ("ae_title", "our_ae_title"):
         v = _ae_title(layer, raw, key, where)
         if v is not None:
@@ -368,6 +371,7 @@ def _build_archive(values: dict[str, Any]) -> ArchiveConfig:
             port=dimse_raw["port"],
             ae_title=dimse_raw["ae_title"],
             our_ae_title=dimse_raw.get("our_ae_title", DEFAULT_OUR_AE_TITLE),
+            our_port=dimse_raw.get("our_port"),
         )
     if not values.get("dicomweb_url") and dimse is None:
         raise err(
