@@ -85,6 +85,7 @@ class OrthancProcess:
         executable: str = "Orthanc",
         startup_timeout_s: float = 30.0,
         verbose: bool = False,
+        die_with_parent: bool = True,
     ) -> None:
         self.folder = Path(folder)
         self.aet = aet
@@ -96,6 +97,7 @@ class OrthancProcess:
         self.executable = executable
         self.startup_timeout_s = startup_timeout_s
         self.verbose = verbose
+        self.die_with_parent = die_with_parent
         self._fixed_http = http_port
         self._fixed_dicom = dicom_port
         self.http_port = http_port or 0
@@ -219,7 +221,11 @@ class OrthancProcess:
                 cwd=self.folder,
                 env=env,
                 start_new_session=True,  # a Ctrl-C in the terminal is ours to forward
-                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+                preexec_fn=(
+                    _die_with_parent
+                    if self.die_with_parent and sys.platform.startswith("linux")
+                    else None
+                ),
             )
         deadline = started + self.startup_timeout_s
         while True:

@@ -1,27 +1,47 @@
-"""The VTK scene of a 2D viewport: one image, corner text; shared by the app and export-image.
+"""The VTK scene of a 2D viewport: image, corner text, orientation letters, scale bar,
+measurements and overlay planes; shared by the app and export-image.
 
 The image arrives as 8-bit display values (the pixel pipeline ran in numpy), so what is drawn
 is exactly what the pipeline computed; VTK only scales it to the viewport with
-nearest-neighbour or linear interpolation. Row 0 is drawn at the top (camera view-up -y).
+nearest-neighbour or linear interpolation. The camera follows a
+:class:`~workstation.viewer.stack_view.DisplayTransform` (zoom, pan, rotation, flips); with none
+set, row 0 is drawn at the top and the image fills the window pixel for pixel at its native
+size. Everything drawn over the image is placed in display pixels through the same transform.
 """
 
 from __future__ import annotations
 
 import os
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 
 import numpy as np
 from vtkmodules.util import numpy_support
-from vtkmodules.vtkCommonDataModel import vtkImageData
+from vtkmodules.vtkCommonCore import vtkPoints
+from vtkmodules.vtkCommonDataModel import vtkCellArray, vtkImageData, vtkPolyData
 from vtkmodules.vtkRenderingAnnotation import vtkCornerAnnotation
 from vtkmodules.vtkRenderingCore import (
+    vtkActor2D,
     vtkImageActor,
+    vtkPolyDataMapper2D,
     vtkRenderer,
     vtkRenderWindow,
+    vtkTextActor,
     vtkWindowToImageFilter,
 )
+
+from workstation.core.measure import Measurement, MeasurementKind
+from workstation.viewer.overlays import (
+    EDGES,
+    OverlayPlane,
+    burn_in,
+    edge_labels,
+    format_length,
+    scale_bar_length,
+)
+from workstation.viewer.stack_view import DisplayTransform
+from workstation.viewer.tools import format_measurement, handles, outline, partial_outline
 
 import vtkmodules.vtkInteractionStyle  # isort: skip - registers styles
 import vtkmodules.vtkRenderingFreeType  # isort: skip - text rendering
@@ -58,8 +78,89 @@ def shape_for_display(text: str) -> str:
     return "\n".join(get_display(arabic_reshaper.reshape(line)) for line in text.split("\n"))
 
 
+_LINE_COLOR = (1.0, 0.82, 0.2)
+_SELECTED_COLOR = (0.35, 1.0, 0.45)
+_PREVIEW_COLOR = (0.45, 0.85, 1.0)
+_TEXT_COLOR = (0.92, 0.92, 0.75)
+_PROBE_ARM_PX = 7.0
+_HANDLE_PX = 3.5
+
+
+class _Lines2D:
+    """A set of polylines drawn in display pixels, one colour."""
+
+    def __init__(self, renderer: vtkRenderer, color: tuple[float, float, float]) -> None:
+        self.polydata = vtkPolyData()
+        mapper = vtkPolyDataMapper2D()
+        mapper.SetInputData(self.polydata)
+        self.actor = vtkActor2D()
+        self.actor.SetMapper(mapper)
+        prop = self.actor.GetProperty()
+        prop.SetColor(*color)
+        prop.SetLineWidth(1.5)
+        renderer.AddViewProp(self.actor)
+        self.lines: list[list[tuple[float, float]]] = []
+
+    def set_lines(self, lines: Sequence[Sequence[tuple[float, float]]], height: int) -> None:
+        """Polylines in display coordinates (y down); VTK's viewport y points up."""
+        self.lines = [list(line) for line in lines if len(line) >= 2]
+        points = vtkPoints()
+        cells = vtkCellArray()
+        for line in self.lines:
+            cells.InsertNextCell(len(line))
+            for x, y in line:
+                cells.InsertCellPoint(points.InsertNextPoint(x, height - y, 0.0))
+        self.polydata.SetPoints(points)
+        self.polydata.SetLines(cells)
+        self.polydata.Modified()
+        self.actor.SetVisibility(1 if self.lines else 0)
+
+
+def _text_actor(renderer: vtkRenderer, size: int = 14) -> vtkTextActor:
+    actor = vtkTextActor()
+    prop = actor.GetTextProperty()
+    prop.SetFontSize(size)
+    prop.SetColor(*_TEXT_COLOR)
+    prop.SetShadow(1)
+    font = unicode_font()
+    if font:
+        prop.SetFontFamily(4)  # VTK_FONT_FILE
+        prop.SetFontFile(font)
+    actor.VisibilityOff()
+    renderer.AddViewProp(actor)
+    return actor
+
+
+# Approximate size of label text at 14 points, to keep labels from covering each other.
+_LABEL_LINE_PX = 17.0
+_LABEL_CHAR_PX = 8.0
+
+_Label = tuple[str, tuple[float, float], tuple[float, float, float]]
+
+
+def _spread_labels(labels: Sequence[_Label]) -> list[_Label]:
+    """Move each label (left-anchored, vertically centred) below any earlier one it covers."""
+    placed: list[tuple[float, float, float, float]] = []  # x0, y0, x1, y1 (y down)
+    out = []
+    for text, (x, y), color in labels:
+        lines = text.split("\n")
+        h = len(lines) * _LABEL_LINE_PX
+        w = max(len(line) for line in lines) * _LABEL_CHAR_PX
+        y0 = y - h / 2.0
+        moved = True
+        while moved:
+            moved = False
+            for bx0, by0, bx1, by1 in placed:
+                if x < bx1 and x + w > bx0 and y0 < by1 and y0 + h > by0:
+                    y0 = by1 + 2.0
+                    moved = True
+        placed.append((x, y0, x + w, y0 + h))
+        out.append((text, (x, y0 + h / 2.0), color))
+    return out
+
+
 class SliceScene:
-    """Image actor plus corner annotation in a renderer of the given render window."""
+    """Image actor, corner annotation and the 2D drawings of one viewport's renderer."""
 
     def __init__(self, render_window: vtkRenderWindow) -> None:
         self.render_window = render_window
@@ -80,7 +181,7 @@ class SliceScene:
         self.corners.SetLinearFontScaleFactor(2)
         self.corners.SetNonlinearFontScaleFactor(1)
         prop = self.corners.GetTextProperty()
-        prop.SetColor(0.92, 0.92, 0.75)
+        prop.SetColor(*_TEXT_COLOR)
         prop.SetShadow(1)
         font = unicode_font()
         if font:
@@ -91,19 +192,59 @@ class SliceScene:
         self._array: np.ndarray | None = None
         self._shape: tuple[int, ...] | None = None
         self._spacing = (1.0, 1.0)
+        self._has_spacing = False
         self.zoom = 1.0
-        self.pan = (0.0, 0.0)
+        self.pan = (0.0, 0.0)  # pan_mm of DisplayTransform
+        self.rotation = 0
+        self.flip_h = False
+        self.flip_v = False
         self.message = ""
+        # Orientation letters and scale bar: off unless asked (export draws the bare image).
+        self.show_orientation = False
+        self.show_scale_bar = False
+        self._orientation: tuple[float, ...] | None = None
+        self.orientation_text: dict[str, str] = dict.fromkeys(EDGES, "")
+        self._letters = {edge: _text_actor(self.renderer, 18) for edge in EDGES}
+        self.scale_bar_mm: float | None = None
+        self.scale_bar_label = ""
+        self._scale_lines = _Lines2D(self.renderer, _TEXT_COLOR)
+        self._scale_text = _text_actor(self.renderer, 13)
+        # Measurements
+        self._measurements: list[Measurement] = []
+        self._selected_id: str | None = None
+        self._preview: Measurement | None = None
+        self._preview_kind: MeasurementKind | None = None
+        self._preview_points: tuple[tuple[float, float], ...] = ()
+        self._value_unit = ""
+        self._normal_lines = _Lines2D(self.renderer, _LINE_COLOR)
+        self._selected_lines = _Lines2D(self.renderer, _SELECTED_COLOR)
+        self._preview_lines = _Lines2D(self.renderer, _PREVIEW_COLOR)
+        self._labels: list[vtkTextActor] = []
+        self.label_text: list[str] = []  # labels drawn at the last render, in order
 
-    def set_image(self, display: np.ndarray, spacing_mm: tuple[float, float] | None) -> None:
-        """Show an 8-bit image; ``spacing_mm`` is (row, column) spacing, None for square."""
+    # -- image --------------------------------------------------------------------------------
+    def set_image(
+        self,
+        display: np.ndarray,
+        spacing_mm: tuple[float, float] | None,
+        overlays: Sequence[OverlayPlane] = (),
+        frame: int = 0,
+    ) -> None:
+        """Show an 8-bit image; ``spacing_mm`` is (row, column) spacing, None for square.
+
+        ``overlays`` are the image's overlay planes (PS3.3 C.9.2), drawn on frame ``frame``.
+        """
         if display.dtype != np.uint8:
             raise TypeError("the scene shows 8-bit display values")
+        if overlays:
+            display = burn_in(display, overlays, frame)
         rows, cols = display.shape[:2]
         comps = 1 if display.ndim == 2 else display.shape[2]
         row_sp, col_sp = spacing_mm if spacing_mm else (1.0, 1.0)
+        self._has_spacing = bool(spacing_mm)
         arr = np.ascontiguousarray(display).reshape(rows * cols, comps)
-        new_geometry = self._shape != display.shape or self._spacing != (row_sp, col_sp)
+        new_geometry = self._shape is None or self._shape[:2] != display.shape[:2]
+        new_geometry = new_geometry or self._spacing != (row_sp, col_sp)
         self._array = arr  # keep alive: VTK shares its memory
         self.image_data.SetDimensions(cols, rows, 1)
         self.image_data.SetSpacing(col_sp, row_sp, 1.0)
@@ -131,39 +272,257 @@ class SliceScene:
     def set_interpolation(self, linear: bool) -> None:
         self.actor.SetInterpolate(1 if linear else 0)
 
+    # -- view ---------------------------------------------------------------------------------
     def reset_camera(self) -> None:
-        """Fit the whole image, centred, row 0 at the top."""
+        """Fit the whole image, centred, row 0 at the top, no rotation or flip."""
         self.zoom = 1.0
         self.pan = (0.0, 0.0)
+        self.rotation = 0
+        self.flip_h = self.flip_v = False
         self._apply_camera()
 
     def set_zoom(self, zoom: float) -> None:
         self.zoom = max(0.05, min(zoom, 50.0))
         self._apply_camera()
 
-    def _apply_camera(self) -> None:
+    def set_view(
+        self,
+        zoom: float = 1.0,
+        pan_mm: tuple[float, float] = (0.0, 0.0),
+        rotation: int = 0,
+        flip_h: bool = False,
+        flip_v: bool = False,
+    ) -> None:
+        """Zoom, pan (mm, see :class:`DisplayTransform`), clockwise rotation and flips."""
+        if rotation % 90:
+            raise ValueError("the image turns in steps of 90 degrees")
+        self.zoom = max(0.05, min(zoom, 50.0))
+        self.pan = (float(pan_mm[0]), float(pan_mm[1]))
+        self.rotation = rotation % 360
+        self.flip_h, self.flip_v = bool(flip_h), bool(flip_v)
+        self._apply_camera()
+
+    def transform(self) -> DisplayTransform | None:
+        """Image pixel <-> display pixel mapping of what is drawn now (None without image)."""
         if self._shape is None:
-            return
+            return None
         rows, cols = self._shape[:2]
-        row_sp, col_sp = self._spacing
-        # Pixel centres are at i*spacing, so the image spans -spacing/2 .. (n-0.5)*spacing.
-        width_mm = cols * col_sp
-        height_mm = rows * row_sp
-        cx = (cols - 1) * col_sp / 2.0 + self.pan[0]
-        cy = (rows - 1) * row_sp / 2.0 + self.pan[1]
+        w, h = self.render_window.GetSize()
+        return DisplayTransform(
+            rows,
+            cols,
+            self._spacing,
+            int(w),
+            int(h),
+            self.rotation,
+            self.flip_h,
+            self.flip_v,
+            self.zoom,
+            self.pan,
+        )
+
+    def _apply_camera(self) -> None:
+        t = self.transform()
+        if t is None:
+            return
+        m = t.matrix
+        cx, cy = t.image_center_mm
+        fx, fy = cx + t.pan_mm[0], cy + t.pan_mm[1]
+        # The screen's x axis is row 0 of M in image axes, its downward y axis row 1.
+        right = np.array([m[0][0], m[0][1], 0.0])
+        up = -np.array([m[1][0], m[1][1], 0.0])
+        # VTK: right = direction of projection x view-up, so the direction is up x right.
+        # A mirrored view (det M = -1) looks at the image from its back.
+        direction = np.cross(up, right)
         cam = self.renderer.GetActiveCamera()
         cam.ParallelProjectionOn()
-        cam.SetFocalPoint(cx, cy, 0.0)
-        cam.SetPosition(cx, cy, -1000.0)
-        cam.SetViewUp(0.0, -1.0, 0.0)
-        w, h = self.render_window.GetSize()
-        aspect = (w / h) if w and h else 1.0
-        scale = max(height_mm / 2.0, width_mm / 2.0 / aspect)
-        cam.SetParallelScale(scale / self.zoom)
+        cam.SetFocalPoint(fx, fy, 0.0)
+        cam.SetPosition(
+            fx - 1000.0 * direction[0], fy - 1000.0 * direction[1], -1000.0 * direction[2]
+        )
+        cam.SetViewUp(float(up[0]), float(up[1]), 0.0)
+        height = t.height if t.height > 0 else 1
+        cam.SetParallelScale(height / (2.0 * t.scale))
         self.renderer.ResetCameraClippingRange()
 
+    # -- drawings -----------------------------------------------------------------------------
+    def set_orientation(self, image_orientation_patient: Sequence[float] | None) -> None:
+        """Image Orientation (Patient) of the image, for the edge letters (None: no letters)."""
+        self._orientation = tuple(image_orientation_patient) if image_orientation_patient else None
+
+    def set_measurements(
+        self,
+        measurements: Sequence[Measurement],
+        selected_id: str | None = None,
+        preview: Measurement | None = None,
+        preview_kind: MeasurementKind | None = None,
+        preview_points: Sequence[tuple[float, float]] = (),
+        value_unit: str = "",
+    ) -> None:
+        """The measurements on this image, the selected one, and the one being drawn."""
+        self._measurements = list(measurements)
+        self._selected_id = selected_id
+        self._preview = preview
+        self._preview_kind = preview_kind
+        self._preview_points = tuple(preview_points)
+        self._value_unit = value_unit
+
+    def _update_drawings(self) -> None:
+        t = self.transform()
+        if t is None or not self.actor.GetVisibility():
+            for lines in (self._normal_lines, self._selected_lines, self._preview_lines):
+                lines.set_lines([], 1)
+            self._scale_lines.set_lines([], 1)
+            self._scale_text.VisibilityOff()
+            for actor in (*self._letters.values(), *self._labels):
+                actor.VisibilityOff()
+            self.orientation_text = dict.fromkeys(EDGES, "")
+            self.scale_bar_mm = None
+            self.label_text = []
+            return
+        self._draw_letters(t)
+        self._draw_scale_bar(t)
+        self._draw_measurements(t)
+
+    def _draw_letters(self, t: DisplayTransform) -> None:
+        if self.show_orientation:
+            self.orientation_text = edge_labels(self._orientation, t.rotation, t.flip_h, t.flip_v)
+        else:
+            self.orientation_text = dict.fromkeys(EDGES, "")
+        w, h = t.width, t.height
+        places = {
+            "left": ((8, h / 2.0), "left", "center"),
+            "right": ((w - 8, h / 2.0), "right", "center"),
+            "top": ((w / 2.0, h - 8), "center", "top"),
+            "bottom": ((w / 2.0, 8), "center", "bottom"),
+        }
+        for edge, actor in self._letters.items():
+            text = self.orientation_text[edge]
+            if not text:
+                actor.VisibilityOff()
+                continue
+            (x, y), hj, vj = places[edge]
+            prop = actor.GetTextProperty()
+            getattr(
+                prop,
+                {
+                    "left": "SetJustificationToLeft",
+                    "right": "SetJustificationToRight",
+                    "center": "SetJustificationToCentered",
+                }[hj],
+            )()
+            getattr(
+                prop,
+                {
+                    "top": "SetVerticalJustificationToTop",
+                    "bottom": "SetVerticalJustificationToBottom",
+                    "center": "SetVerticalJustificationToCentered",
+                }[vj],
+            )()
+            actor.SetInput(text)
+            actor.SetDisplayPosition(round(x), round(y))
+            actor.VisibilityOn()
+
+    def _draw_scale_bar(self, t: DisplayTransform) -> None:
+        length = None
+        if self.show_scale_bar and self._has_spacing:
+            length = scale_bar_length(t.scale, 0.25 * t.width)
+        self.scale_bar_mm = length
+        if length is None:
+            self._scale_lines.set_lines([], t.height)
+            self._scale_text.VisibilityOff()
+            return
+        px = length * t.scale
+        x0, x1 = t.width / 2.0 - px / 2.0, t.width / 2.0 + px / 2.0
+        y = t.height - 34.0  # above the bottom letter (y down)
+        self._scale_lines.set_lines(
+            [
+                [(x0, y - 5), (x0, y), (x1, y), (x1, y - 5)],
+                [(t.width / 2.0, y), (t.width / 2.0, y - 3)],
+            ],
+            t.height,
+        )
+        self.scale_bar_label = format_length(length)
+        prop = self._scale_text.GetTextProperty()
+        prop.SetJustificationToCentered()
+        prop.SetVerticalJustificationToBottom()
+        self._scale_text.SetInput(self.scale_bar_label)
+        self._scale_text.SetDisplayPosition(round(t.width / 2.0), round(t.height - y + 6))
+        self._scale_text.VisibilityOn()
+
+    def _draw_measurements(self, t: DisplayTransform) -> None:
+        def to_display(line: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
+            return [t.image_to_display(c, r) for c, r in line]
+
+        normal: list[list[tuple[float, float]]] = []
+        selected: list[list[tuple[float, float]]] = []
+        preview: list[list[tuple[float, float]]] = []
+        labels: list[tuple[str, tuple[float, float], tuple[float, float, float]]] = []
+
+        def add(
+            m: Measurement,
+            target: list[list[tuple[float, float]]],
+            color: tuple[float, float, float],
+            is_selected: bool,
+        ) -> None:
+            lines = [to_display(line) for line in outline(m)]
+            if m.kind is MeasurementKind.PROBE:
+                x, y = t.image_to_display(*m.points[0])
+                a = _PROBE_ARM_PX
+                lines = [[(x - a, y), (x + a, y)], [(x, y - a), (x, y + a)]]
+            target.extend(lines)
+            if is_selected:
+                for hx, hy in (t.image_to_display(*p) for p in handles(m)):
+                    d = _HANDLE_PX
+                    target.append(
+                        [
+                            (hx - d, hy - d),
+                            (hx + d, hy - d),
+                            (hx + d, hy + d),
+                            (hx - d, hy + d),
+                            (hx - d, hy - d),
+                        ]
+                    )
+            flat = [p for line in lines for p in line]
+            if flat:
+                anchor = max(flat, key=lambda p: (p[0], -p[1]))
+                labels.append(
+                    (format_measurement(m, self._value_unit), (anchor[0] + 10, anchor[1]), color)
+                )
+
+        for m in self._measurements:
+            sel = m.measurement_id == self._selected_id
+            add(m, selected if sel else normal, _SELECTED_COLOR if sel else _TEXT_COLOR, sel)
+        if self._preview is not None:
+            add(self._preview, preview, _PREVIEW_COLOR, False)
+        elif self._preview_kind is not None and self._preview_points:
+            preview.extend(
+                to_display(line)
+                for line in partial_outline(self._preview_kind, self._preview_points)
+            )
+        self._normal_lines.set_lines(normal, t.height)
+        self._selected_lines.set_lines(selected, t.height)
+        self._preview_lines.set_lines(preview, t.height)
+        while len(self._labels) < len(labels):
+            self._labels.append(_text_actor(self.renderer, 14))
+        self.label_text = [text for text, _, _ in labels]
+        labels = _spread_labels(labels)
+        for i, actor in enumerate(self._labels):
+            if i >= len(labels):
+                actor.VisibilityOff()
+                continue
+            text, (x, y), color = labels[i]
+            prop = actor.GetTextProperty()
+            prop.SetColor(*color)
+            prop.SetVerticalJustificationToCentered()
+            actor.SetInput(text)
+            actor.SetDisplayPosition(round(x), round(t.height - y))
+            actor.VisibilityOn()
+
+    # -- output -------------------------------------------------------------------------------
     def render(self) -> None:
         self._apply_camera()
+        self._update_drawings()
         self.render_window.Render()
 
     def capture(self) -> np.ndarray:

@@ -273,15 +273,25 @@ def test_startup_sweep_catches_a_missed_stable_study(tmp_path: Path, patient_id:
 
 
 @pytest.mark.slow  # waits for Orthanc's own shutdown (about 4 s)
-def test_orthanc_stops_when_its_supervisor_is_killed(tmp_path: Path) -> None:
-    """A test run that crashes must not leave its Orthanc behind (Worklist.StopWhenProcessEnds)."""
+@pytest.mark.parametrize("by_plugin", [True, False], ids=["plugin", "pdeathsig"])
+def test_orthanc_stops_when_its_supervisor_is_killed(tmp_path: Path, by_plugin: bool) -> None:
+    """A test run that crashes must not leave its Orthanc behind: either mechanism stops it
+    cleanly (Worklist.StopWhenProcessEnds in the plugin, PR_SET_PDEATHSIG in OrthancProcess)."""
     script = (
         "import sys, time; sys.path.insert(0, sys.argv[1]); from pathlib import Path; "
         "from upsrs_helpers import start_worklist_orthanc; "
-        "p = start_worklist_orthanc(Path(sys.argv[2])); print(p.pid, flush=True); time.sleep(60)"
+        "p = start_worklist_orthanc(Path(sys.argv[2]), supervised_by_plugin=sys.argv[3] == '1'); "
+        "print(p.pid, flush=True); time.sleep(60)"
     )
     supervisor = subprocess.Popen(
-        [sys.executable, "-c", script, str(Path(__file__).parent), str(tmp_path / "o")],
+        [
+            sys.executable,
+            "-c",
+            script,
+            str(Path(__file__).parent),
+            str(tmp_path / "o"),
+            "1" if by_plugin else "0",
+        ],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -294,8 +304,9 @@ def test_orthanc_stops_when_its_supervisor_is_killed(tmp_path: Path) -> None:
         supervisor.wait(timeout=10)
     wait_for(lambda: not pid_alive(orthanc_pid), timeout_s=20, what="Orthanc to stop")
     log = (tmp_path / "o" / "orthanc.log").read_text(encoding="utf-8", errors="replace")
-    assert f"supervising process {supervisor.pid} has ended: stopping Orthanc" in log
-    assert "Orthanc has stopped" in log
+    plugin_line = f"supervising process {supervisor.pid} has ended: stopping Orthanc"
+    assert (plugin_line in log) is by_plugin
+    assert "Orthanc has stopped" in log  # a clean shutdown either way
 
 
 def pid_alive(pid: int) -> bool:

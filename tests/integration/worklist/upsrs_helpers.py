@@ -68,6 +68,7 @@ def start_worklist_orthanc(
     stable_age_s: int = 1,
     site: Mapping[str, Any] = SITE_CONFIG,
     maximum_results: int = MAXIMUM_RESULTS,
+    supervised_by_plugin: bool = False,
 ) -> OrthancProcess:
     """Start Orthanc with DICOMweb, the worklist plugin, authentication and the test site."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -84,10 +85,12 @@ def start_worklist_orthanc(
                 "ConfigFile": str(site_file),
                 "WorkstationPath": str(REPO),
                 "MaximumResults": maximum_results,
-                # A crashed test process must not leave its Orthanc running.
-                "StopWhenProcessEnds": os.getpid(),
+                # A crashed test process must not leave its Orthanc running: OrthancProcess
+                # sees to it (PR_SET_PDEATHSIG), or the plugin when asked to instead.
+                **({"StopWhenProcessEnds": os.getpid()} if supervised_by_plugin else {}),
             },
         },
+        die_with_parent=not supervised_by_plugin,
     )
     return proc.start()
 
