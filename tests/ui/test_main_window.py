@@ -169,3 +169,28 @@ def test_layouts_and_shortcut_sheet(window):
     keys = {sheet.table.item(r, 0).text() for r in range(sheet.table.rowCount())}
     assert {"F2", "Ctrl+L", "K", "Space", "?"} <= keys
     sheet.close()
+
+
+def test_measurements_are_kept_per_study_and_shared_between_viewports(window, qtbot):
+    from workstation.core.measure import Measurement, MeasurementKind
+
+    window.open_study(CT_HEAD.study_instance_uid)
+    window.set_layout(1, 2)
+    window.grid.set_active(1)
+    window.open_series(CT_HEAD.series[0].series_instance_uid)  # the same study twice
+    left, right = window.grid.viewports
+    m = Measurement(
+        kind=MeasurementKind.LENGTH,
+        points=((100.0, 100.0), (140.0, 100.0)),
+        value=18.0,
+        unit="mm",
+        label="",
+        sop_instance_uid=CT_HEAD.series[0].sop_instance_uid(75),
+    )
+    left.model.set_measurements([m])  # as a tool does when a length is finished
+    kept = window.archive.measurements(CT_HEAD.study_instance_uid)
+    assert [k.measurement_id for k in kept] == [m.measurement_id]
+    assert [k.measurement_id for k in right.model.measurements] == [m.measurement_id]
+    left.model.set_measurements([])  # deleted in one viewport: gone from the store
+    assert window.archive.measurements(CT_HEAD.study_instance_uid) == []
+    assert right.model.measurements == []

@@ -119,6 +119,11 @@ class MainWindow(QMainWindow):
         self.series_browser.series_activated.connect(self.open_series)
         self.grid = ViewportGrid()
         self.grid.series_dropped.connect(self._drop_series)
+        self.grid.measurements_changed.connect(self._measurements_changed)
+        self.grid.status_message.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        # Per viewport: the study its measurements belong to and the ids kept in the store.
+        self._kept_measurements: dict[int, tuple[str, set[str]]] = {}
+        self._syncing_measurements = False
         self.sync = SyncGroup()
         self.protocol_errors: list[ConfigError] = []
         self.protocols = hanging.load_builtin_protocols(errors=self.protocol_errors)
@@ -369,7 +374,46 @@ class MainWindow(QMainWindow):
             return False
         self.sync.remove(vp.model)
         vp.set_stack(stack)
+        self._load_measurements(vp)
         return True
+
+    # -- measurements, kept per study in the store ------------------------------------------
+    def _load_measurements(self, vp: ImageViewport) -> None:
+        stack = vp.model.stack
+        if stack is None:
+            self._kept_measurements.pop(id(vp), None)
+            return
+        study = stack.study.study_instance_uid
+        kept = self.archive.measurements(study)
+        self._kept_measurements[id(vp)] = (study, {m.measurement_id for m in kept})
+        self._syncing_measurements = True
+        try:
+            vp.model.set_measurements(kept)
+        finally:
+            self._syncing_measurements = False
+
+    def _measurements_changed(self, vp: ImageViewport, measurements: list[Any]) -> None:
+        """Save what the reader drew or edited, delete what was deleted, show it everywhere."""
+        if self._syncing_measurements or vp.model.stack is None:
+            return
+        study = vp.model.stack.study.study_instance_uid
+        before_study, before_ids = self._kept_measurements.get(id(vp), (study, set()))
+        if before_study != study:
+            return  # the viewport switched study: nothing was deleted
+        now_ids = {m.measurement_id for m in measurements}
+        try:
+            for m in measurements:
+                self.archive.save_measurement(study, m)
+            for gone in before_ids - now_ids:
+                self.archive.delete_measurement(gone)
+        except WorkstationError as exc:
+            self.statusBar().showMessage(self.tr("Measurement not saved: ") + str(exc), 10000)
+            return
+        self._kept_measurements[id(vp)] = (study, now_ids)
+        for other in self.grid.viewports:  # the same study in another viewport sees them too
+            shown = other.model.stack
+            if other is not vp and shown is not None and shown.study.study_instance_uid == study:
+                self._load_measurements(other)
 
     def open_series(self, series_instance_uid: str) -> bool:
         """Show a series in the active viewport; a failure is said in the status bar."""

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import QDialog, QHeaderView, QTableWidget, QTableWidgetIt
 
 from workstation.core.errors import ConfigError
 from workstation.core.paths import user_config_dir
+from workstation.ui.viewport import KEY_HELP as VIEWPORT_KEYS
 
 log = logging.getLogger(__name__)
 
@@ -50,14 +51,11 @@ DEFAULTS: tuple[Shortcut, ...] = (
     Shortcut("key_image", "K", "Mark or unmark the image as key image", "Images"),
     Shortcut("cine", "Space", "Start or stop cine", "Images"),
     Shortcut("shortcut_sheet", "?", "Show this sheet", "Help"),
-    Shortcut("scroll", "Wheel, ↑ ↓ ← →", "Previous / next image", "Viewport", False),
-    Shortcut("page", "Page Up / Page Down", "Jump a tenth of the series", "Viewport", False),
-    Shortcut("ends", "Home / End", "First / last image", "Viewport", False),
-    Shortcut("window_drag", "Right drag", "Window: width ↔, level ↕", "Viewport", False),
-    Shortcut("windows", "W", "Next window stored in the file", "Viewport", False),
-    Shortcut("presets", "1 … 9", "Window presets of the modality", "Viewport", False),
-    Shortcut("zoom", "Ctrl+Wheel", "Zoom", "Viewport", False),
-    Shortcut("reset", "R", "Reset the view", "Viewport", False),
+    # The viewport's own keys (fixed), from the viewport's help table.
+    *(
+        Shortcut(f"viewport:{keys}", keys, description, "Viewport", False)
+        for keys, description in VIEWPORT_KEYS
+    ),
 )
 
 

@@ -47,6 +47,8 @@ class ViewportGrid(QWidget):
 
     active_changed = Signal(int)
     series_dropped = Signal(int, str)  # viewport index, Series Instance UID
+    measurements_changed = Signal(object, list)  # the viewport, its model's measurements
+    status_message = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -77,6 +79,8 @@ class ViewportGrid(QWidget):
             cell = _Cell(vp)
             index = len(self._cells)
             cell.series_dropped.connect(lambda uid, i=index: self.series_dropped.emit(i, uid))
+            vp.measurements_changed.connect(lambda ms, v=vp: self.measurements_changed.emit(v, ms))
+            vp.status_message.connect(self.status_message)
             vp.vtk_widget.installEventFilter(self)
             self._cells.append(cell)
         for cell in self._cells[n:]:
