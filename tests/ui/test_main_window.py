@@ -194,3 +194,73 @@ def test_measurements_are_kept_per_study_and_shared_between_viewports(window, qt
     left.model.set_measurements([])  # deleted in one viewport: gone from the store
     assert window.archive.measurements(CT_HEAD.study_instance_uid) == []
     assert right.model.measurements == []
+
+
+def test_cine_plays_at_the_chosen_rate_and_stops(window, qtbot):
+    window.open_study(CT_HEAD.study_instance_uid)
+    window.grid.set_active(0)
+    m = window.viewport.model
+    m.go_to(0)
+    window.cine_fps.setValue(20)
+    window.toggle_cine()
+    qtbot.wait(600)
+    window.toggle_cine()
+    advanced = m.index
+    # 20 images/s for 0.6 s: about 12 images, fewer if the machine is slow, never more.
+    assert 3 <= advanced <= 13
+    qtbot.wait(200)
+    assert m.index == advanced  # stopped
+
+
+def test_dropping_a_series_on_a_viewport_opens_it(window, qtbot):
+    from PySide6.QtCore import QMimeData, QPointF
+    from PySide6.QtGui import QDropEvent
+
+    from workstation.ui.series_browser import SERIES_MIME
+
+    window.open_study(CT_HEAD.study_instance_uid)
+    window.set_layout(2, 2)
+    cell = window.grid._cells[3]
+    mime = QMimeData()
+    mime.setData(SERIES_MIME, CT_HEAD_PRIOR.series[0].series_instance_uid.encode("ascii"))
+    ev = QDropEvent(
+        QPointF(10, 10),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    cell.dropEvent(ev)
+    assert window.grid.active_index == 3
+    shown = window.grid.viewports[3].model.stack
+    assert shown.series.series_instance_uid == CT_HEAD_PRIOR.series[0].series_instance_uid
+
+
+def test_two_by_two_with_measurements_screenshot(window, qtbot, artifact_dir):
+    from workstation.demo import CT_CHEST_ABDOMEN, DX_CHEST
+    from workstation.viewer.tools import Tool
+
+    window.open_study(CT_HEAD.study_instance_uid)
+    window.set_layout(2, 2)
+    for index, series_uid in enumerate(
+        [
+            CT_HEAD.series[0].series_instance_uid,
+            CT_HEAD_PRIOR.series[0].series_instance_uid,
+            CT_CHEST_ABDOMEN.series[0].series_instance_uid,
+            DX_CHEST.series[0].series_instance_uid,
+        ]
+    ):
+        window.grid.set_active(index)
+        assert window.open_series(series_uid)
+    qtbot.wait(100)
+    vp = window.grid.viewports[0]
+    vp.model.go_to(95)
+    vp.model.set_tool(Tool.LENGTH)
+    col, row, _ = CT_HEAD.series[0].lps_to_pixel((-44.0, -9.0, 20.0))
+    vp.model.tool_press((col, row))
+    vp.model.tool_release((col + 16 / 0.45, row))
+    assert len(vp.model.measurements) == 1
+    assert vp.model.measurements[0].value == pytest.approx(16.0, abs=0.45)
+    qtbot.wait(100)
+    shot = window.screenshot()
+    assert shot.save(str(artifact_dir / "ui_layout_2x2_measurements.png"))
