@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PySide6.QtCore import Qt
+from support import clear_reader_annotations
 
 from workstation.archive.local import LocalArchive
 from workstation.demo import CT_HEAD, CT_HEAD_PRIOR, MR_BRAIN
@@ -17,6 +18,7 @@ from workstation.ui.theme import apply_dark_theme
 @pytest.fixture
 def window(qtbot, demo_store: Path, qapp):
     apply_dark_theme(qapp)
+    clear_reader_annotations(demo_store)
     archive = LocalArchive(demo_store)
     win = MainWindow(archive)
     qtbot.addWidget(win)

@@ -15,6 +15,7 @@ import pytest
 from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
 from PySide6.QtGui import QMouseEvent, QWheelEvent
 from PySide6.QtWidgets import QApplication
+from support import clear_reader_annotations
 
 from workstation.archive.local import LocalArchive
 from workstation.core.measure import MeasurementKind
@@ -33,6 +34,7 @@ HX, HY, HZ = HEAD_HAEMATOMA_CENTER_LPS
 @pytest.fixture
 def window(qtbot, demo_store: Path, qapp):
     apply_dark_theme(qapp)
+    clear_reader_annotations(demo_store)
     archive = LocalArchive(demo_store)
     win = MainWindow(archive)
     qtbot.addWidget(win)

@@ -367,13 +367,13 @@ class MainWindow(QMainWindow):
     def _load_into(self, vp: ImageViewport, series_instance_uid: str) -> bool:
         try:
             stack = ImageStack.open(self.archive, series_instance_uid)
-            stack.load_volume()
         except WorkstationError as exc:
             log.warning("series could not be opened: %s", type(exc).__name__)
             self.statusBar().showMessage(self.tr("Cannot open this series: ") + str(exc), 10000)
             return False
         self.sync.remove(vp.model)
-        vp.set_stack(stack)
+        vp.set_stack(stack)  # the first image is read on its own and shown at once
+        stack.load_volume_in_background()
         self._load_measurements(vp)
         return True
 

@@ -7,6 +7,7 @@ decoded per file with pydicom and cached.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -20,6 +21,8 @@ from workstation.core.errors import DecodeError, NotFoundError
 from workstation.core.geometry import slice_normal, sort_key_along_normal
 from workstation.core.model import Instance, Series, Study
 from workstation.viewer import pixels
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,8 +97,30 @@ class ImageStack:
     def load_volume(self) -> np.ndarray | None:
         """Read the whole series into one array if it is uniform native grey data."""
         if self._volume is None and can_read_as_volume(self.instances):
-            self._volume = read_volume(self.root, self.instances)
+            volume = read_volume(self.root, self.instances)
+            self._volume = volume  # one assignment: readers see None or the whole array
+            with self._lock:
+                self._cache.clear()  # per-file copies are redundant now
         return self._volume
+
+    def load_volume_in_background(self) -> threading.Thread | None:
+        """Start reading the volume in a thread; frames are read file by file meanwhile.
+
+        The first image goes up at once (one slice read), the rest of the series follows.
+        A failure leaves the file-by-file path in place; the error shows when a frame fails.
+        """
+        if self._volume is not None or not can_read_as_volume(self.instances):
+            return None
+
+        def work() -> None:
+            try:
+                self.load_volume()
+            except DecodeError as exc:
+                log.info("volume read failed, frames are read one by one: %s", exc)
+
+        t = threading.Thread(target=work, name="volume-read", daemon=True)
+        t.start()
+        return t
 
     def values(self, index: int) -> np.ndarray:
         """Modality values of frame ``index`` (grey: 2-D; colour: rows × columns × 3 uint8)."""
