@@ -264,6 +264,10 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--annotations", action="store_true", help="draw the corner text")
     ex.set_defaults(func=cmd_export_image)
     add_archive_commands(sub)
+    from workstation.archive.serve import add_serve_commands
+
+    archive = sub.add_parser("archive", help="run a small archive (Orthanc + worklist) here")
+    add_serve_commands(archive.add_subparsers(dest="archive_command", required=True))
     return p
 
 

@@ -10,6 +10,7 @@ Loaded by Orthanc with ``"PythonScript": ".../worklist_plugin.py"`` (Debian ``or
 ``/dicom-web/workitems/{uid}``             POST    Update Workitem
 ``/dicom-web/workitems/{uid}/state``       PUT     Change Workitem State (claim, complete, cancel)
 ``/dicom-web/workitems/{uid}/cancelrequest`` POST  Request Cancellation (202)
+``/dicom-web/workitems/{uid}/secondread``  POST    Request a second read (201 + Location; own)
 =========================================  ======  ==============================================
 
 Deviations, forced by the Python plugin which never sees the query string of POST and PUT:
@@ -26,12 +27,17 @@ reports the study stable, and by a sweep over Orthanc's change log at start-up (
 event is lost when Orthanc stops within StableAge). Callers are Orthanc's HTTP users
 (``AuthenticationEnabled`` + ``RegisteredUsers``); the ``Users`` of the worklist config give
 each a role (radiologist, lead, admin). Every state change and assignment is audited in the
-same SQLite transaction. Logs carry workitem UIDs and Orthanc IDs, never patient data.
+same database transaction. Logs carry workitem UIDs and Orthanc IDs, never patient data.
 
 Configuration (Orthanc JSON): ``"Worklist": {"ConfigFile": "worklist.json", "Database": ...,
-"WorkstationPath": ..., "RetrieveBaseUrl": ..., "AnonymousUser": ..., "MaximumResults": 1000,
-"StopWhenProcessEnds": PID}``; keys of the worklist config may also be given inline and
-override the file's. A search returns
+"PostgreSQL": ..., "WorkstationPath": ..., "RetrieveBaseUrl": ..., "AnonymousUser": ...,
+"MaximumResults": 1000, "StopWhenProcessEnds": PID}``; keys of the worklist config may also be
+given inline and override the file's. The store is SQLite (``Database``, default
+StorageDirectory/worklist.sqlite) unless ``PostgreSQL`` is given: ``true`` keeps the workitems
+in orthanc-postgresql's database (Orthanc's top-level ``PostgreSQL`` section; schema
+``worklist``), an object names the server (Host, Port, Database, Username, Password, Schema,
+PoolSize). Several Orthanc processes on one PostgreSQL index then share one worklist and a claim
+stays atomic whichever process takes it. A search returns
 at most MaximumResults items, with a Warning naming how many more there are; only DICOM JSON
 bodies are accepted (others 415).
 """
@@ -66,6 +72,7 @@ _PLUGIN_KEYS = {
     "AnonymousUser",
     "MaximumResults",
     "StopWhenProcessEnds",
+    "PostgreSQL",
 }
 _CHECKPOINT_KEY = "orthanc_change_seq"
 
@@ -106,7 +113,7 @@ class Service:
 
     def __init__(self) -> None:
         self.config: ups.WorklistConfig | None = None
-        self.store: ups_store.UpsStore | None = None
+        self.store: ups_store.UpsStore | ups_store.PgUpsStore | None = None
         self.error: str | None = None
         self.auth_enabled = False
         self.anonymous_user: str | None = None
@@ -137,7 +144,13 @@ def _load_service() -> Service:
         data.update({k: v for k, v in _SECTION.items() if k not in _PLUGIN_KEYS})
         service.config = ups.load_worklist_config(data, str(config_file))
         storage = Path(_ORTHANC_CONFIG.get("StorageDirectory") or "OrthancStorage")
-        service.store = ups_store.UpsStore(_SECTION.get("Database") or storage / "worklist.sqlite")
+        service.store = ups_store.open_store(_SECTION, _ORTHANC_CONFIG, storage / "worklist.sqlite")
+        if isinstance(service.store, ups_store.PgUpsStore):
+            try:
+                service.store.check()
+                _log_warning(f"workitems in PostgreSQL at {service.store.settings.where}")
+            except ups_store.StoreBusy as exc:  # the routes answer 503 until it is reachable
+                _log_error(str(exc))
     except (OSError, ValueError, TypeError, WorkstationError, sqlite3.Error) as exc:
         # json.JSONDecodeError is a ValueError; the message names the file, never patient data.
         service.error = f"worklist disabled: {exc}"
@@ -700,6 +713,190 @@ def cancel_request(req: Request, uid: str) -> Reply:
     return Reply(202, headers=headers)
 
 
+# -- second reads (a site extension of UPS-RS) ---------------------------------------------------
+
+# A second read is a new UPS of its own, linked to the first one. The link is not the Replaced
+# Procedure Step Sequence (0074,1224), which says the new step replaces a discontinued one
+# (PS3.3 C.30.2), nor the retired Related Procedure Step Sequence (0074,1220): it is a
+# Scheduled Processing Parameters Sequence (0074,1210) of the UPS Scheduled Procedure
+# Information Module (PS3.3 C.30.1), whose items are content items (PS3.3 Table 10-2): a CODE
+# saying "second opinion" and a UIDREF holding the first workitem's SOP Instance UID. The
+# second read keeps the first one's Referenced Request Sequence (same order and accession),
+# Study Instance UID and Input Information Sequence (the same images), and is scheduled in the
+# target pool (Procedure Step Label). Clients find the second reads of X with the search key
+# ``00741210.0040A124=X``.
+SECOND_READ_SCHEME = "99TELERAD"
+READING_TYPE = ("READ-TYPE", SECOND_READ_SCHEME, "Reading type")
+SECOND_OPINION = ("SECOND-OPINION", SECOND_READ_SCHEME, "Second opinion read")
+FIRST_READ = ("FIRST-READ-UPS", SECOND_READ_SCHEME, "Workitem under second opinion")
+_SECOND_READ_NAMESPACE = uuid.UUID("0f3c2b7e-2d51-4c39-9b0e-5e0d6a8f41c2")
+_PROCESSING_PARAMETERS = _tag("ScheduledProcessingParametersSequence")
+_VALUE_TYPE, _CONCEPT_NAME, _CONCEPT_CODE, _UID = "0040A040", "0040A043", "0040A168", "0040A124"
+# Copied from the first workitem: who, which order and which images (PS3.4 Table CC.2.5-3).
+_SECOND_READ_COPIED = tuple(
+    _tag(k)
+    for k in (
+        "SpecificCharacterSet",
+        "SOPClassUID",
+        "PatientName",
+        "PatientID",
+        "IssuerOfPatientID",
+        "PatientBirthDate",
+        "PatientSex",
+        "AdmittingDiagnosesDescription",
+        "StudyInstanceUID",
+        "ReferencedRequestSequence",
+        "WorklistLabel",
+        "ScheduledWorkitemCodeSequence",
+        "ScheduledStationNameCodeSequence",
+        "InputReadinessState",
+        "InputInformationSequence",
+    )
+)
+_SECOND_READ_BODY = frozenset(
+    _tag(k)
+    for k in (
+        "ProcedureStepLabel",
+        "ScheduledProcedureStepPriority",
+        "ExpectedCompletionDateTime",
+        "CommentsOnTheScheduledProcedureStep",
+        "ScheduledHumanPerformersSequence",
+    )
+)
+
+
+def second_read_parameters(first_uid: str) -> dict[str, Any]:
+    """Scheduled Processing Parameters Sequence linking a second read to ``first_uid``."""
+    return {
+        "vr": "SQ",
+        "Value": [
+            {
+                _VALUE_TYPE: {"vr": "CS", "Value": ["CODE"]},
+                _CONCEPT_NAME: {"vr": "SQ", "Value": [ups.code_item(*READING_TYPE)]},
+                _CONCEPT_CODE: {"vr": "SQ", "Value": [ups.code_item(*SECOND_OPINION)]},
+            },
+            {
+                _VALUE_TYPE: {"vr": "CS", "Value": ["UIDREF"]},
+                _CONCEPT_NAME: {"vr": "SQ", "Value": [ups.code_item(*FIRST_READ)]},
+                _UID: {"vr": "UI", "Value": [first_uid]},
+            },
+        ],
+    }
+
+
+def second_read_of(dataset: dict[str, Any]) -> str | None:
+    """The first workitem's UID when ``dataset`` is a second read, else None."""
+    for item in ups.items(dataset, "ScheduledProcessingParametersSequence"):
+        names = (item.get(_CONCEPT_NAME) or {}).get("Value") or []
+        if names and ups.code_value(names[0]) == FIRST_READ[0]:
+            uids = (item.get(_UID) or {}).get("Value") or []
+            return str(uids[0]) if uids else None
+    return None
+
+
+def request_second_read(req: Request, uid: str) -> Reply:
+    """Create a second-read workitem in another pool, linked to workitem ``uid``.
+
+    Radiologists may ask for workitems in their worklist, leads for any; only a lead may name
+    the second reader. One open second read per first workitem and pool: a repeated request
+    answers 409 with the open one's Location, also when two requests race (the new UID is
+    derived from the first UID, the pool and how many second reads that pool already had).
+    """
+    assert SERVICE.config is not None and SERVICE.store is not None
+    config = SERVICE.config
+    user = _caller(req)
+    _require(user, ups.Permission.CLAIM)
+    body = ups.parse_dataset_body(req.body) if req.body.strip() else {}
+    unknown = sorted(set(body) - _SECOND_READ_BODY)
+    if unknown:
+        names = ", ".join(ups.KEYWORD_BY_TAG.get(t, t) for t in unknown)
+        raise ups.UpsError(f"a second-read request does not take {names}", http_status=400)
+    pool = ups.first(body, "ProcedureStepLabel")
+    if not pool:
+        raise ups.UpsError.from_status(
+            ups.MISSING_ATTRIBUTE_VALUE, "Procedure Step Label (0074,1204): the target pool"
+        )
+    if ups.performer_code(body) and not user.may(ups.Permission.ASSIGN):
+        raise ups.PermissionDenied(f"role {user.role.value} may not name the second reader")
+    first = SERVICE.store.get(uid)
+    if first is None:
+        raise ups.UpsError.from_status(ups.NO_SUCH_UPS)
+    if not user.can_see(first.performer, first.pool):
+        raise ups.PermissionDenied(f"workitem {uid} is not in {user.name}'s worklist")
+    if first.state == ups.ProcedureStepState.CANCELED.value:
+        raise ups.UpsError(
+            f"workitem {uid} is CANCELED: there is no read to give a second opinion on",
+            http_status=409,
+        )
+    earlier = [
+        item
+        for item in SERVICE.store.candidates(patient_id=first.patient_id)
+        if item.pool == pool and second_read_of(item.dataset) == uid
+    ]
+    for item in earlier:
+        if item.state in (
+            ups.ProcedureStepState.SCHEDULED.value,
+            ups.ProcedureStepState.IN_PROGRESS.value,
+        ):
+            url = _workitem_url(req, item.uid)
+            reply = _error_reply(
+                req, 409, f"a second read of workitem {uid} is already open in pool {pool}"
+            )
+            reply.headers.append(("Location", url))
+            return reply
+    new_uid = "2.25." + str(uuid.uuid5(_SECOND_READ_NAMESPACE, f"{uid}|{pool}|{len(earlier)}").int)
+    now = _now()
+    priority = ups.parse_priority(
+        ups.first(body, "ScheduledProcedureStepPriority") or first.priority
+    )
+    due_text = ups.first(body, "ExpectedCompletionDateTime")
+    if due_text:
+        due = ups.parse_dt(due_text)
+    else:
+        try:
+            due = ups.expected_completion(now, priority, config.turnaround_minutes)
+        except WorkstationError as exc:
+            raise ups.UpsError(str(exc), http_status=400) from None
+    ds = {t: first.dataset[t] for t in _SECOND_READ_COPIED if t in first.dataset}
+    ds.update(
+        ups.dataset_of(
+            SOPInstanceUID=new_uid,
+            ProcedureStepState=ups.ProcedureStepState.SCHEDULED.value,
+            ScheduledProcedureStepPriority=priority.value,
+            ProcedureStepLabel=pool,
+            ScheduledProcedureStepStartDateTime=ups.format_dt(now),
+            ScheduledProcedureStepModificationDateTime=ups.format_dt(now),
+            ExpectedCompletionDateTime=ups.format_dt(due),
+            CommentsOnTheScheduledProcedureStep=ups.first(
+                body, "CommentsOnTheScheduledProcedureStep"
+            ),
+        )
+    )
+    ds[_tag("ScheduledHumanPerformersSequence")] = body.get(
+        _tag("ScheduledHumanPerformersSequence"), {"vr": "SQ", "Value": []}
+    )
+    ds[_PROCESSING_PARAMETERS] = second_read_parameters(uid)
+    ds = dict(sorted(ds.items()))
+    _check_assignment(ds)
+    index = ups.index_workitem(ds)
+    audit = [
+        _audit(new_uid, user, "create", None, f"SCHEDULED {index.priority.value} {pool}"),
+        _audit(new_uid, user, "second-read-of", None, uid),
+        _audit(uid, user, "second-read-requested", None, f"{new_uid} {pool}"),
+    ]
+    if index.performer:
+        audit.append(_audit(new_uid, user, "assign", None, index.performer))
+    if not SERVICE.store.insert(new_uid, _columns(index), ds, audit):
+        reply = _error_reply(
+            req, 409, f"a second read of workitem {uid} is already open in pool {pool}"
+        )
+        reply.headers.append(("Location", _workitem_url(req, new_uid)))
+        return reply
+    _log_warning(f"second read {new_uid} of workitem {uid} requested in pool {pool}")
+    url = _workitem_url(req, new_uid)
+    return Reply(201, headers=[("Location", url), ("Content-Location", url)])
+
+
 # -- reading workitems for stable studies -------------------------------------------------------
 
 
@@ -890,6 +1087,8 @@ def on_change(change_type: int, level: int, resource_id: str) -> None:
     elif change_type == orthanc.ChangeType.ORTHANC_STOPPED and SERVICE.watcher is not None:
         SERVICE.watcher.stop()
         SERVICE.watcher = None
+        if isinstance(SERVICE.store, ups_store.PgUpsStore):
+            SERVICE.store.dispose()
 
 
 def _stop_when_process_ends(pid: int) -> None:
@@ -929,6 +1128,10 @@ def _on_cancel(output: Any, uri: str, **request: Any) -> None:
     _serve(output, request, {"POST": cancel_request}, *request.get("groups", ()))
 
 
+def _on_second_read(output: Any, uri: str, **request: Any) -> None:
+    _serve(output, request, {"POST": request_second_read}, *request.get("groups", ()))
+
+
 SERVICE = _load_service()
 if isinstance(_SECTION.get("StopWhenProcessEnds"), int):
     threading.Thread(
@@ -941,4 +1144,5 @@ orthanc.RegisterRestCallback("/dicom-web/workitems", _on_collection)
 orthanc.RegisterRestCallback("/dicom-web/workitems/([^/]+)", _on_item)
 orthanc.RegisterRestCallback("/dicom-web/workitems/([^/]+)/state", _on_state)
 orthanc.RegisterRestCallback("/dicom-web/workitems/([^/]+)/cancelrequest", _on_cancel)
+orthanc.RegisterRestCallback("/dicom-web/workitems/([^/]+)/secondread", _on_second_read)
 orthanc.RegisterOnChangeCallback(on_change)
