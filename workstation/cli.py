@@ -268,6 +268,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     archive = sub.add_parser("archive", help="run a small archive (Orthanc + worklist) here")
     add_serve_commands(archive.add_subparsers(dest="archive_command", required=True))
+    from workstation.reporting.commands import add_report_commands
+
+    add_report_commands(sub)
     return p
 
 

@@ -1,0 +1,1124 @@
+"""The report editor beside the images: the template's fields, autotext, measurements, key
+images, a "normal" shortcut, undo, autosaved drafts, and signing.
+
+- Fields of the chosen template (``workstation.reporting.templates``) in report order, in tab
+  order: text, choice, number and measurement fields, then each section's free text.
+- Autotext: typing ``.name`` and a space expands the reader's saved phrase ``name`` (F3 expands
+  the word before the cursor without the dot). Phrases are kept per reader in a small JSON
+  file (:class:`MacroStore`, ``<config>/workstation/macros.json``).
+- A viewer measurement is inserted with its value, unit and image: into a focused measurement
+  field, or as a phrase at the cursor of a section's text plus a NUM item (TID 1400) that
+  refers to the image it was made on.
+- Key images marked in the viewer are listed; signing references them (and measured images).
+- "Normal" (Ctrl+Shift+N) fills every empty field and section with the template's normal text;
+  nothing the reader wrote is overwritten. Undo (Ctrl+Z) steps back through edits, normal
+  fills, expansions and insertions.
+- Every change goes through :class:`~workstation.reporting.drafts.DraftAutosaver`; reopening
+  the study restores the draft and says when it was saved.
+- Sign preliminary / Sign final (:mod:`workstation.reporting.signing`): final asks for the
+  signer's name and organisation when they are not configured, an incomplete study asks for
+  an acknowledgement, and the outbox state of the study's reports is shown.
+
+The widget is self-contained: it talks to its owner through signals only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as _dt
+import itertools
+import json
+import logging
+import os
+import re
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
+from PySide6.QtGui import QDoubleValidator, QKeyEvent, QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QMessageBox,
+    QPlainTextEdit,
+    QPushButton,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
+
+from workstation.archive.local import LocalArchive
+from workstation.core.errors import ConfigError, StoreError, WorkstationError
+from workstation.core.measure import Measurement as ViewerMeasurement
+from workstation.core.model import Study, format_person_name
+from workstation.core.paths import user_config_dir
+from workstation.core.report import (
+    Author,
+    Code,
+    GraphicType,
+    ImageCoordinates,
+    ImageRef,
+    Measurement,
+    Report,
+    ReportSection,
+)
+from workstation.reporting.drafts import Draft, DraftAutosaver, DraftContent, DraftStore
+from workstation.reporting.outbox import Outbox, OutboxState
+from workstation.reporting.signing import (
+    CompletenessCheck,
+    IncompleteStudyError,
+    SignedReport,
+    archive_image_describer,
+    measurement_items,
+    sign_report,
+)
+from workstation.reporting.templates import (
+    FieldKind,
+    Template,
+    TemplateField,
+    TemplateSection,
+    TemplateValueError,
+)
+
+__all__ = [
+    "MACRO_PREFIX",
+    "MacroStore",
+    "ReportEditor",
+    "SignerDialog",
+    "expand_macro",
+]
+
+log = logging.getLogger(__name__)
+
+MACRO_PREFIX = "."
+MACROS_FILE_NAME = "macros.json"
+_MACRO_NAME = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+_ITEMS_KEY = "_items"  # draft value holding inserted measurement items (JSON)
+_BURST_S = 1.5  # keystrokes in one field closer than this are one undo step
+
+
+# =============================================================================================
+# Autotext
+# =============================================================================================
+
+
+class MacroStore:
+    """Autotext phrases per reader, in a JSON file ``{reader: {name: phrase}}``, written
+    through a temporary file and a rename so a crash never leaves half a file."""
+
+    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+        self.path = Path(path) if path is not None else user_config_dir() / MACROS_FILE_NAME
+        self._data: dict[str, dict[str, str]] = {}
+        if self.path.exists():
+            try:
+                data = json.loads(self.path.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                raise ConfigError(
+                    f"{self.path}: the autotext file cannot be read ({exc})"
+                ) from None
+            if not isinstance(data, dict) or not all(
+                isinstance(v, dict) and all(isinstance(p, str) for p in v.values())
+                for v in data.values()
+            ):
+                raise ConfigError(f"{self.path}: expected {{reader: {{name: phrase}}}}")
+            self._data = {str(r): {str(k): str(p) for k, p in v.items()} for r, v in data.items()}
+
+    def macros(self, reader: str) -> dict[str, str]:
+        """The reader's phrases by name."""
+        return dict(self._data.get(reader, {}))
+
+    def set(self, reader: str, name: str, phrase: str) -> None:
+        """Save (or replace) the phrase ``name`` of ``reader``."""
+        if not _MACRO_NAME.match(name):
+            raise ConfigError(
+                f"an autotext name is 1 to 32 letters, digits, '_' or '-', got {name!r}"
+            )
+        if not phrase.strip():
+            raise ConfigError("an autotext phrase must not be empty")
+        self._data.setdefault(reader, {})[name] = phrase
+        self._save()
+
+    def remove(self, reader: str, name: str) -> bool:
+        removed = self._data.get(reader, {}).pop(name, None) is not None
+        if removed:
+            self._save()
+        return removed
+
+    def _save(self) -> None:
+        tmp = self.path.with_name(f".{self.path.name}.{uuid.uuid4().hex}.part")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(json.dumps(self._data, ensure_ascii=False, indent=1), encoding="utf-8")
+            os.replace(tmp, self.path)
+        except OSError as exc:
+            raise StoreError(f"cannot save the autotext file {self.path}: {exc.strerror}") from None
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+
+
+def _lookup(macros: Mapping[str, str], name: str) -> str | None:
+    if name in macros:
+        return macros[name]
+    folded = name.casefold()
+    for key, phrase in macros.items():
+        if key.casefold() == folded:
+            return phrase
+    return None
+
+
+def expand_macro(
+    text: str, cursor: int, macros: Mapping[str, str], *, explicit: bool = False
+) -> tuple[str, int] | None:
+    """Expand the autotext before ``cursor``: after a typed separator (space, newline) the
+    word ``.name`` before it; with ``explicit`` (F3) the word ending at the cursor, with or
+    without the dot. Returns the new text and cursor, or None when there is nothing to expand."""
+    if not macros or not 0 < cursor <= len(text):
+        return None
+    end = cursor
+    if not explicit:
+        if not text[cursor - 1].isspace():
+            return None
+        end = cursor - 1
+    start = end
+    while start > 0 and not text[start - 1].isspace():
+        start -= 1
+    word = text[start:end]
+    if word.startswith(MACRO_PREFIX):
+        name = word[len(MACRO_PREFIX) :]
+    elif explicit:
+        name = word
+    else:
+        return None
+    phrase = _lookup(macros, name) if name else None
+    if phrase is None:
+        return None
+    new = text[:start] + phrase + text[end:]
+    return new, cursor + len(phrase) - len(word)
+
+
+# =============================================================================================
+# Inserted measurement items, kept in the draft as JSON
+# =============================================================================================
+
+
+def _code_json(c: Code) -> list[str]:
+    return [c.value, c.scheme_designator, c.meaning]
+
+
+def _item_to_json(m: Measurement) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "concept": _code_json(m.concept),
+        "value": m.value,
+        "unit": _code_json(m.unit),
+    }
+    if m.image is not None:
+        data["image"] = [m.image.sop_class_uid, m.image.sop_instance_uid, m.image.frame_number]
+    if m.coordinates is not None:
+        data["coords"] = [m.coordinates.graphic_type.value, [list(p) for p in m.coordinates.points]]
+    return data
+
+
+def _item_from_json(data: Mapping[str, Any]) -> Measurement:
+    image = None
+    if data.get("image"):
+        cls, sop, frame = data["image"]
+        image = ImageRef(cls, sop, frame)
+    coords = None
+    if data.get("coords"):
+        kind, points = data["coords"]
+        coords = ImageCoordinates(GraphicType(kind), tuple(tuple(p) for p in points))
+    return Measurement(
+        Code(*data["concept"]), float(data["value"]), Code(*data["unit"]), image, coords
+    )
+
+
+def _value_text(value: float) -> str:
+    return f"{value:.2f}".rstrip("0").rstrip(".")
+
+
+# =============================================================================================
+# Dialogs
+# =============================================================================================
+
+
+class SignerDialog(QDialog):
+    """Asks who signs: family and given name (PN "Family^Given") and organisation."""
+
+    def __init__(
+        self,
+        name: str = "",
+        organisation: str = "",
+        *,
+        need_organisation: bool = True,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Who signs this report?")
+        family, _, rest = name.partition("^")
+        given = rest.split("^")[0]
+        self.family = QLineEdit(family, self)
+        self.given = QLineEdit(given, self)
+        self.organisation = QLineEdit(organisation, self)
+        self.need_organisation = need_organisation
+        form = QFormLayout()
+        form.addRow("Family name", self.family)
+        form.addRow("Given name", self.given)
+        form.addRow("Organisation" + (" *" if need_organisation else ""), self.organisation)
+        self.buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self
+        )
+        self.buttons.accepted.connect(self._accept)
+        self.buttons.rejected.connect(self.reject)
+        self.problem = QLabel("", self)
+        self.problem.setStyleSheet("color: #d66")
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.problem)
+        layout.addWidget(self.buttons)
+
+    @property
+    def person_name(self) -> str:
+        return f"{self.family.text().strip()}^{self.given.text().strip()}"
+
+    def _accept(self) -> None:
+        if not self.family.text().strip():
+            self.problem.setText("The family name is needed.")
+            return
+        if self.need_organisation and not self.organisation.text().strip():
+            self.problem.setText("A final report needs the organisation.")
+            return
+        self.accept()
+
+
+# =============================================================================================
+# The editor
+# =============================================================================================
+
+
+class _UndoFilter(QObject):
+    """Sends the undo key of every field to the editor's own undo (one history for all)."""
+
+    def __init__(self, editor: ReportEditor) -> None:
+        super().__init__(editor)
+        self.editor = editor
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        kind = event.type()
+        if kind in (QEvent.Type.ShortcutOverride, QEvent.Type.KeyPress) and isinstance(
+            event, QKeyEvent
+        ):
+            if event.matches(QKeySequence.StandardKey.Undo):
+                if kind == QEvent.Type.KeyPress:
+                    self.editor.undo()
+                event.accept()
+                return True
+            if kind == QEvent.Type.KeyPress and event.key() == Qt.Key.Key_F3:
+                self.editor.expand_at_cursor(watched)
+                return True
+        return False
+
+
+class ReportEditor(QWidget):
+    """Writes one study's report with one template, for one reader.
+
+    Signals: ``signed(SignedReport)`` after a report was signed and stored (and queued);
+    ``draft_saved(Draft)`` after each autosave; ``status_message(str)`` for the status bar;
+    ``image_requested(SOP Instance UID, frame)`` when the reader asks to see a key image.
+    """
+
+    signed = Signal(object)
+    draft_saved = Signal(object)
+    status_message = Signal(str)
+    image_requested = Signal(str, int)
+    _saved_in_thread = Signal(object)
+    _save_failed_in_thread = Signal(str)
+
+    def __init__(
+        self,
+        archive: LocalArchive,
+        study_instance_uid: str,
+        template: Template,
+        reader: str,
+        drafts: DraftStore,
+        *,
+        outbox: Outbox | None = None,
+        destinations: Sequence[str] = (),
+        macros: MacroStore | None = None,
+        signer_name: str = "",
+        signer_organisation: str = "",
+        signer_role: Code | None = None,
+        completeness: CompletenessCheck | None = None,
+        after_sign: Callable[[SignedReport], None] | None = None,
+        autosave_interval_s: float = 0.5,
+        outbox_refresh_ms: int = 1000,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.archive = archive
+        self.study: Study = archive.study(study_instance_uid)
+        self.template = template
+        self.reader = reader
+        self.drafts = drafts
+        self.outbox = outbox
+        self.destinations = tuple(destinations)
+        self.macros = macros or MacroStore()
+        self.signer_name = signer_name
+        self.signer_organisation = signer_organisation
+        self.signer_role = signer_role
+        self.completeness = completeness
+        self.after_sign = after_sign
+        self.last_signed: SignedReport | None = None
+        self.last_error = ""
+        self.restored: Draft | None = None
+        self._describe = archive_image_describer(archive)
+        self._applying = False
+        self._undo: list[DraftContent] = []
+        self._last_edit: tuple[object, float] | None = None
+        self._items: list[tuple[str, str | None, Measurement]] = []  # section, field, item
+        self._focus_section: str | None = None
+        self._focus_field: str | None = None
+        self._signing = False
+        self._closed = False
+        self._frozen = False  # closed, or signed final: no more edits
+
+        self._build_ui()
+        self._saved_in_thread.connect(self._on_saved)
+        self._save_failed_in_thread.connect(self._on_save_failed)
+        self._restore_draft()
+        self._state = self.content()
+        self.autosaver = DraftAutosaver(
+            drafts,
+            self.study.study_instance_uid,
+            reader,
+            min_interval_s=autosave_interval_s,
+            max_delay_s=max(1.0, autosave_interval_s),
+            on_saved=self._saved_in_thread.emit,
+            on_error=lambda exc: self._save_failed_in_thread.emit(str(exc)),
+        )
+        self.refresh_key_images()
+        self.refresh_measurements()
+        self._outbox_timer = QTimer(self)
+        self._outbox_timer.setInterval(outbox_refresh_ms)
+        self._outbox_timer.timeout.connect(self.refresh_outbox)
+        if outbox is not None:
+            self._outbox_timer.start()
+        self.refresh_outbox()
+
+    # -- building ---------------------------------------------------------------------------
+
+    def _build_ui(self) -> None:
+        self.field_widgets: dict[str, QWidget] = {}
+        self.section_edits: dict[str, QPlainTextEdit] = {}
+        self.section_item_labels: dict[str, QLabel] = {}
+        self._undo_filter = _UndoFilter(self)
+
+        patient = format_person_name(self.study.patient.patient_name) or "(no name)"
+        self.title = QLabel(f"<b>{self.template.title}</b> &nbsp; {patient}", self)
+        self.draft_label = QLabel("New report", self)
+        self.draft_label.setStyleSheet("color: #999")
+
+        form_host = QWidget(self)
+        form = QVBoxLayout(form_host)
+        form.setContentsMargins(4, 4, 4, 4)
+        order: list[QWidget] = []
+        for section in self.template.sections:
+            heading = QLabel(f"<b>{section.display_title}</b>", form_host)
+            form.addWidget(heading)
+            if section.fields:
+                fields = QFormLayout()
+                fields.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+                for f in section.fields:
+                    w = self._field_widget(f, section, form_host)
+                    row: QWidget = w
+                    if f.unit_text:
+                        row = QWidget(form_host)
+                        h = QHBoxLayout(row)
+                        h.setContentsMargins(0, 0, 0, 0)
+                        h.addWidget(w, 1)
+                        h.addWidget(QLabel(f.unit_text, row))
+                    fields.addRow(f.label, row)
+                    order.append(w)
+                form.addLayout(fields)
+            edit = QPlainTextEdit(form_host)
+            edit.setObjectName(f"section:{section.key}")
+            edit.setPlaceholderText(section.normal or f"{section.display_title}…")
+            edit.setTabChangesFocus(True)
+            edit.setFixedHeight(64)
+            edit.textChanged.connect(lambda key=section.key: self._section_changed(key))
+            edit.installEventFilter(self._undo_filter)
+            edit.installEventFilter(self)
+            self.section_edits[section.key] = edit
+            form.addWidget(edit)
+            items = QLabel("", form_host)
+            items.setStyleSheet("color: #8ab; margin-left: 8px")
+            items.hide()
+            self.section_item_labels[section.key] = items
+            form.addWidget(items)
+            order.append(edit)
+        form.addStretch(1)
+        for a, b in itertools.pairwise(order):
+            QWidget.setTabOrder(a, b)
+        self.tab_order = order
+
+        scroll = QScrollArea(self)
+        scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setWidget(form_host)
+
+        self.measurement_list = QListWidget(self)
+        self.measurement_list.setMaximumHeight(90)
+        self.measurement_list.itemDoubleClicked.connect(lambda _i: self._insert_selected())
+        self.insert_button = QPushButton("Insert measurement", self)
+        self.insert_button.clicked.connect(self._insert_selected)
+        self.key_image_list = QListWidget(self)
+        self.key_image_list.setMaximumHeight(70)
+        self.key_image_list.itemDoubleClicked.connect(self._key_image_activated)
+
+        self.normal_button = QPushButton("Normal", self)
+        self.normal_button.setToolTip("Fill every empty field with the template's normal text")
+        self.normal_button.clicked.connect(self.fill_normal)
+        self.undo_button = QPushButton("Undo", self)
+        self.undo_button.clicked.connect(self.undo)
+        self.undo_button.setEnabled(False)
+        self.sign_preliminary_button = QPushButton("Sign preliminary", self)
+        self.sign_preliminary_button.clicked.connect(lambda: self.sign(final=False))
+        self.sign_final_button = QPushButton("Sign final", self)
+        self.sign_final_button.setDefault(True)
+        self.sign_final_button.clicked.connect(lambda: self.sign(final=True))
+        self.outbox_label = QLabel("", self)
+        self.outbox_label.setWordWrap(True)
+        self.outbox_label.setStyleSheet("color: #aaa")
+
+        for keys, slot in (
+            (QKeySequence("Ctrl+Shift+N"), self.fill_normal),
+            (QKeySequence(QKeySequence.StandardKey.Undo), self.undo),
+        ):
+            shortcut = QShortcut(keys, self, slot)
+            shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.normal_button)
+        buttons.addWidget(self.undo_button)
+        buttons.addStretch(1)
+        buttons.addWidget(self.sign_preliminary_button)
+        buttons.addWidget(self.sign_final_button)
+        measure_row = QHBoxLayout()
+        measure_row.addWidget(QLabel("Measurements", self))
+        measure_row.addStretch(1)
+        measure_row.addWidget(self.insert_button)
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.title)
+        layout.addWidget(self.draft_label)
+        layout.addWidget(scroll, 1)
+        layout.addLayout(measure_row)
+        layout.addWidget(self.measurement_list)
+        layout.addWidget(QLabel("Key images (referenced when signed)", self))
+        layout.addWidget(self.key_image_list)
+        layout.addLayout(buttons)
+        layout.addWidget(self.outbox_label)
+
+    def _field_widget(self, f: TemplateField, section: TemplateSection, host: QWidget) -> QWidget:
+        w: QWidget
+        if f.kind is FieldKind.CHOICE:
+            combo = QComboBox(host)
+            combo.addItem("")
+            combo.addItems(list(f.choices))
+            combo.currentIndexChanged.connect(lambda _i, key=f.key: self._field_changed(key))
+            w = combo
+        else:
+            line = QLineEdit(host)
+            if f.kind in (FieldKind.NUMBER, FieldKind.MEASUREMENT):
+                validator = QDoubleValidator(line)
+                validator.setNotation(QDoubleValidator.Notation.StandardNotation)
+                line.setValidator(validator)
+            if f.normal is not None:
+                line.setPlaceholderText(str(f.normal))
+            line.textChanged.connect(lambda _t, key=f.key: self._field_changed(key))
+            line.textEdited.connect(lambda _t, w=line: self._line_edited(w))
+            w = line
+        w.setObjectName(f"field:{f.key}")
+        w.setProperty("section_key", section.key)
+        w.installEventFilter(self._undo_filter)
+        w.installEventFilter(self)
+        self.field_widgets[f.key] = w
+        return w
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.FocusIn:
+            name = watched.objectName()
+            if name.startswith("section:"):
+                self._focus_section, self._focus_field = name.split(":", 1)[1], None
+            elif name.startswith("field:"):
+                self._focus_field = name.split(":", 1)[1]
+                self._focus_section = str(watched.property("section_key"))
+        return False
+
+    # -- the content ------------------------------------------------------------------------
+
+    def _field_value(self, f: TemplateField) -> str | float | None:
+        w = self.field_widgets[f.key]
+        if isinstance(w, QComboBox):
+            return w.currentText() or None
+        assert isinstance(w, QLineEdit)
+        text = w.text().strip()
+        if not text:
+            return None
+        if f.kind in (FieldKind.NUMBER, FieldKind.MEASUREMENT):
+            try:
+                return float(text.replace(",", "."))
+            except ValueError:
+                return text  # the template check names the field
+        return text
+
+    def content(self) -> DraftContent:
+        """What the editor holds now, as a draft."""
+        values: dict[str, str | int | float] = {}
+        for f in self.template.fields.values():
+            v = self._field_value(f)
+            if v is not None:
+                values[f.key] = v
+        if self._items:
+            values[_ITEMS_KEY] = json.dumps(
+                [{"section": s, "field": fk, "item": _item_to_json(m)} for s, fk, m in self._items],
+                sort_keys=True,
+            )
+        texts = {
+            key: edit.toPlainText()
+            for key, edit in self.section_edits.items()
+            if edit.toPlainText()
+        }
+        return DraftContent(self.template.id, texts, values)
+
+    def apply_content(self, content: DraftContent) -> None:
+        """Show ``content`` (a restored draft, an undo step); unknown keys are ignored."""
+        self._applying = True
+        try:
+            for key, w in self.field_widgets.items():
+                value = content.values.get(key)
+                if isinstance(w, QComboBox):
+                    idx = w.findText(str(value)) if value is not None else 0
+                    w.setCurrentIndex(max(idx, 0))
+                elif isinstance(w, QLineEdit):
+                    if value is None:
+                        w.setText("")
+                    elif isinstance(value, float):
+                        w.setText(_value_text(value))
+                    else:
+                        w.setText(str(value))
+            for key, edit in self.section_edits.items():
+                text = content.section_texts.get(key, "")
+                if edit.toPlainText() != text:
+                    edit.setPlainText(text)
+            self._items = []
+            raw = content.values.get(_ITEMS_KEY)
+            if isinstance(raw, str) and raw:
+                try:
+                    for entry in json.loads(raw):
+                        self._items.append(
+                            (entry["section"], entry.get("field"), _item_from_json(entry["item"]))
+                        )
+                except (ValueError, KeyError, TypeError) as exc:
+                    log.warning("inserted measurements of a draft are unreadable: %s", exc)
+            self._show_items()
+        finally:
+            self._applying = False
+
+    def report(self) -> Report:
+        """The DRAFT report the editor holds (raises TemplateValueError for a bad value)."""
+        values: dict[str, object] = {}
+        for f in self.template.fields.values():
+            v = self._field_value(f)
+            if v is not None:
+                values[f.key] = v
+        extra: dict[str, list[Measurement]] = {}
+        for section, field_key, item in self._items:
+            if field_key:
+                typed = values.get(field_key)
+                if isinstance(typed, float) and abs(typed - item.value) < 1e-9:
+                    values[field_key] = item  # the measurement, with its image
+            else:
+                extra.setdefault(section, []).append(item)
+        texts = {k: e.toPlainText() for k, e in self.section_edits.items() if e.toPlainText()}
+        author = Author(
+            self.signer_name or "Unknown^Reader", self.signer_organisation, self.signer_role
+        )
+        report = self.template.build_report(self.study, author, values, texts)
+        if extra:
+            sections: list[ReportSection] = []
+            for tsec, rsec in zip(self.template.sections, report.sections, strict=True):
+                more = tuple(extra.get(tsec.key, ()))
+                sections.append(
+                    ReportSection(rsec.heading, rsec.text, (*rsec.items, *more)) if more else rsec
+                )
+            report = dataclasses.replace(report, sections=tuple(sections))
+        return report
+
+    # -- changes, undo, autosave -------------------------------------------------------------
+
+    def _changed(self, source: object) -> None:
+        if self._applying or self._frozen:
+            return
+        now = time.monotonic()
+        new_burst = (
+            self._last_edit is None
+            or self._last_edit[0] is not source
+            or now - self._last_edit[1] > _BURST_S
+        )
+        if new_burst:
+            self._push_undo(self._state)
+        self._last_edit = (source, now)
+        self._commit_change()
+
+    def _commit_change(self) -> None:
+        self._state = self.content()
+        self.autosaver.update(self._state)
+        self.draft_label.setText("Saving…")
+
+    def _push_undo(self, state: DraftContent) -> None:
+        if not self._undo or self._undo[-1] != state:
+            self._undo.append(state)
+        self.undo_button.setEnabled(True)
+
+    def _programmatic(self, change: Callable[[], None]) -> None:
+        """One undo step for a change made by the editor (normal, macro, insertion)."""
+        if self._frozen:
+            return
+        self._push_undo(self._state)
+        self._applying = True
+        try:
+            change()
+        finally:
+            self._applying = False
+        self._last_edit = None
+        self._commit_change()
+
+    def undo(self) -> bool:
+        """Go back one step; False when there is nothing to undo."""
+        if not self._undo or self._frozen:
+            return False
+        state = self._undo.pop()
+        self.apply_content(state)
+        self._last_edit = None
+        self._state = self.content()
+        self.autosaver.update(self._state)
+        self.undo_button.setEnabled(bool(self._undo))
+        self.status_message.emit("Undone")
+        return True
+
+    def _field_changed(self, key: str) -> None:
+        self._changed(self.field_widgets[key])
+
+    def _section_changed(self, key: str) -> None:
+        if self._applying or self._frozen:
+            return
+        edit = self.section_edits[key]
+        cursor = edit.textCursor()
+        expanded = expand_macro(
+            edit.toPlainText(), cursor.position(), self.macros.macros(self.reader)
+        )
+        if expanded is not None:
+            self._changed(edit)  # the typed separator is its own step
+            self._set_plain_text(edit, *expanded)
+            return
+        self._changed(edit)
+
+    def _line_edited(self, line: QLineEdit) -> None:
+        expanded = expand_macro(line.text(), line.cursorPosition(), self.macros.macros(self.reader))
+        if expanded is not None:
+            text, pos = expanded
+
+            def apply() -> None:
+                line.setText(text)
+                line.setCursorPosition(pos)
+
+            self._programmatic(apply)
+
+    def _set_plain_text(self, edit: QPlainTextEdit, text: str, pos: int) -> None:
+        def apply() -> None:
+            edit.setPlainText(text)
+            c = edit.textCursor()
+            c.setPosition(min(pos, len(text)))
+            edit.setTextCursor(c)
+
+        self._programmatic(apply)
+
+    def expand_at_cursor(self, widget: object) -> bool:
+        """F3: expand the word before the cursor of ``widget`` as autotext (dot optional)."""
+        macros = self.macros.macros(self.reader)
+        if isinstance(widget, QPlainTextEdit):
+            got = expand_macro(
+                widget.toPlainText(), widget.textCursor().position(), macros, explicit=True
+            )
+            if got is not None:
+                self._set_plain_text(widget, *got)
+                return True
+        elif isinstance(widget, QLineEdit):
+            got = expand_macro(widget.text(), widget.cursorPosition(), macros, explicit=True)
+            if got is not None:
+                text, pos = got
+
+                def apply() -> None:
+                    widget.setText(text)
+                    widget.setCursorPosition(pos)
+
+                self._programmatic(apply)
+                return True
+        return False
+
+    def fill_normal(self) -> int:
+        """Fill every empty field and section with the template's normal value and text; the
+        reader's own words stay. Returns how many were filled (one undo step)."""
+        normals = self.template.normal_values()
+        texts = self.template.normal_texts()
+        combos: list[tuple[QComboBox, int]] = []
+        lines: list[tuple[QLineEdit, str]] = []
+        edits: list[tuple[QPlainTextEdit, str]] = []
+        for key, value in normals.items():
+            w = self.field_widgets.get(key)
+            if isinstance(w, QComboBox) and not w.currentText():
+                idx = w.findText(str(value))
+                if idx > 0:
+                    combos.append((w, idx))
+            elif isinstance(w, QLineEdit) and not w.text().strip():
+                lines.append((w, _value_text(value) if isinstance(value, float) else str(value)))
+        for key, text in texts.items():
+            edit = self.section_edits.get(key)
+            if edit is not None and not edit.toPlainText().strip():
+                edits.append((edit, text))
+
+        def fill() -> None:
+            for combo, idx in combos:
+                combo.setCurrentIndex(idx)
+            for line, shown in lines:
+                line.setText(shown)
+            for edit, text in edits:
+                edit.setPlainText(text)
+
+        count = len(combos) + len(lines) + len(edits)
+        if count:
+            self._programmatic(fill)
+            self.status_message.emit(f"Normal text in {count} fields")
+        return count
+
+    # -- measurements and key images ----------------------------------------------------------
+
+    def refresh_measurements(self) -> None:
+        """List the study's viewer measurements (call when the viewer adds one)."""
+        self.measurement_list.clear()
+        for m in self.archive.measurements(self.study.study_instance_uid):
+            where = self._describe("", m.sop_instance_uid, m.frame_number) or "image"
+            text = f"{m.kind.value} {_value_text(m.value)} {m.unit}  ({where})"
+            item = QListWidgetItem(text)
+            item.setData(Qt.ItemDataRole.UserRole, m)
+            self.measurement_list.addItem(item)
+
+    def _insert_selected(self) -> None:
+        item = self.measurement_list.currentItem()
+        if item is None and self.measurement_list.count():
+            item = self.measurement_list.item(self.measurement_list.count() - 1)
+        if item is not None:
+            self.insert_measurement(item.data(Qt.ItemDataRole.UserRole))
+
+    def insert_measurement(
+        self,
+        measurement: ViewerMeasurement,
+        *,
+        field_key: str | None = None,
+        section_key: str | None = None,
+    ) -> bool:
+        """Insert a viewer measurement: into ``field_key`` (or the focused measurement field
+        when its unit fits), else as a phrase at the cursor of ``section_key``'s text (or the
+        focused section, else Findings) plus a NUM item referring to its image."""
+        inst = self.archive.index.instance(measurement.sop_instance_uid)
+        if inst is None:
+            self._error("The measured image is not in the local store.")
+            return False
+        modality = ""
+        with contextlib.suppress(WorkstationError):
+            modality = self.archive.one_series(inst.series_instance_uid).modality
+        try:
+            items = measurement_items(measurement, inst, modality)
+        except WorkstationError as exc:
+            self._error(str(exc))
+            return False
+        fields = self.template.fields
+        target_field = field_key or self._focus_field
+        f = fields.get(target_field) if target_field else None
+        if f is not None and f.kind is FieldKind.MEASUREMENT:
+            unit = f.unit_code
+            item = next((i for i in items if unit is None or i.unit.same_concept(unit)), None)
+            if item is not None:
+                line = self.field_widgets[f.key]
+                assert isinstance(line, QLineEdit)
+                section = str(line.property("section_key"))
+
+                def set_field() -> None:
+                    self._items = [e for e in self._items if e[1] != f.key]
+                    self._items.append((section, f.key, item))
+                    line.setText(_value_text(item.value))
+                    self._show_items()
+
+                self._programmatic(set_field)
+                return True
+        section = section_key or self._focus_section or ""
+        if section not in self.section_edits:
+            section = (
+                "findings" if "findings" in self.section_edits else next(iter(self.section_edits))
+            )
+        edit = self.section_edits[section]
+        where = self._describe("", measurement.sop_instance_uid, measurement.frame_number)
+        first = items[0]
+        unit_shown = {"mm2": "mm²", "deg": "°"}.get(first.unit.value, first.unit.value)
+        phrase = f"{first.concept.meaning.lower()} {_value_text(first.value)}"
+        phrase += unit_shown if unit_shown == "°" else f" {unit_shown}"
+        if where:
+            phrase += f" ({where})"
+
+        def insert() -> None:
+            cursor = edit.textCursor()
+            before = edit.toPlainText()[: cursor.position()]
+            glue = "" if not before or before[-1].isspace() else " "
+            cursor.insertText(glue + phrase)
+            edit.setTextCursor(cursor)
+            self._items.extend((section, None, i) for i in items)
+            self._show_items()
+
+        self._programmatic(insert)
+        self.status_message.emit(f"Inserted {phrase}")
+        return True
+
+    def _show_items(self) -> None:
+        by_section: dict[str, list[str]] = {}
+        for section, field_key, m in self._items:
+            where = ""
+            if m.image is not None:
+                where = (
+                    self._describe(
+                        m.image.sop_class_uid, m.image.sop_instance_uid, m.image.frame_number
+                    )
+                    or ""
+                )
+            label = f"{m.concept.meaning} {_value_text(m.value)} {m.unit.value}"
+            if field_key:
+                label += (
+                    f" → {self.template.fields[field_key].label}"
+                    if field_key in self.template.fields
+                    else ""
+                )
+            by_section.setdefault(section, []).append(
+                f"• {label}" + (f" ({where})" if where else "")
+            )
+        for key, widget in self.section_item_labels.items():
+            shown = by_section.get(key, [])
+            widget.setText("\n".join(shown))
+            widget.setVisible(bool(shown))
+
+    def refresh_key_images(self) -> None:
+        """List the key images the reader marked (call when the viewer marks one)."""
+        self.key_image_list.clear()
+        for key in self.archive.key_images(self.study.study_instance_uid):
+            text = self._describe("", key.sop_instance_uid, key.frame_number) or "image"
+            item = QListWidgetItem(text)
+            item.setData(Qt.ItemDataRole.UserRole, (key.sop_instance_uid, key.frame_number))
+            self.key_image_list.addItem(item)
+
+    def _key_image_activated(self, item: QListWidgetItem) -> None:
+        sop, frame = item.data(Qt.ItemDataRole.UserRole)
+        self.image_requested.emit(sop, int(frame or 0))
+
+    # -- drafts ------------------------------------------------------------------------------
+
+    def _restore_draft(self) -> None:
+        try:
+            draft = self.drafts.load(self.study.study_instance_uid, self.reader)
+        except StoreError as exc:
+            self.draft_label.setText(f"The saved draft cannot be read: {exc}")
+            return
+        if draft is None:
+            return
+        self.apply_content(draft.content)
+        self.restored = draft
+        when = draft.saved_at.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+        self.draft_label.setText(f"Draft restored (saved {when})")
+        if draft.content.template_id != self.template.id:
+            self.draft_label.setText(
+                f"Draft restored from template {draft.content.template_id!r} (saved {when})"
+            )
+
+    def _on_saved(self, draft: Draft) -> None:
+        if self._closed:
+            return
+        when = draft.saved_at.astimezone().strftime("%H:%M:%S")
+        self.draft_label.setText(f"Draft saved {when}")
+        self.draft_saved.emit(draft)
+
+    def _on_save_failed(self, message: str) -> None:
+        self.draft_label.setText(f"NOT SAVED: {message}")
+        self.status_message.emit(f"The draft could not be saved: {message}")
+
+    # -- signing -----------------------------------------------------------------------------
+
+    def ask_signer(self, *, final: bool) -> tuple[str, str] | None:
+        """Ask the signer's name and organisation (a dialog); None when the reader cancels."""
+        dialog = SignerDialog(
+            self.signer_name, self.signer_organisation, need_organisation=final, parent=self
+        )
+        if dialog.exec() != QDialog.DialogCode.Accepted:
+            return None
+        return dialog.person_name, dialog.organisation.text().strip()
+
+    def confirm_incomplete(self, error: IncompleteStudyError) -> bool:
+        """Ask the reader to acknowledge that the study is incomplete."""
+        answer = QMessageBox.warning(
+            self,
+            "Incomplete study",
+            str(error),
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Cancel,
+        )
+        return answer == QMessageBox.StandardButton.Yes
+
+    def _error(self, message: str) -> None:
+        """Tell the reader, without blocking (a window-modal box the reader closes)."""
+        self.last_error = message
+        self.status_message.emit(message)
+        if self.isVisible():
+            box = QMessageBox(QMessageBox.Icon.Warning, "Report", message, parent=self)
+            box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+            box.open()
+
+    def sign(self, *, final: bool) -> SignedReport | None:
+        """Sign what the editor holds (preliminary or final); the SR is stored, then queued."""
+        if self._signing or self._frozen:
+            return None
+        self._signing = True
+        try:
+            return self._sign(final)
+        finally:
+            self._signing = False
+
+    def _sign(self, final: bool) -> SignedReport | None:
+        self.last_error = ""
+        needs = not self.signer_name or (final and not self.signer_organisation)
+        if needs:
+            got = self.ask_signer(final=final)
+            if got is None:
+                return None
+            self.signer_name, organisation = got
+            self.signer_organisation = organisation or self.signer_organisation
+        try:
+            self.autosaver.flush()
+        except StoreError as exc:
+            log.warning("the draft could not be saved before signing: %s", exc)
+        try:
+            draft = self.report()
+        except (TemplateValueError, ValueError) as exc:
+            self._error(f"The report cannot be signed yet: {exc}")
+            return None
+        acknowledge = False
+        while True:
+            try:
+                signed = sign_report(
+                    draft,
+                    self.archive,
+                    self.outbox,
+                    final=final,
+                    signer_name=self.signer_name,
+                    signer_organisation=self.signer_organisation,
+                    destinations=self.destinations,
+                    completeness=self.completeness,
+                    acknowledge_incomplete=acknowledge,
+                )
+                break
+            except IncompleteStudyError as exc:
+                if acknowledge or not self.confirm_incomplete(exc):
+                    self.status_message.emit("Not signed: the study is incomplete")
+                    return None
+                acknowledge = True
+            except WorkstationError as exc:
+                self._error(f"The report was not signed: {exc}")
+                return None
+        self.last_signed = signed
+        if self.after_sign is not None:
+            try:
+                self.after_sign(signed)  # e.g. wake the outbox worker
+            except Exception:
+                log.exception("the after_sign callback failed")
+        if final:
+            with contextlib.suppress(StoreError):
+                self.autosaver.close()
+                self.drafts.delete(self.study.study_instance_uid, self.reader)
+            self._set_read_only("Signed final: changes now go in an addendum.")
+        word = "final" if final else "preliminary"
+        self.status_message.emit(f"Report signed {word}; it is stored and queued to be sent")
+        self.refresh_outbox()
+        self.signed.emit(signed)
+        return signed
+
+    def _set_read_only(self, message: str) -> None:
+        self._frozen = True
+        for w in [*self.field_widgets.values(), *self.section_edits.values()]:
+            w.setEnabled(False)
+        for b in (
+            self.normal_button,
+            self.undo_button,
+            self.insert_button,
+            self.sign_final_button,
+            self.sign_preliminary_button,
+        ):
+            b.setEnabled(False)
+        self.draft_label.setText(message)
+
+    # -- outbox state -------------------------------------------------------------------------
+
+    def refresh_outbox(self) -> None:
+        """Show where the study's signed reports are: waiting, acknowledged or refused."""
+        if self.outbox is None:
+            self.outbox_label.setText("" if not self.last_signed else "Stored locally.")
+            return
+        try:
+            entries = self.outbox.entries(study_instance_uid=self.study.study_instance_uid)
+        except StoreError as exc:
+            self.outbox_label.setText(f"Outbox unreadable: {exc}")
+            return
+        if not entries:
+            self.outbox_label.setText("")
+            return
+        now = _dt.datetime.now().timestamp()
+        latest = entries[-1]
+        counts = {s: sum(1 for e in entries if e.state is s) for s in OutboxState}
+        summary = ", ".join(f"{n} {s.value}" for s, n in counts.items() if n)
+        self.outbox_label.setText(f"Outbox: {summary}. Latest: {latest.describe(now)}")
+
+    # -- closing -----------------------------------------------------------------------------
+
+    def shutdown(self) -> None:
+        """Save what is pending and stop the timers and the autosaver's thread."""
+        if self._closed:
+            return
+        self._closed = True
+        self._frozen = True
+        self._outbox_timer.stop()
+        try:
+            self.autosaver.close()
+        except StoreError as exc:
+            log.error("the draft could not be saved on closing: %s", exc)
+
+    def closeEvent(self, event: Any) -> None:
+        self.shutdown()
+        super().closeEvent(event)
