@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import logging
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QProgressDialog,
     QSpinBox,
+    QSplitter,
     QTableView,
     QTabWidget,
     QVBoxLayout,
@@ -35,8 +37,13 @@ from workstation.core.model import (
     format_da,
     format_person_name,
 )
+from workstation.reporting.drafts import DraftStore
+from workstation.reporting.outbox import Outbox
+from workstation.reporting.templates import load_builtin_templates, pick_template
+from workstation.ui.report_editor import ReportEditor
 from workstation.ui.series_browser import SeriesBrowser
 from workstation.ui.shortcuts import ShortcutSheet, load_shortcuts
+from workstation.ui.sr_viewer import SrViewer
 from workstation.ui.study_model import StudyTableModel
 from workstation.ui.viewport import ImageViewport
 from workstation.ui.viewport_grid import ViewportGrid
@@ -135,15 +142,33 @@ class MainWindow(QMainWindow):
         self._cine = QTimer(self)
         self._cine.timeout.connect(self._cine_step)
         self.shortcut_keys, self.shortcut_errors = load_shortcuts()
+        # Reporting beside the images: the editor of the open study, drafts and outbox in
+        # the store folder (the outbox sends when an archive is configured).
+        self.reader = getpass.getuser()
+        self.drafts = DraftStore(archive.root)
+        self.outbox = Outbox(archive.root)
+        self.template_errors: list[ConfigError] = []
+        self.templates = load_builtin_templates(errors=self.template_errors)
+        self.editor: ReportEditor | None = None
+        self.editor_panel = QWidget()
+        self._editor_layout = QVBoxLayout(self.editor_panel)
+        self._editor_layout.setContentsMargins(0, 0, 0, 0)
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.addWidget(self.grid)
+        self.splitter.addWidget(self.editor_panel)
+        self.splitter.setStretchFactor(0, 3)
+        self.splitter.setStretchFactor(1, 1)
         viewer_page = QWidget()
         vl = QHBoxLayout(viewer_page)
         vl.setContentsMargins(0, 0, 0, 0)
         vl.addWidget(self.series_browser)
-        vl.addWidget(self.grid, 1)
+        vl.addWidget(self.splitter, 1)
+        self.sr_viewer = SrViewer()
 
         self.tabs = QTabWidget()
         self.tabs.addTab(study_page, self.tr("Studies"))
         self.tabs.addTab(viewer_page, self.tr("Viewer"))
+        self.tabs.addTab(self.sr_viewer, self.tr("Reports"))
         self.setCentralWidget(self.tabs)
         self.status_label = QLabel()
         self.statusBar().addWidget(self.status_label, 1)
@@ -299,6 +324,11 @@ class MainWindow(QMainWindow):
             self.protocols, study, self._hang_current[1], self._hang_priors
         )
         self.apply_stage(0)
+        self._open_editor(study)
+        try:
+            self.sr_viewer.show_study(self.archive, study_instance_uid)
+        except WorkstationError as exc:
+            log.warning("reports could not be shown: %s", type(exc).__name__)
         log.info(
             "study opened: %d series, %d priors, protocol %s",
             len(series_list),
@@ -306,6 +336,37 @@ class MainWindow(QMainWindow):
             self.protocol.id if self.protocol else "-",
         )
         self.study_opened.emit(study_instance_uid)
+
+    def _open_editor(self, study: Any) -> None:
+        """The report editor of this study, its template picked by modality and body part."""
+        self._close_editor()
+        template = pick_template(
+            self.templates, study, self.archive.series(study.study_instance_uid)
+        )
+        try:
+            self.editor = ReportEditor(
+                self.archive,
+                study.study_instance_uid,
+                template,
+                self.reader,
+                self.drafts,
+                outbox=self.outbox,
+            )
+        except WorkstationError as exc:
+            self.statusBar().showMessage(self.tr("The report editor failed: ") + str(exc), 10000)
+            return
+        self.editor.status_message.connect(lambda t: self.statusBar().showMessage(t, 8000))
+        self.editor.signed.connect(
+            lambda _s: self.sr_viewer.show_study(self.archive, study.study_instance_uid)
+        )
+        self._editor_layout.addWidget(self.editor)
+
+    def _close_editor(self) -> None:
+        if self.editor is not None:
+            self.editor.shutdown()  # saves what is pending of the draft
+            self._editor_layout.removeWidget(self.editor)
+            self.editor.deleteLater()
+            self.editor = None
 
     def _series_infos(self, series_list: list[Any]) -> list[hanging.SeriesInfo]:
         return [
@@ -410,6 +471,8 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(self.tr("Measurement not saved: ") + str(exc), 10000)
             return
         self._kept_measurements[id(vp)] = (study, now_ids)
+        if self.editor is not None and self.editor.study.study_instance_uid == study:
+            self.editor.refresh_measurements()
         for other in self.grid.viewports:  # the same study in another viewport sees them too
             shown = other.model.stack
             if other is not vp and shown is not None and shown.study.study_instance_uid == study:
@@ -467,6 +530,8 @@ class MainWindow(QMainWindow):
         marked = key not in self.archive.key_images(key.study_instance_uid)
         self.archive.set_key_image(key, marked)
         total = len(self.archive.key_images(key.study_instance_uid))
+        if self.editor is not None:
+            self.editor.refresh_key_images()
         self.statusBar().showMessage(
             (self.tr("Key image marked") if marked else self.tr("Key image removed"))
             + f" ({total})",
@@ -581,5 +646,8 @@ class MainWindow(QMainWindow):
             self._import_thread.wait(5000)
         self._cine.stop()
         self.sync.clear()
+        self._close_editor()
         self.grid.close_all()
+        self.outbox.close()
+        self.drafts.close()
         super().closeEvent(ev)
