@@ -21,6 +21,7 @@ from urllib.parse import quote, urlsplit
 
 import requests
 import requests.adapters
+from urllib3.util.retry import Retry
 
 from workstation.archive.multipart import (
     MultipartError,
@@ -257,7 +258,12 @@ class DicomWebClient:
         self.where = f"{parts.hostname}:{port}"
         self.timeout = (config.connect_timeout_s, config.read_timeout_s)
         self.session = session or requests.Session()
-        adapter = requests.adapters.HTTPAdapter(pool_connections=2, pool_maxsize=8)
+        # Orthanc closes idle keep-alive connections after about a second: a GET on such a
+        # pooled connection fails once, harmlessly; re-send it on a fresh one.
+        retry = Retry(total=1, connect=0, read=1, status=0, allowed_methods={"GET"})
+        adapter = requests.adapters.HTTPAdapter(
+            pool_connections=2, pool_maxsize=8, max_retries=retry
+        )
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         self.session.headers["User-Agent"] = "workstation-dicomweb/1"
