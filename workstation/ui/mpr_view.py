@@ -1,0 +1,697 @@
+"""MPR in Qt: axial, coronal and sagittal viewports linked by a crosshair, and an optional 3D view.
+
+The state lives in :class:`workstation.viewer.mpr.MprModel`; each viewport turns mouse input into
+model calls and redraws on the model's ``changed`` event. Mouse, in a 2D viewport:
+
+- left click or drag: move the crosshair there (the other planes follow);
+- Ctrl + left drag: turn the crosshair about the point, making the other two planes oblique;
+- right drag: window (horizontal: width, vertical: centre); middle drag: pan;
+- wheel: move the plane along its normal; Ctrl + wheel: zoom.
+
+With the length or ellipse tool, a left drag measures on the reformatted values (slab included)
+in millimetres of the reformatted pixels; each measurement keeps its plane geometry.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QCoreApplication, QPointF, Qt, Signal
+from PySide6.QtGui import QImage, QKeyEvent, QMouseEvent, QResizeEvent, QWheelEvent
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+from vtkmodules.qt.QVTKRenderWindowInteractor import QVTKRenderWindowInteractor
+from vtkmodules.vtkCommonCore import vtkCommand
+from vtkmodules.vtkInteractionStyle import vtkInteractorStyleTrackballCamera
+
+from workstation.core.errors import WorkstationError
+from workstation.core.measure import MeasurementError, MeasurementKind
+from workstation.viewer.mpr import (
+    VIEWS,
+    MprChange,
+    MprModel,
+    PlaneMeasurement,
+    ResliceGrid,
+    View,
+    format_lps,
+    line_in_grid,
+    measure_ellipse,
+    measure_length,
+    native_step_mm,
+)
+from workstation.viewer.pixels import default_window
+from workstation.viewer.reslice import (
+    MEASURE_COLOR,
+    VIEW_COLORS,
+    ResliceView,
+    VolumeImage,
+    capture_window,
+)
+from workstation.viewer.volume import Volume
+
+log = logging.getLogger(__name__)
+
+TOOLS = ("crosshair", "length", "ellipse")
+_GAP_PX = 6.0  # crosshair lines stop this far from the point, so the point stays visible
+
+
+def _tr(text: str) -> str:
+    return QCoreApplication.translate("MprView", text)
+
+
+_MODE_LABELS = {"mip": "MIP", "minip": "MinIP", "avg": "Average"}
+
+
+def _measure_text(pm: PlaneMeasurement) -> str:
+    m = pm.measurement
+    text = f"{m.value:.1f} {m.unit}"
+    mean, sd = m.detail("mean"), m.detail("sd")
+    if mean is not None and sd is not None:
+        text += f"  {mean:.1f} ± {sd:.1f}"
+    return text
+
+
+def to_qimage(rgb: np.ndarray) -> QImage:
+    rgb = np.ascontiguousarray(rgb)
+    h, w = rgb.shape[:2]
+    return QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
+
+
+class SizedVtkWidget(QVTKRenderWindowInteractor):
+    """QVTKRenderWindowInteractor whose render window really takes the widget's size.
+
+    The stock ``resizeEvent`` calls ``vtkRenderWindow.SetSize`` unbound, which VTK's Python
+    wrapping runs non-virtually: an OSMesa window (offscreen) then keeps its 300×300 buffer
+    while VTK draws and reads the larger size, which overruns the heap and crashes later.
+    Calling ``SetSize`` on the object reaches the offscreen window's own resize.
+    """
+
+    def resizeEvent(self, ev: QResizeEvent) -> None:
+        scale = self._getPixelRatio()
+        w = round(scale * self.width())
+        h = round(scale * self.height())
+        rw = self.GetRenderWindow()
+        rw.SetDPI(round(72 * scale))
+        rw.SetSize(w, h)
+        self._Iren.SetSize(w, h)
+        self._Iren.ConfigureEvent()
+        self.update()
+
+
+class _VtkWidget(SizedVtkWidget):
+    """The VTK widget with Qt input routed to its viewport instead of VTK's camera styles."""
+
+    def __init__(self, owner: MprViewport) -> None:
+        super().__init__(owner)
+        self._owner = owner
+
+    def wheelEvent(self, ev: QWheelEvent) -> None:
+        self._owner.handle_wheel(ev)
+
+    def keyPressEvent(self, ev: QKeyEvent) -> None:
+        if not self._owner.handle_key(ev):
+            super().keyPressEvent(ev)
+
+    def keyReleaseEvent(self, ev: QKeyEvent) -> None:
+        pass
+
+    def mousePressEvent(self, ev: QMouseEvent) -> None:
+        self.setFocus()
+        self._owner.handle_press(ev)
+
+    def mouseMoveEvent(self, ev: QMouseEvent) -> None:
+        self._owner.handle_move(ev)
+
+    def mouseReleaseEvent(self, ev: QMouseEvent) -> None:
+        self._owner.handle_release(ev)
+
+    def resizeEvent(self, ev: QResizeEvent) -> None:
+        super().resizeEvent(ev)
+        self._owner.refresh()
+
+
+class MprViewport(QWidget):
+    """One 2D MPR viewport (axial, coronal or sagittal) of an :class:`MprView`."""
+
+    def __init__(self, owner: MprView, view: View) -> None:
+        super().__init__(owner)
+        self.owner = owner
+        self.view: View = view
+        self.vtk_widget = _VtkWidget(self)
+        self.vtk_widget.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.vtk_widget)
+        self.render_window = self.vtk_widget.GetRenderWindow()
+        # No multisampling: a 2D view draws pixels 1:1, and 8× MSAA triples the cost of a frame
+        # on software OpenGL.
+        self.render_window.SetMultiSamples(0)
+        self.scene = ResliceView(self.render_window, owner.image, view)
+        self.vtk_widget.GetRenderWindow().GetInteractor().SetInteractorStyle(None)
+        self._drag: str | None = None
+        self._last: QPointF | None = None
+        self._start_pixel: tuple[float, float] | None = None
+        self._preview: list[tuple[list[tuple[float, float]], tuple[float, float, float]]] = []
+        self.vtk_widget.Initialize()
+
+    @property
+    def model(self) -> MprModel:
+        return self.owner.model
+
+    # -- drawing -----------------------------------------------------------------------------
+    def window_size(self) -> tuple[int, int]:
+        w, h = self.render_window.GetSize()
+        if w < 2 or h < 2:
+            ratio = self.devicePixelRatioF()
+            w = max(2, round(self.vtk_widget.width() * ratio))
+            h = max(2, round(self.vtk_widget.height() * ratio))
+        return int(w), int(h)
+
+    def current_grid(self) -> ResliceGrid:
+        w, h = self.window_size()
+        return self.model.grid(self.view, w, h)
+
+    def refresh(self) -> None:
+        """Bring the scene up to date with the model and render (reslicing only if needed)."""
+        m = self.model
+        grid = self.current_grid()
+        self.scene.set_grid(grid, m.interpolation, m.slab, m.slab_step_factor)
+        d = m.display(self.view)
+        self.scene.set_window(d.center, d.width)
+        self.scene.set_edge_labels(grid.plane.edge_labels())
+        self.scene.set_crosshair_lines(self._crosshair_segments(grid))
+        self.scene.set_overlays(self._measurement_shapes(grid) + self._preview)
+        self.scene.set_corner_text(self._corner_texts(grid))
+        self.scene.render()
+
+    def _crosshair_segments(
+        self, grid: ResliceGrid
+    ) -> list[tuple[list[tuple[float, float]], tuple[float, float, float]]]:
+        out: list[tuple[list[tuple[float, float]], tuple[float, float, float]]] = []
+        centre = grid.lps_to_pixel(self.model.crosshair_lps)
+        cc, cr = float(centre[0]), float(centre[1])
+        for other in VIEWS:
+            if other == self.view:
+                continue
+            try:
+                direction = self.model.intersection_direction(self.view, other)
+            except WorkstationError:
+                continue
+            seg = line_in_grid(grid, self.model.crosshair_lps, direction)
+            if seg is None:
+                continue
+            (c0, r0), (c1, r1) = seg
+            length = math.hypot(c1 - c0, r1 - r0)
+            if length < 1e-6:
+                continue
+            uc, ur = (c1 - c0) / length, (r1 - r0) / length
+            t_centre = (cc - c0) * uc + (cr - r0) * ur
+            color = VIEW_COLORS[other]
+            if t_centre - _GAP_PX > 0:
+                out.append(([(c0, r0), (cc - _GAP_PX * uc, cr - _GAP_PX * ur)], color))
+            if t_centre + _GAP_PX < length:
+                out.append(([(cc + _GAP_PX * uc, cr + _GAP_PX * ur), (c1, r1)], color))
+        return out
+
+    def _measurement_shapes(
+        self, grid: ResliceGrid
+    ) -> list[tuple[list[tuple[float, float]], tuple[float, float, float]]]:
+        shapes = []
+        for pm in self.model.measurements_on(grid):
+            m = pm.measurement
+            if m.kind is MeasurementKind.LENGTH:
+                pts = grid.lps_to_pixel(np.asarray(pm.points_lps))[:, :2]
+            else:  # ellipse: centre and radii in the pixels of the grid it was drawn on
+                (cx, cy), (a, b) = m.points
+                t = np.linspace(0.0, 2 * math.pi, 49)
+                lps = pm.grid.pixel_to_lps(cx + a * np.cos(t), cy + b * np.sin(t))
+                pts = grid.lps_to_pixel(lps)[:, :2]
+            shapes.append(([(float(c), float(r)) for c, r in pts], MEASURE_COLOR))
+        return shapes
+
+    def _corner_texts(self, grid: ResliceGrid) -> dict[str, str]:
+        m = self.model
+        d = m.display(self.view)
+        p = m.crosshair_lps
+        value = self.owner.volume.value_at(p)
+        slab = (
+            ""
+            if m.slab is None
+            else f"\n{_tr('Slab')} {m.slab.thickness_mm:g} mm {_MODE_LABELS[m.slab.mode]}"
+        )
+        lines = [f"{self.view.capitalize()}{slab}"]
+        if m.is_oblique(self.view):
+            lines.append(_tr("Oblique"))
+        measures = [_measure_text(pm) for pm in m.measurements_on(grid)]
+        return {
+            "top_left": "\n".join(lines),
+            "top_right": format_lps(p) + ("" if value is None else f"\n{value:g}"),
+            "bottom_left": f"W {d.width:g} L {d.center:g}\n{_tr('Zoom')} {d.zoom:.2f}",
+            "bottom_right": "\n".join(measures[-4:]),
+        }
+
+    def capture(self) -> np.ndarray:
+        """The viewport as RGB (rows, cols, 3), row 0 at the top."""
+        self.scene.render()
+        return capture_window(self.render_window)
+
+    # -- input -------------------------------------------------------------------------------
+    def pixel_at(self, pos: QPointF) -> tuple[float, float]:
+        ratio = self.devicePixelRatioF()
+        return self.scene.display_to_pixel(pos.x() * ratio, pos.y() * ratio)
+
+    def handle_press(self, ev: QMouseEvent) -> None:
+        pos = ev.position()
+        self._last = pos
+        button = ev.button()
+        self.model.begin_interaction()
+        if button == Qt.MouseButton.LeftButton:
+            tool = self.owner.tool
+            if ev.modifiers() & Qt.KeyboardModifier.ControlModifier:
+                self._drag = "rotate"
+            elif tool == "crosshair":
+                self._drag = "crosshair"
+                self._move_crosshair(pos)
+            else:
+                self._drag = tool
+                self._start_pixel = self.pixel_at(pos)
+        elif button == Qt.MouseButton.RightButton:
+            self._drag = "window"
+        elif button == Qt.MouseButton.MiddleButton:
+            self._drag = "pan"
+
+    def handle_move(self, ev: QMouseEvent) -> None:
+        if self._drag is None or self._last is None:
+            return
+        pos = ev.position()
+        last, self._last = self._last, pos
+        if self._drag == "crosshair":
+            self._move_crosshair(pos)
+        elif self._drag == "rotate":
+            self._rotate(last, pos)
+        elif self._drag == "window":
+            d = self.model.display(self.view)
+            step = max(d.width / 500.0, 1.0)
+            dx, dy = pos.x() - last.x(), pos.y() - last.y()
+            self.model.set_window(self.view, d.center + dy * step, max(1.0, d.width + dx * step))
+        elif self._drag == "pan":
+            s = self.current_grid().spacing_mm
+            self.model.pan(self.view, -(pos.x() - last.x()) * s, -(pos.y() - last.y()) * s)
+        elif self._drag in ("length", "ellipse") and self._start_pixel is not None:
+            self._preview = [
+                (self._tool_outline(self._start_pixel, self.pixel_at(pos)), MEASURE_COLOR)
+            ]
+            self.refresh()
+
+    def handle_release(self, ev: QMouseEvent) -> None:
+        drag, self._drag = self._drag, None
+        self.model.end_interaction()
+        if drag in ("length", "ellipse") and self._start_pixel is not None:
+            self._preview = []
+            self.owner.measure(self, drag, self._start_pixel, self.pixel_at(ev.position()))
+            self._start_pixel = None
+        self._last = None
+
+    def _tool_outline(
+        self, p0: tuple[float, float], p1: tuple[float, float]
+    ) -> list[tuple[float, float]]:
+        if self.owner.tool == "length":
+            return [p0, p1]
+        a, b = abs(p1[0] - p0[0]), abs(p1[1] - p0[1])
+        t = np.linspace(0.0, 2 * math.pi, 49)
+        return [(p0[0] + a * math.cos(x), p0[1] + b * math.sin(x)) for x in t]
+
+    def _move_crosshair(self, pos: QPointF) -> None:
+        col, row = self.pixel_at(pos)
+        self.model.click(self.view, self.scene.grid or self.current_grid(), col, row)
+
+    def _rotate(self, last: QPointF, pos: QPointF) -> None:
+        grid = self.scene.grid or self.current_grid()
+        cc, cr, _ = grid.lps_to_pixel(self.model.crosshair_lps)
+        c0, r0 = self.pixel_at(last)
+        c1, r1 = self.pixel_at(pos)
+        a0 = math.atan2(r0 - cr, c0 - cc)
+        a1 = math.atan2(r1 - cr, c1 - cc)
+        delta = math.degrees(math.atan2(math.sin(a1 - a0), math.cos(a1 - a0)))
+        if abs(delta) > 1e-6:
+            self.model.rotate(self.view, delta)
+
+    def handle_wheel(self, ev: QWheelEvent) -> None:
+        steps = ev.angleDelta().y() / 120.0
+        if ev.modifiers() & Qt.KeyboardModifier.ControlModifier:
+            self.model.set_zoom(self.view, self.model.display(self.view).zoom * (1.1**steps))
+        else:
+            normal = self.model.plane(self.view).normal
+            self.model.scroll(self.view, steps * native_step_mm(self.model.geometry, normal))
+        ev.accept()
+
+    def handle_key(self, ev: QKeyEvent) -> bool:
+        key = ev.key()
+        normal = self.model.plane(self.view).normal
+        step = native_step_mm(self.model.geometry, normal)
+        if key in (Qt.Key.Key_Up, Qt.Key.Key_PageUp):
+            self.model.scroll(self.view, step)
+        elif key in (Qt.Key.Key_Down, Qt.Key.Key_PageDown):
+            self.model.scroll(self.view, -step)
+        elif key == Qt.Key.Key_R:
+            self.model.reset()
+        else:
+            return False
+        return True
+
+    def close_viewport(self) -> None:
+        self.vtk_widget.Finalize()
+
+
+class Mpr3DViewport(QWidget):
+    """The 3D view: ray-cast volume, trackball camera, reduced quality while moving."""
+
+    def __init__(self, owner: MprView, preset: str | None = None) -> None:
+        super().__init__(owner)
+        from workstation.viewer.render3d import VolumeRenderView
+
+        self.owner = owner
+        self.vtk_widget = SizedVtkWidget(self)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.vtk_widget)
+        self.render_window = self.vtk_widget.GetRenderWindow()
+        self.render_window.SetMultiSamples(0)  # ray casting gains nothing from MSAA
+        self.scene = VolumeRenderView(
+            self.render_window, owner.image, preset, modality=owner.modality
+        )
+        style = vtkInteractorStyleTrackballCamera()
+        style.AddObserver(vtkCommand.StartInteractionEvent, self._start_interaction)
+        style.AddObserver(vtkCommand.EndInteractionEvent, self._end_interaction)
+        self.vtk_widget.GetRenderWindow().GetInteractor().SetInteractorStyle(style)
+        self.vtk_widget.Initialize()
+
+    def _start_interaction(self, _obj: Any, _event: str) -> None:
+        self.scene.set_interactive(True)
+
+    def _end_interaction(self, _obj: Any, _event: str) -> None:
+        self.scene.set_interactive(False)
+        self.scene.render()
+
+    def refresh(self) -> None:
+        self.scene.render()
+        self.owner.show_notices()
+
+    def capture(self) -> np.ndarray:
+        rgb = self.scene.capture()
+        self.owner.show_notices()
+        return rgb
+
+    def close_viewport(self) -> None:
+        self.vtk_widget.Finalize()
+
+
+def _default_window(
+    volume: Volume, modality: str, value_range: tuple[float, float]
+) -> tuple[float, float]:
+    """The first window the files store (PS3.3 C.11.2.1.2), else the modality's, else the range."""
+    if volume.instances:
+        try:
+            w = default_window(volume.instances[0], modality)
+            return (w.center, w.width)
+        except (ValueError, WorkstationError):
+            pass
+    if modality == "CT":
+        return (40.0, 400.0)
+    lo, hi = value_range
+    return ((lo + hi) / 2.0, max(hi - lo, 1.0))
+
+
+class MprView(QWidget):
+    """Three linked MPR viewports (axial, coronal, sagittal) and an optional 3D viewport."""
+
+    crosshair_moved = Signal(float, float, float)
+    measurement_added = Signal(object)  # PlaneMeasurement
+
+    def __init__(
+        self,
+        volume: Volume,
+        *,
+        modality: str = "CT",
+        window: tuple[float, float] | None = None,
+        show_3d: bool = False,
+        series_instance_uid: str = "",
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.volume = volume
+        self.modality = modality
+        self.series_instance_uid = series_instance_uid
+        self.image = VolumeImage(volume)
+        if window is None:
+            window = _default_window(volume, modality, self.image.value_range)
+        self.model = MprModel(volume.geometry, window)
+        self.tool = "crosshair"
+        self._closed = False
+
+        self.position_label = QLabel()
+        self.position_label.setObjectName("mprPosition")
+        self.link_box = QCheckBox(_tr("Link window and zoom"))
+        self.link_box.setChecked(True)
+        self.slab_box = QDoubleSpinBox()
+        self.slab_box.setRange(0.0, 100.0)
+        self.slab_box.setSingleStep(1.0)
+        self.slab_box.setDecimals(1)
+        self.slab_box.setSuffix(" mm")
+        self.slab_box.setToolTip(_tr("Slab thickness (0: thin plane)"))
+        self.mode_box = QComboBox()
+        for key, label in (("mip", "MIP"), ("minip", "MinIP"), ("avg", _tr("Average"))):
+            self.mode_box.addItem(label, key)
+        self.tool_box = QComboBox()
+        for key, label in (
+            ("crosshair", _tr("Crosshair")),
+            ("length", _tr("Length")),
+            ("ellipse", _tr("Ellipse ROI")),
+        ):
+            self.tool_box.addItem(label, key)
+        self.interp_box = QComboBox()
+        for key, label in (
+            ("linear", _tr("Linear")),
+            ("nearest", _tr("Nearest")),
+            ("cubic", _tr("Cubic")),
+        ):
+            self.interp_box.addItem(label, key)
+        self.interp_box.setToolTip(_tr("Interpolation of the reformatted planes"))
+        self.reset_button = QPushButton(_tr("Reset"))
+        self.three_d_box = QCheckBox(_tr("3D"))
+        self.three_d_box.setChecked(show_3d)
+        self.preset_box = QComboBox()
+        self.preset_box.setToolTip(_tr("3D rendering: transfer-function preset or projection"))
+        self.preset_box.setEnabled(False)
+        # Geometry that was resampled (tilt, uneven spacing) is never shown without saying so.
+        self.warning_label = QLabel("; ".join(volume.warnings))
+        self.warning_label.setObjectName("mprWarning")
+        self.warning_label.setWordWrap(True)
+        self.warning_label.setVisible(bool(volume.warnings))
+
+        bar = QHBoxLayout()
+        bar.addWidget(self.tool_box)
+        bar.addWidget(QLabel(_tr("Slab")))
+        bar.addWidget(self.slab_box)
+        bar.addWidget(self.mode_box)
+        bar.addWidget(self.interp_box)
+        bar.addWidget(self.link_box)
+        bar.addWidget(self.three_d_box)
+        bar.addWidget(self.preset_box)
+        bar.addWidget(self.reset_button)
+        bar.addStretch(1)
+        bar.addWidget(self.position_label)
+
+        self.viewports: dict[View, MprViewport] = {v: MprViewport(self, v) for v in VIEWS}
+        self.grid_layout = QGridLayout()
+        self.grid_layout.setSpacing(2)
+        self.grid_layout.addWidget(self.viewports["axial"], 0, 0)
+        self.grid_layout.addWidget(self.viewports["coronal"], 0, 1)
+        self.grid_layout.addWidget(self.viewports["sagittal"], 1, 0)
+        self.viewport_3d: Mpr3DViewport | None = None
+        root = QVBoxLayout(self)
+        root.setContentsMargins(0, 0, 0, 0)
+        root.addLayout(bar)
+        root.addWidget(self.warning_label)
+        root.addLayout(self.grid_layout, 1)
+        if show_3d:
+            self.set_3d_visible(True)
+
+        self.link_box.toggled.connect(self.model.set_linked_display)
+        self.slab_box.valueChanged.connect(self._slab_changed)
+        self.mode_box.currentIndexChanged.connect(self._slab_changed)
+        self.tool_box.currentIndexChanged.connect(self._tool_changed)
+        self.reset_button.clicked.connect(self._reset)
+        self.three_d_box.toggled.connect(self.set_3d_visible)
+        self.interp_box.currentIndexChanged.connect(self._interpolation_changed)
+        self.preset_box.currentIndexChanged.connect(self._preset_changed)
+        self._subscription = self.model.changed.connect(self._on_change)
+        self._update_position_label()
+
+    # -- public API --------------------------------------------------------------------------
+    def viewport(self, view: View) -> MprViewport:
+        return self.viewports[view]
+
+    def render_all(self) -> None:
+        for vp in self.viewports.values():
+            vp.refresh()
+        if self.viewport_3d is not None:
+            self.viewport_3d.refresh()
+
+    def set_tool(self, tool: str) -> None:
+        if tool not in TOOLS:
+            raise WorkstationError(f"tool must be one of {', '.join(TOOLS)}, not {tool!r}")
+        self.tool_box.setCurrentIndex(TOOLS.index(tool))
+
+    def set_3d_visible(self, visible: bool) -> None:
+        if visible and self.viewport_3d is None:
+            try:
+                self.viewport_3d = Mpr3DViewport(self)
+            except WorkstationError as exc:
+                log.warning("3D view unavailable: %s", exc)
+                self.three_d_box.setChecked(False)
+                return
+            self.grid_layout.addWidget(self.viewport_3d, 1, 1)
+            scene = self.viewport_3d.scene
+            self.preset_box.blockSignals(True)
+            for key, preset in scene.presets.items():
+                self.preset_box.addItem(preset.name, key)
+            self.preset_box.addItem(_tr("3D MIP"), "mip")
+            self.preset_box.setCurrentIndex(self.preset_box.findData(scene.preset.key))
+            self.preset_box.blockSignals(False)
+            self.show_notices()
+        self.preset_box.setEnabled(visible and self.viewport_3d is not None)
+        if self.viewport_3d is not None:
+            self.viewport_3d.setVisible(visible)
+            if visible:
+                self.viewport_3d.refresh()
+        if self.three_d_box.isChecked() != visible:
+            self.three_d_box.setChecked(visible)
+
+    def show_notices(self) -> None:
+        """Volume warnings (resampled geometry) and the 3D view's fallback notice, if any."""
+        notes = list(self.volume.warnings)
+        if self.viewport_3d is not None and self.viewport_3d.scene.notice:
+            notes.append(self.viewport_3d.scene.notice)
+        text = "; ".join(notes)
+        if text != self.warning_label.text():
+            self.warning_label.setText(text)
+        self.warning_label.setVisible(bool(text))
+
+    def capture(self) -> QImage:
+        """All viewports side by side as one image, as laid out (2×2)."""
+        tiles = [self.viewports[v].capture() for v in VIEWS]
+        tiles.append(
+            self.viewport_3d.capture()
+            if self.viewport_3d is not None and self.viewport_3d.isVisible()
+            else np.zeros_like(tiles[0])
+        )
+        h = max(t.shape[0] for t in tiles)
+        w = max(t.shape[1] for t in tiles)
+        canvas = np.full((2 * h + 2, 2 * w + 2, 3), 40, np.uint8)
+        for i, t in enumerate(tiles):
+            r, c = divmod(i, 2)
+            canvas[
+                r * (h + 2) : r * (h + 2) + t.shape[0], c * (w + 2) : c * (w + 2) + t.shape[1]
+            ] = t
+        return to_qimage(canvas)
+
+    def measure(
+        self,
+        viewport: MprViewport,
+        tool: str,
+        p0: tuple[float, float],
+        p1: tuple[float, float],
+    ) -> PlaneMeasurement | None:
+        """Measure on ``viewport``'s reformatted image between two image points (col, row)."""
+        grid = viewport.scene.grid or viewport.current_grid()
+        try:
+            if tool == "length":
+                pm = measure_length(
+                    viewport.view, grid, p0, p1, self.model.slab, self.series_instance_uid
+                )
+            else:
+                radii = (abs(p1[0] - p0[0]), abs(p1[1] - p0[1]))
+                pm = measure_ellipse(
+                    viewport.view,
+                    grid,
+                    viewport.scene.values(),
+                    p0,
+                    radii,
+                    self.model.slab,
+                    self.series_instance_uid,
+                )
+        except MeasurementError as exc:
+            log.info("measurement not made: %s", exc)
+            return None
+        self.model.add_measurement(pm)
+        self.measurement_added.emit(pm)
+        return pm
+
+    def close_views(self) -> None:
+        """Release the render windows (once: closing twice is harmless)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._subscription.disconnect()
+        for vp in self.viewports.values():
+            vp.close_viewport()
+        if self.viewport_3d is not None:
+            self.viewport_3d.close_viewport()
+
+    # -- reactions ---------------------------------------------------------------------------
+    def _on_change(self, change: MprChange) -> None:
+        for vp in self.viewports.values():
+            vp.refresh()
+        if change.kind in ("crosshair", "reset"):
+            self._update_position_label()
+            p = self.model.crosshair_lps
+            self.crosshair_moved.emit(p[0], p[1], p[2])
+
+    def _update_position_label(self) -> None:
+        self.position_label.setText(format_lps(self.model.crosshair_lps))
+
+    def _slab_changed(self, *_args: Any) -> None:
+        mode = self.mode_box.currentData()
+        self.model.set_slab(self.slab_box.value(), mode)
+
+    def _interpolation_changed(self, *_args: Any) -> None:
+        self.model.set_interpolation(self.interp_box.currentData())
+
+    def _preset_changed(self, *_args: Any) -> None:
+        if self.viewport_3d is None:
+            return
+        key = self.preset_box.currentData()
+        scene = self.viewport_3d.scene
+        if key == "mip":
+            d = self.model.display("axial")
+            scene.set_blend_mode("mip", (d.center, d.width))
+        else:
+            scene.set_blend_mode("composite")
+            scene.set_preset(key)
+        self.viewport_3d.refresh()
+
+    def _tool_changed(self, *_args: Any) -> None:
+        self.tool = self.tool_box.currentData()
+
+    def _reset(self) -> None:
+        self.slab_box.blockSignals(True)
+        self.slab_box.setValue(0.0)
+        self.slab_box.blockSignals(False)
+        self.model.reset()
+
+    def closeEvent(self, ev: Any) -> None:
+        self.close_views()
+        super().closeEvent(ev)
