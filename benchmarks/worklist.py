@@ -1,0 +1,351 @@
+"""The reading worklist at 10,000 open work items: UPS-RS round trips and the panel's UI time.
+
+On loopback, in the same run:
+  (a) the HTTP floor: ``GET /system`` on the same authenticated session,
+  (b) a filtered worklist query, first page of 100: one state and one pool (one request), and
+      the default open worklist (SCHEDULED + IN PROGRESS: one request per state, merged),
+  (c) the full "my pools" set of a radiologist (every page, both states),
+  (d) a claim (SCHEDULED -> IN PROGRESS with a new Transaction UID kept on disk first),
+  (e) the plugin's own search cost measured in this process with its store module: reading the
+      candidate rows (``UpsStore.candidates``, which decodes every row's JSON) and matching,
+  (f) the UI-thread time of updating the panel's table model (with a view attached) with
+      10,000 rows: first fill, an unchanged refresh, and a refresh with 1 % of rows changed.
+
+The workitems are written straight into the plugin's SQLite store (``server/orthanc/ups_store.py``)
+before Orthanc starts: reading workitems built by ``core.ups.build_reading_workitem`` for studies
+of 2 series with ``--instances`` instances each (the Input Information Sequence lists them).
+
+Goals (issue: reading worklist): page query ≤ 5× the floor and ≤ 100 ms; claim ≤ 50 ms;
+model refresh with 10,000 rows ≤ 100 ms.
+
+    .venv/bin/python benchmarks/worklist.py [--items N] [--instances K] [--runs R] [--work-dir DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+PLUGIN_DIR = REPO / "server" / "orthanc"
+PLUGIN = PLUGIN_DIR / "worklist_plugin.py"
+SITE_FILE = PLUGIN_DIR / "worklist.json"
+PASSWORD = "bench-password"
+CT = "1.2.840.10008.5.1.4.1.1.2"
+UID_ROOT = "1.2.826.0.1.3680043.10.999.8."
+
+sys.path.insert(0, str(PLUGIN_DIR))
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import ups_store  # noqa: E402  (the plugin's store module, standard library only)
+
+from workstation.archive.orthanc import OrthancProcess  # noqa: E402
+from workstation.core import ups  # noqa: E402
+from workstation.core.settings import ArchiveConfig  # noqa: E402
+from workstation.worklist.model import WorkItem, WorklistFilter, my_pools  # noqa: E402
+from workstation.worklist.upsrs import UpsRsClient  # noqa: E402
+
+BODY_PARTS = ["HEAD", "CHEST", "ABDOMEN", "KNEE", "PELVIS", "BRAIN", "LUNG"]
+HOSPITALS = ["St Elsewhere General Hospital", "Demo General Hospital", "Riverside Clinic"]
+
+
+def median_ms(fn: Callable[[], Any], runs: int, warmup: int = 1) -> tuple[float, Any]:
+    result = None
+    for _ in range(warmup):
+        result = fn()
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        result = fn()
+        times.append(1000 * (time.perf_counter() - t))
+    return statistics.median(times), result
+
+
+def populate(db: Path, site: ups.WorklistConfig, n: int, instances: int) -> list[str]:
+    """Write ``n`` SCHEDULED reading workitems into the plugin's store; returns their UIDs."""
+    rng = random.Random(20261126)
+    store = ups_store.UpsStore(db)
+    readers = [
+        u
+        for u in site.users.values()
+        if u.may(ups.Permission.CLAIM) and u.role.value == "radiologist"
+    ]
+    now = datetime.now(UTC)
+    uids = []
+    conn = store._conn()  # the plugin's own connection set-up and schema
+    conn.execute("BEGIN IMMEDIATE")  # one transaction: the same rows insert() writes, faster
+    for i in range(n):
+        study = f"{UID_ROOT}{i + 1}"
+        part = rng.choice(BODY_PARTS)
+        facts = ups.StudyFacts(
+            study_instance_uid=study,
+            accession_number=f"ACC{i:06d}",
+            patient_name=f"Bench^Patient{i % 997}",
+            patient_id=f"BENCH-{i % 4999:05d}",
+            institution_name=rng.choice(HOSPITALS),
+            study_description=f"CT {part}",
+            requested_procedure_priority=rng.choices(["STAT", "URGENT", "ROUTINE"], [1, 3, 6])[0],
+            series=tuple(
+                ups.SeriesFacts(
+                    f"{study}.{s}",
+                    "CT",
+                    part,
+                    tuple((CT, f"{study}.{s}.{k}") for k in range(1, instances + 1)),
+                )
+                for s in (1, 2)
+            ),
+        )
+        started = now - timedelta(minutes=rng.uniform(0, 600))
+        ds = ups.build_reading_workitem(
+            facts, site, now=started, retrieve_base_url="http://127.0.0.1/dicom-web"
+        )
+        assert ds is not None
+        if rng.random() < 0.3:
+            reader = rng.choice(readers)
+            ds = {**ds, **ups.dataset_of(ProcedureStepLabel=sorted(reader.pools)[0])}
+            ds.update(
+                ups.dataset_of(
+                    ScheduledHumanPerformersSequence=[
+                        ups.performer_item(reader, site.performer_scheme)
+                    ]
+                )
+            )
+        index = ups.index_workitem(ds)
+        uid = ups.first(ds, "SOPInstanceUID")
+        columns = {
+            "state": index.state.value,
+            "priority": index.priority.value,
+            "priority_rank": ups.PRIORITY_RANK[index.priority],
+            "pool": index.pool,
+            "performer": index.performer,
+            "start_utc": index.start_utc,
+            "due_utc": index.due_utc,
+            "patient_id": index.patient_id,
+            "accession_number": index.accession_number,
+            "institution": index.institution,
+            "study_uid": index.study_instance_uid,
+            "reading_study_uid": study,
+            "uid": uid,
+            "dataset": json.dumps(ds, separators=(",", ":")),
+            "version": 1,
+            "created_utc": time.time(),
+            "updated_utc": time.time(),
+        }
+        names = ", ".join(columns)
+        conn.execute(
+            f"INSERT INTO workitems ({names}) VALUES ({', '.join('?' * len(columns))})",
+            list(columns.values()),
+        )
+        uids.append(uid)
+    conn.execute("COMMIT")
+    store.close()
+    return uids
+
+
+def ui_refresh(items: list[WorkItem], runs: int) -> dict[str, float]:
+    """UI-thread time of WorklistTableModel.set_items with a QTableView attached."""
+    from PySide6.QtWidgets import QApplication, QTableView
+
+    from workstation.ui.worklist_panel import WorklistTableModel
+
+    app = QApplication.instance() or QApplication([])
+    out: dict[str, list[float]] = {"first fill": [], "unchanged refresh": [], "1 % changed": []}
+    rng = random.Random(7)
+    for _ in range(runs):
+        model = WorklistTableModel()
+        view = QTableView()
+        view.setModel(model)
+        view.resize(1400, 800)
+        view.show()
+        app.processEvents()
+
+        def timed(key: str, batch: list[WorkItem], model: Any = model) -> None:
+            t = time.perf_counter()
+            model.set_items(batch)
+            app.processEvents()
+            out[key].append(1000 * (time.perf_counter() - t))
+
+        timed("first fill", items)
+        timed("unchanged refresh", [replace(i) for i in items])  # equal, new objects
+        changed = list(items)
+        for k in rng.sample(range(len(changed)), len(changed) // 200):
+            changed[k] = replace(changed[k], state=ups.ProcedureStepState.IN_PROGRESS)
+        for k in sorted(rng.sample(range(len(changed)), len(changed) // 400), reverse=True):
+            del changed[k]
+        changed += [replace(i, uid=i.uid + ".9") for i in items[: len(items) // 400]]
+        timed("1 % changed", changed)
+        view.close()
+        view.deleteLater()
+        model.deleteLater()
+        app.processEvents()
+    return {k: statistics.median(v) for k, v in out.items()}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--items", type=int, default=10_000)
+    ap.add_argument("--instances", type=int, default=10, help="instances per series (2 series)")
+    ap.add_argument("--runs", type=int, default=7)
+    ap.add_argument("--work-dir", type=Path, default=None)
+    args = ap.parse_args()
+
+    work = args.work_dir or Path(tempfile.mkdtemp(prefix="wl-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    site_data = json.loads(SITE_FILE.read_text(encoding="utf-8"))
+    site = ups.load_worklist_config(site_data, str(SITE_FILE))
+    db = work / "orthanc" / "storage" / "worklist.sqlite"
+    t = time.perf_counter()
+    populate(db, site, args.items, args.instances)
+    populate_s = time.perf_counter() - t
+    db_mb = db.stat().st_size / 1e6
+
+    proc = OrthancProcess(
+        work / "orthanc",
+        python_script=PLUGIN,
+        extra_config={
+            "AuthenticationEnabled": True,
+            "RegisteredUsers": {name: PASSWORD for name in site.users},
+            "Worklist": {
+                "ConfigFile": str(SITE_FILE),
+                "WorkstationPath": str(REPO),
+                "MaximumResults": 1000,
+                "StopWhenProcessEnds": os.getpid(),
+            },
+        },
+    ).start()
+    rows: list[tuple[str, float, str]] = []
+    try:
+
+        def client(user: str) -> UpsRsClient:
+            config = ArchiveConfig(
+                name="bench",
+                dicomweb_url=proc.urls.dicomweb,
+                auth="basic",
+                user=user,
+                password=PASSWORD,
+                read_timeout_s=120.0,
+            )
+            return UpsRsClient(config, site.users[user], claims=work / f"{user}.sqlite", site=site)
+
+        rad = client("dr.chest")  # pools chest and body
+        session = rad._web.session
+        floor, _ = median_ms(
+            lambda: session.get(proc.urls.http + "/system").raise_for_status(), args.runs
+        )
+        rows.append(("GET /system (HTTP floor)", floor, ""))
+
+        one = WorklistFilter(states=(ups.ProcedureStepState.SCHEDULED,), pools=("chest",))
+        ms, page = median_ms(lambda: rad.search(one, limit=100), args.runs)
+        rows.append(
+            ("page of 100: SCHEDULED, pool chest (1 request)", ms, f"{len(page.items)} rows")
+        )
+        ms_open, page = median_ms(lambda: rad.search(WorklistFilter(), limit=100), args.runs)
+        rows.append(("page of 100: open worklist (2 requests)", ms_open, f"{len(page.items)} rows"))
+        lean = UpsRsClient(
+            rad.config, rad.user, claims=work / "lean.sqlite", site=site, include_inputs=False
+        )
+        ms_lean, _ = median_ms(lambda: lean.search(one, limit=100), args.runs)
+        rows.append(("page of 100, 1 request, without inputs", ms_lean, "no image counts"))
+        full_runs = max(3, args.runs // 2)
+        ms_full, full = median_ms(lambda: rad.search_all(my_pools(rad.user)), full_runs, warmup=0)
+        rows.append(("full 'my pools' set (all pages)", ms_full, f"{len(full)} rows"))
+
+        pool = iter(i.uid for i in rad.search_all(one))
+        ms_claim, _ = median_ms(lambda: rad.claim(next(pool)), args.runs)
+        rows.append(("claim (client: disk + PUT state)", ms_claim, ""))
+        raw = iter(i.uid for i in rad.search_all(WorklistFilter(pools=("body",), unassigned=True)))
+
+        def raw_claim() -> None:
+            rad.change_state(
+                next(raw), ups.ProcedureStepState.IN_PROGRESS, f"2.25.{time.time_ns()}"
+            )
+
+        ms_raw, _ = median_ms(raw_claim, args.runs)
+        rows.append(("claim (PUT state only)", ms_raw, ""))
+        rad.close()
+        lean.close()
+    finally:
+        proc.stop(kill=True)
+
+    # the plugin's search cost, in this process, with its own store module
+    store = ups_store.UpsStore(db)
+    visible = ("RAD02", ["body", "chest"])
+    ms_cand, cands = median_ms(
+        lambda: store.candidates(state="SCHEDULED", pool="chest", visible_to=visible), args.runs
+    )
+    rows.append(("plugin: candidates() of one request", ms_cand, f"{len(cands)} rows decoded"))
+    query = ups.parse_search_query(
+        {"ProcedureStepState": "SCHEDULED", "ProcedureStepLabel": "chest"}
+    )
+    ms_match, _ = median_ms(
+        lambda: [r for r in cands if ups.matches(r.dataset, query.criteria)], args.runs
+    )
+    rows.append(("plugin: matches() over them", ms_match, ""))
+    # The fix proposed for the plugin, prototyped on its table: page in SQL, decode the page only.
+    where = "state = ? AND pool = ? AND (performer = ? OR (performer IS NULL AND pool IN (?, ?)))"
+    args_sql = ("SCHEDULED", "chest", *([visible[0]] + visible[1]))
+    conn = store._conn()
+    wanted = ups.parse_search_query(
+        {"ProcedureStepState": "SCHEDULED", "ProcedureStepLabel": "chest", "includefield": "all"}
+    )
+
+    def sql_paged() -> str:
+        page_rows = conn.execute(
+            f"SELECT dataset FROM workitems WHERE {where} ORDER BY priority_rank, "
+            "due_utc IS NULL, due_utc, created_utc, uid LIMIT 100 OFFSET 0",
+            args_sql,
+        ).fetchall()
+        conn.execute(f"SELECT COUNT(*) FROM workitems WHERE {where}", args_sql).fetchone()
+        page = [json.loads(r[0]) for r in page_rows]
+        return json.dumps([ups.select_attributes(d, wanted) for d in page])
+
+    ms_proto, _ = median_ms(sql_paged, args.runs)
+    rows.append(("plugin, proposed: SQL LIMIT/OFFSET, decode the page", ms_proto, "in process"))
+    store.close()
+
+    all_items = [WorkItem.from_dicom_json(r.dataset) for r in ups_store.UpsStore(db).candidates()][
+        : args.items
+    ]
+    ui = ui_refresh(all_items, 3)
+    for key, value in ui.items():
+        rows.append((f"UI: model + view update, {len(all_items)} rows, {key}", value, ""))
+
+    print(
+        f"\nWorklist benchmark, {platform.machine()}, {os.cpu_count()} CPUs, Python "
+        f"{platform.python_version()}; {args.items} open workitems ({2 * args.instances} "
+        f"referenced instances each), store {db_mb:.0f} MB written in {populate_s:.1f} s; "
+        f"median of {args.runs} (full set: {full_runs})\n"
+    )
+    print(f"| {'measurement':<58} | {'ms':>9} | {'÷ floor':>8} | note")
+    print(f"|{'-' * 60}|{'-' * 11}|{'-' * 10}|------")
+    for name, ms, note in rows:
+        ratio = f"{ms / floor:8.1f}" if not name.startswith(("UI", "plugin")) else " " * 8
+        print(f"| {name:<58} | {ms:9.1f} | {ratio} | {note}")
+    page_ms = rows[1][1]
+    print(
+        f"\nGoals: page query ≤ 5× floor and ≤ 100 ms: {page_ms:.1f} ms, "
+        f"{page_ms / floor:.1f}× -> {'met' if page_ms <= min(100, 5 * floor) else 'NOT met'};"
+        f" claim ≤ 50 ms: {ms_claim:.1f} ms -> {'met' if ms_claim <= 50 else 'NOT met'};"
+        f" UI refresh ≤ 100 ms: {ui['1 % changed']:.1f} ms -> "
+        f"{'met' if ui['1 % changed'] <= 100 else 'NOT met'}"
+    )
+    if args.work_dir is None:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

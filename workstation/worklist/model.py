@@ -1,0 +1,482 @@
+"""The reading worklist as the workstation shows it: work items read from UPS DICOM JSON, their
+order, and the filters a reader or a lead applies (PS3.4 Annex CC, PS3.18 Annex F).
+
+A :class:`WorkItem` is built once from a Unified Procedure Step dataset (a search answer, a
+retrieve, or the embedded store) and is frozen, so a refresh can compare old and new rows with
+``==``. Worklist order is priority (HIGH first), then due time (Expected Completion DateTime,
+PS3.4 Table CC.2.5-3): inside a priority the overdue items come first because they are the
+earliest due. It is the order the UPS-RS server answers in, so server paging stays exact.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from operator import attrgetter
+from pathlib import Path
+from typing import Any
+
+from workstation.core import ups
+from workstation.core.errors import ConfigError
+from workstation.core.ups import ProcedureStepState, UpsPriority, WorklistUser
+
+OPEN_STATES: tuple[ProcedureStepState, ...] = (
+    ProcedureStepState.SCHEDULED,
+    ProcedureStepState.IN_PROGRESS,
+)
+
+# Attributes outside the UPS IOD that a workitem may carry as additional attributes of a
+# Standard Extended SOP Class (the embedded backend writes them; a server may add them), read
+# by tag because core.ups does not name them.
+TAG_MODALITIES_IN_STUDY = "00080061"
+TAG_MODALITY = "00080060"
+TAG_BODY_PART = "00180015"
+TAG_STUDY_DATE = "00080020"
+TAG_STUDY_DESCRIPTION = "00081030"
+TAG_INSTITUTION_NAME = "00080080"
+TAG_NUMBER_OF_STUDY_INSTANCES = "00201208"
+# Fields a worklist search asks for beyond the UPS-RS defaults (PS3.18 §11.9 includefield).
+EXTRA_SEARCH_FIELDS: tuple[str, ...] = (
+    TAG_MODALITIES_IN_STUDY,
+    TAG_MODALITY,
+    TAG_BODY_PART,
+    TAG_STUDY_DATE,
+    TAG_STUDY_DESCRIPTION,
+    TAG_NUMBER_OF_STUDY_INSTANCES,
+    "ReplacedProcedureStepSequence",
+)
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value).strip()
+
+
+def _dt(dataset: Mapping[str, Any], keyword: str) -> datetime | None:
+    text = ups.first(dataset, keyword)
+    return ups.parse_dt(str(text)) if text else None
+
+
+def _code_parts(item: Mapping[str, Any]) -> tuple[str, str]:
+    """(code value, code meaning) of a code sequence item."""
+    return _text(ups.code_value(item)), _text(ups.first(item, "CodeMeaning"))
+
+
+def _sop_refs(dataset: Mapping[str, Any]) -> tuple[int, str | None, str]:
+    """From Input Information Sequence: image count, an input workitem's UID, the study UID.
+
+    A UPS reference among the inputs (class UPS Push) links a second read to its first read;
+    it is not an image.
+    """
+    count = 0
+    seen_any = False
+    linked: str | None = None
+    study = ""
+    for item in ups.items(dataset, "InputInformationSequence"):
+        study = study or _text(ups.first(item, "StudyInstanceUID"))
+        for ref in ups.items(item, "ReferencedSOPSequence"):
+            seen_any = True
+            if ups.first(ref, "ReferencedSOPClassUID") == ups.UPS_PUSH_SOP_CLASS_UID:
+                linked = linked or _text(ups.first(ref, "ReferencedSOPInstanceUID")) or None
+            else:
+                count += 1
+    return (count if seen_any else -1), linked, study
+
+
+@dataclass(frozen=True, slots=True)
+class WorkItem:
+    """One reading workitem (a UPS, PS3.4 CC.1) with what the worklist shows of it.
+
+    ``pool`` is the Procedure Step Label, ``hospital_code`` the Scheduled Station Name code of
+    the sending hospital, ``performer_code`` the scheduled human performer (the assigned
+    reader), ``second_read_of`` the UID of the reading this one gives a second opinion on,
+    ``replaces`` the UID of a discontinued workitem this one replaces (hand back).
+    """
+
+    uid: str
+    state: ProcedureStepState
+    priority: UpsPriority
+    due: datetime | None = None
+    scheduled_start: datetime | None = None
+    pool: str | None = None
+    worklist_label: str = ""
+    performer_code: str | None = None
+    performer_name: str = ""
+    hospital_code: str = ""
+    hospital: str = ""
+    modality: str = ""
+    body_part: str = ""
+    patient_name: str = ""
+    patient_id: str = ""
+    accession_number: str = ""
+    study_instance_uid: str = ""
+    study_date: str = ""
+    study_description: str = ""
+    number_of_images: int | None = None
+    second_read_of: str | None = None
+    replaces: str | None = None
+    # Derived once, so a refresh of 10,000 rows sorts and compares them cheaply (UI thread).
+    order_key: tuple[int, bool, float, str] = field(init=False, repr=False, compare=False)
+    fingerprint: tuple[Any, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        due = self.due.timestamp() if self.due is not None else 0.0
+        key = (ups.PRIORITY_RANK[self.priority], self.due is None, due, self.uid)
+        object.__setattr__(self, "order_key", key)
+        object.__setattr__(self, "fingerprint", tuple(getattr(self, f) for f in _COMPARED_FIELDS))
+
+    @classmethod
+    def from_dicom_json(cls, dataset: Mapping[str, Any]) -> WorkItem:
+        """Read a UPS dataset in DICOM JSON (PS3.18 F.2); UpsError 400 for a broken one.
+
+        Needs SOP Instance UID, Procedure Step State and Scheduled Procedure Step Priority
+        (Type 1 in PS3.4 Table CC.2.5-3); everything else may be absent.
+        """
+        if not isinstance(dataset, Mapping):
+            raise ups.UpsError("a workitem must be a DICOM JSON object", http_status=400)
+        uid = _text(ups.first(dataset, "SOPInstanceUID"))
+        if not uid:
+            raise ups.UpsError.from_status(
+                ups.MISSING_ATTRIBUTE, "a workitem without SOP Instance UID (0008,0018)"
+            )
+        state = ups.parse_state(ups.first(dataset, "ProcedureStepState"))
+        priority = ups.parse_priority(ups.first(dataset, "ScheduledProcedureStepPriority"))
+        performer_code: str | None = None
+        performer_name = ""
+        for person in ups.items(dataset, "ScheduledHumanPerformersSequence"):
+            for code in ups.items(person, "HumanPerformerCodeSequence"):
+                value, meaning = _code_parts(code)
+                if value:
+                    performer_code = value
+                    performer_name = meaning
+                    break
+            name = _text(ups.first(person, "HumanPerformerName"))
+            performer_name = name or performer_name
+            if performer_code:
+                break
+        hospital_code = hospital = ""
+        for station in ups.items(dataset, "ScheduledStationNameCodeSequence"):
+            hospital_code, hospital = _code_parts(station)
+            if hospital_code:
+                break
+        hospital = hospital or _text(ups.first(dataset, TAG_INSTITUTION_NAME)) or hospital_code
+        accession = description = ""
+        study_uid = _text(ups.first(dataset, "StudyInstanceUID"))
+        for request in ups.items(dataset, "ReferencedRequestSequence"):
+            accession = accession or _text(ups.first(request, "AccessionNumber"))
+            description = description or _text(ups.first(request, "RequestedProcedureDescription"))
+            study_uid = study_uid or _text(ups.first(request, "StudyInstanceUID"))
+        refs, second_read_of, input_study = _sop_refs(dataset)
+        study_uid = study_uid or input_study
+        count_value = ups.first(dataset, TAG_NUMBER_OF_STUDY_INSTANCES)
+        try:
+            images: int | None = int(count_value) if count_value is not None else None
+        except (TypeError, ValueError):
+            images = None
+        if images is None and refs >= 0:
+            images = refs
+        modalities = [
+            _text(m) for m in ups.values(dataset, TAG_MODALITIES_IN_STUDY) if _text(m)
+        ] or [_text(m) for m in ups.values(dataset, TAG_MODALITY) if _text(m)]
+        replaces = None
+        for ref in ups.items(dataset, "ReplacedProcedureStepSequence"):
+            replaces = _text(ups.first(ref, "ReferencedSOPInstanceUID")) or None
+        return cls(
+            uid=uid,
+            state=state,
+            priority=priority,
+            due=_dt(dataset, "ExpectedCompletionDateTime"),
+            scheduled_start=_dt(dataset, "ScheduledProcedureStepStartDateTime"),
+            pool=_text(ups.first(dataset, "ProcedureStepLabel")) or None,
+            worklist_label=_text(ups.first(dataset, "WorklistLabel")),
+            performer_code=performer_code,
+            performer_name=performer_name,
+            hospital_code=hospital_code,
+            hospital=hospital,
+            modality="/".join(dict.fromkeys(m.upper() for m in modalities)),
+            body_part=_text(ups.first(dataset, TAG_BODY_PART)).upper(),
+            patient_name=_text(ups.first(dataset, "PatientName")),
+            patient_id=_text(ups.first(dataset, "PatientID")),
+            accession_number=accession,
+            study_instance_uid=study_uid,
+            study_date=_text(ups.first(dataset, TAG_STUDY_DATE)),
+            study_description=description or _text(ups.first(dataset, TAG_STUDY_DESCRIPTION)),
+            number_of_images=images,
+            second_read_of=second_read_of,
+            replaces=replaces,
+        )
+
+    # -- time ------------------------------------------------------------------------------
+    @property
+    def is_open(self) -> bool:
+        """SCHEDULED or IN PROGRESS: still to be read."""
+        return not self.state.is_final
+
+    def time_left(self, now: datetime) -> timedelta | None:
+        """Time until the due time (negative when overdue); None without a due time."""
+        return None if self.due is None else self.due - now
+
+    def is_overdue(self, now: datetime) -> bool:
+        """An open item past its Expected Completion DateTime."""
+        return self.is_open and self.due is not None and self.due <= now
+
+    def sort_key(self) -> tuple[int, bool, float, str]:
+        """Worklist order: priority (HIGH first), then due time; no due time last."""
+        return self.order_key
+
+    @property
+    def assigned_to(self) -> str:
+        """Who the item is assigned to, as the worklist shows it ("" when unassigned)."""
+        return self.performer_name or self.performer_code or ""
+
+
+_COMPARED_FIELDS = tuple(name for name, f in WorkItem.__dataclass_fields__.items() if f.compare)
+
+
+def worklist_order(items: Iterable[WorkItem]) -> list[WorkItem]:
+    """Items sorted in worklist order (:meth:`WorkItem.sort_key`)."""
+    return sorted(items, key=attrgetter("order_key"))
+
+
+def format_time_left(left: timedelta | None) -> str:
+    """``2h 05m``, ``3d 4h``, ``overdue 12m``; "" without a due time."""
+    if left is None:
+        return ""
+    seconds = int(left.total_seconds())
+    overdue = seconds <= 0
+    seconds = abs(seconds)
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    if days:
+        text = f"{days}d {hours}h"
+    elif hours:
+        text = f"{hours}h {minutes:02d}m"
+    else:
+        text = f"{minutes}m"
+    return f"overdue {text}" if overdue else text
+
+
+# -- filters ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class WorklistFilter:
+    """What to show: states, assignment, pools, hospital, priority, overdue, identifiers, text.
+
+    None and empty fields do not filter, except ``pools`` (None: any pool; an empty tuple: no
+    pool, so nothing matches) and ``performer`` ("" matches nothing: a user without a
+    performer code has no work of their own). ``performer`` is a performer code;
+    ``unassigned`` keeps items without a reader; ``text`` matches patient name, patient ID and
+    accession number (any case) and is applied on the workstation only.
+    """
+
+    name: str = ""
+    states: tuple[ProcedureStepState, ...] = OPEN_STATES
+    performer: str | None = None
+    unassigned: bool = False
+    pools: tuple[str, ...] | None = None
+    hospital: str | None = None
+    priority: UpsPriority | None = None
+    overdue_only: bool = False
+    patient_id: str | None = None
+    accession_number: str | None = None
+    text: str = ""
+
+    def matches(self, item: WorkItem, now: datetime) -> bool:
+        """Whether ``item`` passes every criterion of the filter."""
+        if self.states and item.state not in self.states:
+            return False
+        if self.performer is not None and item.performer_code != self.performer:
+            return False
+        if self.unassigned and item.performer_code:
+            return False
+        if self.pools is not None and item.pool not in self.pools:
+            return False
+        if self.hospital is not None and item.hospital_code != self.hospital:
+            return False
+        if self.priority is not None and item.priority is not self.priority:
+            return False
+        if self.overdue_only and not item.is_overdue(now):
+            return False
+        if self.patient_id is not None and item.patient_id != self.patient_id:
+            return False
+        if self.accession_number is not None and item.accession_number != self.accession_number:
+            return False
+        if self.text:
+            hay = f"{item.patient_name} {item.patient_id} {item.accession_number}".casefold()
+            hay = hay.replace("^", " ")
+            if not all(word in hay for word in self.text.casefold().split()):
+                return False
+        return True
+
+    @property
+    def matches_nothing(self) -> bool:
+        """True when no item can match (no pools, or "my work" of a user without a code)."""
+        return self.performer == "" or self.pools == ()
+
+    def with_text(self, text: str) -> WorklistFilter:
+        return replace(self, text=text.strip())
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["states"] = [s.value for s in self.states]
+        data["pools"] = None if self.pools is None else list(self.pools)
+        data["priority"] = self.priority.value if self.priority else None
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], where: str = "saved filter") -> WorklistFilter:
+        """A filter from its JSON form; ConfigError naming ``where`` and the key when wrong."""
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"{where}: must be a JSON object")
+        known = set(cls.__dataclass_fields__)
+        unknown = set(data) - known
+        if unknown:
+            raise ConfigError(f"{where}: unknown keys {sorted(unknown)}")
+        try:
+            states = tuple(ProcedureStepState(s) for s in data.get("states", []))
+        except ValueError:
+            raise ConfigError(f"{where}: key 'states': not UPS states") from None
+        try:
+            priority = UpsPriority(data["priority"]) if data.get("priority") else None
+        except ValueError:
+            raise ConfigError(f"{where}: key 'priority': not HIGH, MEDIUM or LOW") from None
+        pools = data.get("pools")
+        if pools is not None and (
+            not isinstance(pools, list) or not all(isinstance(p, str) for p in pools)
+        ):
+            raise ConfigError(f"{where}: key 'pools': must be a list of strings or null")
+        return cls(
+            name=str(data.get("name", "")),
+            states=states,
+            performer=data.get("performer"),
+            unassigned=bool(data.get("unassigned", False)),
+            pools=None if pools is None else tuple(pools),
+            hospital=data.get("hospital"),
+            priority=priority,
+            overdue_only=bool(data.get("overdue_only", False)),
+            patient_id=data.get("patient_id"),
+            accession_number=data.get("accession_number"),
+            text=str(data.get("text", "")),
+        )
+
+
+def all_open() -> WorklistFilter:
+    return WorklistFilter(name="All open")
+
+
+def my_work(user: WorklistUser) -> WorklistFilter:
+    """Open items assigned to (or claimed by) the user."""
+    return WorklistFilter(name="My work", performer=user.performer_code or "")
+
+
+def my_pools(user: WorklistUser) -> WorklistFilter:
+    """Open items of the user's reading pools, assigned or not."""
+    return WorklistFilter(name="My pools", pools=tuple(sorted(user.pools)))
+
+
+def overdue() -> WorklistFilter:
+    return WorklistFilter(name="Overdue", overdue_only=True)
+
+
+def hospital(code: str, label: str = "") -> WorklistFilter:
+    return WorklistFilter(name=f"Hospital: {label or code}", hospital=code)
+
+
+def builtin_filters(user: WorklistUser) -> list[WorklistFilter]:
+    """The saved filters every user has: all open, my work, my pools, overdue."""
+    return [all_open(), my_work(user), my_pools(user), overdue()]
+
+
+def hospital_filters(items: Iterable[WorkItem]) -> list[WorklistFilter]:
+    """One filter per sending hospital seen among ``items``, by name."""
+    seen: dict[str, str] = {}
+    for item in items:
+        if item.hospital_code and item.hospital_code not in seen:
+            seen[item.hospital_code] = item.hospital
+    ordered = sorted(seen.items(), key=lambda kv: (kv[1] or kv[0]).casefold())
+    return [hospital(code, label) for code, label in ordered]
+
+
+@dataclass(slots=True)
+class SavedFilters:
+    """A user's own named filters, kept as JSON in a file of their own."""
+
+    path: Path
+    filters: dict[str, WorklistFilter] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: str | Path) -> SavedFilters:
+        """Read the file; a missing file is no filters, a broken one a ConfigError."""
+        p = Path(path)
+        if not p.exists():
+            return cls(p)
+        try:
+            data = json.loads(p.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"{p}: cannot read saved worklist filters: {exc}") from None
+        if not isinstance(data, list):
+            raise ConfigError(f"{p}: must be a JSON list of filters")
+        out = cls(p)
+        for n, entry in enumerate(data):
+            f = WorklistFilter.from_json(entry, f"{p}: [{n}]")
+            out.filters[f.name] = f
+        return out
+
+    def save(self, f: WorklistFilter) -> None:
+        if not f.name.strip():
+            raise ConfigError("a saved filter needs a name")
+        self.filters[f.name] = f
+        self._write()
+
+    def remove(self, name: str) -> None:
+        self.filters.pop(name, None)
+        self._write()
+
+    def _write(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(
+            json.dumps([f.to_json() for f in self.filters.values()], indent=1), encoding="utf-8"
+        )
+        tmp.replace(self.path)
+
+
+# -- counts for the lead view -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class QueueCounts:
+    """Open items per reader and per pool, with how many of them are overdue."""
+
+    per_reader: dict[str, tuple[int, int]]  # reader label -> (open, overdue); "" = unassigned
+    per_pool: dict[str, tuple[int, int]]
+    overdue: tuple[WorkItem, ...]
+
+
+def queue_counts(items: Sequence[WorkItem], now: datetime) -> QueueCounts:
+    """Counts of the open items per assigned reader and per pool, and the overdue items."""
+    readers: dict[str, list[int]] = {}
+    pools: dict[str, list[int]] = {}
+    late: list[WorkItem] = []
+    for item in items:
+        if not item.is_open:
+            continue
+        is_late = item.is_overdue(now)
+        for table, key in ((readers, item.assigned_to), (pools, item.pool or "")):
+            entry = table.setdefault(key, [0, 0])
+            entry[0] += 1
+            entry[1] += int(is_late)
+        if is_late:
+            late.append(item)
+    return QueueCounts(
+        per_reader={k: (v[0], v[1]) for k, v in sorted(readers.items())},
+        per_pool={k: (v[0], v[1]) for k, v in sorted(pools.items())},
+        overdue=tuple(worklist_order(late)),
+    )
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
