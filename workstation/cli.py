@@ -169,12 +169,50 @@ def _parse_size(text: str) -> tuple[int, int]:
         raise WorkstationError(f"--size must be WIDTHxHEIGHT, e.g. 512x512 (got {text!r})") from exc
 
 
+def _parse_vector(text: str | None, option: str) -> tuple[float, float, float] | None:
+    if text is None:
+        return None
+    try:
+        x, y, z = (float(v) for v in text.split(","))
+    except ValueError:
+        raise WorkstationError(f"{option} must be X,Y,Z in mm (LPS), e.g. 0,-20,35") from None
+    return (x, y, z)
+
+
 def cmd_export_image(args: argparse.Namespace) -> int:
     from workstation.viewer.export import render_png
     from workstation.viewer.stack import ImageStack
 
     window = _parse_window(args.window) if args.window else None
     size = _parse_size(args.size) if args.size else None
+    if args.view:
+        from workstation.viewer.mpr_export import export_view
+
+        if not args.study:
+            raise WorkstationError("--view needs --study UID (a volume from the local store)")
+        archive = _open_archive(_data_dir(args))
+        try:
+            result = export_view(
+                archive,
+                args.study,
+                args.series,
+                args.view,
+                Path(args.out),
+                position=_parse_vector(args.position, "--position"),
+                normal=_parse_vector(args.normal, "--normal"),
+                slab_mm=args.slab,
+                mode=args.mode,
+                size=size,
+                window=window,
+            )
+        finally:
+            archive.close()
+        for warning in result.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+        if result.notice:
+            print(f"note: {result.notice}", file=sys.stderr)
+        print(f"wrote {result.path} ({result.width}x{result.height})")
+        return 0
     if args.file:
         stack = ImageStack.from_file(args.file)
         index = 0
@@ -262,6 +300,15 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--window", metavar="CENTER/WIDTH")
     ex.add_argument("--size", metavar="WxH")
     ex.add_argument("--annotations", action="store_true", help="draw the corner text")
+    ex.add_argument(
+        "--view",
+        choices=("axial", "coronal", "sagittal", "oblique", "3d"),
+        help="a plane through the series' volume (MPR) or a 3D rendering",
+    )
+    ex.add_argument("--position", metavar="X,Y,Z", help="centre of the view, LPS mm")
+    ex.add_argument("--normal", metavar="X,Y,Z", help="plane normal (oblique) or 3D view direction")
+    ex.add_argument("--slab", type=float, metavar="MM", help="slab thickness in mm")
+    ex.add_argument("--mode", choices=("mip", "minip", "avg"), help="slab mode (default mip)")
     ex.set_defaults(func=cmd_export_image)
     add_archive_commands(sub)
     from workstation.archive.serve import add_serve_commands

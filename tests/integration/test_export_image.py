@@ -185,3 +185,64 @@ def test_export_annotations_and_errors(cli, demo_store, tmp_path, artifact_dir):
     )
     assert bad.returncode == 2
     assert "CENTER/WIDTH" in bad.stderr
+
+
+def test_export_mpr_views_from_the_command_line(cli, demo_store, tmp_path, artifact_dir):
+    """--view: the position lands on the image centre; patient left on the right; slabs."""
+    from workstation.demo import CT_CHEST_ABDOMEN
+    from workstation.demo.studies import CHEST_AIR_POCKET_CENTER_LPS, CHEST_LEFT_MARKER_CENTER_LPS
+
+    def export(name, *extra):
+        out = tmp_path / f"{name}.png"
+        r = cli(
+            "export-image",
+            "--data-dir",
+            str(demo_store),
+            "--study",
+            CT_CHEST_ABDOMEN.study_instance_uid,
+            "--size",
+            "256x256",
+            "--out",
+            str(out),
+            *extra,
+        )
+        assert r.returncode == 0, r.stderr
+        (artifact_dir / f"export_mpr_{name}.png").write_bytes(out.read_bytes())
+        return read_png(out)[..., 0].astype(int)
+
+    x, y, z = CHEST_LEFT_MARKER_CENTER_LPS
+    for view in ("axial", "coronal"):
+        img = export(view, "--view", view, "--position", f"{x},{y},{z}", "--window", "40/400")
+        # The 2000 HU marker sits on the centre pixel (width // 2, height // 2).
+        assert img[128, 128] == 255
+        # Toward the patient's right (the viewer's left) of the marker: body, not marker.
+        assert img[128, 60] < 255
+    ax, ay, az = CHEST_AIR_POCKET_CENTER_LPS
+    minip = export(
+        "minip",
+        "--view",
+        "axial",
+        "--position",
+        f"{ax},{ay},{az}",
+        "--slab",
+        "20",
+        "--mode",
+        "minip",
+        "--window",
+        "40/400",
+    )
+    assert minip[128, 128] == 0  # air (-1000 HU) at the darkest end of the window
+    bad = cli(
+        "export-image",
+        "--data-dir",
+        str(demo_store),
+        "--study",
+        CT_CHEST_ABDOMEN.study_instance_uid,
+        "--view",
+        "axial",
+        "--position",
+        "1,2",
+        "--out",
+        str(tmp_path / "x.png"),
+    )
+    assert bad.returncode == 2 and "--position must be X,Y,Z" in bad.stderr

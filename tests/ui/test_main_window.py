@@ -266,3 +266,15 @@ def test_two_by_two_with_measurements_screenshot(window, qtbot, artifact_dir):
     qtbot.wait(100)
     shot = window.screenshot()
     assert shot.save(str(artifact_dir / "ui_layout_2x2_measurements.png"))
+
+
+def test_embedded_worklist_tab_opens_its_study(window, qtbot):
+    panel = window.worklist_panel
+    assert panel is not None
+    assert window.tabs.tabText(3) == "Worklist"
+    # One reading work item per study of the local store.
+    studies = {s.study_instance_uid for s in window.archive.studies()}
+    qtbot.waitUntil(lambda: panel.model.rowCount() == len(studies), timeout=10000)
+    panel.open_study_requested.emit(CT_HEAD.study_instance_uid, True)
+    assert window.current_study_uid == CT_HEAD.study_instance_uid
+    assert "read-only" in window.statusBar().currentMessage()

@@ -47,9 +47,11 @@ from workstation.ui.sr_viewer import SrViewer
 from workstation.ui.study_model import StudyTableModel
 from workstation.ui.viewport import ImageViewport
 from workstation.ui.viewport_grid import ViewportGrid
+from workstation.ui.worklist_panel import WorklistPanel
 from workstation.viewer import hanging
 from workstation.viewer.stack import ImageStack
 from workstation.viewer.sync import SyncGroup, can_auto_link
+from workstation.worklist.embedded import EmbeddedWorklist
 
 MAX_PRIORS_HUNG = 3  # priors offered to the hanging protocols, most recent first
 
@@ -169,6 +171,19 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(study_page, self.tr("Studies"))
         self.tabs.addTab(viewer_page, self.tr("Viewer"))
         self.tabs.addTab(self.sr_viewer, self.tr("Reports"))
+        # The reading worklist: the embedded one (a work item per local study) until an
+        # archive's UPS-RS worklist is configured.
+        self.worklist_backend: Any = None
+        self.worklist_panel: WorklistPanel | None = None
+        try:
+            # The local user of the embedded worklist reads and assigns (a one-reader site).
+            self.worklist_backend = EmbeddedWorklist.for_archive(archive)
+            self.worklist_panel = WorklistPanel(self.worklist_backend, archive)
+        except WorkstationError as exc:
+            log.warning("worklist unavailable: %s", type(exc).__name__)
+        if self.worklist_panel is not None:
+            self.tabs.addTab(self.worklist_panel, self.tr("Worklist"))
+            self.worklist_panel.open_study_requested.connect(self._open_from_worklist)
         self.setCentralWidget(self.tabs)
         self.status_label = QLabel()
         self.statusBar().addWidget(self.status_label, 1)
@@ -337,6 +352,20 @@ class MainWindow(QMainWindow):
         )
         self.study_opened.emit(study_instance_uid)
 
+    def _open_from_worklist(self, study_instance_uid: str, read_only: bool) -> None:
+        try:
+            self.archive.study(study_instance_uid)
+        except WorkstationError:
+            self.statusBar().showMessage(
+                self.tr("The study is not in the local store yet: retrieve it first"), 10000
+            )
+            return
+        self.open_study(study_instance_uid)
+        if read_only:
+            self.statusBar().showMessage(
+                self.tr("Another reader holds this study: opened read-only"), 15000
+            )
+
     def _open_editor(self, study: Any) -> None:
         """The report editor of this study, its template picked by modality and body part."""
         self._close_editor()
@@ -359,6 +388,15 @@ class MainWindow(QMainWindow):
         self.editor.signed.connect(
             lambda _s: self.sr_viewer.show_study(self.archive, study.study_instance_uid)
         )
+        if self.worklist_panel is not None:
+            # A signed final report completes the reading work item the reader holds.
+            self.editor.signed.connect(
+                lambda signed: (
+                    self.worklist_panel.complete_study(study.study_instance_uid)
+                    if getattr(signed, "final", True)
+                    else None
+                )
+            )
         self._editor_layout.addWidget(self.editor)
 
     def _close_editor(self) -> None:
@@ -647,6 +685,9 @@ class MainWindow(QMainWindow):
         self._cine.stop()
         self.sync.clear()
         self._close_editor()
+        if self.worklist_panel is not None:
+            self.worklist_panel.shutdown()
+            self.worklist_backend.close()
         self.grid.close_all()
         self.outbox.close()
         self.drafts.close()

@@ -32,12 +32,12 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from vtkmodules.qt.QVTKRenderWindowInteractor import QVTKRenderWindowInteractor
 from vtkmodules.vtkCommonCore import vtkCommand
 from vtkmodules.vtkInteractionStyle import vtkInteractorStyleTrackballCamera
 
 from workstation.core.errors import WorkstationError
 from workstation.core.measure import MeasurementError, MeasurementKind
+from workstation.ui.vtk_widget import SizedVtkWidget
 from workstation.viewer.mpr import (
     VIEWS,
     MprChange,
@@ -87,27 +87,6 @@ def to_qimage(rgb: np.ndarray) -> QImage:
     rgb = np.ascontiguousarray(rgb)
     h, w = rgb.shape[:2]
     return QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
-
-
-class SizedVtkWidget(QVTKRenderWindowInteractor):
-    """QVTKRenderWindowInteractor whose render window really takes the widget's size.
-
-    The stock ``resizeEvent`` calls ``vtkRenderWindow.SetSize`` unbound, which VTK's Python
-    wrapping runs non-virtually: an OSMesa window (offscreen) then keeps its 300×300 buffer
-    while VTK draws and reads the larger size, which overruns the heap and crashes later.
-    Calling ``SetSize`` on the object reaches the offscreen window's own resize.
-    """
-
-    def resizeEvent(self, ev: QResizeEvent) -> None:
-        scale = self._getPixelRatio()
-        w = round(scale * self.width())
-        h = round(scale * self.height())
-        rw = self.GetRenderWindow()
-        rw.SetDPI(round(72 * scale))
-        rw.SetSize(w, h)
-        self._Iren.SetSize(w, h)
-        self._Iren.ConfigureEvent()
-        self.update()
 
 
 class _VtkWidget(SizedVtkWidget):

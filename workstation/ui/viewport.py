@@ -19,10 +19,10 @@ import numpy as np
 from PySide6.QtCore import QCoreApplication, QPointF, Qt, Signal
 from PySide6.QtGui import QImage, QKeyEvent, QMouseEvent, QWheelEvent
 from PySide6.QtWidgets import QVBoxLayout, QWidget
-from vtkmodules.qt.QVTKRenderWindowInteractor import QVTKRenderWindowInteractor
 
 from workstation.core.errors import DecodeError
 from workstation.core.measure import Measurement
+from workstation.ui.vtk_widget import SizedVtkWidget
 from workstation.viewer.overlays import OverlayPlane, read_overlay_planes
 from workstation.viewer.scene2d import SliceScene
 from workstation.viewer.stack import ImageStack
@@ -77,7 +77,7 @@ def _tr(text: str) -> str:
     return QCoreApplication.translate("ImageViewport", text)
 
 
-class _VtkWidget(QVTKRenderWindowInteractor):
+class _VtkWidget(SizedVtkWidget):
     """The VTK widget with Qt input routed to the viewport instead of VTK's camera styles."""
 
     def __init__(self, owner: ImageViewport) -> None:
