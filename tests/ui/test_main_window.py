@@ -278,3 +278,16 @@ def test_embedded_worklist_tab_opens_its_study(window, qtbot):
     panel.open_study_requested.emit(CT_HEAD.study_instance_uid, True)
     assert window.current_study_uid == CT_HEAD.study_instance_uid
     assert "read-only" in window.statusBar().currentMessage()
+
+
+def test_mpr_tab_from_the_active_series(window, qtbot, artifact_dir):
+    window.open_study(CT_HEAD.study_instance_uid)
+    window.grid.set_active(0)
+    assert window.open_mpr() is True
+    assert window.tabs.currentWidget() is window.mpr_view
+    assert window.mpr_view.volume.array.shape == (150, 512, 512)
+    qtbot.wait(100)
+    window.open_study(CT_HEAD.study_instance_uid)
+    window.grid.set_layout(1, 1)
+    window.grid.viewports[0].set_stack(None)
+    assert window.open_mpr() is False  # nothing shown: nothing to reslice

@@ -40,6 +40,7 @@ from workstation.core.model import (
 from workstation.reporting.drafts import DraftStore
 from workstation.reporting.outbox import Outbox
 from workstation.reporting.templates import load_builtin_templates, pick_template
+from workstation.ui.mpr_view import MprView
 from workstation.ui.report_editor import ReportEditor
 from workstation.ui.series_browser import SeriesBrowser
 from workstation.ui.shortcuts import ShortcutSheet, load_shortcuts
@@ -51,6 +52,7 @@ from workstation.ui.worklist_panel import WorklistPanel
 from workstation.viewer import hanging
 from workstation.viewer.stack import ImageStack
 from workstation.viewer.sync import SyncGroup, can_auto_link
+from workstation.viewer.volume import assemble_series
 from workstation.worklist.embedded import EmbeddedWorklist
 
 MAX_PRIORS_HUNG = 3  # priors offered to the hanging protocols, most recent first
@@ -267,6 +269,7 @@ class MainWindow(QMainWindow):
         bar.addAction(self._action("link_series", self.tr("Link"), self.link_visible_series))
         bar.addAction(self._action("key_image", self.tr("Key image"), self.toggle_key_image))
         bar.addAction(self._action("cine", self.tr("Cine"), self.toggle_cine))
+        bar.addAction(self._action("mpr", self.tr("MPR / 3D"), self.open_mpr))
         self.cine_fps = QSpinBox()
         self.cine_fps.setRange(1, 60)
         self.cine_fps.setValue(15)
@@ -577,6 +580,39 @@ class MainWindow(QMainWindow):
         )
         return marked
 
+    def open_mpr(self) -> bool:
+        """The active viewport's series as a volume in the MPR tab (three planes, 3D optional)."""
+        stack = self.grid.active.model.stack
+        if stack is None:
+            return False
+        try:
+            result = assemble_series(self.archive, stack.series.series_instance_uid)
+            volume = result.volume
+        except WorkstationError as exc:
+            self.statusBar().showMessage(self.tr("No MPR for this series: ") + str(exc), 15000)
+            return False
+        self._close_mpr()
+        window = self.grid.active.model.window
+        self.mpr_view = MprView(
+            volume,
+            modality=stack.modality,
+            window=(window.center, window.width) if window is not None else None,
+            series_instance_uid=stack.series.series_instance_uid,
+        )
+        self._mpr_tab = self.tabs.addTab(self.mpr_view, self.tr("MPR"))
+        self.tabs.setCurrentIndex(self._mpr_tab)
+        for warning in volume.warnings:
+            self.statusBar().showMessage(warning, 15000)
+        return True
+
+    def _close_mpr(self) -> None:
+        view = getattr(self, "mpr_view", None)
+        if view is not None:
+            self.tabs.removeTab(self.tabs.indexOf(view))
+            view.close_views()
+            view.deleteLater()
+            self.mpr_view = None
+
     def toggle_cine(self) -> None:
         if self._cine.isActive():
             self._cine.stop()
@@ -685,6 +721,7 @@ class MainWindow(QMainWindow):
         self._cine.stop()
         self.sync.clear()
         self._close_editor()
+        self._close_mpr()
         if self.worklist_panel is not None:
             self.worklist_panel.shutdown()
             self.worklist_backend.close()

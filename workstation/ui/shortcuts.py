@@ -50,6 +50,7 @@ DEFAULTS: tuple[Shortcut, ...] = (
     Shortcut("link_series", "Ctrl+L", "Link scrolling of the visible series", "Images"),
     Shortcut("key_image", "K", "Mark or unmark the image as key image", "Images"),
     Shortcut("cine", "Space", "Start or stop cine", "Images"),
+    Shortcut("mpr", "Ctrl+M", "MPR and 3D of the active series", "Images"),
     Shortcut("shortcut_sheet", "?", "Show this sheet", "Help"),
     # The viewport's own keys (fixed), from the viewport's help table.
     *(
