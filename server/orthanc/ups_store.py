@@ -263,6 +263,43 @@ class UpsStore:
         )
         return [StoredItem.from_row(r) for r in self._conn().execute(sql, args)]
 
+    def page(
+        self,
+        *,
+        offset: int,
+        limit: int,
+        state: str | None = None,
+        priority: str | None = None,
+        pool: str | None = None,
+        patient_id: str | None = None,
+        visible_to: tuple[str | None, Sequence[str]] | None = None,
+    ) -> tuple[list[StoredItem], int]:
+        """One page of ``candidates(...)`` filtered, ordered and paged in SQL, and how many
+        matching items follow it; only the page's rows are decoded.
+
+        The remainder is counted (``COUNT(*)``) only when the page is full: a short page is the
+        end of the list.
+        """
+        filters: dict[str, Any] = dict(
+            state=state,
+            priority=priority,
+            pool=pool,
+            patient_id=patient_id,
+            visible_to=visible_to,
+        )
+        offset, limit = _check_paging(offset, limit)
+        conn = self._conn()
+        sql, args = _candidates_sql(f"SELECT {_COLUMNS} FROM workitems", "?", "0", "uid", **filters)
+        rows = conn.execute(sql + " LIMIT ? OFFSET ?", [*args, limit, offset]).fetchall()
+        items = [StoredItem.from_row(r) for r in rows]
+        if len(items) < limit:
+            return items, 0
+        sql, args = _candidates_sql(
+            "SELECT COUNT(*) FROM workitems", "?", "0", "uid", order=False, **filters
+        )
+        total = conn.execute(sql, args).fetchone()[0]
+        return items, max(0, total - offset - limit)
+
     def audit_entries(self, uid: str | None = None) -> list[AuditEntry]:
         sql = "SELECT uid, at_utc, user, role, action, old_value, new_value FROM audit"
         args: tuple[Any, ...] = ()
@@ -385,8 +422,13 @@ def _candidates_sql(
     pool: str | None,
     patient_id: str | None,
     visible_to: tuple[str | None, Sequence[str]] | None,
+    order: bool = True,
 ) -> tuple[str, list[Any]]:
-    """The worklist query shared by both stores; ``mark`` is the driver's placeholder."""
+    """The worklist query shared by both stores; ``mark`` is the driver's placeholder.
+
+    ``order`` False leaves out the ORDER BY (for a ``COUNT(*)``, which PostgreSQL refuses to
+    order by a non-aggregated column).
+    """
     where: list[str] = []
     args: list[Any] = []
     for column, value in (
@@ -414,8 +456,16 @@ def _candidates_sql(
     sql = select
     if where:
         sql += " WHERE " + " AND ".join(where)
-    sql += f" ORDER BY priority_rank, due_utc IS NULL, due_utc, created_utc, {uid_order}"
+    if order:
+        sql += f" ORDER BY priority_rank, due_utc IS NULL, due_utc, created_utc, {uid_order}"
     return sql, args
+
+
+def _check_paging(offset: int, limit: int) -> tuple[int, int]:
+    """Offset and limit of a page as non-negative ints (ValueError otherwise)."""
+    if offset < 0 or limit < 0:
+        raise ValueError(f"offset {offset} and limit {limit} must not be negative")
+    return int(offset), int(limit)
 
 
 # -- PostgreSQL ---------------------------------------------------------------------------------
@@ -729,6 +779,45 @@ class PgUpsStore:
         def work(cur: Any) -> list[StoredItem]:
             cur.execute(sql, args)
             return [StoredItem.from_row(r) for r in cur.fetchall()]
+
+        return self._run(work)
+
+    def page(
+        self,
+        *,
+        offset: int,
+        limit: int,
+        state: str | None = None,
+        priority: str | None = None,
+        pool: str | None = None,
+        patient_id: str | None = None,
+        visible_to: tuple[str | None, Sequence[str]] | None = None,
+    ) -> tuple[list[StoredItem], int]:
+        """One page of ``candidates(...)`` paged in SQL and the count after it (as ``UpsStore``)."""
+        filters: dict[str, Any] = dict(
+            state=state,
+            priority=priority,
+            pool=pool,
+            patient_id=patient_id,
+            visible_to=visible_to,
+        )
+        offset, limit = _check_paging(offset, limit)
+        table = self._t["workitems"]
+        uid_order = 'uid COLLATE "C"'  # byte order, as SQLite sorts
+        sql, args = _candidates_sql(
+            f"SELECT {_COLUMNS} FROM {table}", "%s", "FALSE", uid_order, **filters
+        )
+        count_sql, count_args = _candidates_sql(
+            f"SELECT COUNT(*) AS n FROM {table}", "%s", "FALSE", uid_order, order=False, **filters
+        )
+
+        def work(cur: Any) -> tuple[list[StoredItem], int]:
+            cur.execute(sql + " LIMIT %s OFFSET %s", [*args, limit, offset])
+            items = [StoredItem.from_row(r) for r in cur.fetchall()]
+            if len(items) < limit:
+                return items, 0
+            cur.execute(count_sql, count_args)
+            return items, max(0, int(cur.fetchone()["n"]) - offset - limit)
 
         return self._run(work)
 

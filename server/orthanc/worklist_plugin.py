@@ -349,6 +349,31 @@ def _check_assignment(dataset: dict[str, Any]) -> None:
 # -- Search, Retrieve, Create (PS3.18 11.9, 11.6, 11.4) --------------------------------------------
 
 
+# Search keys held in an indexed column of the store: keyword -> ``candidates`` argument.
+_SQL_KEYS = {
+    "ProcedureStepState": "state",
+    "ScheduledProcedureStepPriority": "priority",
+    "ProcedureStepLabel": "pool",
+    "PatientID": "patient_id",
+}
+_SQL_TAGS = {ups.tag_of(keyword): keyword for keyword in _SQL_KEYS}
+
+
+def _sql_only(query: ups.SearchQuery) -> bool:
+    """Whether the store's column filters alone decide the match (so SQL can page).
+
+    True when every key is universal (empty, top level: matches all, PS3.4 C.2.2.2.3) or an
+    exact single value of a column-backed attribute; any other key needs ``ups.matches``.
+    """
+    for c in query.criteria:
+        if len(c.path) == 1 and c.value == "":
+            continue
+        keyword = _SQL_TAGS.get(c.path[0]) if len(c.path) == 1 else None
+        if keyword is None or query.exact(keyword) != c.value or c.value.endswith(" "):
+            return False  # (a trailing space never matches in Python: values are rstripped)
+    return True
+
+
 def search(req: Request) -> Reply:
     assert SERVICE.config is not None and SERVICE.store is not None
     user = _caller(req)
@@ -357,26 +382,30 @@ def search(req: Request) -> Reply:
     visible = None
     if not user.may(ups.Permission.VIEW_ALL):
         visible = (user.performer_code, sorted(user.pools))
-    rows = SERVICE.store.candidates(
-        state=query.exact("ProcedureStepState"),
-        priority=query.exact("ScheduledProcedureStepPriority"),
-        pool=query.exact("ProcedureStepLabel"),
-        patient_id=query.exact("PatientID"),
-        visible_to=visible,
-    )
-    matched = [r for r in rows if ups.matches(r.dataset, query.criteria)]
+    filters: dict[str, Any] = {
+        column: query.exact(keyword) for keyword, column in _SQL_KEYS.items()
+    }
     limit = SERVICE.maximum_results if query.limit is None else query.limit
-    end = min(len(matched), query.offset + min(limit, SERVICE.maximum_results))
-    page = matched[query.offset : end]
+    page_size = min(limit, SERVICE.maximum_results)
+    page: list[ups_store.StoredItem]
+    if _sql_only(query):
+        # Every key is an exact column filter: filter, order and page in SQL (PS3.18 8.3.4.4).
+        page, more = SERVICE.store.page(
+            offset=query.offset, limit=page_size, visible_to=visible, **filters
+        )
+    else:
+        rows = SERVICE.store.candidates(visible_to=visible, **filters)
+        matched = [r for r in rows if ups.matches(r.dataset, query.criteria)]
+        end = min(len(matched), query.offset + page_size)
+        page = matched[query.offset : end]
+        more = len(matched) - end
     headers = []
     if query.fuzzy_requested:
         headers.append(
             _warning(req.host, "fuzzymatching is not supported: literal matching was used")
         )
-    if end < len(matched):
-        headers.append(
-            _warning(req.host, f"There are {len(matched) - end} additional results to request")
-        )
+    if more > 0:
+        headers.append(_warning(req.host, f"There are {more} additional results to request"))
     if not page:
         return Reply(204, headers=headers)
     body = json.dumps([ups.select_attributes(r.dataset, query) for r in page])
