@@ -318,6 +318,9 @@ def build_parser() -> argparse.ArgumentParser:
     from workstation.reporting.commands import add_report_commands
 
     add_report_commands(sub)
+    from workstation.reporting.dictation.cli import add_dictation_commands
+
+    add_dictation_commands(sub)
     return p
 
 
