@@ -39,3 +39,17 @@ def default_store_dir() -> Path:
 
 def demo_store_dir() -> Path:
     return user_data_dir() / "demo"
+
+
+def resource_path(*parts: str) -> Path:
+    """``resources/<parts>`` beside the package (a source checkout) or inside it (a bundle).
+
+    The one place that knows where shipped data files live (templates, hanging protocols,
+    presets, styles, the dictation model); the first candidate that exists wins.
+    """
+    package = Path(__file__).resolve().parents[1]  # .../workstation
+    for root in (package.parent, package):
+        candidate = root.joinpath("resources", *parts)
+        if candidate.exists():
+            return candidate
+    return package.parent.joinpath("resources", *parts)

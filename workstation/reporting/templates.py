@@ -39,6 +39,7 @@ from typing import Any
 
 from workstation.core.errors import ConfigError, WorkstationError
 from workstation.core.model import Series, Study
+from workstation.core.paths import resource_path
 from workstation.core.report import (
     Author,
     Code,
@@ -837,13 +838,8 @@ def _report(exc: ConfigError, errors: list[ConfigError] | None) -> None:
 
 
 def builtin_template_dir() -> Path:
-    """resources/templates beside the package (source checkout) or inside it (bundle)."""
-    here = Path(__file__).resolve()
-    for candidate in (here.parents[2], here.parents[1]):
-        folder = candidate / "resources" / "templates"
-        if folder.is_dir():
-            return folder
-    return here.parents[2] / "resources" / "templates"
+    """resources/templates (see :func:`core.paths.resource_path`)."""
+    return resource_path("templates")
 
 
 def load_builtin_templates(

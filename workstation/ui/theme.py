@@ -7,14 +7,12 @@ from pathlib import Path
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication
 
+from workstation.core.paths import resource_path
+
 
 def resources_dir() -> Path:
     """resources/ beside the package (source checkout) or inside it (installed bundle)."""
-    here = Path(__file__).resolve()
-    for candidate in (here.parents[2] / "resources", here.parents[1] / "resources"):
-        if candidate.is_dir():
-            return candidate
-    return here.parents[2] / "resources"
+    return resource_path()
 
 
 def apply_dark_theme(app: QApplication) -> None:

@@ -39,6 +39,7 @@ from typing import Any, Literal
 
 from workstation.core.errors import ConfigError
 from workstation.core.model import Instance, Series, Study
+from workstation.core.paths import resource_path
 
 log = logging.getLogger(__name__)
 
@@ -685,13 +686,8 @@ def _report(exc: ConfigError, errors: list[ConfigError] | None) -> None:
 
 
 def builtin_protocol_dir() -> Path:
-    """resources/hanging beside the package (source checkout) or inside it (bundle)."""
-    here = Path(__file__).resolve()
-    for candidate in (here.parents[2], here.parents[1]):
-        folder = candidate / "resources" / "hanging"
-        if folder.is_dir():
-            return folder
-    return here.parents[2] / "resources" / "hanging"
+    """resources/hanging (see :func:`core.paths.resource_path`)."""
+    return resource_path("hanging")
 
 
 def load_builtin_protocols(

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from workstation.core.errors import ConfigError
+from workstation.core.paths import resource_path
 from workstation.viewer.pixels import Window, auto_window
 
 SCHEMA_VERSION = 1
@@ -89,13 +90,8 @@ class PresetBook:
 
 
 def builtin_presets_path() -> Path:
-    """resources/presets/windows.toml beside the package (checkout) or inside it (bundle)."""
-    here = Path(__file__).resolve()
-    for root in (here.parents[2], here.parents[1]):
-        candidate = root / "resources" / "presets" / "windows.toml"
-        if candidate.is_file():
-            return candidate
-    return here.parents[2] / "resources" / "presets" / "windows.toml"
+    """resources/presets/windows.toml (see :func:`core.paths.resource_path`)."""
+    return resource_path("presets", "windows.toml")
 
 
 def load_presets(extra_paths: Iterable[str | Path] = (), *, builtin: bool = True) -> PresetBook:

@@ -39,6 +39,7 @@ from workstation.core.errors import ConfigError
 from workstation.viewer.reslice import VolumeImage, capture_window
 
 import vtkmodules.vtkRenderingOpenGL2  # noqa: F401  # isort: skip - OpenGL backend
+from workstation.core.paths import resource_path
 
 log = logging.getLogger(__name__)
 
@@ -96,13 +97,8 @@ class VolumePreset:
 
 
 def builtin_volume_presets_path() -> Path:
-    """resources/presets/volume_rendering.toml beside the package (checkout) or in a bundle."""
-    here = Path(__file__).resolve()
-    for root in (here.parents[2], here.parents[1]):
-        candidate = root / "resources" / "presets" / "volume_rendering.toml"
-        if candidate.is_file():
-            return candidate
-    return here.parents[2] / "resources" / "presets" / "volume_rendering.toml"
+    """resources/presets/volume_rendering.toml (see :func:`core.paths.resource_path`)."""
+    return resource_path("presets", "volume_rendering.toml")
 
 
 def _curve(

@@ -19,6 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from workstation.core.paths import resource_path
 from workstation.reporting.normalize import Normalizer, NormalizerSettings
 from workstation.reporting.templates import FieldKind, Template, load_builtin_templates
 
@@ -43,13 +44,7 @@ __all__ = [
 
 
 def _resource_dir(*parts: str) -> Path:
-    """resources/<parts> beside the package (source checkout) or inside it (bundle)."""
-    here = Path(__file__).resolve()
-    for candidate in (here.parents[3], here.parents[2]):
-        folder = candidate.joinpath("resources", *parts)
-        if folder.is_dir():
-            return folder
-    return here.parents[3].joinpath("resources", *parts)
+    return resource_path(*parts)
 
 
 def corpus_dir() -> Path:
