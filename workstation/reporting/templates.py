@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from workstation.core.datafiles import load_by_id
 from workstation.core.errors import ConfigError, WorkstationError
 from workstation.core.model import Series, Study
 from workstation.core.paths import resource_path
@@ -804,37 +805,13 @@ def load_templates(
     the built-in one overrides a built-in template. A bad file is logged and appended to
     ``errors`` (when given); the others still load.
     """
-    found: dict[str, Template] = {}
-    for entry in paths:
-        p = Path(entry)
-        if p.is_dir():
-            files = sorted(f for f in p.iterdir() if f.suffix == ".toml" and f.is_file())
-        elif p.exists():
-            files = [p]
-        else:
-            _report(TemplateError(str(p), "no such template file or folder"), errors)
-            continue
-        for f in files:
-            try:
-                template = load_template_file(f)
-            except TemplateError as exc:
-                _report(exc, errors)
-                continue
-            if template.id in found:
-                log.info(
-                    "report template %r from %s replaces the one from %s",
-                    template.id,
-                    f,
-                    found[template.id].source,
-                )
-            found[template.id] = template
-    return list(found.values())
-
-
-def _report(exc: ConfigError, errors: list[ConfigError] | None) -> None:
-    log.warning("report template skipped: %s", exc)
-    if errors is not None:
-        errors.append(exc)
+    return load_by_id(
+        paths,
+        load_template_file,
+        what="report template",
+        missing=lambda p: TemplateError(str(p), "no such template file or folder"),
+        errors=errors,
+    )
 
 
 def builtin_template_dir() -> Path:

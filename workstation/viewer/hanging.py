@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from workstation.core.datafiles import load_by_id
 from workstation.core.errors import ConfigError
 from workstation.core.model import Instance, Series, Study
 from workstation.core.paths import resource_path
@@ -652,37 +653,13 @@ def load_protocols(
     the built-in one overrides a built-in protocol. A bad file is logged and appended to
     ``errors`` (when given); the others still load.
     """
-    found: dict[str, Protocol] = {}
-    for entry in paths:
-        p = Path(entry)
-        if p.is_dir():
-            files = sorted(f for f in p.iterdir() if f.suffix == ".toml" and f.is_file())
-        elif p.exists():
-            files = [p]
-        else:
-            _report(ConfigError(f"{p}: no such protocol file or folder"), errors)
-            continue
-        for f in files:
-            try:
-                protocol = load_protocol_file(f)
-            except ConfigError as exc:
-                _report(exc, errors)
-                continue
-            if protocol.id in found:
-                log.info(
-                    "hanging protocol %r from %s replaces the one from %s",
-                    protocol.id,
-                    f,
-                    found[protocol.id].source,
-                )
-            found[protocol.id] = protocol
-    return list(found.values())
-
-
-def _report(exc: ConfigError, errors: list[ConfigError] | None) -> None:
-    log.warning("hanging protocol skipped: %s", exc)
-    if errors is not None:
-        errors.append(exc)
+    return load_by_id(
+        paths,
+        load_protocol_file,
+        what="hanging protocol",
+        missing=lambda p: ConfigError(f"{p}: no such protocol file or folder"),
+        errors=errors,
+    )
 
 
 def builtin_protocol_dir() -> Path:
