@@ -24,6 +24,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from workstation.core.durable_db import open_durable_db
 from workstation.core.errors import StoreError, WorkstationError
 from workstation.core.model import Study
 from workstation.core.report import is_valid_uid
@@ -152,42 +153,14 @@ class DraftStore:
         self.folder = Path(folder)
         self.path = self.folder / DRAFTS_FILE_NAME
         self._lock = threading.Lock()
-        try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(
-                self.path,
-                timeout=busy_timeout_s,
-                isolation_level=None,  # autocommit: each statement is its own transaction
-                check_same_thread=False,
-            )
-        except (OSError, sqlite3.Error) as exc:
-            raise StoreError(f"the drafts database {self.path} cannot be opened: {exc}") from None
-        try:
-            mode = self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-            if str(mode).lower() != "wal":
-                raise StoreError(
-                    f"the drafts database {self.path} cannot use write-ahead logging "
-                    f"(journal mode {mode!r}); put the store on a local disk"
-                )
-            self._db.execute("PRAGMA synchronous=FULL")
-            version = self._db.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise StoreError(
-                    f"the drafts database {self.path} was written by a newer program "
-                    f"(schema {version}, this one reads {SCHEMA_VERSION})"
-                )
-            self._db.execute(_SCHEMA)
-            if version < SCHEMA_VERSION:
-                self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-        except sqlite3.DatabaseError as exc:
-            self._db.close()
-            raise StoreError(
-                f"the drafts database {self.path} is damaged or not a database ({exc}); "
-                "move it aside to start with no drafts"
-            ) from None
-        except StoreError:
-            self._db.close()
-            raise
+        self._db = open_durable_db(
+            self.path,
+            _SCHEMA,
+            SCHEMA_VERSION,
+            what="drafts",
+            busy_timeout_s=busy_timeout_s,
+            damaged_advice="move it aside to start with no drafts",
+        )
 
     # -- life cycle ----------------------------------------------------------------------------
 

@@ -43,6 +43,7 @@ from typing import Any, Protocol, runtime_checkable
 from pydicom.filereader import read_file_meta_info
 
 from workstation.archive.remote import RemoteError, StoreResult
+from workstation.core.durable_db import open_durable_db
 from workstation.core.errors import StoreError, WorkstationError
 from workstation.core.report import is_valid_uid
 
@@ -356,42 +357,16 @@ class Outbox:
         self.rng = rng or random.Random()
         self.lease_s = lease_s
         self._lock = threading.RLock()
-        try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(
-                self.path,
-                timeout=busy_timeout_s,
-                isolation_level=None,  # autocommit; explicit BEGIN IMMEDIATE where it matters
-                check_same_thread=False,
-            )
-        except (OSError, sqlite3.Error) as exc:
-            raise StoreError(f"the outbox database {self.path} cannot be opened: {exc}") from None
-        try:
-            mode = self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-            if str(mode).lower() != "wal":
-                raise StoreError(
-                    f"the outbox database {self.path} cannot use write-ahead logging "
-                    f"(journal mode {mode!r}); put the store on a local disk"
-                )
-            self._db.execute("PRAGMA synchronous=FULL")
-            version = self._db.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise StoreError(
-                    f"the outbox database {self.path} was written by a newer program "
-                    f"(schema {version}, this one reads {SCHEMA_VERSION}); update the workstation"
-                )
-            self._db.executescript(_SCHEMA)
-            if version < SCHEMA_VERSION:
-                self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-        except sqlite3.DatabaseError as exc:
-            self._db.close()
-            raise StoreError(
-                f"the outbox database {self.path} is damaged or not a database ({exc}); move it "
-                "aside and re-sign the reports still waiting (they are in the local store)"
-            ) from None
-        except StoreError:
-            self._db.close()
-            raise
+        self._db = open_durable_db(
+            self.path,
+            _SCHEMA,
+            SCHEMA_VERSION,
+            what="outbox",
+            busy_timeout_s=busy_timeout_s,
+            damaged_advice="move it aside and re-sign the reports still waiting (they are in "
+            "the local store)",
+            newer_advice="; update the workstation",
+        )
 
     # -- life cycle ---------------------------------------------------------------------------
 
