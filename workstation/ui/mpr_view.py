@@ -37,7 +37,7 @@ from vtkmodules.vtkInteractionStyle import vtkInteractorStyleTrackballCamera
 
 from workstation.core.errors import WorkstationError
 from workstation.core.measure import MeasurementError, MeasurementKind
-from workstation.ui.vtk_widget import SizedVtkWidget
+from workstation.ui.vtk_widget import RoutedVtkWidget, SizedVtkWidget
 from workstation.viewer.mpr import (
     VIEWS,
     MprChange,
@@ -89,36 +89,14 @@ def to_qimage(rgb: np.ndarray) -> QImage:
     return QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
 
 
-class _VtkWidget(SizedVtkWidget):
-    """The VTK widget with Qt input routed to its viewport instead of VTK's camera styles."""
-
+class _VtkWidget(RoutedVtkWidget):
     def __init__(self, owner: MprViewport) -> None:
         super().__init__(owner)
-        self._owner = owner
-
-    def wheelEvent(self, ev: QWheelEvent) -> None:
-        self._owner.handle_wheel(ev)
-
-    def keyPressEvent(self, ev: QKeyEvent) -> None:
-        if not self._owner.handle_key(ev):
-            super().keyPressEvent(ev)
-
-    def keyReleaseEvent(self, ev: QKeyEvent) -> None:
-        pass
-
-    def mousePressEvent(self, ev: QMouseEvent) -> None:
-        self.setFocus()
-        self._owner.handle_press(ev)
-
-    def mouseMoveEvent(self, ev: QMouseEvent) -> None:
-        self._owner.handle_move(ev)
-
-    def mouseReleaseEvent(self, ev: QMouseEvent) -> None:
-        self._owner.handle_release(ev)
+        self._viewport = owner
 
     def resizeEvent(self, ev: QResizeEvent) -> None:
         super().resizeEvent(ev)
-        self._owner.refresh()
+        self._viewport.refresh()
 
 
 class MprViewport(QWidget):

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from workstation.core.errors import DecodeError
 from workstation.core.measure import Measurement
-from workstation.ui.vtk_widget import SizedVtkWidget
+from workstation.ui.vtk_widget import RoutedVtkWidget
 from workstation.viewer.overlays import OverlayPlane, read_overlay_planes
 from workstation.viewer.scene2d import SliceScene
 from workstation.viewer.stack import ImageStack
@@ -77,33 +77,10 @@ def _tr(text: str) -> str:
     return QCoreApplication.translate("ImageViewport", text)
 
 
-class _VtkWidget(SizedVtkWidget):
-    """The VTK widget with Qt input routed to the viewport instead of VTK's camera styles."""
-
+class _VtkWidget(RoutedVtkWidget):
     def __init__(self, owner: ImageViewport) -> None:
         super().__init__(owner)
-        self._owner = owner
         self.setMouseTracking(True)  # the probe follows the pointer without a button
-
-    def wheelEvent(self, ev: QWheelEvent) -> None:
-        self._owner.handle_wheel(ev)
-
-    def keyPressEvent(self, ev: QKeyEvent) -> None:
-        if not self._owner.handle_key(ev):
-            super().keyPressEvent(ev)
-
-    def keyReleaseEvent(self, ev: QKeyEvent) -> None:
-        pass
-
-    def mousePressEvent(self, ev: QMouseEvent) -> None:
-        self.setFocus()
-        self._owner.handle_press(ev)
-
-    def mouseMoveEvent(self, ev: QMouseEvent) -> None:
-        self._owner.handle_move(ev)
-
-    def mouseReleaseEvent(self, ev: QMouseEvent) -> None:
-        self._owner.handle_release(ev)
 
 
 class ImageViewport(QWidget):
