@@ -430,7 +430,7 @@ def cmd_query(args: argparse.Namespace) -> int:
 
 
 def cmd_retrieve(args: argparse.Namespace) -> int:
-    from workstation.archive.remote import RemoteError, RetrieveError
+    from workstation.archive.remote import RemoteError, RetrieveError, in_series_order
 
     settings, config = _archive_config(args)
     via = args.via or ("wado" if config.dicomweb_url else "cget")
@@ -478,8 +478,7 @@ def cmd_retrieve(args: argparse.Namespace) -> int:
                         found = listing(study_uid)
                         if not found:
                             raise RemoteError(f"the archive has no study {study_uid}")
-                        found.sort(key=lambda s: (s.series_number is None, s.series_number or 0))
-                        series_uids = [s.series_instance_uid for s in found]
+                        series_uids = [s.series_instance_uid for s in in_series_order(found)]
                 except RemoteError as exc:
                     print(f"error: {study_uid}: {exc}", file=sys.stderr)
                     all_complete = False

@@ -43,6 +43,7 @@ from workstation.archive.remote import (
     StoreResult,
     local_sop_uids,
     missing_uids,
+    retrieve_each_series,
     timed_step,
 )
 from workstation.core.errors import InvalidDicomError
@@ -546,15 +547,12 @@ class DicomWebClient:
         progress: Callable[[Series, int, int], None] | None = None,
     ) -> list[RetrieveResult]:
         """Retrieve every series of a study; one result per series, in series-number order."""
-        series = self.search_series(study_uid)
-        if not series:
-            raise RemoteError(f"the archive at {self.where} has no study {study_uid}")
-        series.sort(key=lambda s: (s.series_number is None, s.series_number or 0))
-        results = []
-        for s in series:
-            cb = (lambda d, t, s=s: progress(s, d, t)) if progress else None
-            results.append(self.retrieve_series(study_uid, s.series_instance_uid, archive, cb))
-        return results
+        return retrieve_each_series(
+            self.search_series(study_uid),
+            lambda uid, cb: self.retrieve_series(study_uid, uid, archive, cb),
+            progress,
+            f"the archive at {self.where} has no study {study_uid}",
+        )
 
     def _retrieve_multipart(
         self,

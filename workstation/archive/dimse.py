@@ -50,6 +50,7 @@ from workstation.archive.remote import (
     StoreResult,
     local_sop_uids,
     missing_uids,
+    retrieve_each_series,
 )
 from workstation.core.errors import InvalidDicomError, StoreError
 from workstation.core.model import Patient, Series, Study
@@ -479,15 +480,12 @@ class DimseClient:
         progress: Callable[[Series, int, int], None] | None = None,
     ) -> list[RetrieveResult]:
         """C-GET every series of a study, one result per series in series-number order."""
-        series = self.find_series(study_uid)
-        if not series:
-            raise RemoteError(f"{self.where} has no study {study_uid}")
-        series.sort(key=lambda s: (s.series_number is None, s.series_number or 0))
-        results = []
-        for s in series:
-            cb = (lambda d, t, s=s: progress(s, d, t)) if progress else None
-            results.append(self.get_series(study_uid, s.series_instance_uid, archive, cb))
-        return results
+        return retrieve_each_series(
+            self.find_series(study_uid),
+            lambda uid, cb: self.get_series(study_uid, uid, archive, cb),
+            progress,
+            f"{self.where} has no study {study_uid}",
+        )
 
     # -- C-MOVE ----------------------------------------------------------------------------
     def move_series(
@@ -580,19 +578,14 @@ class DimseClient:
     ) -> list[RetrieveResult]:
         """C-MOVE every series of a study, one move and one result per series (series-number
         order), so each series is judged complete, and resumed, on its own."""
-        series = self.find_series(study_uid)
-        if not series:
-            raise RemoteError(f"{self.where} has no study {study_uid}")
-        series.sort(key=lambda s: (s.series_number is None, s.series_number or 0))
-        results = []
-        for s in series:
-            cb = (lambda d, t, s=s: progress(s, d, t)) if progress else None
-            results.append(
-                self.move_series(
-                    study_uid, s.series_instance_uid, archive, cb, destination_aet=destination_aet
-                )
-            )
-        return results
+        return retrieve_each_series(
+            self.find_series(study_uid),
+            lambda uid, cb: self.move_series(
+                study_uid, uid, archive, cb, destination_aet=destination_aet
+            ),
+            progress,
+            f"{self.where} has no study {study_uid}",
+        )
 
     def _move(
         self, query: Dataset, destination: str, on_pending: Callable[[int], None]

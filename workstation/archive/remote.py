@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from workstation.core.errors import WorkstationError
+from workstation.core.model import Series
 
 if TYPE_CHECKING:
     from workstation.archive.local import LocalArchive
@@ -178,3 +179,28 @@ def check_archive(config: ArchiveConfig) -> list[CheckStep]:
     if not steps:
         steps.append(CheckStep("configuration", False, None, "no dicomweb_url and no dimse set"))
     return steps
+
+
+def in_series_order(series: list[Series]) -> list[Series]:
+    """Series by Series Number, unnumbered last (the order a study is retrieved in)."""
+    return sorted(series, key=lambda s: (s.series_number is None, s.series_number or 0))
+
+
+def retrieve_each_series(
+    series: list[Series],
+    one: Callable[[str, Callable[[int, int], None] | None], RetrieveResult],
+    progress: Callable[[Series, int, int], None] | None,
+    no_study: str,
+) -> list[RetrieveResult]:
+    """Retrieve a study series by series, so each is judged complete (and resumed) alone.
+
+    ``one(series_uid, progress)`` retrieves one series; ``no_study`` is the error when the
+    archive lists no series.
+    """
+    if not series:
+        raise RemoteError(no_study)
+    results = []
+    for s in in_series_order(series):
+        cb = (lambda d, t, s=s: progress(s, d, t)) if progress else None
+        results.append(one(s.series_instance_uid, cb))
+    return results
