@@ -10,8 +10,12 @@ from workstation.core.errors import ConfigError
 from workstation.core.settings import (
     SITE_CONFIG_ENV,
     ArchiveConfig,
+    DictationConfig,
     DimseConfig,
+    ReaderConfig,
     Settings,
+    UiConfig,
+    WorklistConfig,
     load_settings,
     user_config_path,
 )
@@ -299,5 +303,100 @@ def test_the_example_site_file_is_valid_and_documents_every_key(tmp_path):
     text = EXAMPLE.read_text(encoding="utf-8")
     from workstation.core import settings as mod
 
-    for key in (*mod._TOP_KEYS, *mod._ARCHIVE_KEYS, *mod._DIMSE_KEYS):
+    for key in (
+        *mod._TOP_KEYS,
+        *mod._ARCHIVE_KEYS,
+        *mod._DIMSE_KEYS,
+        *mod._READER_KEYS,
+        *mod._DICTATION_KEYS,
+        *mod._WORKLIST_KEYS,
+        *mod._UI_KEYS,
+    ):
         assert key in text, key
+    assert s.reader == ReaderConfig("Example^Reader", "Example Teleradiology Hub")
+    assert s.dictation == DictationConfig("auto", "")
+    assert s.worklist == WorklistConfig("embedded", "", 15.0)
+    assert s.ui == UiConfig("system")
+
+
+# -- reader, dictation, worklist and ui ---------------------------------------------------------
+
+ONE_ARCHIVE = """
+[[archives]]
+name = "hub"
+dicomweb_url = "http://127.0.0.1:8042/dicom-web"
+"""
+
+
+def test_sections_default_when_absent(tmp_path):
+    s = load_settings(
+        site_path=_write(tmp_path / "s.toml", ""), user_path=_write(tmp_path / "none.toml", "")
+    )
+    assert s.reader == ReaderConfig("", "")
+    assert s.dictation == DictationConfig("auto", "")
+    assert s.worklist == WorklistConfig("embedded", "", 15.0)
+    assert s.ui == UiConfig("system")
+    assert s.worklist_archive() is None
+    assert s.has_archive() is False
+
+
+def test_user_file_refines_the_site_sections_key_by_key(tmp_path):
+    model = tmp_path / "model"
+    model.mkdir()
+    site = _write(
+        tmp_path / "s.toml",
+        ONE_ARCHIVE
+        + '[reader]\norganisation = "Hub"\n[worklist]\nsource = "archive"\npoll_s = 30\n'
+        + '[ui]\nlanguage = "ar"\n',
+    )
+    user = _write(
+        tmp_path / "u.toml",
+        f'[reader]\nname = "Haddad^Lina"\n[dictation]\nengine = "whisper"\n'
+        f'model_path = "{model}"\n[ui]\nlanguage = "en"\n',
+    )
+    s = load_settings(site_path=site, user_path=user)
+    assert s.reader == ReaderConfig("Haddad^Lina", "Hub")
+    assert s.dictation == DictationConfig("whisper", str(model))
+    assert s.worklist == WorklistConfig("archive", "", 30.0)
+    assert s.ui == UiConfig("en")
+    assert s.has_archive() is True
+    assert s.worklist_archive() == s.archive("hub")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[dictation]\nengine = "dragon"\n', "dictation.engine: must be one of auto, whisper"),
+        ('[dictation]\nmodel_path = "/no/such/model"\n', "dictation.model_path: no such folder"),
+        ('[reader]\nname = "A\\\\B"\n', "reader.name: must be a person name"),
+        ('[reader]\nname = "a^b^c^d^e^f"\n', "reader.name: must be a person name"),
+        (
+            "[reader]\norganisation = '" + "x" * 65 + "'\n",
+            "reader.organisation: must be at most 64",
+        ),
+        ('[reader]\nnmae = "x"\n', "reader.nmae: unknown key; did you mean 'name'?"),
+        ("[worklist]\npoll_s = 0\n", "worklist.poll_s: must be more than 0.5"),
+        ('[worklist]\nsource = "archive"\n', "worklist.archive: no archive is chosen"),
+        ('[ui]\nlanguage = "fr"\n', "ui.language: must be one of system, en, ar"),
+        ('ui = "ar"\n', "ui: must be a table ([ui]), not a string"),
+    ],
+)
+def test_bad_section_values_name_file_and_key(tmp_path, text, message):
+    site = _write(tmp_path / "site.toml", text)
+    with pytest.raises(ConfigError) as err:
+        load_settings(site_path=site, user_path=_write(tmp_path / "none.toml", ""))
+    assert f"{site}: {message}" in str(err.value)
+
+
+def test_worklist_archive_needs_a_dicomweb_root(tmp_path):
+    site = _write(
+        tmp_path / "s.toml",
+        '[[archives]]\nname = "pacs"\n[archives.dimse]\nhost = "127.0.0.1"\nport = 4242\n'
+        'ae_title = "ORTHANC"\n[worklist]\nsource = "archive"\narchive = "pacs"\n',
+    )
+    with pytest.raises(ConfigError) as err:
+        load_settings(site_path=site, user_path=_write(tmp_path / "none.toml", ""))
+    assert str(err.value) == (
+        f"{site}: worklist.archive: 'pacs' has no dicomweb_url: the UPS-RS worklist is served "
+        "under the DICOMweb root"
+    )

@@ -30,6 +30,9 @@ AUTH_KINDS = ("none", "basic", "bearer")
 TRANSFER_SYNTAX_POLICIES = ("lossless", "lossy-allowed", "uncompressed")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 DEFAULT_OUR_AE_TITLE = "WORKSTATION"
+DICTATION_ENGINES = ("auto", "whisper", "pocketsphinx", "none")
+WORKLIST_SOURCES = ("embedded", "archive")
+UI_LANGUAGES = ("system", "en", "ar")
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _ENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -67,6 +70,43 @@ class ArchiveConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ReaderConfig:
+    """Who reads and signs at this workstation (the SR's author and verifying observer).
+
+    ``name`` is a DICOM person name (PS3.5 6.2 PN, ``Family^Given``); a final report needs it
+    and ``organisation`` (PS3.3 C.17.2.1 Verifying Observer Sequence). Empty means "ask when
+    signing".
+    """
+
+    name: str = ""
+    organisation: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class DictationConfig:
+    """Which offline speech engine the report editor uses, and a site's own model."""
+
+    engine: str = "auto"  # auto | whisper | pocketsphinx | none
+    model_path: str = ""  # a site's own faster-whisper (CTranslate2) model folder
+
+
+@dataclass(frozen=True, slots=True)
+class WorklistConfig:
+    """Where the reading worklist comes from: the embedded one, or an archive's UPS-RS."""
+
+    source: str = "embedded"  # embedded | archive (UPS-RS, PS3.18 11)
+    archive: str = ""  # the archive serving UPS-RS; "" = the default archive
+    poll_s: float = 15.0  # seconds between refreshes of the panel
+
+
+@dataclass(frozen=True, slots=True)
+class UiConfig:
+    """How the application looks to its user."""
+
+    language: str = "system"  # system | en | ar
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """Everything the workstation reads from its settings files, validated."""
 
@@ -75,7 +115,21 @@ class Settings:
     log_level: str = "INFO"
     archives: tuple[ArchiveConfig, ...] = ()
     default_archive: str = ""
+    reader: ReaderConfig = field(default_factory=ReaderConfig)
+    dictation: DictationConfig = field(default_factory=DictationConfig)
+    worklist: WorklistConfig = field(default_factory=WorklistConfig)
+    ui: UiConfig = field(default_factory=UiConfig)
     sources: tuple[str, ...] = ()  # the files that were read, in order
+
+    def has_archive(self) -> bool:
+        """True when an archive is configured and one is chosen without asking."""
+        return bool(self.archives) and (bool(self.default_archive) or len(self.archives) == 1)
+
+    def worklist_archive(self) -> ArchiveConfig | None:
+        """The archive whose UPS-RS worklist is read, or None for the embedded worklist."""
+        if self.worklist.source != "archive":
+            return None
+        return self.archive(self.worklist.archive or None)
 
     def archive(self, name: str | None = None) -> ArchiveConfig:
         """The archive called ``name``, else the default one, else the only one."""
@@ -100,7 +154,21 @@ class Settings:
 
 # -- schema ------------------------------------------------------------------------------------
 
-_TOP_KEYS = ("schema_version", "data_dir", "log_level", "archives", "default_archive")
+_TOP_KEYS = (
+    "schema_version",
+    "data_dir",
+    "log_level",
+    "archives",
+    "default_archive",
+    "reader",
+    "dictation",
+    "worklist",
+    "ui",
+)
+_READER_KEYS = ("name", "organisation")
+_DICTATION_KEYS = ("engine", "model_path")
+_WORKLIST_KEYS = ("source", "archive", "poll_s")
+_UI_KEYS = ("language",)
 _ARCHIVE_KEYS = (
     "name",
     "dicomweb_url",
@@ -305,6 +373,86 @@ def _parse_archive(
     return out
 
 
+def _table(layer: _Layer, data: Mapping[str, Any], key: str, allowed: tuple[str, ...]) -> Any:
+    """A sub-table such as [reader], its keys checked; None when the layer has none."""
+    if key not in data:
+        return None
+    raw = data[key]
+    if not isinstance(raw, Mapping):
+        raise layer.error(key, f"must be a table ([{key}]), not {_type_name(raw)}")
+    layer.check_keys(raw, allowed, key)
+    return raw
+
+
+def _person_name(layer: _Layer, table: Mapping[str, Any], key: str, where: str) -> str | None:
+    """A DICOM person name (PS3.5 6.2 PN): at most five ^-separated components, 64 characters."""
+    v = layer.string(table, key, where)
+    if v is None:
+        return None
+    s = v.strip()
+    if "\\" in s or "=" in s or s.count("^") > 4 or len(s) > 64:
+        raise layer.error(
+            f"{where}{key}",
+            "must be a person name such as 'Family^Given' (at most 64 characters, no '\\' or '=')",
+        )
+    if any(ord(c) < 32 for c in s):
+        raise layer.error(f"{where}{key}", "must not contain control characters")
+    return s
+
+
+def _long_string(layer: _Layer, table: Mapping[str, Any], key: str, where: str) -> str | None:
+    """A DICOM LO value (PS3.5 6.2): at most 64 characters, no backslash or control codes."""
+    v = layer.string(table, key, where)
+    if v is None:
+        return None
+    s = v.strip()
+    if len(s) > 64 or "\\" in s or any(ord(c) < 32 for c in s):
+        raise layer.error(
+            f"{where}{key}", "must be at most 64 characters without '\\' or control characters"
+        )
+    return s
+
+
+def _parse_sections(layer: _Layer, data: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The [reader], [dictation], [worklist] and [ui] tables of one layer."""
+    out: dict[str, dict[str, Any]] = {}
+    raw = _table(layer, data, "reader", _READER_KEYS)
+    if raw is not None:
+        values = {
+            "name": _person_name(layer, raw, "name", "reader."),
+            "organisation": _long_string(layer, raw, "organisation", "reader."),
+        }
+        out["reader"] = {k: v for k, v in values.items() if v is not None}
+    raw = _table(layer, data, "dictation", _DICTATION_KEYS)
+    if raw is not None:
+        values = {"engine": layer.choice(raw, "engine", "dictation.", DICTATION_ENGINES)}
+        model = layer.string(raw, "model_path", "dictation.")
+        if model:
+            path = Path(model).expanduser()
+            if not path.is_dir():
+                raise layer.error(
+                    "dictation.model_path",
+                    f"no such folder: {model} (a faster-whisper model folder with model.bin)",
+                )
+            values["model_path"] = str(path)
+        elif model is not None:
+            values["model_path"] = ""
+        out["dictation"] = {k: v for k, v in values.items() if v is not None}
+    raw = _table(layer, data, "worklist", _WORKLIST_KEYS)
+    if raw is not None:
+        worklist: dict[str, str | float | None] = {
+            "source": layer.choice(raw, "source", "worklist.", WORKLIST_SOURCES),
+            "archive": layer.string(raw, "archive", "worklist."),
+            "poll_s": layer.number(raw, "poll_s", "worklist.", 0.5, 3600),
+        }
+        out["worklist"] = {k: v for k, v in worklist.items() if v is not None}
+    raw = _table(layer, data, "ui", _UI_KEYS)
+    if raw is not None:
+        values = {"language": layer.choice(raw, "language", "ui.", UI_LANGUAGES)}
+        out["ui"] = {k: v for k, v in values.items() if v is not None}
+    return out
+
+
 def _parse_layer(layer: _Layer, environ: Mapping[str, str]) -> dict[str, Any]:
     """Check one layer's keys and values; returns the values it sets."""
     data = layer.data
@@ -344,6 +492,7 @@ def _parse_layer(layer: _Layer, environ: Mapping[str, str]) -> dict[str, Any]:
             parsed["_where"] = (layer.label, f"archives[{n}]")
             archives.append(parsed)
         out["archives"] = archives
+    out.update(_parse_sections(layer, data))
     return out
 
 
@@ -441,11 +590,14 @@ def load_settings(
         layers.append(_Layer("command line", overrides))
     merged: dict[str, Any] = {}
     archives: dict[str, dict[str, Any]] = {}
+    sections: dict[str, dict[str, Any]] = {k: {} for k in _SECTIONS}
     for layer in layers:
         values = _parse_layer(layer, env)
         for entry in values.pop("archives", []):
             name = entry["name"]
             archives[name] = _merge_archive(archives[name], entry) if name in archives else entry
+        for key in _SECTIONS:
+            sections[key].update(values.pop(key, {}))  # a later layer refines key by key
         merged.update(values)
     built = tuple(_build_archive(a) for a in archives.values())
     default = merged.get("default_archive", "")
@@ -463,5 +615,40 @@ def load_settings(
         log_level=merged.get("log_level", "INFO"),
         archives=built,
         default_archive=default,
+        reader=ReaderConfig(**sections["reader"]),
+        dictation=DictationConfig(**sections["dictation"]),
+        worklist=_check_worklist(WorklistConfig(**sections["worklist"]), built, default, layers),
+        ui=UiConfig(**sections["ui"]),
         sources=tuple(sources),
     )
+
+
+_SECTIONS = ("reader", "dictation", "worklist", "ui")
+
+
+def _check_worklist(
+    worklist: WorklistConfig,
+    archives: tuple[ArchiveConfig, ...],
+    default: str,
+    layers: list[_Layer],
+) -> WorklistConfig:
+    """worklist.source = "archive" needs an archive with a DICOMweb root (UPS-RS, PS3.18 11)."""
+    if worklist.source != "archive":
+        return worklist
+    label = next((ly.label for ly in reversed(layers) if "worklist" in ly.data), "settings")
+    wanted = worklist.archive or default
+    if not wanted and len(archives) == 1:
+        wanted = archives[0].name
+    chosen = next((a for a in archives if a.name == wanted), None)
+    if chosen is None:
+        names = ", ".join(a.name for a in archives) or "none"
+        what = f"no archive is named {wanted!r}" if wanted else "no archive is chosen"
+        raise ConfigError(
+            f"{label}: worklist.archive: {what} for the UPS-RS worklist (configured: {names})"
+        )
+    if not chosen.dicomweb_url:
+        raise ConfigError(
+            f"{label}: worklist.archive: {chosen.name!r} has no dicomweb_url: the UPS-RS "
+            "worklist is served under the DICOMweb root"
+        )
+    return worklist
