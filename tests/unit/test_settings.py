@@ -315,7 +315,7 @@ def test_the_example_site_file_is_valid_and_documents_every_key(tmp_path):
         assert key in text, key
     assert s.reader == ReaderConfig("Example^Reader", "Example Teleradiology Hub")
     assert s.dictation == DictationConfig("auto", "")
-    assert s.worklist == WorklistConfig("embedded", "", 15.0)
+    assert s.worklist == WorklistConfig("embedded", "", "", 15.0)
     assert s.ui == UiConfig("system")
 
 
@@ -334,7 +334,7 @@ def test_sections_default_when_absent(tmp_path):
     )
     assert s.reader == ReaderConfig("", "")
     assert s.dictation == DictationConfig("auto", "")
-    assert s.worklist == WorklistConfig("embedded", "", 15.0)
+    assert s.worklist == WorklistConfig("embedded", "", "", 15.0)
     assert s.ui == UiConfig("system")
     assert s.worklist_archive() is None
     assert s.has_archive() is False
@@ -343,10 +343,12 @@ def test_sections_default_when_absent(tmp_path):
 def test_user_file_refines_the_site_sections_key_by_key(tmp_path):
     model = tmp_path / "model"
     model.mkdir()
+    site_json = _write(tmp_path / "worklist.json", "{}")
     site = _write(
         tmp_path / "s.toml",
         ONE_ARCHIVE
         + '[reader]\norganisation = "Hub"\n[worklist]\nsource = "archive"\npoll_s = 30\n'
+        + f'site_file = "{site_json}"\n'
         + '[ui]\nlanguage = "ar"\n',
     )
     user = _write(
@@ -357,7 +359,7 @@ def test_user_file_refines_the_site_sections_key_by_key(tmp_path):
     s = load_settings(site_path=site, user_path=user)
     assert s.reader == ReaderConfig("Haddad^Lina", "Hub")
     assert s.dictation == DictationConfig("whisper", str(model))
-    assert s.worklist == WorklistConfig("archive", "", 30.0)
+    assert s.worklist == WorklistConfig("archive", "", str(site_json), 30.0)
     assert s.ui == UiConfig("en")
     assert s.has_archive() is True
     assert s.worklist_archive() == s.archive("hub")
@@ -377,6 +379,11 @@ def test_user_file_refines_the_site_sections_key_by_key(tmp_path):
         ('[reader]\nnmae = "x"\n', "reader.nmae: unknown key; did you mean 'name'?"),
         ("[worklist]\npoll_s = 0\n", "worklist.poll_s: must be more than 0.5"),
         ('[worklist]\nsource = "archive"\n', "worklist.archive: no archive is chosen"),
+        (
+            ONE_ARCHIVE + '[worklist]\nsource = "archive"\n',
+            "worklist.site_file: missing: the UPS-RS worklist needs",
+        ),
+        ('[worklist]\nsite_file = "/no/such.json"\n', "worklist.site_file: no such file"),
         ('[ui]\nlanguage = "fr"\n', "ui.language: must be one of system, en, ar"),
         ('ui = "ar"\n', "ui: must be a table ([ui]), not a string"),
     ],
@@ -389,10 +396,12 @@ def test_bad_section_values_name_file_and_key(tmp_path, text, message):
 
 
 def test_worklist_archive_needs_a_dicomweb_root(tmp_path):
+    site_json = _write(tmp_path / "worklist.json", "{}")
     site = _write(
         tmp_path / "s.toml",
         '[[archives]]\nname = "pacs"\n[archives.dimse]\nhost = "127.0.0.1"\nport = 4242\n'
-        'ae_title = "ORTHANC"\n[worklist]\nsource = "archive"\narchive = "pacs"\n',
+        'ae_title = "ORTHANC"\n[worklist]\nsource = "archive"\narchive = "pacs"\n'
+        f'site_file = "{site_json}"\n',
     )
     with pytest.raises(ConfigError) as err:
         load_settings(site_path=site, user_path=_write(tmp_path / "none.toml", ""))

@@ -96,6 +96,7 @@ class WorklistConfig:
 
     source: str = "embedded"  # embedded | archive (UPS-RS, PS3.18 11)
     archive: str = ""  # the archive serving UPS-RS; "" = the default archive
+    site_file: str = ""  # the network's worklist.json: users' roles, pools, readers
     poll_s: float = 15.0  # seconds between refreshes of the panel
 
 
@@ -167,7 +168,7 @@ _TOP_KEYS = (
 )
 _READER_KEYS = ("name", "organisation")
 _DICTATION_KEYS = ("engine", "model_path")
-_WORKLIST_KEYS = ("source", "archive", "poll_s")
+_WORKLIST_KEYS = ("source", "archive", "site_file", "poll_s")
 _UI_KEYS = ("language",)
 _ARCHIVE_KEYS = (
     "name",
@@ -443,6 +444,7 @@ def _parse_sections(layer: _Layer, data: Mapping[str, Any]) -> dict[str, dict[st
         worklist: dict[str, str | float | None] = {
             "source": layer.choice(raw, "source", "worklist.", WORKLIST_SOURCES),
             "archive": layer.string(raw, "archive", "worklist."),
+            "site_file": layer.file(raw, "site_file", "worklist."),
             "poll_s": layer.number(raw, "poll_s", "worklist.", 0.5, 3600),
         }
         out["worklist"] = {k: v for k, v in worklist.items() if v is not None}
@@ -645,6 +647,11 @@ def _check_worklist(
         what = f"no archive is named {wanted!r}" if wanted else "no archive is chosen"
         raise ConfigError(
             f"{label}: worklist.archive: {what} for the UPS-RS worklist (configured: {names})"
+        )
+    if not worklist.site_file:
+        raise ConfigError(
+            f"{label}: worklist.site_file: missing: the UPS-RS worklist needs the network's "
+            "worklist.json (the users' roles and pools; server/orthanc/worklist.json)"
         )
     if not chosen.dicomweb_url:
         raise ConfigError(
