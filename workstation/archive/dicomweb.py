@@ -246,6 +246,23 @@ def _check_uid(uid: str, what: str) -> str:
 # -- the client -----------------------------------------------------------------------------------
 
 
+class ArchiveSession(requests.Session):
+    """A requests session whose own TLS settings beat the environment's.
+
+    requests lets ``REQUESTS_CA_BUNDLE`` / ``CURL_CA_BUNDLE`` replace a session's ``verify``
+    (psf/requests#3829): a site's ``ca_bundle`` would be ignored on every machine where such a
+    variable is set (common on managed desktops) and its archive refused as untrusted.
+    """
+
+    def merge_environment_settings(  # type: ignore[no-untyped-def]
+        self, url, proxies, stream, verify, cert
+    ):
+        merged = super().merge_environment_settings(url, proxies, stream, verify, cert)
+        if verify is None and self.verify is not True:
+            merged["verify"] = self.verify  # the archive's ca_bundle (or False, never set)
+        return merged
+
+
 class DicomWebClient:
     """QIDO-RS, WADO-RS and STOW-RS against one archive's DICOMweb root (PS3.18 10.4-10.6)."""
 
@@ -258,7 +275,7 @@ class DicomWebClient:
         port = parts.port or (443 if parts.scheme == "https" else 80)
         self.where = f"{parts.hostname}:{port}"
         self.timeout = (config.connect_timeout_s, config.read_timeout_s)
-        self.session = session or requests.Session()
+        self.session = session or ArchiveSession()
         # Orthanc closes idle keep-alive connections after about a second: a GET on such a
         # pooled connection fails once, harmlessly; re-send it on a fresh one.
         retry = Retry(total=1, connect=0, read=1, status=0, allowed_methods={"GET"})
