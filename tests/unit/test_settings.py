@@ -12,6 +12,7 @@ from workstation.core.settings import (
     ArchiveConfig,
     DictationConfig,
     DimseConfig,
+    PrefetchConfig,
     ReaderConfig,
     Settings,
     UiConfig,
@@ -310,12 +311,14 @@ def test_the_example_site_file_is_valid_and_documents_every_key(tmp_path):
         *mod._READER_KEYS,
         *mod._DICTATION_KEYS,
         *mod._WORKLIST_KEYS,
+        *mod._PREFETCH_KEYS,
         *mod._UI_KEYS,
     ):
         assert key in text, key
     assert s.reader == ReaderConfig("Example^Reader", "Example Teleradiology Hub")
     assert s.dictation == DictationConfig("auto", "")
     assert s.worklist == WorklistConfig("embedded", "", "", 15.0)
+    assert s.prefetch == PrefetchConfig(3, 2, 0.25, 0.0)
     assert s.ui == UiConfig("system")
 
 
@@ -335,6 +338,7 @@ def test_sections_default_when_absent(tmp_path):
     assert s.reader == ReaderConfig("", "")
     assert s.dictation == DictationConfig("auto", "")
     assert s.worklist == WorklistConfig("embedded", "", "", 15.0)
+    assert s.prefetch == PrefetchConfig(3, 2, 0.25, 0.0)
     assert s.ui == UiConfig("system")
     assert s.worklist_archive() is None
     assert s.has_archive() is False
@@ -349,7 +353,7 @@ def test_user_file_refines_the_site_sections_key_by_key(tmp_path):
         ONE_ARCHIVE
         + '[reader]\norganisation = "Hub"\n[worklist]\nsource = "archive"\npoll_s = 30\n'
         + f'site_file = "{site_json}"\n'
-        + '[ui]\nlanguage = "ar"\n',
+        + '[ui]\nlanguage = "ar"\n[prefetch]\nstudies = 5\nbandwidth_mbit_s = 20\n',
     )
     user = _write(
         tmp_path / "u.toml",
@@ -361,6 +365,7 @@ def test_user_file_refines_the_site_sections_key_by_key(tmp_path):
     assert s.dictation == DictationConfig("whisper", str(model))
     assert s.worklist == WorklistConfig("archive", "", str(site_json), 30.0)
     assert s.ui == UiConfig("en")
+    assert s.prefetch == PrefetchConfig(5, 2, 0.25, 20.0)
     assert s.has_archive() is True
     assert s.worklist_archive() == s.archive("hub")
 
@@ -385,6 +390,9 @@ def test_user_file_refines_the_site_sections_key_by_key(tmp_path):
         ),
         ('[worklist]\nsite_file = "/no/such.json"\n', "worklist.site_file: no such file"),
         ('[ui]\nlanguage = "fr"\n', "ui.language: must be one of system, en, ar"),
+        ("[prefetch]\nstudies = 51\n", "prefetch.studies: must be between 0 and 50"),
+        ("[prefetch]\nshare = 0\n", "prefetch.share: must be more than 0 and at most 1"),
+        ("[prefetch]\nbandwidth_mbit_s = -5\n", "prefetch.bandwidth_mbit_s: must not be neg"),
         ('ui = "ar"\n', "ui: must be a table ([ui]), not a string"),
     ],
 )

@@ -101,6 +101,16 @@ class WorklistConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class PrefetchConfig:
+    """Background retrieval of the reader's next worklist studies and their priors."""
+
+    studies: int = 3  # the next studies of "my work" kept ready in the local store
+    priors: int = 2  # relevant priors of each (same patient, modality or body part, latest)
+    share: float = 0.25  # at most this share of the link while a study is being read
+    bandwidth_mbit_s: float = 0.0  # a cap on all retrieval; 0 = none (measured instead)
+
+
+@dataclass(frozen=True, slots=True)
 class UiConfig:
     """How the application looks to its user."""
 
@@ -119,6 +129,7 @@ class Settings:
     reader: ReaderConfig = field(default_factory=ReaderConfig)
     dictation: DictationConfig = field(default_factory=DictationConfig)
     worklist: WorklistConfig = field(default_factory=WorklistConfig)
+    prefetch: PrefetchConfig = field(default_factory=PrefetchConfig)
     ui: UiConfig = field(default_factory=UiConfig)
     sources: tuple[str, ...] = ()  # the files that were read, in order
 
@@ -164,11 +175,13 @@ _TOP_KEYS = (
     "reader",
     "dictation",
     "worklist",
+    "prefetch",
     "ui",
 )
 _READER_KEYS = ("name", "organisation")
 _DICTATION_KEYS = ("engine", "model_path")
 _WORKLIST_KEYS = ("source", "archive", "site_file", "poll_s")
+_PREFETCH_KEYS = ("studies", "priors", "share", "bandwidth_mbit_s")
 _UI_KEYS = ("language",)
 _ARCHIVE_KEYS = (
     "name",
@@ -415,7 +428,7 @@ def _long_string(layer: _Layer, table: Mapping[str, Any], key: str, where: str) 
 
 
 def _parse_sections(layer: _Layer, data: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """The [reader], [dictation], [worklist] and [ui] tables of one layer."""
+    """The [reader], [dictation], [worklist], [prefetch] and [ui] tables of one layer."""
     out: dict[str, dict[str, Any]] = {}
     raw = _table(layer, data, "reader", _READER_KEYS)
     if raw is not None:
@@ -448,6 +461,18 @@ def _parse_sections(layer: _Layer, data: Mapping[str, Any]) -> dict[str, dict[st
             "poll_s": layer.number(raw, "poll_s", "worklist.", 0.5, 3600),
         }
         out["worklist"] = {k: v for k, v in worklist.items() if v is not None}
+    raw = _table(layer, data, "prefetch", _PREFETCH_KEYS)
+    if raw is not None:
+        prefetch: dict[str, int | float | None] = {
+            "studies": layer.integer(raw, "studies", "prefetch.", 0, 50),
+            "priors": layer.integer(raw, "priors", "prefetch.", 0, 10),
+            "share": layer.number(raw, "share", "prefetch.", 0.0, 1.0),
+        }
+        cap = layer.number(raw, "bandwidth_mbit_s", "prefetch.", -1e9, 100_000.0)
+        if cap is not None and cap < 0:
+            raise layer.error("prefetch.bandwidth_mbit_s", "must not be negative (0 = no cap)")
+        prefetch["bandwidth_mbit_s"] = cap
+        out["prefetch"] = {k: v for k, v in prefetch.items() if v is not None}
     raw = _table(layer, data, "ui", _UI_KEYS)
     if raw is not None:
         values = {"language": layer.choice(raw, "language", "ui.", UI_LANGUAGES)}
@@ -620,12 +645,13 @@ def load_settings(
         reader=ReaderConfig(**sections["reader"]),
         dictation=DictationConfig(**sections["dictation"]),
         worklist=_check_worklist(WorklistConfig(**sections["worklist"]), built, default, layers),
+        prefetch=PrefetchConfig(**sections["prefetch"]),
         ui=UiConfig(**sections["ui"]),
         sources=tuple(sources),
     )
 
 
-_SECTIONS = ("reader", "dictation", "worklist", "ui")
+_SECTIONS = ("reader", "dictation", "worklist", "prefetch", "ui")
 
 
 def _check_worklist(
