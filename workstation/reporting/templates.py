@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from workstation.core.datafiles import load_by_id
+from workstation.core.datafiles import TableReader, load_by_id
 from workstation.core.errors import ConfigError, WorkstationError
 from workstation.core.model import Series, Study
 from workstation.core.paths import resource_path
@@ -506,79 +506,11 @@ def _fmt(value: float) -> str:
 # Loading and validation
 
 
-class _Reader:
-    """Reads one table of a template file, naming the file and key path in every error."""
+def _template_error(source: str, where: str, problem: str) -> TemplateError:
+    return TemplateError(source, problem, key=where or None)
 
-    def __init__(self, source: str, path: str, table: Any) -> None:
-        self.source = source
-        self.path = path
-        if not isinstance(table, dict):
-            raise self.error("", "expected a table")
-        self.table: dict[str, Any] = table
 
-    def key(self, name: str) -> str:
-        return f"{self.path}.{name}" if self.path else name
-
-    def error(self, name: str, problem: str) -> TemplateError:
-        where = self.key(name) if name else (self.path or None)
-        return TemplateError(self.source, problem, key=where)
-
-    def only(self, allowed: Iterable[str]) -> None:
-        unknown = sorted(set(self.table) - set(allowed))
-        if unknown:
-            raise self.error(unknown[0], "unknown key (misspelt?)")
-
-    def text(self, name: str, default: str | None = None) -> str:
-        if name not in self.table:
-            if default is None:
-                raise self.error(name, "missing")
-            return default
-        v = self.table[name]
-        if not isinstance(v, str):
-            raise self.error(name, f"expected text, got {v!r}")
-        return v
-
-    def texts(self, name: str) -> tuple[str, ...]:
-        v = self.table.get(name, [])
-        if isinstance(v, str):
-            v = [v]
-        if not isinstance(v, list) or not all(isinstance(x, str) and x.strip() for x in v):
-            raise self.error(name, "expected a list of non-empty texts")
-        return tuple(v)
-
-    def boolean(self, name: str, default: bool = False) -> bool:
-        v = self.table.get(name, default)
-        if not isinstance(v, bool):
-            raise self.error(name, f"expected true or false, got {v!r}")
-        return v
-
-    def integer(self, name: str, default: int, lo: int, hi: int) -> int:
-        v = self.table.get(name, default)
-        if isinstance(v, bool) or not isinstance(v, int):
-            raise self.error(name, f"expected a whole number, got {v!r}")
-        if not lo <= v <= hi:
-            raise self.error(name, f"must be between {lo} and {hi}, got {v}")
-        return v
-
-    def number(self, name: str) -> float | None:
-        if name not in self.table:
-            return None
-        v = self.table[name]
-        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
-            raise self.error(name, f"expected a number, got {v!r}")
-        return float(v)
-
-    def tables(self, name: str, required: bool = False) -> list[_Reader]:
-        if name not in self.table:
-            if required:
-                raise self.error(name, "missing")
-            return []
-        v = self.table[name]
-        if not isinstance(v, list) or not all(isinstance(t, dict) for t in v):
-            raise self.error(name, "expected a list of tables")
-        if required and not v:
-            raise self.error(name, "must not be empty")
-        return [_Reader(self.source, f"{self.key(name)}[{i}]", t) for i, t in enumerate(v)]
+_Reader = TableReader
 
 
 def _read_rule(r: _Reader) -> SelectionRule:
@@ -729,7 +661,7 @@ _TOP_KEYS = (
 
 def parse_template(data: Mapping[str, Any], source: str = "<memory>") -> Template:
     """Validate one template's table; raises TemplateError naming ``source`` and the key."""
-    r = _Reader(source, "", dict(data))
+    r = TableReader(source, "", dict(data), _template_error)
     r.only(_TOP_KEYS)
     version = r.integer("schema_version", SCHEMA_VERSION, 1, 10**6)
     if version > SCHEMA_VERSION:

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from workstation.core.datafiles import load_by_id
+from workstation.core.datafiles import TableReader, load_by_id
 from workstation.core.errors import ConfigError
 from workstation.core.model import Instance, Series, Study
 from workstation.core.paths import resource_path
@@ -416,72 +416,7 @@ def best_protocol(
 # Loading and validation
 
 
-class _Reader:
-    """Reads one table of a protocol file, naming the file and key path in every error."""
-
-    def __init__(self, source: str, path: str, table: Any) -> None:
-        self.source = source
-        self.path = path
-        if not isinstance(table, dict):
-            raise self.error("", "expected a table")
-        self.table: dict[str, Any] = table
-
-    def key(self, name: str) -> str:
-        return f"{self.path}.{name}" if self.path else name
-
-    def error(self, name: str, problem: str) -> ConfigError:
-        where = self.key(name) if name else (self.path or "(top level)")
-        return ConfigError(f"{self.source}: {where}: {problem}")
-
-    def only(self, allowed: Iterable[str]) -> None:
-        unknown = sorted(set(self.table) - set(allowed))
-        if unknown:
-            raise self.error(unknown[0], "unknown key (misspelt?)")
-
-    def text(self, name: str, default: str | None = None) -> str:
-        if name not in self.table:
-            if default is None:
-                raise self.error(name, "missing")
-            return default
-        v = self.table[name]
-        if not isinstance(v, str):
-            raise self.error(name, f"expected text, got {v!r}")
-        return v
-
-    def boolean(self, name: str, default: bool = False) -> bool:
-        v = self.table.get(name, default)
-        if not isinstance(v, bool):
-            raise self.error(name, f"expected true or false, got {v!r}")
-        return v
-
-    def integer(self, name: str, default: int, lo: int, hi: int) -> int:
-        v = self.table.get(name, default)
-        if isinstance(v, bool) or not isinstance(v, int):
-            raise self.error(name, f"expected a whole number, got {v!r}")
-        if not lo <= v <= hi:
-            raise self.error(name, f"must be between {lo} and {hi}, got {v}")
-        return v
-
-    def number(self, name: str, default: float | None) -> float | None:
-        v = self.table.get(name, default)
-        if v is None:
-            return None
-        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
-            raise self.error(name, f"expected a number, got {v!r}")
-        return float(v)
-
-    def tables(self, name: str, required: bool = False) -> list[_Reader]:
-        if name not in self.table:
-            if required:
-                raise self.error(name, "missing")
-            return []
-        v = self.table[name]
-        if not isinstance(v, list) or not all(isinstance(t, dict) for t in v):
-            raise self.error(name, "expected a list of tables")
-        if required and not v:
-            raise self.error(name, "must not be empty")
-        return [_Reader(self.source, f"{self.key(name)}[{i}]", t) for i, t in enumerate(v)]
-
+_Reader = TableReader
 
 _RULE_KEYS = ("attribute", "equals", "regex", "min", "max", "negate", "weight", "required")
 
