@@ -15,6 +15,12 @@ images, a "normal" shortcut, undo, autosaved drafts, and signing.
   fills, expansions and insertions.
 - Every change goes through :class:`~workstation.reporting.drafts.DraftAutosaver`; reopening
   the study restores the draft and says when it was saved.
+- Dictation (``ui/dictation.py``): hold F4 or toggle "Dictate" to speak into the focused
+  field. Partial text shows grey and italic at the cursor while the reader speaks; the final,
+  normalised text goes in at the cursor as an undoable change (so autosave keeps it). Voice
+  commands: "next field", "previous field", "insert normal", "scratch that", "new paragraph".
+  Without a microphone or an engine the button is off and a status line says why; typing is
+  never affected.
 - Sign preliminary / Sign final (:mod:`workstation.reporting.signing`): final asks for the
   signer's name and organisation when they are not configured, an incomplete study asks for
   an acknowledgement, and the outbox state of the study's reports is shown.
@@ -39,8 +45,9 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
-from PySide6.QtGui import QDoubleValidator, QKeyEvent, QKeySequence, QShortcut
+from PySide6.QtGui import QDoubleValidator, QFont, QKeyEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
+    QApplication,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -74,6 +81,18 @@ from workstation.core.report import (
     Report,
     ReportSection,
 )
+from workstation.reporting.dictation.audio import AudioSource
+from workstation.reporting.dictation.commands import parse_value
+from workstation.reporting.dictation.session import (
+    DictationState,
+    EditAction,
+    EditKind,
+    StreamResult,
+    insert_paragraph,
+    insert_phrase,
+    plan_actions,
+    remove_phrase,
+)
 from workstation.reporting.drafts import Draft, DraftAutosaver, DraftContent, DraftStore
 from workstation.reporting.outbox import Outbox, OutboxState
 from workstation.reporting.signing import (
@@ -91,6 +110,7 @@ from workstation.reporting.templates import (
     TemplateSection,
     TemplateValueError,
 )
+from workstation.ui.dictation import DictationController
 
 __all__ = [
     "MACRO_PREFIX",
@@ -107,6 +127,8 @@ MACROS_FILE_NAME = "macros.json"
 _MACRO_NAME = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 _ITEMS_KEY = "_items"  # draft value holding inserted measurement items (JSON)
 _BURST_S = 1.5  # keystrokes in one field closer than this are one undo step
+DICTATE_KEY = Qt.Key.Key_F4  # push-to-talk: hold to speak
+_UNIT_FACTORS = {("cm", "mm"): 10.0, ("mm", "cm"): 0.1}  # (said, field) -> factor
 
 
 # =============================================================================================
@@ -337,6 +359,10 @@ class ReportEditor(QWidget):
     Signals: ``signed(SignedReport)`` after a report was signed and stored (and queued);
     ``draft_saved(Draft)`` after each autosave; ``status_message(str)`` for the status bar;
     ``image_requested(SOP Instance UID, frame)`` when the reader asks to see a key image.
+
+    Dictation: ``dictation_engine`` ("auto", "whisper", "pocketsphinx"; from the settings'
+    ``[dictation] engine``) and ``dictation_model_path`` (``[dictation] model_path``) choose
+    the engine of ``self.dictation`` (a :class:`~workstation.ui.dictation.DictationController`).
     """
 
     signed = Signal(object)
@@ -364,6 +390,8 @@ class ReportEditor(QWidget):
         after_sign: Callable[[SignedReport], None] | None = None,
         autosave_interval_s: float = 0.5,
         outbox_refresh_ms: int = 1000,
+        dictation_engine: str = "auto",
+        dictation_model_path: str | os.PathLike[str] | None = None,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
@@ -393,6 +421,12 @@ class ReportEditor(QWidget):
         self._signing = False
         self._closed = False
         self._frozen = False  # closed, or signed final: no more edits
+        self.dictation_engine = dictation_engine
+        self.dictate_key: int = int(DICTATE_KEY.value)  # push-to-talk; settable
+        self.dictation = DictationController(dictation_engine, dictation_model_path, parent=self)
+        self._dictation_target: QWidget | None = None  # the field dictated into
+        self._dictated: list[tuple[QWidget, int, str, str]] = []  # scratch-that history
+        self._dictation_available = False
 
         self._build_ui()
         self._saved_in_thread.connect(self._on_saved)
@@ -416,6 +450,12 @@ class ReportEditor(QWidget):
         if outbox is not None:
             self._outbox_timer.start()
         self.refresh_outbox()
+        self.dictation.partial_text.connect(self._on_dictation_partial)
+        self.dictation.final_result.connect(self._on_dictation_final)
+        self.dictation.failed.connect(self._on_dictation_failed)
+        self.dictation.state_changed.connect(self._on_dictation_state)
+        self.dictation.availability_changed.connect(self._on_dictation_availability)
+        self.refresh_dictation()
 
     # -- building ---------------------------------------------------------------------------
 
@@ -503,6 +543,24 @@ class ReportEditor(QWidget):
         self.outbox_label.setWordWrap(True)
         self.outbox_label.setStyleSheet("color: #aaa")
 
+        self.dictate_button = QPushButton("Dictate", self)
+        self.dictate_button.setCheckable(True)
+        self.dictate_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # the field keeps focus
+        self.dictate_button.toggled.connect(self._dictate_toggled)
+        self.dictation_status = QLabel("", self)
+        self.dictation_status.setObjectName("dictation_status")
+        self.dictation_status.setWordWrap(True)
+        self.dictation_status.setStyleSheet("color: #999")
+        self.dictation_preview = QLabel("", self)
+        self.dictation_preview.setObjectName("dictation_preview")
+        self.dictation_preview.setStyleSheet("color: #8c8c8c; background: transparent")
+        italic = QFont(self.dictation_preview.font())
+        italic.setItalic(True)
+        self.dictation_preview.setFont(italic)
+        self.dictation_preview.setWordWrap(True)
+        self.dictation_preview.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        self.dictation_preview.hide()
+
         for keys, slot in (
             (QKeySequence("Ctrl+Shift+N"), self.fill_normal),
             (QKeySequence(QKeySequence.StandardKey.Undo), self.undo),
@@ -513,6 +571,7 @@ class ReportEditor(QWidget):
         buttons = QHBoxLayout()
         buttons.addWidget(self.normal_button)
         buttons.addWidget(self.undo_button)
+        buttons.addWidget(self.dictate_button)
         buttons.addStretch(1)
         buttons.addWidget(self.sign_preliminary_button)
         buttons.addWidget(self.sign_final_button)
@@ -530,6 +589,7 @@ class ReportEditor(QWidget):
         layout.addWidget(QLabel("Key images (referenced when signed)", self))
         layout.addWidget(self.key_image_list)
         layout.addLayout(buttons)
+        layout.addWidget(self.dictation_status)
         layout.addWidget(self.outbox_label)
 
     def _field_widget(self, f: TemplateField, section: TemplateSection, host: QWidget) -> QWidget:
@@ -559,7 +619,15 @@ class ReportEditor(QWidget):
         return w
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if event.type() == QEvent.Type.FocusIn:
+        kind = event.type()
+        if kind in (QEvent.Type.KeyPress, QEvent.Type.KeyRelease) and isinstance(event, QKeyEvent):
+            if event.key() == self.dictate_key:
+                self._dictate_key(event)
+                return True
+            return False
+        if kind == QEvent.Type.FocusIn:
+            if isinstance(watched, QWidget) and watched in self.tab_order:
+                self._dictation_target = watched
             name = watched.objectName()
             if name.startswith("section:"):
                 self._focus_section, self._focus_field = name.split(":", 1)[1], None
@@ -941,6 +1009,311 @@ class ReportEditor(QWidget):
         sop, frame = item.data(Qt.ItemDataRole.UserRole)
         self.image_requested.emit(sop, int(frame or 0))
 
+    # -- dictation ---------------------------------------------------------------------------
+
+    def refresh_dictation(self) -> bool:
+        """Check the engine and the microphone; the Dictate button and the status line say
+        whether the reader can dictate, and why not. Returns whether dictation is available."""
+        reason = self.dictation.unavailable_reason()
+        self._set_dictation_available(reason is None, reason or "")
+        if reason is None:
+            self.dictation.preload()
+        return reason is None
+
+    def _set_dictation_available(self, available: bool, reason: str) -> None:
+        self._dictation_available = available
+        usable = available and not self._frozen
+        self.dictate_button.setEnabled(usable)
+        if available:
+            self.dictate_button.setToolTip("Hold F4 (or press Dictate) and speak into the field")
+            if self.dictation.state is DictationState.IDLE:
+                self.dictation_status.setText("")
+        else:
+            self.dictate_button.setToolTip(f"{reason}. Typing works as always.")
+            self.dictation_status.setText(f"{reason}. Typing works as always.")
+
+    def _on_dictation_availability(self, available: bool, reason: str) -> None:
+        self._set_dictation_available(available, reason)
+
+    def start_dictation(self, source: AudioSource | None = None) -> bool:
+        """Begin an utterance into the focused field: from ``source`` (a WAV file, a
+        handheld recorder's file), or the microphone. False when it cannot start (the status
+        line says why)."""
+        if self._frozen:
+            return False
+        if source is None and not self._dictation_available:
+            self.refresh_dictation()
+            if not self._dictation_available:
+                self._sync_dictate_button(False)
+                return False
+        self._dictation_target = self._current_field()
+        started = self.dictation.start(source)
+        self._sync_dictate_button(started)
+        return started
+
+    def stop_dictation(self) -> None:
+        """End the utterance: what was heard is decoded and inserted."""
+        self.dictation.stop()
+
+    def _dictate_toggled(self, checked: bool) -> None:
+        if checked:
+            self.start_dictation()
+        else:
+            self.stop_dictation()
+
+    def _dictate_key(self, event: QKeyEvent) -> None:
+        if event.isAutoRepeat():
+            return
+        if event.type() == QEvent.Type.KeyPress:
+            if self.dictation.state is DictationState.IDLE:
+                self.start_dictation()
+        else:
+            self.stop_dictation()
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() == self.dictate_key:
+            self._dictate_key(event)
+            return
+        super().keyPressEvent(event)
+
+    def keyReleaseEvent(self, event: QKeyEvent) -> None:
+        if event.key() == self.dictate_key:
+            self._dictate_key(event)
+            return
+        super().keyReleaseEvent(event)
+
+    def _sync_dictate_button(self, checked: bool) -> None:
+        blocked = self.dictate_button.blockSignals(True)
+        self.dictate_button.setChecked(checked)
+        self.dictate_button.blockSignals(blocked)
+
+    def _current_field(self) -> QWidget:
+        """The field dictation goes into: the focused one, else the last focused, else
+        Findings (else the first field)."""
+        focused = QApplication.focusWidget()
+        if focused is not None and focused in self.tab_order:
+            return focused
+        if self._dictation_target is not None and self._dictation_target in self.tab_order:
+            return self._dictation_target
+        return self.section_edits.get("findings") or self.tab_order[0]
+
+    def _field_title(self, widget: QWidget) -> str:
+        name = widget.objectName()
+        kind, _, key = name.partition(":")
+        if kind == "field" and key in self.template.fields:
+            return self.template.fields[key].label
+        for section in self.template.sections:
+            if section.key == key:
+                return section.display_title
+        return key
+
+    def _on_dictation_state(self, state: str) -> None:
+        # While an utterance runs the button stops it, even when no microphone is there
+        # (a recorder's file is being dictated).
+        self.dictate_button.setEnabled(
+            not self._frozen and (self._dictation_available or state != DictationState.IDLE.value)
+        )
+        if state == DictationState.LISTENING.value:
+            target = self._dictation_target or self._current_field()
+            self.dictation_status.setText(f"● Listening: {self._field_title(target)}…")
+        elif state == DictationState.FINALISING.value:
+            self.dictation_status.setText("Writing what was said…")
+        else:
+            self._sync_dictate_button(False)
+            self._hide_preview()
+
+    def _on_dictation_partial(self, text: str) -> None:
+        target = self._dictation_target or self._current_field()
+        self._show_preview(target, text)
+
+    def _show_preview(self, target: QWidget, text: str) -> None:
+        """Partial text, grey and italic, at the cursor of ``target``; the field's own text
+        is not touched until the final text arrives."""
+        label = self.dictation_preview
+        host: QWidget = target
+        x, y = 4, 2
+        if isinstance(target, QPlainTextEdit):
+            host = target.viewport()
+            rect = target.cursorRect()
+            x, y = rect.right() + 4, rect.top()
+        elif isinstance(target, QLineEdit):
+            metrics = target.fontMetrics()
+            x = 6 + metrics.horizontalAdvance(target.text()[: target.cursorPosition()])
+            y = max(0, (target.height() - metrics.height()) // 2)
+        if label.parentWidget() is not host:
+            label.setParent(host)
+        width = max(40, host.width() - x - 4)
+        if width < host.width() // 3:  # too little room after the cursor: the next line
+            x, y, width = 4, y + label.fontMetrics().height(), host.width() - 8
+        label.setText(text)
+        label.setFixedWidth(width)
+        label.adjustSize()
+        label.move(x, y)
+        label.show()
+        label.raise_()
+
+    def _hide_preview(self) -> None:
+        self.dictation_preview.hide()
+        self.dictation_preview.setText("")
+
+    def _on_dictation_failed(self, message: str) -> None:
+        self._sync_dictate_button(False)
+        self._hide_preview()
+        self.dictation_status.setText(f"{message}. Typing works as always.")
+        self.status_message.emit(message)
+
+    def _on_dictation_final(self, result: StreamResult) -> None:
+        self._hide_preview()
+        if self._frozen:
+            return
+        engine = self.dictation.engine
+        normalize = engine.normalize if engine is not None else (lambda text: text)
+        actions = plan_actions(result.transcript.raw, normalize)
+        if not actions:
+            self.dictation_status.setText("Nothing was heard.")
+            return
+        done = [self.apply_dictation(a) for a in actions]
+        if all(done):
+            self.dictation_status.setText("")
+
+    def apply_dictation(self, action: EditAction) -> bool:
+        """Carry out one dictated action in the field dictation goes into (an undoable change
+        for text). False, with the status line saying why, when it does not apply there."""
+        target = self._dictation_target or self._current_field()
+        kind = action.kind
+        if kind in (EditKind.NEXT_FIELD, EditKind.PREVIOUS_FIELD):
+            i = self.tab_order.index(target) if target in self.tab_order else 0
+            step = 1 if kind is EditKind.NEXT_FIELD else -1
+            nxt = self.tab_order[max(0, min(len(self.tab_order) - 1, i + step))]
+            self._dictation_target = nxt
+            nxt.setFocus(Qt.FocusReason.OtherFocusReason)
+            if isinstance(nxt, QPlainTextEdit):
+                nxt.moveCursor(nxt.textCursor().MoveOperation.End)
+            elif isinstance(nxt, QLineEdit):
+                nxt.end(False)
+            return True
+        if kind is EditKind.INSERT_NORMAL:
+            self.fill_normal()
+            return True
+        if kind is EditKind.SCRATCH_THAT:
+            return self.scratch_last_dictation()
+        if isinstance(target, QPlainTextEdit):
+            cursor = target.textCursor()
+            text = target.toPlainText()
+            if kind is EditKind.NEW_PARAGRAPH:
+                ins = insert_paragraph(text, cursor.position())
+            else:
+                ins = insert_phrase(text, cursor.position(), action.text)
+            if not ins.inserted:
+                return True
+
+            def insert() -> None:
+                c = target.textCursor()
+                c.setPosition(ins.start)
+                c.insertText(ins.inserted)
+                target.setTextCursor(c)
+
+            self._programmatic(insert)
+            self._dictated.append((target, ins.start, ins.inserted, ""))
+            return True
+        if kind is EditKind.NEW_PARAGRAPH:
+            self.dictation_status.setText("A paragraph break needs a text section.")
+            return False
+        if isinstance(target, QComboBox):
+            return self._dictate_choice(target, action)
+        if isinstance(target, QLineEdit):
+            return self._dictate_line(target, action)
+        return False
+
+    def _dictate_choice(self, combo: QComboBox, action: EditAction) -> bool:
+        import difflib
+
+        said = (action.spoken or action.text).strip().casefold().rstrip(".")
+        choices = [combo.itemText(i) for i in range(1, combo.count())]
+        folded = [c.casefold() for c in choices]
+        hit = difflib.get_close_matches(said, folded, 1, 0.75)
+        if not hit:
+            self.dictation_status.setText(
+                f"“{action.text}” is not a choice of {self._field_title(combo)}."
+            )
+            return False
+        index = folded.index(hit[0]) + 1
+        before = combo.currentText()
+        self._programmatic(lambda: combo.setCurrentIndex(index))
+        self._dictated.append((combo, 0, combo.currentText(), before))
+        return True
+
+    def _dictate_line(self, line: QLineEdit, action: EditAction) -> bool:
+        key = line.objectName().partition(":")[2]
+        f = self.template.fields.get(key)
+        before = line.text()
+        if f is not None and f.kind in (FieldKind.NUMBER, FieldKind.MEASUREMENT):
+            command = parse_value(action.spoken) if action.kind is EditKind.TEXT else None
+            value, unit = (command.value, command.unit) if command else (action.value, action.unit)
+            if value is None:
+                match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\.?\s*", action.text)
+                if match:
+                    value, unit = float(match.group(1)), match.group(2)
+            if value is None:
+                self.dictation_status.setText(
+                    f"{self._field_title(line)} takes a number; heard “{action.text}”."
+                )
+                return False
+            field_unit = f.unit_code.value if f.unit_code is not None else ""
+            if unit and field_unit and unit != field_unit:
+                factor = _UNIT_FACTORS.get((unit, field_unit))
+                if factor is None:
+                    self.dictation_status.setText(
+                        f"{self._field_title(line)} is in {field_unit}; heard {action.text}."
+                    )
+                    return False
+                value *= factor
+            shown = _value_text(value)
+            self._programmatic(lambda: line.setText(shown))
+        else:
+            ins = insert_phrase(before, line.cursorPosition(), action.text)
+
+            def apply() -> None:
+                line.setText(ins.text)
+                line.setCursorPosition(ins.cursor)
+
+            self._programmatic(apply)
+        self._dictated.append((line, 0, line.text(), before))
+        return True
+
+    def scratch_last_dictation(self) -> bool:
+        """ "Scratch that": take out the last dictated phrase (only it: what the reader typed
+        since stays). False when there is none left to take out."""
+        while self._dictated:
+            widget, start, inserted, before = self._dictated.pop()
+            if isinstance(widget, QPlainTextEdit):
+                got = remove_phrase(widget.toPlainText(), start, inserted)
+                if got is None:
+                    continue
+                _, pos = got
+
+                def remove(
+                    w: QPlainTextEdit = widget, p: int = pos, n: int = len(inserted)
+                ) -> None:
+                    c = w.textCursor()
+                    c.setPosition(p)
+                    c.setPosition(p + n, c.MoveMode.KeepAnchor)
+                    c.removeSelectedText()
+                    w.setTextCursor(c)
+
+                self._programmatic(remove)
+                self._dictation_target = widget
+                return True
+            if isinstance(widget, QComboBox) and widget.currentText() == inserted:
+                idx = max(0, widget.findText(before)) if before else 0
+                self._programmatic(lambda w=widget, i=idx: w.setCurrentIndex(i))
+                return True
+            if isinstance(widget, QLineEdit) and widget.text() == inserted:
+                self._programmatic(lambda w=widget, t=before: w.setText(t))
+                return True
+        self.dictation_status.setText("Nothing dictated to scratch.")
+        return False
+
     # -- drafts ------------------------------------------------------------------------------
 
     def _restore_draft(self) -> None:
@@ -1080,8 +1453,11 @@ class ReportEditor(QWidget):
             self.insert_button,
             self.sign_final_button,
             self.sign_preliminary_button,
+            self.dictate_button,
         ):
             b.setEnabled(False)
+        self.dictation.shutdown()
+        self._hide_preview()
         self.draft_label.setText(message)
 
     # -- outbox state -------------------------------------------------------------------------
@@ -1114,6 +1490,7 @@ class ReportEditor(QWidget):
         self._closed = True
         self._frozen = True
         self._outbox_timer.stop()
+        self.dictation.shutdown()
         try:
             self.autosaver.close()
         except StoreError as exc:

@@ -51,6 +51,7 @@ DEFAULTS: tuple[Shortcut, ...] = (
     Shortcut("key_image", "K", "Mark or unmark the image as key image", "Images"),
     Shortcut("cine", "Space", "Start or stop cine", "Images"),
     Shortcut("mpr", "Ctrl+M", "MPR and 3D of the active series", "Images"),
+    Shortcut("dictate", "F4", "Hold to dictate into the focused report field", "Report"),
     Shortcut("shortcut_sheet", "?", "Show this sheet", "Help"),
     # The viewport's own keys (fixed), from the viewport's help table.
     *(

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import math
 import struct
+import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -245,34 +247,56 @@ class AudioSource(Protocol):
 
 
 class ArraySource:
-    """Samples already in memory, in chunks of ``chunk_ms``."""
+    """Samples already in memory, in chunks of ``chunk_ms``. With ``realtime`` each chunk is
+    handed out only once it would have been recorded (as a microphone paces them), so a file
+    goes through live dictation exactly as speech would; ``close()`` ends the stream at once,
+    even while it waits."""
 
     def __init__(
-        self, audio: Audio, chunk_ms: int = DEFAULT_CHUNK_MS, noise_floor: bool = False
+        self,
+        audio: Audio,
+        chunk_ms: int = DEFAULT_CHUNK_MS,
+        noise_floor: bool = False,
+        *,
+        realtime: bool = False,
     ) -> None:
         samples = pad_with_noise_floor(audio.samples, audio.sample_rate) if noise_floor else None
         self.audio = audio if samples is None else Audio(samples, audio.sample_rate)
         self.sample_rate = audio.sample_rate
         self.chunk_ms = chunk_ms
-        self._closed = False
+        self.realtime = realtime
+        self.started_at: float | None = None  # time.monotonic() when the first chunk was asked
+        self._closed = threading.Event()
 
     def __iter__(self) -> Iterator[bytes]:
+        self.started_at = time.monotonic()
+        recorded = 0
         for chunk in chunk_pcm(self.audio.pcm(), self.sample_rate, self.chunk_ms):
-            if self._closed:
+            if self._closed.is_set():
                 return
+            recorded += len(chunk) // 2
+            if self.realtime:
+                due = self.started_at + recorded / self.sample_rate
+                if self._closed.wait(max(0.0, due - time.monotonic())):
+                    return
             yield chunk
 
     def close(self) -> None:
-        self._closed = True
+        self._closed.set()
 
 
 class WavFileSource(ArraySource):
     """A WAV file read as a stream of chunks (converted to 16 kHz mono 16-bit first)."""
 
     def __init__(
-        self, path: str | Path, chunk_ms: int = DEFAULT_CHUNK_MS, noise_floor: bool = False
+        self,
+        path: str | Path,
+        chunk_ms: int = DEFAULT_CHUNK_MS,
+        noise_floor: bool = False,
+        *,
+        realtime: bool = False,
     ) -> None:
-        super().__init__(read_wav(path), chunk_ms, noise_floor)
+        super().__init__(read_wav(path), chunk_ms, noise_floor, realtime=realtime)
 
 
 MicrophoneFactory = Callable[[int], AudioSource]
