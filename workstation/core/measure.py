@@ -12,7 +12,7 @@ import json
 import math
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum, StrEnum
 from typing import Any
 
@@ -443,6 +443,132 @@ _POINT_COUNT = {
 }
 
 MEASUREMENT_SCHEMA_VERSION = 1
+# A reader's name for a measurement ("aortic root"): one line of at most 64 characters, what a
+# Long String (LO) holds (PS3.5 Table 6.2-1), so it can travel in a report unchanged.
+MAX_NAME_LENGTH = 64
+
+
+def clean_name(name: str) -> str:
+    """A measurement name on one line, whitespace collapsed; too long raises MeasurementError."""
+    if not isinstance(name, str):
+        raise MeasurementError("a measurement name must be text")
+    text = " ".join(name.split())
+    if len(text) > MAX_NAME_LENGTH:
+        raise MeasurementError(
+            f"a measurement name holds at most {MAX_NAME_LENGTH} characters, not {len(text)}"
+        )
+    return text
+
+
+def _vec3(v: Any, name: str) -> tuple[float, float, float]:
+    try:
+        x, y, z = (float(c) for c in v)
+    except (TypeError, ValueError):
+        raise MeasurementError(f"{name} must be three numbers (x, y, z in LPS)") from None
+    if not all(math.isfinite(c) for c in (x, y, z)):
+        raise MeasurementError(f"{name} must be finite")
+    return (x, y, z)
+
+
+@dataclass(frozen=True, slots=True)
+class MeasurementPlane:
+    """Where a measurement made on a reformatted (MPR) image lies in the patient.
+
+    Like the Image Plane Module (PS3.3 C.7.6.2.1.1): ``origin_lps`` is the centre of image pixel
+    (0, 0), ``row_direction`` the LPS unit vector along a row (growing column, screen right)
+    and ``column_direction`` along a column (growing row, screen down); pixels are square,
+    ``pixel_spacing_mm`` on each side, and the image is ``columns`` × ``rows``. A reformatted
+    plane has no SOP Instance: ``series_instance_uid`` names the series it was resliced from,
+    ``view`` the MPR viewport, and a slab its thickness and projection ("mip", "minip", "avg").
+    """
+
+    origin_lps: tuple[float, float, float]
+    row_direction: tuple[float, float, float]
+    column_direction: tuple[float, float, float]
+    pixel_spacing_mm: float
+    columns: int
+    rows: int
+    series_instance_uid: str = ""
+    view: str = ""
+    slab_thickness_mm: float | None = None
+    slab_mode: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "origin_lps", _vec3(self.origin_lps, "plane origin"))
+        for attr in ("row_direction", "column_direction"):
+            v = _vec3(getattr(self, attr), f"plane {attr.replace('_', ' ')}")
+            if abs(math.hypot(*v) - 1.0) > 1e-6:
+                raise MeasurementError(f"plane {attr.replace('_', ' ')} must be a unit vector")
+            object.__setattr__(self, attr, v)
+        dot = sum(a * b for a, b in zip(self.row_direction, self.column_direction, strict=True))
+        if abs(dot) > 1e-6:
+            raise MeasurementError("a plane's row and column directions must be orthogonal")
+        s = float(self.pixel_spacing_mm)
+        if not (math.isfinite(s) and s > 0):
+            raise MeasurementError("a plane's pixel spacing must be a positive number of mm")
+        object.__setattr__(self, "pixel_spacing_mm", s)
+        if int(self.columns) < 1 or int(self.rows) < 1:
+            raise MeasurementError("a plane's image needs at least one row and one column")
+        object.__setattr__(self, "columns", int(self.columns))
+        object.__setattr__(self, "rows", int(self.rows))
+
+    @property
+    def normal(self) -> tuple[float, float, float]:
+        """Row direction × column direction (towards the head for an axial plane)."""
+        (a, b, c), (d, e, f) = self.row_direction, self.column_direction
+        return (b * f - c * e, c * d - a * f, a * e - b * d)
+
+    def pixel_to_lps(self, col: float, row: float) -> tuple[float, float, float]:
+        """The LPS point of image point (col, row) on this plane."""
+        s = self.pixel_spacing_mm
+        o, x, y = self.origin_lps, self.row_direction, self.column_direction
+        return (
+            o[0] + s * (col * x[0] + row * y[0]),
+            o[1] + s * (col * x[1] + row * y[1]),
+            o[2] + s * (col * x[2] + row * y[2]),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "position_lps": list(self.origin_lps),
+            "row_direction": list(self.row_direction),
+            "column_direction": list(self.column_direction),
+            "normal": list(self.normal),
+            "pixel_spacing_mm": self.pixel_spacing_mm,
+            "size": [self.columns, self.rows],
+            "series_instance_uid": self.series_instance_uid,
+            "view": self.view,
+            "slab": None
+            if self.slab_thickness_mm is None
+            else {"thickness_mm": self.slab_thickness_mm, "mode": self.slab_mode},
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> MeasurementPlane:
+        """Read the dict of ``to_json``; a bad record raises MeasurementError."""
+        if not isinstance(data, Mapping):
+            raise MeasurementError("a measurement's plane must be a JSON object")
+        try:
+            size = data["size"]
+            slab = data.get("slab")
+            if slab is not None and not isinstance(slab, Mapping):
+                raise MeasurementError("a measurement's slab must be a JSON object")
+            return cls(
+                origin_lps=data["position_lps"],
+                row_direction=data["row_direction"],
+                column_direction=data["column_direction"],
+                pixel_spacing_mm=float(data["pixel_spacing_mm"]),
+                columns=int(size[0]),
+                rows=int(size[1]),
+                series_instance_uid=str(data.get("series_instance_uid", "")),
+                view=str(data.get("view", "")),
+                slab_thickness_mm=None if slab is None else float(slab["thickness_mm"]),
+                slab_mode="" if slab is None else str(slab.get("mode", "")),
+            )
+        except KeyError as exc:
+            raise MeasurementError(f"a measurement's plane lacks the key {exc.args[0]!r}") from None
+        except (TypeError, ValueError, IndexError) as exc:
+            raise MeasurementError(f"a measurement's plane is malformed: {exc}") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -453,6 +579,10 @@ class Measurement:
     centre, then the radii). ``frame_number`` is 1-based like Referenced Frame Number
     (0008,1160) of PS3.3 Table 10-3. ``details`` carries the extra numbers of an ROI (mean,
     SD, ...). ``measurement_id`` lets the UI edit or delete one measurement of a study.
+    ``label`` is the calibration's qualifier ("at detector", PS3.3 10.7.1.1); ``name`` is what
+    the reader called it ("aortic root"), shown beside the value. ``plane`` is set for a
+    measurement made on a reformatted (MPR) image, whose points are pixels of that plane; its
+    ``sop_instance_uid`` then holds the Series Instance UID, as no SOP Instance exists.
     """
 
     kind: MeasurementKind
@@ -464,8 +594,11 @@ class Measurement:
     frame_number: int = 1
     details: tuple[tuple[str, float], ...] = ()
     measurement_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    name: str = ""
+    plane: MeasurementPlane | None = None
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "name", clean_name(self.name))
         expected = _POINT_COUNT[self.kind]
         if len(self.points) != expected:
             raise MeasurementError(
@@ -477,8 +610,34 @@ class Measurement:
     def detail(self, name: str) -> float | None:
         return next((v for k, v in self.details if k == name), None)
 
+    def with_name(self, name: str) -> Measurement:
+        """The same measurement under another name (cleaned by :func:`clean_name`)."""
+        return replace(self, name=name)
+
+    @property
+    def is_mpr(self) -> bool:
+        """True for a measurement made on a reformatted plane (it has a ``plane``)."""
+        return self.plane is not None
+
+    @property
+    def series_instance_uid(self) -> str | None:
+        """The series of an MPR measurement; None for one on a stored image (ask the index)."""
+        return self.plane.series_instance_uid if self.plane is not None else None
+
     def to_json(self) -> dict[str, Any]:
-        """A JSON-ready dict; ``from_json`` reads it back."""
+        """A JSON-ready dict; ``from_json`` reads it back.
+
+        ``name`` and ``plane`` are written only when set, so a record without them reads the
+        same in versions that predate them.
+        """
+        out = self._base_json()
+        if self.name:
+            out["name"] = self.name
+        if self.plane is not None:
+            out["plane"] = self.plane.to_json()
+        return out
+
+    def _base_json(self) -> dict[str, Any]:
         return {
             "version": MEASUREMENT_SCHEMA_VERSION,
             "id": self.measurement_id,
@@ -502,6 +661,7 @@ class Measurement:
             raise MeasurementError(f"measurement 'version' {version!r} is not supported")
         try:
             kind = MeasurementKind(data["kind"])
+            plane = data.get("plane")
             points = tuple(_point(p, "points") for p in data["points"])
             value = _from_json_float(data["value"])
             details = tuple(
@@ -517,6 +677,8 @@ class Measurement:
                 frame_number=int(data.get("frame_number", 1)),
                 details=details,
                 measurement_id=str(data.get("id") or uuid.uuid4().hex),
+                name=str(data.get("name") or ""),
+                plane=None if plane is None else MeasurementPlane.from_json(plane),
             )
         except KeyError as exc:
             raise MeasurementError(f"stored measurement lacks the key {exc.args[0]!r}") from None

@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
 from vtkmodules.vtkCommonCore import vtkCommand
 from vtkmodules.vtkInteractionStyle import vtkInteractorStyleTrackballCamera
 
+from workstation.archive.local import LocalArchive
 from workstation.core.errors import WorkstationError
 from workstation.core.measure import MeasurementError, MeasurementKind
 from workstation.ui.vtk_widget import RoutedVtkWidget, SizedVtkWidget
@@ -65,6 +66,7 @@ log = logging.getLogger(__name__)
 
 TOOLS = ("crosshair", "length", "ellipse")
 _GAP_PX = 6.0  # crosshair lines stop this far from the point, so the point stays visible
+SELECTED_COLOR = (1.0, 0.55, 0.1)  # the measurement chosen in the measurement list
 
 
 def _tr(text: str) -> str:
@@ -80,7 +82,7 @@ def _measure_text(pm: PlaneMeasurement) -> str:
     mean, sd = m.detail("mean"), m.detail("sd")
     if mean is not None and sd is not None:
         text += f"  {mean:.1f} ± {sd:.1f}"
-    return text
+    return f"{m.name}: {text}" if m.name else text
 
 
 def to_qimage(rgb: np.ndarray) -> QImage:
@@ -195,7 +197,8 @@ class MprViewport(QWidget):
                 t = np.linspace(0.0, 2 * math.pi, 49)
                 lps = pm.grid.pixel_to_lps(cx + a * np.cos(t), cy + b * np.sin(t))
                 pts = grid.lps_to_pixel(lps)[:, :2]
-            shapes.append(([(float(c), float(r)) for c, r in pts], MEASURE_COLOR))
+            color = SELECTED_COLOR if pm.measurement_id == self.model.selected_id else MEASURE_COLOR
+            shapes.append(([(float(c), float(r)) for c, r in pts], color))
         return shapes
 
     def _corner_texts(self, grid: ResliceGrid) -> dict[str, str]:
@@ -396,6 +399,8 @@ class MprView(QWidget):
 
     crosshair_moved = Signal(float, float, float)
     measurement_added = Signal(object)  # PlaneMeasurement
+    measurements_changed = Signal()  # one was added, renamed or removed (and stored)
+    status_message = Signal(str)
 
     def __init__(
         self,
@@ -405,12 +410,18 @@ class MprView(QWidget):
         window: tuple[float, float] | None = None,
         show_3d: bool = False,
         series_instance_uid: str = "",
+        archive: LocalArchive | None = None,
+        study_instance_uid: str = "",
         parent: QWidget | None = None,
     ) -> None:
+        """With ``archive`` and ``study_instance_uid`` the view stores what is measured on it
+        and shows again what was measured on this series before."""
         super().__init__(parent)
         self.volume = volume
         self.modality = modality
         self.series_instance_uid = series_instance_uid
+        self.archive = archive
+        self.study_instance_uid = study_instance_uid
         self.image = VolumeImage(volume)
         if window is None:
             window = _default_window(volume, modality, self.image.value_range)
@@ -496,6 +507,7 @@ class MprView(QWidget):
         self.preset_box.currentIndexChanged.connect(self._preset_changed)
         self._subscription = self.model.changed.connect(self._on_change)
         self._update_position_label()
+        self.reload_measurements()
 
     # -- public API --------------------------------------------------------------------------
     def viewport(self, view: View) -> MprViewport:
@@ -594,8 +606,79 @@ class MprView(QWidget):
             log.info("measurement not made: %s", exc)
             return None
         self.model.add_measurement(pm)
+        self._store(pm)
         self.measurement_added.emit(pm)
+        self.measurements_changed.emit()
         return pm
+
+    # -- stored measurements ----------------------------------------------------------------
+    @property
+    def stores_measurements(self) -> bool:
+        return self.archive is not None and bool(self.study_instance_uid)
+
+    def attach_store(self, archive: LocalArchive, study_instance_uid: str) -> None:
+        """Keep what is measured here in ``archive`` under the study, and show again what was
+        measured on this series before (as the constructor's arguments do)."""
+        self.archive = archive
+        self.study_instance_uid = study_instance_uid
+        self.reload_measurements()
+
+    def reload_measurements(self) -> list[PlaneMeasurement]:
+        """The MPR measurements the store keeps for this series, shown again; a record that
+        cannot be read back is left out with a log line."""
+        if self.archive is None or not self.study_instance_uid:
+            return []
+        try:
+            stored = self.archive.measurements(self.study_instance_uid)
+        except WorkstationError as exc:
+            log.warning("stored measurements unreadable: %s", type(exc).__name__)
+            return []
+        mine: list[PlaneMeasurement] = []
+        for m in stored:
+            if m.plane is None or m.plane.series_instance_uid != self.series_instance_uid:
+                continue
+            try:
+                mine.append(PlaneMeasurement.from_measurement(m))
+            except MeasurementError as exc:
+                log.warning("a stored MPR measurement was left out: %s", exc)
+        if mine or self.model.measurements:
+            self.model.set_measurements(mine)
+        return mine
+
+    def _store(self, pm: PlaneMeasurement) -> None:
+        if self.archive is None or not self.study_instance_uid:
+            return
+        try:
+            self.archive.save_measurement(self.study_instance_uid, pm.measurement)
+        except WorkstationError as exc:
+            self.status_message.emit(_tr("Measurement not saved: ") + str(exc))
+
+    def rename_measurement(self, measurement_id: str, name: str) -> PlaneMeasurement | None:
+        """Give a measurement a name (stored); None when it is not on this view."""
+        pm = self.model.measurement(measurement_id)
+        if pm is None:
+            return None
+        renamed = pm.with_name(name)
+        self.model.replace_measurement(renamed)
+        self._store(renamed)
+        self.measurements_changed.emit()
+        return renamed
+
+    def remove_measurement(self, measurement_id: str) -> bool:
+        """Delete a measurement here and from the store; False when it is not on this view."""
+        if not self.model.remove_measurement(measurement_id):
+            return False
+        if self.archive is not None:
+            try:
+                self.archive.delete_measurement(measurement_id)
+            except WorkstationError as exc:
+                self.status_message.emit(_tr("Measurement not deleted: ") + str(exc))
+        self.measurements_changed.emit()
+        return True
+
+    def show_measurement(self, measurement_id: str) -> View | None:
+        """Bring a measurement's plane into its view and highlight it; None if not here."""
+        return self.model.show_measurement(measurement_id)
 
     def close_views(self) -> None:
         """Release the render windows (once: closing twice is harmless)."""
@@ -612,12 +695,13 @@ class MprView(QWidget):
     def _on_change(self, change: MprChange) -> None:
         for vp in self.viewports.values():
             vp.refresh()
-        if change.kind in ("crosshair", "reset"):
+        p = self.model.crosshair_lps
+        if change.kind in ("crosshair", "reset") or p != self._shown_crosshair:
             self._update_position_label()
-            p = self.model.crosshair_lps
             self.crosshair_moved.emit(p[0], p[1], p[2])
 
     def _update_position_label(self) -> None:
+        self._shown_crosshair = self.model.crosshair_lps
         self.position_label.setText(format_lps(self.model.crosshair_lps))
 
     def _slab_changed(self, *_args: Any) -> None:

@@ -23,9 +23,14 @@ from PySide6.QtWidgets import QVBoxLayout, QWidget
 from workstation.core.errors import DecodeError
 from workstation.core.measure import Measurement
 from workstation.ui.vtk_widget import RoutedVtkWidget
-from workstation.viewer.overlays import OverlayPlane, read_overlay_planes
+from workstation.viewer.annotations import frame_position
+from workstation.viewer.overlays import (
+    OverlayPlane,
+    read_overlay_planes,
+    read_patient_orientations,
+)
 from workstation.viewer.scene2d import SliceScene
-from workstation.viewer.stack import ImageStack
+from workstation.viewer.stack import Frame, ImageStack
 from workstation.viewer.stack_view import DisplayTransform, StackViewModel
 from workstation.viewer.tools import Tool
 
@@ -118,6 +123,8 @@ class ImageViewport(QWidget):
         self._zoom_start = 1.0
         self._shown_key: tuple[Any, ...] | None = None
         self._overlay_cache: dict[str, list[OverlayPlane]] = {}
+        # Patient Orientation of each frame, per SOP Instance UID (read once per file)
+        self._patient_orientation_cache: dict[str, list[tuple[str, str] | None]] = {}
         self._last_status = ""
         self._subscriptions = [
             self.model.changed.connect(self._redraw),
@@ -129,6 +136,7 @@ class ImageViewport(QWidget):
     # -- API ---------------------------------------------------------------------------------
     def set_stack(self, stack: ImageStack | None) -> None:
         self._overlay_cache.clear()
+        self._patient_orientation_cache.clear()
         self._shown_key = None
         self.model.set_stack(stack)
 
@@ -136,6 +144,44 @@ class ImageViewport(QWidget):
     def measurements(self) -> list[Measurement]:
         """The measurements of the open study (see :meth:`StackViewModel.measurements`)."""
         return self.model.measurements
+
+    def show_measurement(self, measurement: Measurement) -> bool:
+        """Go to the image a measurement was made on and highlight it; False when this
+        viewport's series does not hold that image (an MPR measurement never is here)."""
+        stack = self.model.stack
+        if stack is None or measurement.plane is not None:
+            return False
+        index = frame_position(stack.frames, measurement.sop_instance_uid, measurement.frame_number)
+        if index is None:
+            return False
+        self.model.go_to(index)
+        known = any(m.measurement_id == measurement.measurement_id for m in self.measurements)
+        self.model.select(measurement.measurement_id if known else None)
+        return True
+
+    def orientation_of(self, frame: Frame) -> tuple[float, ...] | tuple[str, str] | None:
+        """What the edge letters come from: Image Orientation (Patient) when the image has it,
+        else Patient Orientation (0020,0020), which projection radiographs (CR, DX, MG) carry
+        instead (PS3.3 C.7.6.1.1.1); read from the file's header once per frame."""
+        inst = frame.instance
+        if inst.image_orientation_patient is not None:
+            return inst.image_orientation_patient
+        stack = self.model.stack
+        if stack is None:
+            return None
+        cache = self._patient_orientation_cache
+        found = cache.get(inst.sop_instance_uid)
+        if found is None:
+            try:
+                found = read_patient_orientations(
+                    Path(stack.root) / inst.path, inst.number_of_frames
+                )
+            except DecodeError:
+                found = [None] * max(1, inst.number_of_frames)
+            if len(cache) > 512:
+                cache.clear()
+            cache[inst.sop_instance_uid] = found
+        return found[frame.frame] if 0 <= frame.frame < len(found) else None
 
     def close_viewport(self) -> None:
         for sub in self._subscriptions:
@@ -219,7 +265,7 @@ class ImageViewport(QWidget):
             texts = m.corner_texts()
             texts["bottom_right"] = _tr("Cannot display this image:") + "\n" + str(exc)
         self.scene.set_view(m.zoom, m.pan_mm, m.rotation, m.flip_h, m.flip_v)
-        self.scene.set_orientation(frame.instance.image_orientation_patient)
+        self.scene.set_orientation(self.orientation_of(frame))  # type: ignore[arg-type]
         self.scene.set_measurements(
             m.measurements_on_image(),
             m.selected_id,

@@ -28,6 +28,9 @@ from workstation.core.events import Event
 from workstation.core.geometry import orientation_label
 from workstation.core.measure import (
     Measurement,
+    MeasurementError,
+    MeasurementKind,
+    MeasurementPlane,
     PixelCalibration,
     SpacingSource,
     ellipse_measurement,
@@ -510,8 +513,11 @@ class PlaneMeasurement:
     """A measurement made on a reformatted image, kept with the plane it was made on.
 
     ``measurement`` holds the image points and value as :mod:`workstation.core.measure` computes
-    them on the resliced values; ``grid`` says where each of those pixels is in the patient, so
-    the points can be drawn again on any later view of the same plane (``points_lps``).
+    them on the resliced values, and carries the plane as a
+    :class:`~workstation.core.measure.MeasurementPlane` (set here when missing), so the local
+    store keeps it like any other measurement; ``grid`` says where each of those pixels is in the
+    patient, so the points can be drawn again on any later view of the same plane
+    (``points_lps``).
     """
 
     view: str
@@ -519,28 +525,75 @@ class PlaneMeasurement:
     grid: ResliceGrid
     slab: Slab | None = None
 
+    def __post_init__(self) -> None:
+        if self.measurement.plane is None:
+            g = self.grid
+            plane = MeasurementPlane(
+                origin_lps=g.origin_lps,
+                row_direction=g.plane.x_axis,
+                column_direction=g.plane.y_axis,
+                pixel_spacing_mm=g.spacing_mm,
+                columns=g.width,
+                rows=g.height,
+                series_instance_uid=self.measurement.sop_instance_uid,
+                view=self.view,
+                slab_thickness_mm=None if self.slab is None else self.slab.thickness_mm,
+                slab_mode="" if self.slab is None else self.slab.mode,
+            )
+            object.__setattr__(self, "measurement", replace(self.measurement, plane=plane))
+
+    @classmethod
+    def from_measurement(cls, m: Measurement) -> PlaneMeasurement:
+        """The MPR measurement a stored record describes; one without a plane raises."""
+        p = m.plane
+        if p is None:
+            raise MeasurementError("the measurement was not made on a reformatted plane")
+        try:
+            plane = Plane(p.origin_lps, p.row_direction, p.column_direction)
+            grid = ResliceGrid(plane, p.origin_lps, p.columns, p.rows, p.pixel_spacing_mm)
+            slab = None
+            if p.slab_thickness_mm is not None:
+                slab = Slab(p.slab_thickness_mm, p.slab_mode)  # type: ignore[arg-type]
+        except (GeometryError, ConfigError) as exc:
+            raise MeasurementError(f"a stored MPR measurement has a bad plane: {exc}") from None
+        return cls(p.view or nearest_view(plane.normal), m, grid, slab)
+
+    @property
+    def measurement_id(self) -> str:
+        return self.measurement.measurement_id
+
+    @property
+    def series_instance_uid(self) -> str:
+        plane = self.measurement.plane
+        return plane.series_instance_uid if plane is not None else ""
+
     @property
     def plane(self) -> Plane:
         return self.grid.plane
 
     @property
     def points_lps(self) -> tuple[Vec3, ...]:
+        """The measurement's points in LPS (an ellipse: its centre only, then its radii)."""
+        if self.measurement.kind is MeasurementKind.ELLIPSE:
+            (c, r), _ = self.measurement.points
+            return (_tuple3(self.grid.pixel_to_lps(c, r)),)
         return tuple(_tuple3(self.grid.pixel_to_lps(c, r)) for c, r in self.measurement.points)
 
+    @property
+    def center_lps(self) -> Vec3:
+        """A point of the measurement on its plane: the mean of its points (an ellipse: centre)."""
+        return _tuple3(np.mean(np.asarray(self.points_lps), axis=0))
+
+    def with_name(self, name: str) -> PlaneMeasurement:
+        """The same measurement under another name."""
+        return replace(self, measurement=self.measurement.with_name(name))
+
     def to_json(self) -> dict[str, Any]:
-        """The measurement record plus its plane geometry (position, normal, axes, spacing)."""
-        g = self.grid
+        """The measurement record with its plane geometry (what the store keeps), plus the
+        view, the slab and the points in LPS for a reader of the JSON."""
         return {
             **self.measurement.to_json(),
             "view": self.view,
-            "plane": {
-                "position_lps": list(g.origin_lps),
-                "normal": list(g.plane.normal),
-                "x_axis": list(g.plane.x_axis),
-                "y_axis": list(g.plane.y_axis),
-                "pixel_spacing_mm": g.spacing_mm,
-                "size": [g.width, g.height],
-            },
             "points_lps": [list(p) for p in self.points_lps],
             "slab": None
             if self.slab is None
@@ -641,6 +694,7 @@ class MprModel:
         self.slab: Slab | None = None
         self.interacting = False
         self.measurements: list[PlaneMeasurement] = []
+        self.selected_id: str | None = None
         k, r, c = geometry.shape
         self.volume_center: Vec3 = _tuple3(
             geometry.index_to_lps((k - 1) / 2, (r - 1) / 2, (c - 1) / 2)
@@ -846,7 +900,69 @@ class MprModel:
 
     def clear_measurements(self) -> None:
         self.measurements.clear()
+        self.selected_id = None
         self.changed.emit(MprChange("measurements", VIEWS))
+
+    def set_measurements(self, measurements: Sequence[PlaneMeasurement]) -> None:
+        """Replace the measurements (e.g. with those the store kept for the series)."""
+        self.measurements = list(measurements)
+        if self.selected_id not in {m.measurement_id for m in self.measurements}:
+            self.selected_id = None
+        self.changed.emit(MprChange("measurements", VIEWS))
+
+    def measurement(self, measurement_id: str) -> PlaneMeasurement | None:
+        return next((m for m in self.measurements if m.measurement_id == measurement_id), None)
+
+    def replace_measurement(self, m: PlaneMeasurement) -> bool:
+        """Put ``m`` in place of the measurement with its id (a rename); False if none."""
+        for i, old in enumerate(self.measurements):
+            if old.measurement_id == m.measurement_id:
+                self.measurements[i] = m
+                self.changed.emit(MprChange("measurements", VIEWS))
+                return True
+        return False
+
+    def remove_measurement(self, measurement_id: str) -> bool:
+        """Forget one measurement; False when there is none with that id."""
+        kept = [m for m in self.measurements if m.measurement_id != measurement_id]
+        if len(kept) == len(self.measurements):
+            return False
+        self.measurements = kept
+        if self.selected_id == measurement_id:
+            self.selected_id = None
+        self.changed.emit(MprChange("measurements", VIEWS))
+        return True
+
+    def select(self, measurement_id: str | None) -> None:
+        """Highlight one measurement (None: none)."""
+        self.selected_id = measurement_id
+        self.changed.emit(MprChange("measurements", VIEWS))
+
+    def show_measurement(self, measurement_id: str) -> View | None:
+        """Turn and move the planes so the measurement's plane is shown, and highlight it.
+
+        The three planes turn together by the rotation that takes the default axes of the
+        measurement's view onto its plane's axes (so they stay perpendicular), the crosshair
+        goes to the measurement and the view centres on it. Returns the view, or None when
+        no measurement has that id.
+        """
+        pm = self.measurement(measurement_id)
+        if pm is None:
+            return None
+        view: View = pm.view if pm.view in VIEWS else nearest_view(pm.plane.normal)  # type: ignore[assignment]
+        x0, y0 = DEFAULT_AXES[view]
+        old = np.stack([np.asarray(x0), np.asarray(y0), np.cross(x0, y0)], axis=1)
+        rot = pm.plane.axes_matrix @ old.T
+        for v in VIEWS:
+            st = self._views[v]
+            x, y = DEFAULT_AXES[v]
+            st.x_axis, st.y_axis = _tuple3(rot @ np.asarray(x)), _tuple3(rot @ np.asarray(y))
+        centre = pm.center_lps
+        self._views[view].focus = centre
+        self.selected_id = measurement_id
+        self.crosshair_lps = self._clamped(centre)
+        self.changed.emit(MprChange("orientation", VIEWS, view))
+        return view
 
     def measurements_on(self, grid: ResliceGrid, tol_mm: float = 0.5) -> list[PlaneMeasurement]:
         """Measurements whose plane is ``grid``'s plane (parallel, within ``tol_mm``)."""

@@ -34,8 +34,18 @@ _EDGE_DIRECTION = {"left": (-1, 0), "right": (1, 0), "top": (0, -1), "bottom": (
 # Orientation letters
 
 
+def _edge_image_axes(rotation: int, flip_h: bool, flip_v: bool) -> dict[str, tuple[int, int]]:
+    """For each screen edge, the image direction (d_column, d_row) that points towards it."""
+    m = np.asarray(view_matrix(rotation, flip_h, flip_v), dtype=float)
+    out = {}
+    for edge, e in _EDGE_DIRECTION.items():
+        d_col, d_row = m.T @ np.asarray(e, dtype=float)  # M is orthogonal: inverse = transpose
+        out[edge] = (round(float(d_col)), round(float(d_row)))
+    return out
+
+
 def edge_labels(
-    orientation: Sequence[float] | None,
+    orientation: Sequence[float] | Sequence[str] | None,
     rotation: int = 0,
     flip_h: bool = False,
     flip_v: bool = False,
@@ -46,10 +56,22 @@ def edge_labels(
     increasing row, in LPS (PS3.3 C.7.6.2.1.1). The direction towards an edge on screen is
     traced back through the display's rotation and flips to the image axes, then to the
     patient, and named with up to three letters (PS3.3 C.7.6.1.1.1), e.g. "R" on the left of
-    an unrotated axial image. No orientation: empty letters.
+    an unrotated axial image. A projection radiograph has no Image Orientation; for it
+    ``orientation`` may be the two values of Patient Orientation (0020,0020), which name the
+    row and column directions with letters (:func:`edge_labels_from_patient_orientation`).
+    No orientation: empty letters.
     """
+    if (
+        orientation is not None
+        and len(orientation) == 2
+        and all(isinstance(v, str) for v in orientation)
+    ):
+        return edge_labels_from_patient_orientation(
+            (str(orientation[0]), str(orientation[1])), rotation, flip_h, flip_v
+        )
     if orientation is None or len(orientation) < 6:
         return dict.fromkeys(EDGES, "")
+    orientation = [float(v) for v in orientation]
     row_dir = np.asarray(orientation[:3], dtype=float)
     col_dir = np.asarray(orientation[3:6], dtype=float)
     m = np.asarray(view_matrix(rotation, flip_h, flip_v), dtype=float)
@@ -59,6 +81,114 @@ def edge_labels(
         direction = d_col * row_dir + d_row * col_dir
         out[edge] = orientation_label(direction)
     return out
+
+
+# Letters of a biped's directions and their opposites (PS3.3 C.7.6.1.1.1).
+_OPPOSITE = {"A": "P", "P": "A", "R": "L", "L": "R", "H": "F", "F": "H"}
+
+
+def opposite_direction(letters: str) -> str:
+    """The opposite of a Patient Orientation value, letter by letter: "LP" -> "RA".
+
+    Only the biped letters A, P, R, L, H, F are known (quadruped terms such as "CR" or "LE"
+    are not): anything else gives "" rather than a wrong letter.
+    """
+    if not letters or any(ch not in _OPPOSITE for ch in letters):
+        return ""
+    return "".join(_OPPOSITE[ch] for ch in letters)
+
+
+def _valid_letters(value: str) -> str:
+    text = value.strip().upper()
+    return text if text and all(ch in _OPPOSITE for ch in text) else ""
+
+
+def edge_labels_from_patient_orientation(
+    patient_orientation: Sequence[str] | None,
+    rotation: int = 0,
+    flip_h: bool = False,
+    flip_v: bool = False,
+) -> dict[str, str]:
+    """Edge letters of an image described by Patient Orientation (0020,0020).
+
+    Its first value names the direction of the rows (growing column, towards the right edge
+    of an unrotated image), the second that of the columns (growing row, towards the bottom);
+    each is letters from A, P, R, L, H, F, main direction first (PS3.3 C.7.6.1.1.1), e.g.
+    ["P", "F"] for a lateral chest radiograph. The edges follow the display's rotation and
+    flips exactly as :func:`edge_labels` does for Image Orientation: the letters of the image
+    direction that points to an edge, or of its opposite. Values that are not biped letters
+    leave their two edges empty.
+    """
+    if patient_orientation is None or len(patient_orientation) < 2:
+        return dict.fromkeys(EDGES, "")
+    row_letters = _valid_letters(str(patient_orientation[0]))
+    col_letters = _valid_letters(str(patient_orientation[1]))
+    out = {}
+    for edge, (d_col, d_row) in _edge_image_axes(rotation, flip_h, flip_v).items():
+        letters = row_letters if d_col else col_letters
+        out[edge] = letters if (d_col or d_row) > 0 else opposite_direction(letters)
+    return out
+
+
+def patient_orientation(ds: Dataset, frame: int = 0) -> tuple[str, str] | None:
+    """Patient Orientation (0020,0020) of a dataset, or of one frame (0-based) of a
+    multi-frame image, where it sits in the Patient Orientation in Frame Sequence (0020,9450)
+    of the per-frame or shared functional groups (PS3.3 C.7.6.16.2.15). None when absent or
+    not two values."""
+
+    def read(item: Dataset) -> tuple[str, str] | None:
+        el = item.get((0x0020, 0x0020))
+        if el is None or el.value in (None, ""):
+            return None
+        value = el.value
+        values = [value] if isinstance(value, str) else list(value)
+        if len(values) == 1 and "\\" in str(values[0]):
+            values = str(values[0]).split("\\")
+        if len(values) != 2:
+            return None
+        return (str(values[0]).strip().upper(), str(values[1]).strip().upper())
+
+    def in_groups(groups: Dataset | None) -> tuple[str, str] | None:
+        if groups is None:
+            return None
+        seq = groups.get((0x0020, 0x9450))
+        if seq is None or not seq.value:
+            return None
+        return read(seq.value[0])
+
+    found = read(ds)
+    if found is not None:
+        return found
+    per_frame = ds.get((0x5200, 0x9230))
+    if per_frame is not None and per_frame.value and 0 <= frame < len(per_frame.value):
+        found = in_groups(per_frame.value[frame])
+        if found is not None:
+            return found
+    shared = ds.get((0x5200, 0x9229))
+    if shared is not None and shared.value:
+        return in_groups(shared.value[0])
+    return None
+
+
+def read_patient_orientation(
+    path: str | os.PathLike[str], frame: int = 0
+) -> tuple[str, str] | None:
+    """Patient Orientation of a DICOM file's frame (header only), or None."""
+    return read_patient_orientations(path, frame + 1)[frame]
+
+
+def read_patient_orientations(
+    path: str | os.PathLike[str], number_of_frames: int = 1
+) -> list[tuple[str, str] | None]:
+    """Patient Orientation of each of the first ``number_of_frames`` frames of a file, from
+    one read of its header (a cine of many frames is not read again per frame)."""
+    try:
+        ds = pydicom.dcmread(path, stop_before_pixels=True)
+    except (OSError, PydicomInvalidDicomError, ValueError, EOFError) as exc:
+        raise DecodeError(
+            f"cannot read the Patient Orientation of a file: {type(exc).__name__}"
+        ) from None
+    return [patient_orientation(ds, f) for f in range(max(1, number_of_frames))]
 
 
 # ---------------------------------------------------------------------------------------------

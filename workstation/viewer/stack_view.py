@@ -35,10 +35,9 @@ from workstation.viewer.tools import (
     ImageContext,
     PointCollector,
     Tool,
+    edit_measurement,
     hit_test,
-    measure,
     measure_tool_points,
-    move_handle,
 )
 
 log = logging.getLogger(__name__)
@@ -644,12 +643,7 @@ class StackViewModel:
             return None
         old = self._measurements[i]
         try:
-            m = measure(
-                old.kind,
-                move_handle(old, self._drag.handle, p),
-                self.image_context(),
-                old.measurement_id,
-            )
+            m = edit_measurement(old, self._drag.handle, p, self.image_context())
         except (MeasurementError, DecodeError) as exc:
             self.status = str(exc)
             return None
