@@ -9,6 +9,7 @@ test-output/.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +22,7 @@ from PySide6.QtWidgets import QApplication, QComboBox, QLineEdit, QMessageBox, Q
 
 from workstation.archive.local import LocalArchive
 from workstation.core.measure import Measurement as ViewerMeasurement
-from workstation.core.measure import PixelCalibration, length_measurement
+from workstation.core.measure import MeasurementPlane, PixelCalibration, length_measurement
 from workstation.core.model import KeyImage
 from workstation.core.report import Author, GraphicType, Measurement, ReportStatus
 from workstation.demo import CT_HEAD, CT_HEAD_PRIOR, generate_slice
@@ -202,6 +203,62 @@ def test_a_viewer_measurement_is_inserted_with_its_image(env, qtbot):
         assert num.coordinates.graphic_type is GraphicType.POLYLINE
         assert num.coordinates.points == ((100.5, 200.5), (120.5, 210.5))  # pixel corner origin
     assert ed.section_item_labels["findings"].text().startswith("• Length 10.06 mm")
+
+
+def test_an_mpr_measurement_is_reported_with_its_plane_and_no_image(env, qtbot):
+    """A reformatted plane has no SOP Instance: the NUM carries no image reference, the text
+    says where the plane lies, and signing does not look for an image to reference."""
+    series = env.archive.series(STUDY)[0].series_instance_uid
+    plane = MeasurementPlane(
+        origin_lps=(-115.0, -115.0, 20.0),
+        row_direction=(1.0, 0.0, 0.0),
+        column_direction=(0.0, 1.0, 0.0),
+        pixel_spacing_mm=0.45,
+        columns=512,
+        rows=512,
+        series_instance_uid=series,
+        view="axial",
+    )
+    mpr = dataclasses.replace(
+        env.measurement,
+        measurement_id="mpr-length-1",
+        sop_instance_uid=series,
+        frame_number=1,
+        plane=plane,
+        name="Midline shift",
+    )
+    env.archive.save_measurement(STUDY, mpr)
+    ed = make_editor(env, qtbot, signer_name="Smith^Anna", signer_organisation="Hub")
+    texts = [ed.measurement_list.item(i).text() for i in range(ed.measurement_list.count())]
+    assert texts == [
+        "length 10.06 mm  (series 1, image 96)",
+        "Midline shift: length 10.06 mm  (MPR axial S 20.0 mm)",
+    ]
+    edit = ed.section_edits["findings"]
+    qtbot.keyClicks(edit, "Midline shift")
+    assert ed.insert_measurement(mpr, section_key="findings")
+    assert edit.toPlainText() == "Midline shift length 10.06 mm (MPR axial S 20.0 mm)"
+    findings = next(s for s in ed.report().sections if s.heading.same_concept(codes.FINDINGS))
+    [num] = [i for i in findings.items if isinstance(i, Measurement)]
+    assert (num.concept, num.value, num.unit, num.image, num.coordinates) == (
+        codes.LENGTH,
+        10.06,
+        codes.MM,
+        None,
+        None,
+    )
+    ed.fill_normal()
+    with qtbot.waitSignal(ed.signed, timeout=5000) as blocker:
+        ed.sign_final_button.click()
+    signed = blocker.args[0]
+    key_section = next(
+        s for s in signed.report.sections if s.heading.same_concept(codes.KEY_IMAGES)
+    )
+    # the key image and the 2D measurement's image; nothing for the plane
+    assert sorted(i.image.sop_instance_uid for i in key_section.items) == sorted(  # type: ignore[union-attr]
+        [env.key_sop, env.measured_sop]
+    )
+    assert read_sr(pydicom.dcmread(signed.path)) == signed.report
 
 
 def test_the_draft_is_restored_with_its_time(env, qtbot):

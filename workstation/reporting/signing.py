@@ -188,6 +188,8 @@ def with_referenced_images(archive: LocalArchive, report: Report) -> Report:
     for key in archive.key_images(study):
         add(key.sop_instance_uid, key.frame_number, codes.BEST_ILLUSTRATION_OF_FINDING)
     for m in archive.measurements(study):
+        if m.is_mpr:
+            continue  # a reformatted plane is no stored image: nothing to reference
         add(m.sop_instance_uid, m.frame_number, codes.SOURCE_OF_MEASUREMENT)
     if not added:
         return report
@@ -260,6 +262,26 @@ def _sr_point(p: tuple[float, float]) -> tuple[float, float]:
     """Viewer points have pixel centres on integers; SR image coordinates put 0,0 at the top
     left corner of the top left pixel (PS3.3 C.18.6.1.2): a shift by half a pixel."""
     return (p[0] + 0.5, p[1] + 0.5)
+
+
+def plane_measurement_items(m: ViewerMeasurement, modality: str = "") -> tuple[Measurement, ...]:
+    """The NUM items of a measurement made on an MPR plane: the value with its UCUM unit and,
+    for an ROI on CT, its mean in HU. A reformatted plane is no stored image, so the items
+    carry no image reference or outline (TID 1400 allows a NUM without them); the text that
+    goes with them says where the plane lies. Raises :class:`MeasurementConversionError` for
+    a kind an MPR view does not measure."""
+    if m.plane is None:
+        raise MeasurementConversionError("the measurement was not made on an MPR plane")
+    value = round(m.value, 2)
+    if m.kind is MeasurementKind.LENGTH and m.unit == "mm":
+        return (Measurement(codes.LENGTH, value, codes.MM),)
+    if m.kind in (MeasurementKind.ELLIPSE, MeasurementKind.RECTANGLE) and m.unit == "mm²":
+        items = [Measurement(codes.AREA, value, codes.MM2)]
+        mean = m.detail("mean")
+        if mean is not None and mean == mean and modality.upper() == "CT":
+            items.append(Measurement(codes.MEAN, round(mean, 1), codes.HOUNSFIELD_UNIT))
+        return tuple(items)
+    raise MeasurementConversionError(f"an MPR {m.kind.value} cannot be reported as a number")
 
 
 def measurement_items(

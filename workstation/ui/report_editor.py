@@ -101,6 +101,7 @@ from workstation.reporting.signing import (
     SignedReport,
     archive_image_describer,
     measurement_items,
+    plane_measurement_items,
     sign_report,
 )
 from workstation.reporting.templates import (
@@ -111,6 +112,7 @@ from workstation.reporting.templates import (
     TemplateValueError,
 )
 from workstation.ui.dictation import DictationController
+from workstation.viewer.annotations import describe_plane
 
 __all__ = [
     "MACRO_PREFIX",
@@ -889,8 +891,12 @@ class ReportEditor(QWidget):
         """List the study's viewer measurements (call when the viewer adds one)."""
         self.measurement_list.clear()
         for m in self.archive.measurements(self.study.study_instance_uid):
-            where = self._describe("", m.sop_instance_uid, m.frame_number) or "image"
-            text = f"{m.kind.value} {_value_text(m.value)} {m.unit}  ({where})"
+            if m.plane is not None:
+                where = describe_plane(m.plane)
+            else:
+                where = self._describe("", m.sop_instance_uid, m.frame_number) or "image"
+            name = f"{m.name}: " if m.name else ""
+            text = f"{name}{m.kind.value} {_value_text(m.value)} {m.unit}  ({where})"
             item = QListWidgetItem(text)
             item.setData(Qt.ItemDataRole.UserRole, m)
             self.measurement_list.addItem(item)
@@ -912,18 +918,27 @@ class ReportEditor(QWidget):
         """Insert a viewer measurement: into ``field_key`` (or the focused measurement field
         when its unit fits), else as a phrase at the cursor of ``section_key``'s text (or the
         focused section, else Findings) plus a NUM item referring to its image."""
-        inst = self.archive.index.instance(measurement.sop_instance_uid)
-        if inst is None:
-            self._error("The measured image is not in the local store.")
-            return False
         modality = ""
-        with contextlib.suppress(WorkstationError):
-            modality = self.archive.one_series(inst.series_instance_uid).modality
-        try:
-            items = measurement_items(measurement, inst, modality)
-        except WorkstationError as exc:
-            self._error(str(exc))
-            return False
+        if measurement.plane is not None:  # an MPR plane: no stored image to refer to
+            with contextlib.suppress(WorkstationError):
+                modality = self.archive.one_series(measurement.plane.series_instance_uid).modality
+            try:
+                items = plane_measurement_items(measurement, modality)
+            except WorkstationError as exc:
+                self._error(str(exc))
+                return False
+        else:
+            inst = self.archive.index.instance(measurement.sop_instance_uid)
+            if inst is None:
+                self._error("The measured image is not in the local store.")
+                return False
+            with contextlib.suppress(WorkstationError):
+                modality = self.archive.one_series(inst.series_instance_uid).modality
+            try:
+                items = measurement_items(measurement, inst, modality)
+            except WorkstationError as exc:
+                self._error(str(exc))
+                return False
         fields = self.template.fields
         target_field = field_key or self._focus_field
         f = fields.get(target_field) if target_field else None
@@ -949,7 +964,10 @@ class ReportEditor(QWidget):
                 "findings" if "findings" in self.section_edits else next(iter(self.section_edits))
             )
         edit = self.section_edits[section]
-        where = self._describe("", measurement.sop_instance_uid, measurement.frame_number)
+        if measurement.plane is not None:
+            where = describe_plane(measurement.plane)
+        else:
+            where = self._describe("", measurement.sop_instance_uid, measurement.frame_number)
         first = items[0]
         unit_shown = {"mm2": "mm²", "deg": "°"}.get(first.unit.value, first.unit.value)
         phrase = f"{first.concept.meaning.lower()} {_value_text(first.value)}"
