@@ -6,8 +6,9 @@ On loopback, in the same run:
       the default open worklist (SCHEDULED + IN PROGRESS: one request per state, merged),
   (c) the full "my pools" set of a radiologist (every page, both states),
   (d) a claim (SCHEDULED -> IN PROGRESS with a new Transaction UID kept on disk first),
-  (e) the plugin's own search cost measured in this process with its store module: reading the
-      candidate rows (``UpsStore.candidates``, which decodes every row's JSON) and matching,
+  (e) in this process: the plugin store's share of one page request (``UpsStore.page_json``:
+      the SQL page in index order and the remainder count, nothing decoded) and the client's
+      share (JSON decoding and ``WorkItem.from_dicom_json`` of the 100 rows),
   (f) the UI-thread time of updating the panel's table model (with a view attached) with
       10,000 rows: first fill, an unchanged refresh, and a refresh with 1 % of rows changed.
 
@@ -62,7 +63,12 @@ BODY_PARTS = ["HEAD", "CHEST", "ABDOMEN", "KNEE", "PELVIS", "BRAIN", "LUNG"]
 HOSPITALS = ["St Elsewhere General Hospital", "Demo General Hospital", "Riverside Clinic"]
 
 
+_LAST_MIN: list[float | None] = [None]  # the minimum of the last median_ms call
+
+
 def median_ms(fn: Callable[[], Any], runs: int, warmup: int = 1) -> tuple[float, Any]:
+    """Median wall time of ``fn`` in ms (and its last result); the minimum goes to _LAST_MIN,
+    the better estimate on a machine shared with other work."""
     result = None
     for _ in range(warmup):
         result = fn()
@@ -71,7 +77,24 @@ def median_ms(fn: Callable[[], Any], runs: int, warmup: int = 1) -> tuple[float,
         t = time.perf_counter()
         result = fn()
         times.append(1000 * (time.perf_counter() - t))
+    _LAST_MIN[0] = min(times)
     return statistics.median(times), result
+
+
+def paired_ratio(floor: Callable[[], Any], fn: Callable[[], Any], runs: int) -> float:
+    """Median over runs of fn's time ÷ the floor's time measured just before it: a ratio that
+    load coming and going during the run does not skew."""
+    floor()
+    fn()
+    ratios = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        floor()
+        t1 = time.perf_counter()
+        fn()
+        t2 = time.perf_counter()
+        ratios.append((t2 - t1) / (t1 - t0))
+    return statistics.median(ratios)
 
 
 def populate(db: Path, site: ups.WorklistConfig, n: int, instances: int) -> list[str]:
@@ -87,6 +110,7 @@ def populate(db: Path, site: ups.WorklistConfig, n: int, instances: int) -> list
     uids = []
     conn = store._conn()  # the plugin's own connection set-up and schema
     conn.execute("BEGIN IMMEDIATE")  # one transaction: the same rows insert() writes, faster
+    created = time.time()
     for i in range(n):
         study = f"{UID_ROOT}{i + 1}"
         part = rng.choice(BODY_PARTS)
@@ -97,6 +121,9 @@ def populate(db: Path, site: ups.WorklistConfig, n: int, instances: int) -> list
             patient_id=f"BENCH-{i % 4999:05d}",
             institution_name=rng.choice(HOSPITALS),
             study_description=f"CT {part}",
+            study_date=f"2026{1 + i % 12:02d}{1 + i % 28:02d}",
+            study_time="101500",
+            referring_physician_name="Referrer^Rita",
             requested_procedure_priority=rng.choices(["STAT", "URGENT", "ROUTINE"], [1, 3, 6])[0],
             series=tuple(
                 ups.SeriesFacts(
@@ -128,7 +155,6 @@ def populate(db: Path, site: ups.WorklistConfig, n: int, instances: int) -> list
         columns = {
             "state": index.state.value,
             "priority": index.priority.value,
-            "priority_rank": ups.PRIORITY_RANK[index.priority],
             "pool": index.pool,
             "performer": index.performer,
             "start_utc": index.start_utc,
@@ -137,18 +163,9 @@ def populate(db: Path, site: ups.WorklistConfig, n: int, instances: int) -> list
             "accession_number": index.accession_number,
             "institution": index.institution,
             "study_uid": index.study_instance_uid,
-            "reading_study_uid": study,
-            "uid": uid,
-            "dataset": json.dumps(ds, separators=(",", ":")),
-            "version": 1,
-            "created_utc": time.time(),
-            "updated_utc": time.time(),
         }
-        names = ", ".join(columns)
-        conn.execute(
-            f"INSERT INTO workitems ({names}) VALUES ({', '.join('?' * len(columns))})",
-            list(columns.values()),
-        )
+        row = ups_store._new_row(uid, columns, ds, study, created + i * 1e-3)
+        assert store._insert_row(conn, row)
         uids.append(uid)
     conn.execute("COMMIT")
     store.close()
@@ -226,7 +243,7 @@ def main() -> int:
             },
         },
     ).start()
-    rows: list[tuple[str, float, str]] = []
+    rows: list[tuple[str, float, float | None, str]] = []
     try:
 
         def client(user: str) -> UpsRsClient:
@@ -245,27 +262,67 @@ def main() -> int:
         floor, _ = median_ms(
             lambda: session.get(proc.urls.http + "/system").raise_for_status(), args.runs
         )
-        rows.append(("GET /system (HTTP floor)", floor, ""))
+        rows.append(("GET /system (HTTP floor)", floor, _LAST_MIN[0], ""))
 
         one = WorklistFilter(states=(ups.ProcedureStepState.SCHEDULED,), pools=("chest",))
         ms, page = median_ms(lambda: rad.search(one, limit=100), args.runs)
         rows.append(
-            ("page of 100: SCHEDULED, pool chest (1 request)", ms, f"{len(page.items)} rows")
+            (
+                "page of 100: SCHEDULED, pool chest (1 request)",
+                ms,
+                _LAST_MIN[0],
+                f"{len(page.items)} rows",
+            )
+        )
+        page_ratio = paired_ratio(
+            lambda: session.get(proc.urls.http + "/system").raise_for_status(),
+            lambda: rad.search(one, limit=100),
+            2 * args.runs + 1,
         )
         ms_open, page = median_ms(lambda: rad.search(WorklistFilter(), limit=100), args.runs)
-        rows.append(("page of 100: open worklist (2 requests)", ms_open, f"{len(page.items)} rows"))
-        lean = UpsRsClient(
-            rad.config, rad.user, claims=work / "lean.sqlite", site=site, include_inputs=False
+        rows.append(
+            (
+                "page of 100: open worklist (2 requests)",
+                ms_open,
+                _LAST_MIN[0],
+                f"{len(page.items)} rows",
+            )
         )
-        ms_lean, _ = median_ms(lambda: lean.search(one, limit=100), args.runs)
-        rows.append(("page of 100, 1 request, without inputs", ms_lean, "no image counts"))
+        fat = UpsRsClient(
+            rad.config, rad.user, claims=work / "fat.sqlite", site=site, include_inputs=True
+        )
+        ms_fat, _ = median_ms(lambda: fat.search(one, limit=100), args.runs)
+        rows.append(
+            (
+                "page of 100, 1 request, with Input Information",
+                ms_fat,
+                _LAST_MIN[0],
+                "every image ref",
+            )
+        )
+        raw_params = {**rad.search_params(one, datetime.now(UTC), one.states[0])}
+        raw_params.update(offset="0", limit="100")
+        ms_http, _ = median_ms(
+            lambda: session.get(rad.base, params=raw_params).raise_for_status(), args.runs
+        )
+        rows.append(
+            ("page of 100, 1 request, HTTP only (no parsing)", ms_http, _LAST_MIN[0], "gzip")
+        )
+        plain = {"Accept-Encoding": "identity"}
+        ms_plain, _ = median_ms(
+            lambda: session.get(rad.base, params=raw_params, headers=plain).raise_for_status(),
+            args.runs,
+        )
+        rows.append(
+            ("page of 100, 1 request, HTTP only, uncompressed", ms_plain, _LAST_MIN[0], "identity")
+        )
         full_runs = max(3, args.runs // 2)
         ms_full, full = median_ms(lambda: rad.search_all(my_pools(rad.user)), full_runs, warmup=0)
-        rows.append(("full 'my pools' set (all pages)", ms_full, f"{len(full)} rows"))
+        rows.append(("full 'my pools' set (all pages)", ms_full, _LAST_MIN[0], f"{len(full)} rows"))
 
         pool = iter(i.uid for i in rad.search_all(one))
         ms_claim, _ = median_ms(lambda: rad.claim(next(pool)), args.runs)
-        rows.append(("claim (client: disk + PUT state)", ms_claim, ""))
+        rows.append(("claim (client: disk + PUT state)", ms_claim, _LAST_MIN[0], ""))
         raw = iter(i.uid for i in rad.search_all(WorklistFilter(pools=("body",), unassigned=True)))
 
         def raw_claim() -> None:
@@ -274,46 +331,34 @@ def main() -> int:
             )
 
         ms_raw, _ = median_ms(raw_claim, args.runs)
-        rows.append(("claim (PUT state only)", ms_raw, ""))
+        rows.append(("claim (PUT state only)", ms_raw, _LAST_MIN[0], ""))
         rad.close()
-        lean.close()
+        fat.close()
     finally:
         proc.stop(kill=True)
 
-    # the plugin's search cost, in this process, with its own store module
+    # the plugin store's share and the client's share of one page, in this process
     store = ups_store.UpsStore(db)
     visible = ("RAD02", ["body", "chest"])
-    ms_cand, cands = median_ms(
-        lambda: store.candidates(state="SCHEDULED", pool="chest", visible_to=visible), args.runs
+    ms_page, (page_rows, _more) = median_ms(
+        lambda: store.page_json(
+            offset=0, limit=100, state="SCHEDULED", pool="chest", visible_to=visible
+        ),
+        args.runs,
     )
-    rows.append(("plugin: candidates() of one request", ms_cand, f"{len(cands)} rows decoded"))
-    query = ups.parse_search_query(
-        {"ProcedureStepState": "SCHEDULED", "ProcedureStepLabel": "chest"}
+    rows.append(
+        ("plugin store: page_json() of one request", ms_page, _LAST_MIN[0], "SQL page + count")
     )
-    ms_match, _ = median_ms(
-        lambda: [r for r in cands if ups.matches(r.dataset, query.criteria)], args.runs
-    )
-    rows.append(("plugin: matches() over them", ms_match, ""))
-    # The fix proposed for the plugin, prototyped on its table: page in SQL, decode the page only.
-    where = "state = ? AND pool = ? AND (performer = ? OR (performer IS NULL AND pool IN (?, ?)))"
-    args_sql = ("SCHEDULED", "chest", *([visible[0]] + visible[1]))
-    conn = store._conn()
-    wanted = ups.parse_search_query(
-        {"ProcedureStepState": "SCHEDULED", "ProcedureStepLabel": "chest", "includefield": "all"}
-    )
+    plan = store.explain(state="SCHEDULED", pool="chest", visible_to=visible)
+    body = "[" + ",".join(r.summary or r.dataset for r in page_rows) + "]"
 
-    def sql_paged() -> str:
-        page_rows = conn.execute(
-            f"SELECT dataset FROM workitems WHERE {where} ORDER BY priority_rank, "
-            "due_utc IS NULL, due_utc, created_utc, uid LIMIT 100 OFFSET 0",
-            args_sql,
-        ).fetchall()
-        conn.execute(f"SELECT COUNT(*) FROM workitems WHERE {where}", args_sql).fetchone()
-        page = [json.loads(r[0]) for r in page_rows]
-        return json.dumps([ups.select_attributes(d, wanted) for d in page])
+    def client_parse() -> list[WorkItem]:
+        return [WorkItem.from_dicom_json(d) for d in json.loads(body)]
 
-    ms_proto, _ = median_ms(sql_paged, args.runs)
-    rows.append(("plugin, proposed: SQL LIMIT/OFFSET, decode the page", ms_proto, "in process"))
+    ms_parse, _ = median_ms(client_parse, args.runs)
+    rows.append(
+        ("client: decode 100 rows + WorkItem", ms_parse, _LAST_MIN[0], f"{len(body) // 1000} kB")
+    )
     store.close()
 
     all_items = [WorkItem.from_dicom_json(r.dataset) for r in ups_store.UpsStore(db).candidates()][
@@ -321,7 +366,7 @@ def main() -> int:
     ]
     ui = ui_refresh(all_items, 3)
     for key, value in ui.items():
-        rows.append((f"UI: model + view update, {len(all_items)} rows, {key}", value, ""))
+        rows.append((f"UI: model + view update, {len(all_items)} rows, {key}", value, None, ""))
 
     print(
         f"\nWorklist benchmark, {platform.machine()}, {os.cpu_count()} CPUs, Python "
@@ -329,19 +374,22 @@ def main() -> int:
         f"referenced instances each), store {db_mb:.0f} MB written in {populate_s:.1f} s; "
         f"median of {args.runs} (full set: {full_runs})\n"
     )
-    print(f"| {'measurement':<58} | {'ms':>9} | {'÷ floor':>8} | note")
-    print(f"|{'-' * 60}|{'-' * 11}|{'-' * 10}|------")
-    for name, ms, note in rows:
-        ratio = f"{ms / floor:8.1f}" if not name.startswith(("UI", "plugin")) else " " * 8
-        print(f"| {name:<58} | {ms:9.1f} | {ratio} | {note}")
+    print(f"| {'measurement':<58} | {'median ms':>9} | {'min ms':>7} | {'÷ floor':>8} | note")
+    print(f"|{'-' * 60}|{'-' * 11}|{'-' * 9}|{'-' * 10}|------")
+    for name, ms, least, note in rows:
+        ratio = f"{ms / floor:8.1f}" if not name.startswith(("UI", "plugin", "client")) else " " * 8
+        low = f"{least:7.1f}" if least is not None else " " * 7
+        print(f"| {name:<58} | {ms:9.1f} | {low} | {ratio} | {note}")
     page_ms = rows[1][1]
     print(
         f"\nGoals: page query ≤ 5× floor and ≤ 100 ms: {page_ms:.1f} ms, "
-        f"{page_ms / floor:.1f}× -> {'met' if page_ms <= min(100, 5 * floor) else 'NOT met'};"
+        f"{page_ms / floor:.1f}× (paired with the floor run by run: {page_ratio:.1f}×) -> "
+        f"{'met' if page_ms <= 100 and page_ratio <= 5 else 'NOT met'};"
         f" claim ≤ 50 ms: {ms_claim:.1f} ms -> {'met' if ms_claim <= 50 else 'NOT met'};"
         f" UI refresh ≤ 100 ms: {ui['1 % changed']:.1f} ms -> "
         f"{'met' if ui['1 % changed'] <= 100 else 'NOT met'}"
     )
+    print("Query plan of that page: " + "; ".join(plan))
     if args.work_dir is None:
         shutil.rmtree(work, ignore_errors=True)
     return 0

@@ -16,6 +16,14 @@ read, and writes with the same conditional UPDATE: a concurrent claim from anoth
 waits for the lock, then reads IN PROGRESS and is refused. Connections come from a small pool;
 a connection lost to a server restart is replaced and the transaction retried once (it had been
 rolled back by the server), an unreachable server gives ``StoreUnavailable``.
+
+Schema version 2 (kept in ``meta.schema_version``; a version 1 store is migrated in place when
+opened, in one transaction): each row also keeps ``tags`` (its top-level attribute tags),
+``summary`` (its DICOM JSON without the Input Information Sequence, or NULL when it has none)
+and ``due_key`` (the due time, or a far future for none), all written in the transaction of
+every change. A search page is then joined from stored JSON text (``page_json``) in index
+order (``priority_rank, due_key, created_utc, uid``) instead of decoding and re-encoding each
+workitem, and every search key the plugin maps to a column is filtered in SQL.
 """
 
 from __future__ import annotations
@@ -73,6 +81,92 @@ CREATE TABLE IF NOT EXISTS audit (
 CREATE INDEX IF NOT EXISTS audit_uid ON audit (uid, id);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+
+SCHEMA_VERSION = 2
+_VERSION_KEY = "schema_version"
+NO_DUE = 1e300  # due_key of a workitem without a due time: after every real one
+# Input Information Sequence: the reference to every image, most of a reading workitem's bytes.
+SUMMARY_OMITS = frozenset({"00404021"})
+# Columns added by version 2 (name, SQLite type, PostgreSQL type).
+_V2_COLUMNS = (
+    ("due_key", f"REAL NOT NULL DEFAULT {NO_DUE}", f"DOUBLE PRECISION NOT NULL DEFAULT {NO_DUE}"),
+    ("tags", "TEXT", "TEXT"),
+    ("summary", "TEXT", "TEXT"),
+)
+# Indexes of version 2: every ordered one ends in the worklist order, so a filtered page is read
+# in index order and LIMIT stops early (no sort of every match); {uid} is the UID's collation.
+_V2_INDEXES = (
+    ("workitems_order", "priority_rank, due_key, created_utc, {uid}"),
+    ("workitems_state_order", "state, priority_rank, due_key, created_utc, {uid}"),
+    (
+        "workitems_state_pool_order",
+        "state, pool, priority_rank, due_key, created_utc, {uid}, performer",
+    ),
+    (
+        "workitems_state_performer_order",
+        "state, performer, priority_rank, due_key, created_utc, {uid}",
+    ),
+    ("workitems_institution", "institution"),
+    ("workitems_accession", "accession_number"),
+    ("workitems_start", "start_utc"),
+    ("workitems_due", "due_utc"),
+)
+_V1_DROPPED_INDEXES = ("workitems_queue",)  # (state, priority_rank, due_utc): superseded
+# Keyword arguments of candidates/page/page_json: column filters and ranges.
+FILTER_KEYS = frozenset(
+    {
+        "state",
+        "priority",
+        "pool",
+        "patient_id",
+        "performer",
+        "institution",
+        "accession_number",
+        "start_range",
+        "due_range",
+        "visible_to",
+    }
+)
+
+
+def encode_dataset(dataset: Mapping[str, Any]) -> tuple[str, str, str | None]:
+    """(DICOM JSON text, comma-joined top-level tags, summary text or None) of a dataset.
+
+    The summary leaves out ``SUMMARY_OMITS``; None when the dataset has none of them.
+    """
+    text = json.dumps(dataset, separators=(",", ":"))
+    tags = ",".join(dataset)
+    summary = None
+    if SUMMARY_OMITS.intersection(dataset):
+        lean = {t: v for t, v in dataset.items() if t not in SUMMARY_OMITS}
+        summary = json.dumps(lean, separators=(",", ":"))
+    return text, tags, summary
+
+
+def _derived_fields(values: dict[str, Any]) -> None:
+    """Fill the version 2 columns that follow from ``values`` (dataset as a dict, due_utc)."""
+    if isinstance(values.get("dataset"), Mapping):
+        values["dataset"], values["tags"], values["summary"] = encode_dataset(values["dataset"])
+    if "due_utc" in values:
+        due = values["due_utc"]
+        values["due_key"] = NO_DUE if due is None else float(due)
+    if "priority" in values:
+        values["priority_rank"] = _PRIORITY_RANK.get(values["priority"], 9)
+
+
+class DuplicateItem(Exception):
+    """A workitem to insert inside a change exists already (its UID or its study is taken)."""
+
+
+@dataclass(slots=True)
+class RawRow:
+    """One row of a search page as stored text: nothing decoded (see ``page_json``)."""
+
+    uid: str
+    dataset: str
+    summary: str | None
+    tags: str
+
 
 _COLUMNS = (
     "uid, state, priority, priority_rank, pool, performer, start_utc, due_utc, transaction_uid,"
@@ -167,6 +261,32 @@ class Change:
     fields: dict[str, Any] = field(default_factory=dict)
     audit: list[AuditEntry] = field(default_factory=list)
     result: Any = None
+    # New workitems written in the same transaction: (uid, columns, dataset); a taken UID
+    # raises DuplicateItem and nothing of the change is written (e.g. a hand back).
+    inserts: list[tuple[str, dict[str, Any], dict[str, Any]]] = field(default_factory=list)
+
+
+def _new_row(
+    uid: str,
+    columns: Mapping[str, Any],
+    dataset: Mapping[str, Any],
+    reading_study_uid: str | None,
+    now: float,
+) -> dict[str, Any]:
+    """Every column of a new workitem row."""
+    row = dict(columns)
+    row.update(
+        uid=uid,
+        reading_study_uid=reading_study_uid,
+        dataset=dict(dataset),
+        version=1,
+        created_utc=now,
+        updated_utc=now,
+    )
+    row.setdefault("due_utc", None)
+    row.setdefault("priority", "")
+    _derived_fields(row)
+    return row
 
 
 class UpsStore:
@@ -180,6 +300,40 @@ class UpsStore:
         conn = self._conn()
         conn.execute("PRAGMA journal_mode=WAL")
         conn.executescript(SCHEMA)
+        self._migrate(conn)
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        """Bring the store to SCHEMA_VERSION in one transaction (version 1 -> 2 in place)."""
+        with self._write() as c:
+            row = c.execute("SELECT value FROM meta WHERE key = ?", (_VERSION_KEY,)).fetchone()
+            version = int(row["value"]) if row else 1
+            if version > SCHEMA_VERSION:
+                raise StoreConfigError(
+                    f"worklist database {self.path} has schema version {version}: this plugin "
+                    f"knows up to {SCHEMA_VERSION} (update the plugin)"
+                )
+            if version == SCHEMA_VERSION:
+                return
+            have = {r["name"] for r in c.execute("PRAGMA table_info(workitems)")}
+            for name, sqlite_type, _pg_type in _V2_COLUMNS:
+                if name not in have:
+                    c.execute(f"ALTER TABLE workitems ADD COLUMN {name} {sqlite_type}")
+            rows = c.execute("SELECT uid, dataset, due_utc FROM workitems").fetchall()
+            c.executemany(
+                "UPDATE workitems SET due_key = ?, tags = ?, summary = ? WHERE uid = ?",
+                [_backfill(r["uid"], r["dataset"], r["due_utc"]) for r in rows],
+            )
+            for name in _V1_DROPPED_INDEXES:
+                c.execute(f"DROP INDEX IF EXISTS {name}")
+            for name, cols in _V2_INDEXES:
+                c.execute(
+                    f"CREATE INDEX IF NOT EXISTS {name} ON workitems ({cols.format(uid='uid')})"
+                )
+            c.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (_VERSION_KEY, str(SCHEMA_VERSION)),
+            )
 
     # -- connections -----------------------------------------------------------------------
     def _conn(self) -> sqlite3.Connection:
@@ -236,69 +390,55 @@ class UpsStore:
         )
         return StoredItem.from_row(row) if row else None
 
-    def candidates(
-        self,
-        *,
-        state: str | None = None,
-        priority: str | None = None,
-        pool: str | None = None,
-        patient_id: str | None = None,
-        visible_to: tuple[str | None, Sequence[str]] | None = None,
-    ) -> list[StoredItem]:
+    def candidates(self, **filters: Any) -> list[StoredItem]:
         """Workitems pre-filtered on indexed columns, in worklist order.
 
-        Order: priority (HIGH first), due time, creation, UID. ``visible_to`` is (performer
-        code, pools) of a radiologist: their items plus unassigned items of their pools.
+        Order: priority (HIGH first), due time (none last), creation, UID. Filters (all
+        optional, see ``FILTER_KEYS``): exact ``state``, ``priority``, ``pool``, ``patient_id``,
+        ``performer``, ``institution``, ``accession_number``; ``start_range`` and
+        ``due_range`` as (low, high) epoch seconds, inclusive, either None; ``visible_to`` is
+        (performer code, pools) of a radiologist: their items plus unassigned items of their
+        pools.
         """
-        sql, args = _candidates_sql(
-            f"SELECT {_COLUMNS} FROM workitems",
-            "?",
-            "0",
-            "uid",
-            state=state,
-            priority=priority,
-            pool=pool,
-            patient_id=patient_id,
-            visible_to=visible_to,
-        )
+        sql, args = _candidates_sql(f"SELECT {_COLUMNS} FROM workitems", "?", "0", "uid", filters)
         return [StoredItem.from_row(r) for r in self._conn().execute(sql, args)]
 
-    def page(
-        self,
-        *,
-        offset: int,
-        limit: int,
-        state: str | None = None,
-        priority: str | None = None,
-        pool: str | None = None,
-        patient_id: str | None = None,
-        visible_to: tuple[str | None, Sequence[str]] | None = None,
-    ) -> tuple[list[StoredItem], int]:
+    def page(self, *, offset: int, limit: int, **filters: Any) -> tuple[list[StoredItem], int]:
         """One page of ``candidates(...)`` filtered, ordered and paged in SQL, and how many
-        matching items follow it; only the page's rows are decoded.
+        matching items follow it; only the page's rows are decoded."""
+        rows, more = self._page(f"SELECT {_COLUMNS} FROM workitems", offset, limit, filters)
+        return [StoredItem.from_row(r) for r in rows], more
 
-        The remainder is counted (``COUNT(*)``) only when the page is full: a short page is the
-        end of the list.
-        """
-        filters: dict[str, Any] = dict(
-            state=state,
-            priority=priority,
-            pool=pool,
-            patient_id=patient_id,
-            visible_to=visible_to,
+    def page_json(self, *, offset: int, limit: int, **filters: Any) -> tuple[list[RawRow], int]:
+        """One page as stored text (DICOM JSON, summary, tags), nothing decoded, and how many
+        matching items follow it: what the search answer is joined from."""
+        rows, more = self._page(
+            "SELECT uid, dataset, summary, tags FROM workitems", offset, limit, filters
         )
+        return [RawRow(r[0], r[1], r[2], r[3] or "") for r in rows], more
+
+    def _page(
+        self, select: str, offset: int, limit: int, filters: Mapping[str, Any]
+    ) -> tuple[list[Any], int]:
+        """The remainder is counted (``COUNT(*)``) only when the page is full: a short page is
+        the end of the list."""
         offset, limit = _check_paging(offset, limit)
         conn = self._conn()
-        sql, args = _candidates_sql(f"SELECT {_COLUMNS} FROM workitems", "?", "0", "uid", **filters)
+        sql, args = _candidates_sql(select, "?", "0", "uid", filters)
         rows = conn.execute(sql + " LIMIT ? OFFSET ?", [*args, limit, offset]).fetchall()
-        items = [StoredItem.from_row(r) for r in rows]
-        if len(items) < limit:
-            return items, 0
+        if len(rows) < limit:
+            return rows, 0
         sql, args = _candidates_sql(
-            "SELECT COUNT(*) FROM workitems", "?", "0", "uid", order=False, **filters
+            "SELECT COUNT(*) FROM workitems", "?", "0", "uid", filters, order=False
         )
         total = conn.execute(sql, args).fetchone()[0]
-        return items, max(0, total - offset - limit)
+        return rows, max(0, total - offset - limit)
+
+    def explain(self, **filters: Any) -> list[str]:
+        """SQLite's query plan of a filtered page (EXPLAIN QUERY PLAN), one line per step."""
+        sql, args = _candidates_sql(f"SELECT {_COLUMNS} FROM workitems", "?", "0", "uid", filters)
+        plan = self._conn().execute("EXPLAIN QUERY PLAN " + sql + " LIMIT 100", args)
+        return [str(r["detail"]) for r in plan]
 
     def audit_entries(self, uid: str | None = None) -> list[AuditEntry]:
         sql = "SELECT uid, at_utc, user, role, action, old_value, new_value FROM audit"
@@ -344,28 +484,25 @@ class UpsStore:
     ) -> bool:
         """Insert a new workitem; False (nothing written) when the UID or study is taken."""
         now = time.time()
-        row = dict(columns)
-        row.update(
-            uid=uid,
-            priority_rank=_PRIORITY_RANK.get(row.get("priority", ""), 9),
-            reading_study_uid=reading_study_uid,
-            dataset=json.dumps(dataset, separators=(",", ":")),
-            version=1,
-            created_utc=now,
-            updated_utc=now,
-        )
+        row = _new_row(uid, columns, dataset, reading_study_uid, now)
+        with self._write() as conn:
+            if not self._insert_row(conn, row):
+                return False
+            self._add_audit(conn, audit, now)
+        return True
+
+    @staticmethod
+    def _insert_row(conn: sqlite3.Connection, row: Mapping[str, Any]) -> bool:
+        exists = conn.execute(
+            "SELECT 1 FROM workitems WHERE uid = ? OR (reading_study_uid IS NOT NULL "
+            "AND reading_study_uid = ?)",
+            (row["uid"], row["reading_study_uid"]),
+        ).fetchone()
+        if exists:
+            return False
         names = ", ".join(row)
         marks = ", ".join("?" * len(row))
-        with self._write() as conn:
-            exists = conn.execute(
-                "SELECT 1 FROM workitems WHERE uid = ? OR (reading_study_uid IS NOT NULL "
-                "AND reading_study_uid = ?)",
-                (uid, reading_study_uid),
-            ).fetchone()
-            if exists:
-                return False
-            conn.execute(f"INSERT INTO workitems ({names}) VALUES ({marks})", list(row.values()))
-            self._add_audit(conn, audit, now)
+        conn.execute(f"INSERT INTO workitems ({names}) VALUES ({marks})", list(row.values()))
         return True
 
     def mutate(self, uid: str, rule: Callable[[StoredItem | None], Change]) -> Change:
@@ -382,10 +519,7 @@ class UpsStore:
             now = time.time()
             if change.fields and item is not None:
                 values = dict(change.fields)
-                if "dataset" in values:
-                    values["dataset"] = json.dumps(values["dataset"], separators=(",", ":"))
-                if "priority" in values:
-                    values["priority_rank"] = _PRIORITY_RANK.get(values["priority"], 9)
+                _derived_fields(values)
                 values["version"] = item.version + 1
                 values["updated_utc"] = now
                 assignments = ", ".join(f"{k} = ?" for k in values)
@@ -396,6 +530,9 @@ class UpsStore:
                 )
                 if cur.rowcount != 1:
                     raise StoreBusy("the workitem changed during the transaction")
+            for new_uid, columns, dataset in change.inserts:
+                if not self._insert_row(conn, _new_row(new_uid, columns, dataset, None, now)):
+                    raise DuplicateItem(f"workitem {new_uid} exists")
             self._add_audit(conn, change.audit, now)
         return change
 
@@ -416,30 +553,51 @@ def _candidates_sql(
     mark: str,
     false: str,
     uid_order: str,
+    filters: Mapping[str, Any],
     *,
-    state: str | None,
-    priority: str | None,
-    pool: str | None,
-    patient_id: str | None,
-    visible_to: tuple[str | None, Sequence[str]] | None,
     order: bool = True,
 ) -> tuple[str, list[Any]]:
     """The worklist query shared by both stores; ``mark`` is the driver's placeholder.
 
     ``order`` False leaves out the ORDER BY (for a ``COUNT(*)``, which PostgreSQL refuses to
-    order by a non-aggregated column).
+    order by a non-aggregated column). A priority filters on ``priority_rank`` so that the
+    ordered indexes serve it.
     """
+    unknown = set(filters) - FILTER_KEYS
+    if unknown:
+        raise TypeError(f"unknown workitem filters {sorted(unknown)}")
     where: list[str] = []
     args: list[Any] = []
-    for column, value in (
-        ("state", state),
-        ("priority", priority),
-        ("pool", pool),
-        ("patient_id", patient_id),
+    priority = filters.get("priority")
+    if priority is not None:
+        where.append(f"priority_rank = {mark}")
+        args.append(_PRIORITY_RANK.get(priority, 9))
+    for column in (
+        "state",
+        "pool",
+        "patient_id",
+        "performer",
+        "institution",
+        "accession_number",
     ):
+        value = filters.get(column)
         if value is not None:
             where.append(f"{column} = {mark}")
             args.append(value)
+    for key, column in (("start_range", "start_utc"), ("due_range", "due_utc")):
+        bounds = filters.get(key)
+        if bounds is None:
+            continue
+        low, high = bounds
+        if low is None and high is None:
+            where.append(f"{column} IS NOT NULL")
+        if low is not None:
+            where.append(f"{column} >= {mark}")
+            args.append(float(low))
+        if high is not None:
+            where.append(f"{column} <= {mark}")
+            args.append(float(high))
+    visible_to = filters.get("visible_to")
     if visible_to is not None:
         code, pools = visible_to
         pool_list = list(pools)
@@ -457,8 +615,14 @@ def _candidates_sql(
     if where:
         sql += " WHERE " + " AND ".join(where)
     if order:
-        sql += f" ORDER BY priority_rank, due_utc IS NULL, due_utc, created_utc, {uid_order}"
+        sql += f" ORDER BY priority_rank, due_key, created_utc, {uid_order}"
     return sql, args
+
+
+def _backfill(uid: str, dataset_text: str, due_utc: float | None) -> tuple[Any, ...]:
+    """(due_key, tags, summary, uid) of a version 1 row, for the migration to version 2."""
+    _text, tags, summary = encode_dataset(json.loads(dataset_text))
+    return (NO_DUE if due_utc is None else float(due_utc), tags, summary, uid)
 
 
 def _check_paging(offset: int, limit: int) -> tuple[int, int]:
@@ -513,6 +677,7 @@ CREATE INDEX IF NOT EXISTS audit_uid ON {s}.audit (uid, id);
 CREATE TABLE IF NOT EXISTS {s}.meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 _IDENTIFIER = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_")
+_PG_UID = 'uid COLLATE "C"'  # byte order, as SQLite sorts
 
 
 @dataclass(frozen=True, slots=True)
@@ -645,13 +810,50 @@ class PgUpsStore:
             with conn.cursor() as cur:
                 cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", ("worklist-schema",))
                 cur.execute(_PG_SCHEMA.format(s=self.settings.schema))
+                self._migrate(cur)
             conn.commit()
+        except StoreConfigError:
+            conn.rollback()
+            conn.close()
+            raise
         except self._pg.Error as exc:
             conn.close()
             raise StoreUnavailable(
                 f"worklist database at {self.settings.where}: cannot create schema "
                 f"{self.settings.schema!r} ({exc.pgcode or type(exc).__name__})"
             ) from None
+
+    def _migrate(self, cur: Any) -> None:
+        """Bring the schema to SCHEMA_VERSION inside the schema-creating transaction."""
+        t = self._t["workitems"]
+        cur.execute(f"SELECT value FROM {self._t['meta']} WHERE key = %s", (_VERSION_KEY,))
+        row = cur.fetchone()
+        version = int(row[0]) if row else 1
+        if version > SCHEMA_VERSION:
+            raise StoreConfigError(
+                f"worklist schema {self.settings.schema!r} at {self.settings.where} has version "
+                f"{version}: this plugin knows up to {SCHEMA_VERSION} (update the plugin)"
+            )
+        if version == SCHEMA_VERSION:
+            return
+        for name, _sqlite_type, pg_type in _V2_COLUMNS:
+            cur.execute(f"ALTER TABLE {t} ADD COLUMN IF NOT EXISTS {name} {pg_type}")
+        cur.execute(f"SELECT uid, dataset, due_utc FROM {t}")
+        rows = cur.fetchall()
+        if rows:
+            cur.executemany(
+                f"UPDATE {t} SET due_key = %s, tags = %s, summary = %s WHERE uid = %s",
+                [_backfill(r[0], r[1], r[2]) for r in rows],
+            )
+        for name in _V1_DROPPED_INDEXES:
+            cur.execute(f"DROP INDEX IF EXISTS {self.settings.schema}.{name}")
+        for name, cols in _V2_INDEXES:
+            cur.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {t} ({cols.format(uid=_PG_UID)})")
+        cur.execute(
+            f"INSERT INTO {self._t['meta']} (key, value) VALUES (%s, %s) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (_VERSION_KEY, str(SCHEMA_VERSION)),
+        )
 
     @contextmanager
     def _connection(self) -> Iterator[Any]:
@@ -754,26 +956,10 @@ class PgUpsStore:
             (study_uid,),
         )
 
-    def candidates(
-        self,
-        *,
-        state: str | None = None,
-        priority: str | None = None,
-        pool: str | None = None,
-        patient_id: str | None = None,
-        visible_to: tuple[str | None, Sequence[str]] | None = None,
-    ) -> list[StoredItem]:
+    def candidates(self, **filters: Any) -> list[StoredItem]:
         """Workitems pre-filtered on indexed columns, in worklist order (as ``UpsStore``)."""
         sql, args = _candidates_sql(
-            f"SELECT {_COLUMNS} FROM {self._t['workitems']}",
-            "%s",
-            "FALSE",
-            'uid COLLATE "C"',  # byte order, as SQLite sorts
-            state=state,
-            priority=priority,
-            pool=pool,
-            patient_id=patient_id,
-            visible_to=visible_to,
+            f"SELECT {_COLUMNS} FROM {self._t['workitems']}", "%s", "FALSE", _PG_UID, filters
         )
 
         def work(cur: Any) -> list[StoredItem]:
@@ -782,42 +968,40 @@ class PgUpsStore:
 
         return self._run(work)
 
-    def page(
-        self,
-        *,
-        offset: int,
-        limit: int,
-        state: str | None = None,
-        priority: str | None = None,
-        pool: str | None = None,
-        patient_id: str | None = None,
-        visible_to: tuple[str | None, Sequence[str]] | None = None,
-    ) -> tuple[list[StoredItem], int]:
+    def page(self, *, offset: int, limit: int, **filters: Any) -> tuple[list[StoredItem], int]:
         """One page of ``candidates(...)`` paged in SQL and the count after it (as ``UpsStore``)."""
-        filters: dict[str, Any] = dict(
-            state=state,
-            priority=priority,
-            pool=pool,
-            patient_id=patient_id,
-            visible_to=visible_to,
+        rows, more = self._page(
+            f"SELECT {_COLUMNS} FROM {self._t['workitems']}", offset, limit, filters
         )
+        return [StoredItem.from_row(r) for r in rows], more
+
+    def page_json(self, *, offset: int, limit: int, **filters: Any) -> tuple[list[RawRow], int]:
+        """One page as stored text and the count after it (as ``UpsStore.page_json``)."""
+        rows, more = self._page(
+            f"SELECT uid, dataset, summary, tags FROM {self._t['workitems']}",
+            offset,
+            limit,
+            filters,
+        )
+        return [RawRow(r["uid"], r["dataset"], r["summary"], r["tags"] or "") for r in rows], more
+
+    def _page(
+        self, select: str, offset: int, limit: int, filters: Mapping[str, Any]
+    ) -> tuple[list[Any], int]:
         offset, limit = _check_paging(offset, limit)
         table = self._t["workitems"]
-        uid_order = 'uid COLLATE "C"'  # byte order, as SQLite sorts
-        sql, args = _candidates_sql(
-            f"SELECT {_COLUMNS} FROM {table}", "%s", "FALSE", uid_order, **filters
-        )
+        sql, args = _candidates_sql(select, "%s", "FALSE", _PG_UID, filters)
         count_sql, count_args = _candidates_sql(
-            f"SELECT COUNT(*) AS n FROM {table}", "%s", "FALSE", uid_order, order=False, **filters
+            f"SELECT COUNT(*) AS n FROM {table}", "%s", "FALSE", _PG_UID, filters, order=False
         )
 
-        def work(cur: Any) -> tuple[list[StoredItem], int]:
+        def work(cur: Any) -> tuple[list[Any], int]:
             cur.execute(sql + " LIMIT %s OFFSET %s", [*args, limit, offset])
-            items = [StoredItem.from_row(r) for r in cur.fetchall()]
-            if len(items) < limit:
-                return items, 0
+            rows = cur.fetchall()
+            if len(rows) < limit:
+                return rows, 0
             cur.execute(count_sql, count_args)
-            return items, max(0, int(cur.fetchone()["n"]) - offset - limit)
+            return rows, max(0, int(cur.fetchone()["n"]) - offset - limit)
 
         return self._run(work)
 
@@ -880,31 +1064,24 @@ class PgUpsStore:
         study racing in from another Orthanc (its STABLE_STUDY callback or start-up sweep).
         """
         now = time.time()
-        row = dict(columns)
-        row.update(
-            uid=uid,
-            priority_rank=_PRIORITY_RANK.get(row.get("priority", ""), 9),
-            reading_study_uid=reading_study_uid,
-            dataset=json.dumps(dataset, separators=(",", ":")),
-            version=1,
-            created_utc=now,
-            updated_utc=now,
-        )
-        names = ", ".join(row)
-        marks = ", ".join(["%s"] * len(row))
+        row = _new_row(uid, columns, dataset, reading_study_uid, now)
 
         def work(cur: Any) -> bool:
-            cur.execute(
-                f"INSERT INTO {self._t['workitems']} ({names}) VALUES ({marks}) "
-                "ON CONFLICT DO NOTHING",
-                list(row.values()),
-            )
-            if cur.rowcount != 1:
+            if not self._insert_row(cur, row):
                 return False
             self._add_audit(cur, audit, now)
             return True
 
         return self._run(work)
+
+    def _insert_row(self, cur: Any, row: Mapping[str, Any]) -> bool:
+        names = ", ".join(row)
+        marks = ", ".join(["%s"] * len(row))
+        cur.execute(
+            f"INSERT INTO {self._t['workitems']} ({names}) VALUES ({marks}) ON CONFLICT DO NOTHING",
+            list(row.values()),
+        )
+        return bool(cur.rowcount == 1)
 
     def mutate(self, uid: str, rule: Callable[[StoredItem | None], Change]) -> Change:
         """Lock ``uid``'s row, let ``rule`` decide, write its change and audit: one transaction.
@@ -925,10 +1102,7 @@ class PgUpsStore:
             now = time.time()
             if change.fields and item is not None:
                 values = dict(change.fields)
-                if "dataset" in values:
-                    values["dataset"] = json.dumps(values["dataset"], separators=(",", ":"))
-                if "priority" in values:
-                    values["priority_rank"] = _PRIORITY_RANK.get(values["priority"], 9)
+                _derived_fields(values)
                 values["version"] = item.version + 1
                 values["updated_utc"] = now
                 assignments = ", ".join(f"{k} = %s" for k in values)
@@ -939,6 +1113,9 @@ class PgUpsStore:
                 )
                 if cur.rowcount != 1:
                     raise StoreBusy("the workitem changed during the transaction")
+            for new_uid, columns, dataset in change.inserts:
+                if not self._insert_row(cur, _new_row(new_uid, columns, dataset, None, now)):
+                    raise DuplicateItem(f"workitem {new_uid} exists")
             self._add_audit(cur, change.audit, now)
             return change
 

@@ -11,6 +11,7 @@ Loaded by Orthanc with ``"PythonScript": ".../worklist_plugin.py"`` (Debian ``or
 ``/dicom-web/workitems/{uid}/state``       PUT     Change Workitem State (claim, complete, cancel)
 ``/dicom-web/workitems/{uid}/cancelrequest`` POST  Request Cancellation (202)
 ``/dicom-web/workitems/{uid}/secondread``  POST    Request a second read (201 + Location; own)
+``/dicom-web/workitems/{uid}/handback``    POST    Hand back: replacement + cancel, atomic (own)
 =========================================  ======  ==============================================
 
 Deviations, forced by the Python plugin which never sees the query string of POST and PUT:
@@ -20,7 +21,16 @@ Create takes the SOP Instance UID from the body's (0008,0018) (or generates one)
 ``AccessionNumber`` as a shorthand for ``ReferencedRequestSequence.AccessionNumber``, one value
 per key (Orthanc keeps the last of repeated keys; ``includefield`` takes a comma list), values
 form-decoded (``+`` is a space, except in DT values where it can only be an offset sign), times
-without an offset are UTC. Results come in worklist order: priority, then due time.
+without an offset are UTC. Results come in worklist order: priority, then due time. When every
+key is one the store keeps in a column (state, priority, pool, patient ID, performer code,
+station code, accession number, start and due time ranges), the page is filtered, ordered and
+paged in SQL on indexes and the answer is joined from each row's stored DICOM JSON text
+(``ups_store.encode_dataset``); other keys take the Python matching path (``ups.matches``).
+Phase timings of each search are logged at Orthanc's info level (``--verbose``).
+
+Hand back (``/handback``, a site extension like ``/secondread``): the holder of an IN PROGRESS
+workitem, proven by its Transaction UID in the body, gets a SCHEDULED replacement created and
+the original discontinued in one transaction (PS3.4 CC.1.1 forbids IN PROGRESS -> SCHEDULED).
 
 A reading workitem is created once per study (unique on Study Instance UID) when Orthanc
 reports the study stable, and by a sweep over Orthanc's change log at start-up (a STABLE_STUDY
@@ -249,6 +259,8 @@ def _serve(output: Any, request: dict[str, Any], routes: dict[str, Any], *args: 
         reply = _error_reply(req, exc.http_status, str(exc))
     except ups_store.StoreBusy as exc:
         reply = _error_reply(req, 503, str(exc))
+    except ups_store.DuplicateItem as exc:
+        reply = _error_reply(req, 409, f"{ups.DUPLICATE_SOP_INSTANCE} ({exc})")
     except Exception:
         _log_error(f"{method} workitems failed: {_safe_traceback()}")
         reply = _error_reply(req, 500, "internal error in the worklist plugin (see Orthanc log)")
@@ -349,56 +361,147 @@ def _check_assignment(dataset: dict[str, Any]) -> None:
 # -- Search, Retrieve, Create (PS3.18 11.9, 11.6, 11.4) --------------------------------------------
 
 
-# Search keys held in an indexed column of the store: keyword -> ``candidates`` argument.
-_SQL_KEYS = {
-    "ProcedureStepState": "state",
-    "ScheduledProcedureStepPriority": "priority",
-    "ProcedureStepLabel": "pool",
-    "PatientID": "patient_id",
+# Search keys held in a column of the store: attribute path -> store filter. A sequence key
+# matches the column's value: the first scheduled performer's code, the last station code and
+# the last request's accession number (``ups.index_workitem``); the plugin's workitems have one.
+_SQL_EXACT: dict[tuple[str, ...], str] = {
+    ups.parse_path(key): column
+    for key, column in (
+        ("ProcedureStepState", "state"),
+        ("ScheduledProcedureStepPriority", "priority"),
+        ("ProcedureStepLabel", "pool"),
+        ("PatientID", "patient_id"),
+        ("ScheduledHumanPerformersSequence.HumanPerformerCodeSequence.CodeValue", "performer"),
+        ("ScheduledStationNameCodeSequence.CodeValue", "institution"),
+        ("ReferencedRequestSequence.AccessionNumber", "accession_number"),
+    )
 }
-_SQL_TAGS = {ups.tag_of(keyword): keyword for keyword in _SQL_KEYS}
+_SQL_RANGES: dict[tuple[str, ...], str] = {
+    (ups.tag_of("ScheduledProcedureStepStartDateTime"),): "start_range",
+    (ups.tag_of("ExpectedCompletionDateTime"),): "due_range",
+}
+_TRANSACTION_UID = ups.tag_of("TransactionUID")
 
 
-def _sql_only(query: ups.SearchQuery) -> bool:
-    """Whether the store's column filters alone decide the match (so SQL can page).
+def sql_filters(query: ups.SearchQuery) -> dict[str, Any] | None:
+    """The store filters that decide the match alone, or None when a key needs ``ups.matches``.
 
-    True when every key is universal (empty, top level: matches all, PS3.4 C.2.2.2.3) or an
-    exact single value of a column-backed attribute; any other key needs ``ups.matches``.
+    Universal keys (empty, top level: match all, PS3.4 C.2.2.2.3) drop out; single values
+    without wildcards of a column-backed attribute become equality filters; DT single values
+    and ranges of the start and due times become epoch ranges with the bounds ``ups.matches``
+    uses (``ups.dt_bounds``). Anything else (wildcards, other keys, a key given twice with
+    different values) keeps the search on the Python path.
     """
+    out: dict[str, Any] = {}
     for c in query.criteria:
         if len(c.path) == 1 and c.value == "":
             continue
-        keyword = _SQL_TAGS.get(c.path[0]) if len(c.path) == 1 else None
-        if keyword is None or query.exact(keyword) != c.value or c.value.endswith(" "):
-            return False  # (a trailing space never matches in Python: values are rstripped)
-    return True
+        column = _SQL_EXACT.get(c.path)
+        if column is not None:
+            if not c.value or set(c.value) & set("*?\\") or c.value.endswith(" "):
+                return None  # (a trailing space never matches in Python: values are rstripped)
+            if out.get(column, c.value) != c.value:
+                return None
+            out[column] = c.value
+            continue
+        key = _SQL_RANGES.get(c.path)
+        if key is None or key in out or not c.value:
+            return None
+        low, high = ups.dt_bounds(c.value)
+        out[key] = (
+            None if low is None else low.timestamp(),
+            None if high is None else high.timestamp(),
+        )
+    return out
+
+
+def _answer_rows(
+    rows: list[ups_store.RawRow], query: ups.SearchQuery, timings: dict[str, float]
+) -> str:
+    """The DICOM JSON array of a page, joined from each row's stored text where it holds exactly
+    the attributes to return; rows with others are decoded and filtered (``select_attributes``).
+
+    The Transaction UID is never stored in a row's DICOM JSON; a row that has it anyway is
+    filtered, so it is never returned (PS3.4 CC.2.5.1.2).
+    """
+    started = time.perf_counter()
+    keep: frozenset[str] | None = None
+    if query.include is not None:
+        keep = _DEFAULT_SEARCH_TAGS | query.include | frozenset(c.path[0] for c in query.criteria)
+    choice: dict[str, int] = {}  # tags text -> 0 dataset, 1 summary, 2 decode
+    parts: list[str] = []
+    decoded = 0
+    for row in rows:
+        how = choice.get(row.tags)
+        if how is None:
+            tags = frozenset(row.tags.split(",")) if row.tags else frozenset()
+            if _TRANSACTION_UID in tags:
+                how = 2
+            elif keep is None or tags <= keep:
+                how = 0
+            elif tags - ups_store.SUMMARY_OMITS <= keep:
+                how = 1
+            else:
+                how = 2
+            choice[row.tags] = how
+        if how == 0:
+            parts.append(row.dataset)
+        elif how == 1 and row.summary is not None:
+            parts.append(row.summary)
+        elif how == 1:
+            parts.append(row.dataset)  # no omitted attribute in this row: it is its summary
+        else:
+            decoded += 1
+            selected = ups.select_attributes(json.loads(row.dataset), query)
+            parts.append(json.dumps(selected, separators=(",", ":")))
+    timings["encode"] = time.perf_counter() - started
+    timings["decoded"] = decoded
+    return "[" + ",".join(parts) + "]"
+
+
+_DEFAULT_SEARCH_TAGS = frozenset(ups.tag_of(k) for k in ups.DEFAULT_SEARCH_ATTRIBUTES)
 
 
 def search(req: Request) -> Reply:
     assert SERVICE.config is not None and SERVICE.store is not None
+    t0 = time.perf_counter()
     user = _caller(req)
     _require(user, ups.Permission.VIEW_ALL, ups.Permission.VIEW_OWN)
     query = ups.parse_search_query(req.params)
     visible = None
     if not user.may(ups.Permission.VIEW_ALL):
         visible = (user.performer_code, sorted(user.pools))
-    filters: dict[str, Any] = {
-        column: query.exact(keyword) for keyword, column in _SQL_KEYS.items()
-    }
     limit = SERVICE.maximum_results if query.limit is None else query.limit
     page_size = min(limit, SERVICE.maximum_results)
-    page: list[ups_store.StoredItem]
-    if _sql_only(query):
-        # Every key is an exact column filter: filter, order and page in SQL (PS3.18 8.3.4.4).
-        page, more = SERVICE.store.page(
+    filters = sql_filters(query)
+    timings: dict[str, float] = {"parse": time.perf_counter() - t0}
+    t1 = time.perf_counter()
+    if filters is not None:
+        # Every key is a column filter: filter, order and page in SQL (PS3.18 8.3.4.4) and
+        # answer with the stored JSON text of the page's rows.
+        rows, more = SERVICE.store.page_json(
             offset=query.offset, limit=page_size, visible_to=visible, **filters
         )
+        timings["sql"] = time.perf_counter() - t1
+        count = len(rows)
+        body = _answer_rows(rows, query, timings) if rows else ""
     else:
-        rows = SERVICE.store.candidates(visible_to=visible, **filters)
-        matched = [r for r in rows if ups.matches(r.dataset, query.criteria)]
+        narrowed = {
+            column: value
+            for path, column in _SQL_EXACT.items()
+            if len(path) == 1 and (value := _exact_value(query, path)) is not None
+        }
+        candidates = SERVICE.store.candidates(visible_to=visible, **narrowed)
+        matched = [r for r in candidates if ups.matches(r.dataset, query.criteria)]
         end = min(len(matched), query.offset + page_size)
         page = matched[query.offset : end]
         more = len(matched) - end
+        timings["sql"] = time.perf_counter() - t1
+        count = len(page)
+        t2 = time.perf_counter()
+        body = json.dumps([ups.select_attributes(r.dataset, query) for r in page])
+        timings["encode"] = time.perf_counter() - t2
+        timings["decoded"] = len(candidates)
     headers = []
     if query.fuzzy_requested:
         headers.append(
@@ -406,10 +509,22 @@ def search(req: Request) -> Reply:
         )
     if more > 0:
         headers.append(_warning(req.host, f"There are {more} additional results to request"))
-    if not page:
+    orthanc.LogInfo(
+        f"worklist: search {'sql' if filters is not None else 'python'} path, {count} rows "
+        f"({int(timings.get('decoded', 0))} decoded): parse {1000 * timings['parse']:.2f} ms, "
+        f"store {1000 * timings['sql']:.2f} ms, encode {1000 * timings.get('encode', 0):.2f} ms"
+    )
+    if not count:
         return Reply(204, headers=headers)
-    body = json.dumps([ups.select_attributes(r.dataset, query) for r in page])
     return Reply(200, body, headers=headers)
+
+
+def _exact_value(query: ups.SearchQuery, path: tuple[str, ...]) -> str | None:
+    """A top-level key's single value without wildcards (to narrow the Python path in SQL)."""
+    for c in query.criteria:
+        if c.path == path and c.value and not set(c.value) & set("*?\\,-"):
+            return c.value
+    return None
 
 
 def retrieve(req: Request, uid: str) -> Reply:
@@ -742,6 +857,102 @@ def cancel_request(req: Request, uid: str) -> Reply:
     return Reply(202, headers=headers)
 
 
+# -- hand back (a site extension of UPS-RS) ------------------------------------------------------
+
+_HAND_BACK_BODY = frozenset(
+    _tag(k)
+    for k in (
+        "TransactionUID",
+        "ReasonForCancellation",
+        "ProcedureStepDiscontinuationReasonCodeSequence",
+    )
+)
+
+
+def hand_back(req: Request, uid: str) -> Reply:
+    """The holder gives IN PROGRESS workitem ``uid`` back to its pool, in one transaction.
+
+    A UPS never returns to SCHEDULED (PS3.4 Table CC.1.1-2, 0xC303), so a hand back is a
+    SCHEDULED, unassigned replacement (``ups.replacement_dataset``: Replaced Procedure Step
+    Sequence naming ``uid``, UID ``ups.derived_uid("replacement", uid)``) created together with
+    the discontinuation of ``uid`` (IN PROGRESS -> CANCELED with a Reason For Cancellation):
+    both or neither are written, so the study is never without, nor with two, open workitems.
+    The Transaction UID in the body (0008,1195) proves the caller holds ``uid``; no right to
+    create workitems is needed. Refusals follow Change State (PS3.4 CC.2.4): 404 C307 unknown,
+    403 not the caller's, 409 C310 still SCHEDULED, C301 wrong Transaction UID, C300 final.
+    201 + Location of the replacement; a retry after success answers the same (B304 warning).
+    """
+    assert SERVICE.config is not None and SERVICE.store is not None
+    user = _caller(req)
+    _require(user, ups.Permission.PERFORM)
+    body = ups.parse_dataset_body(req.body) if req.body.strip() else {}
+    unknown = sorted(set(body) - _HAND_BACK_BODY)
+    if unknown:
+        names = ", ".join(ups.KEYWORD_BY_TAG.get(t, t) for t in unknown)
+        raise ups.UpsError(f"a hand back does not take {names}", http_status=400)
+    transaction_uid = ups.first(body, "TransactionUID")
+    if not transaction_uid:
+        raise ups.UpsError.from_status(
+            ups.MISSING_ATTRIBUTE_VALUE, "a hand back needs the held Transaction UID (0008,1195)"
+        )
+    reason = ups.first(body, "ReasonForCancellation") or ups.HAND_BACK_REASON
+    body[_tag("ReasonForCancellation")] = ups.element("ReasonForCancellation", reason)
+    new_uid = ups.derived_uid("replacement", uid)
+
+    def rule(item: ups_store.StoredItem | None) -> ups_store.Change:
+        if item is None:
+            raise ups.UpsError.from_status(ups.NO_SUCH_UPS)
+        if not user.can_see(item.performer, item.pool):
+            raise ups.PermissionDenied(f"workitem {uid} is not in {user.name}'s worklist")
+        current = ups.ProcedureStepState(item.state)
+        if current is ups.ProcedureStepState.SCHEDULED:
+            raise ups.UpsError.from_status(ups.NOT_YET_IN_PROGRESS)
+        if item.holder != user.name:
+            raise ups.PermissionDenied(f"workitem {uid} is held by another reader")
+        if transaction_uid != item.transaction_uid:
+            raise ups.UpsError.from_status(ups.WRONG_TRANSACTION_UID)
+        if current is not ups.ProcedureStepState.IN_PROGRESS:
+            return ups_store.Change(result=current)  # a retry: answered below
+        now_text = ups.format_dt(_now())
+        replacement = ups.replacement_dataset(item.dataset, new_uid)
+        replacement[_tag("ScheduledProcedureStepModificationDateTime")] = ups.element(
+            "ScheduledProcedureStepModificationDateTime", now_text
+        )
+        index = ups.index_workitem(replacement)
+        new = dict(item.dataset)
+        new[_tag("ProcedureStepState")] = ups.element(
+            "ProcedureStepState", ups.ProcedureStepState.CANCELED.value
+        )
+        new[_tag("ProcedureStepProgressInformationSequence")] = _progress_canceled(new, body)
+        new = dict(sorted(new.items()))
+        audit = [
+            _audit(uid, user, "hand-back", current.value, f"CANCELED, replaced by {new_uid}"),
+            _audit(new_uid, user, "create", None, f"SCHEDULED {index.priority.value} {index.pool}"),
+            _audit(new_uid, user, "replaces", None, uid),
+        ]
+        return ups_store.Change(
+            fields={**_columns(ups.index_workitem(new)), "dataset": new},
+            audit=audit,
+            result=None,
+            inserts=[(new_uid, _columns(index), replacement)],
+        )
+
+    change = SERVICE.store.mutate(uid, rule)
+    url = _workitem_url(req, new_uid)
+    headers = [("Location", url), ("Content-Location", url)]
+    if change.result is not None:  # already final: a retry of a hand back that succeeded
+        if change.result is not ups.ProcedureStepState.CANCELED or (
+            SERVICE.store.get(new_uid) is None
+        ):
+            raise ups.UpsError.from_status(
+                ups.MAY_NO_LONGER_BE_UPDATED, f"it is {change.result.value}"
+            )
+        headers.append(_warning(req.host, str(ups.ALREADY_CANCELED)))
+        return Reply(201, headers=headers)
+    _log_warning(f"workitem {uid} handed back: replacement {new_uid}")
+    return Reply(201, headers=headers)
+
+
 # -- second reads (a site extension of UPS-RS) ---------------------------------------------------
 
 # A second read is a new UPS of its own, linked to the first one. The link is not the Replaced
@@ -754,13 +965,11 @@ def cancel_request(req: Request, uid: str) -> Reply:
 # Study Instance UID and Input Information Sequence (the same images), and is scheduled in the
 # target pool (Procedure Step Label). Clients find the second reads of X with the search key
 # ``00741210.0040A124=X``.
-SECOND_READ_SCHEME = "99TELERAD"
-READING_TYPE = ("READ-TYPE", SECOND_READ_SCHEME, "Reading type")
-SECOND_OPINION = ("SECOND-OPINION", SECOND_READ_SCHEME, "Second opinion read")
-FIRST_READ = ("FIRST-READ-UPS", SECOND_READ_SCHEME, "Workitem under second opinion")
-_SECOND_READ_NAMESPACE = uuid.UUID("0f3c2b7e-2d51-4c39-9b0e-5e0d6a8f41c2")
+# The link's form lives in ``core.ups`` (``second_read_parameters``), shared with the client.
 _PROCESSING_PARAMETERS = _tag("ScheduledProcessingParametersSequence")
-_VALUE_TYPE, _CONCEPT_NAME, _CONCEPT_CODE, _UID = "0040A040", "0040A043", "0040A168", "0040A124"
+_SECOND_READ_NAMESPACE = uuid.UUID("0f3c2b7e-2d51-4c39-9b0e-5e0d6a8f41c2")
+second_read_parameters = ups.second_read_parameters
+second_read_of = ups.second_read_of
 # Copied from the first workitem: who, which order and which images (PS3.4 Table CC.2.5-3).
 _SECOND_READ_COPIED = tuple(
     _tag(k)
@@ -792,35 +1001,6 @@ _SECOND_READ_BODY = frozenset(
         "ScheduledHumanPerformersSequence",
     )
 )
-
-
-def second_read_parameters(first_uid: str) -> dict[str, Any]:
-    """Scheduled Processing Parameters Sequence linking a second read to ``first_uid``."""
-    return {
-        "vr": "SQ",
-        "Value": [
-            {
-                _VALUE_TYPE: {"vr": "CS", "Value": ["CODE"]},
-                _CONCEPT_NAME: {"vr": "SQ", "Value": [ups.code_item(*READING_TYPE)]},
-                _CONCEPT_CODE: {"vr": "SQ", "Value": [ups.code_item(*SECOND_OPINION)]},
-            },
-            {
-                _VALUE_TYPE: {"vr": "CS", "Value": ["UIDREF"]},
-                _CONCEPT_NAME: {"vr": "SQ", "Value": [ups.code_item(*FIRST_READ)]},
-                _UID: {"vr": "UI", "Value": [first_uid]},
-            },
-        ],
-    }
-
-
-def second_read_of(dataset: dict[str, Any]) -> str | None:
-    """The first workitem's UID when ``dataset`` is a second read, else None."""
-    for item in ups.items(dataset, "ScheduledProcessingParametersSequence"):
-        names = (item.get(_CONCEPT_NAME) or {}).get("Value") or []
-        if names and ups.code_value(names[0]) == FIRST_READ[0]:
-            uids = (item.get(_UID) or {}).get("Value") or []
-            return str(uids[0]) if uids else None
-    return None
 
 
 def request_second_read(req: Request, uid: str) -> Reply:
@@ -978,6 +1158,12 @@ def _study_facts(study: dict[str, Any]) -> ups.StudyFacts:
         study_description=main.get("StudyDescription", ""),
         requested_procedure_priority=priority,
         series=tuple(series_facts),
+        # Orthanc's main study tags (Orthanc 1.10: these are among them).
+        study_date=main.get("StudyDate", ""),
+        study_time=main.get("StudyTime", ""),
+        referring_physician_name=main.get("ReferringPhysicianName", ""),
+        requesting_physician=main.get("RequestingPhysician", ""),
+        requested_procedure_description=main.get("RequestedProcedureDescription", ""),
     )
 
 
@@ -1009,10 +1195,10 @@ def ensure_reading_workitem(study_id: str, *, require_stable: bool) -> bool:
     )
     if dataset is None:
         return True  # only reports, key images or presentation states: nothing to read
-    inputs_tag = _tag("InputInformationSequence")
     if existing is not None:
-        if existing.dataset.get(inputs_tag) != dataset[inputs_tag]:
-            _refresh_inputs(existing.uid, dataset[inputs_tag])
+        fresh = {t: dataset[t] for t in _REFRESHED_TAGS if t in dataset}
+        if any(existing.dataset.get(t) != v for t, v in fresh.items()):
+            _refresh_inputs(existing.uid, fresh)
         return True
     index = ups.index_workitem(dataset)
     uid = ups.first(dataset, "SOPInstanceUID")
@@ -1025,8 +1211,16 @@ def ensure_reading_workitem(study_id: str, *, require_stable: bool) -> bool:
     return True
 
 
-def _refresh_inputs(uid: str, inputs: dict[str, Any]) -> None:
-    """New series arrived after the workitem was made: update its Input Information."""
+# What a study's later series change in its SCHEDULED reading workitem: inputs and summary.
+_REFRESHED_TAGS = (
+    _tag("InputInformationSequence"),
+    *(_tag(k) for k in ups.STUDY_SUMMARY_KEYWORDS),
+)
+
+
+def _refresh_inputs(uid: str, fresh: dict[str, Any]) -> None:
+    """New series arrived after the workitem was made: update its Input Information and the
+    study summary (modalities, body part, image count)."""
     assert SERVICE.store is not None
     tag = _tag("InputInformationSequence")
 
@@ -1034,8 +1228,9 @@ def _refresh_inputs(uid: str, inputs: dict[str, Any]) -> None:
         if item is None or item.state != ups.ProcedureStepState.SCHEDULED.value:
             return ups_store.Change()
         new = dict(item.dataset)
-        new[tag] = inputs
-        count = sum(1 for _ in inputs.get("Value") or [])
+        new.update(fresh)
+        new = dict(sorted(new.items()))
+        count = sum(1 for _ in (fresh.get(tag) or {}).get("Value") or [])
         audit = [_audit(uid, None, "refresh-inputs", None, f"{count} series")]
         return ups_store.Change(fields={"dataset": new}, audit=audit)
 
@@ -1161,6 +1356,10 @@ def _on_second_read(output: Any, uri: str, **request: Any) -> None:
     _serve(output, request, {"POST": request_second_read}, *request.get("groups", ()))
 
 
+def _on_hand_back(output: Any, uri: str, **request: Any) -> None:
+    _serve(output, request, {"POST": hand_back}, *request.get("groups", ()))
+
+
 SERVICE = _load_service()
 if isinstance(_SECTION.get("StopWhenProcessEnds"), int):
     threading.Thread(
@@ -1174,4 +1373,5 @@ orthanc.RegisterRestCallback("/dicom-web/workitems/([^/]+)", _on_item)
 orthanc.RegisterRestCallback("/dicom-web/workitems/([^/]+)/state", _on_state)
 orthanc.RegisterRestCallback("/dicom-web/workitems/([^/]+)/cancelrequest", _on_cancel)
 orthanc.RegisterRestCallback("/dicom-web/workitems/([^/]+)/secondread", _on_second_read)
+orthanc.RegisterRestCallback("/dicom-web/workitems/([^/]+)/handback", _on_hand_back)
 orthanc.RegisterOnChangeCallback(on_change)

@@ -302,12 +302,13 @@ def test_hand_back_returns_it_to_the_pool(
     )
     rad = client("rad.neuro")
     assert [i.uid for i in rad.search_all(WorklistFilter(patient_id=pid))] == [new_uid]
-    # the reference plugin lets only leads create workitems: a radiologist keeps the item
+    # a radiologist may not create workitems, yet hands back through the plugin's /handback
     rad.claim(new_uid)
-    with pytest.raises(ups.PermissionDenied, match="ask a lead"):
-        rad.hand_back(new_uid)
-    assert ups.first(server_state(server, new_uid), "ProcedureStepState") == "IN PROGRESS"
-    assert rad.held_claim(new_uid) is not None
+    third = rad.hand_back(new_uid)
+    assert third == derived_uid("replacement", new_uid)
+    assert ups.first(server_state(server, new_uid), "ProcedureStepState") == "CANCELED"
+    assert ups.first(server_state(server, third), "ProcedureStepState") == "SCHEDULED"
+    assert rad.held_claim(new_uid) is None
 
 
 # -- errors ------------------------------------------------------------------------------------

@@ -411,6 +411,9 @@ ATTRIBUTES: dict[str, tuple[str, str]] = {
     "Modality": ("00080060", "CS"),
     "InstitutionName": ("00080080", "LO"),
     "ReferringPhysicianName": ("00080090", "PN"),
+    "StudyDate": ("00080020", "DA"),
+    "StudyTime": ("00080030", "TM"),
+    "ModalitiesInStudy": ("00080061", "CS"),
     "CodeValue": ("00080100", "SH"),
     "CodingSchemeDesignator": ("00080102", "SH"),
     "CodeMeaning": ("00080104", "LO"),
@@ -431,7 +434,10 @@ ATTRIBUTES: dict[str, tuple[str, str]] = {
     "BodyPartExamined": ("00180015", "CS"),
     "StudyInstanceUID": ("0020000D", "UI"),
     "SeriesInstanceUID": ("0020000E", "UI"),
+    "NumberOfStudyRelatedInstances": ("00201208", "IS"),
     "RequestedProcedureDescription": ("00321060", "LO"),
+    "RequestingPhysician": ("00321032", "PN"),
+    "RequestingService": ("00321033", "LO"),
     "RequestedProcedureCodeSequence": ("00321064", "SQ"),
     "CommentsOnTheScheduledProcedureStep": ("00400400", "LT"),
     "RequestedProcedureID": ("00401001", "SH"),
@@ -711,6 +717,17 @@ def parse_search_query(params: Mapping[str, str]) -> SearchQuery:
     )
 
 
+def dt_bounds(query: str) -> tuple[datetime | None, datetime | None]:
+    """The first and last instant a DT matching key covers: ``A-B``, ``A-``, ``-B`` or a
+    single (possibly partial) value (PS3.4 C.2.2.2.5); None for an open end. UpsError 400 for
+    text that is not a DT."""
+    rng = _DT_RANGE_RE.match(query)
+    if rng:
+        low, high = rng.group(1), rng.group(2)
+        return (parse_dt(low) if low else None, parse_dt(high, upper=True) if high else None)
+    return parse_dt(query), parse_dt(query, upper=True)
+
+
 def _wildcard(pattern: str, text: str, *, ignore_case: bool) -> bool:
     regex = "".join(".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in pattern)
     flags = re.DOTALL | (re.IGNORECASE if ignore_case else 0)
@@ -725,18 +742,17 @@ def _match_scalar(vr: str, query: str, value: Any) -> bool:
     text = text.rstrip(" ")
     if vr == "UI":
         return text in {u.strip() for u in re.split(r"[,\\]", query) if u.strip()}
-    if vr in ("DT", "DA", "TM"):
-        rng = _DT_RANGE_RE.match(query) if vr == "DT" else re.match(r"^([\d.]*)-([\d.]*)$", query)
+    if vr == "DT":
+        low, high = dt_bounds(query)
+        moment = parse_dt(text)
+        return (low is None or low <= moment) and (high is None or moment <= high)
+    if vr in ("DA", "TM"):
+        rng = re.match(r"^([\d.]*)-([\d.]*)$", query)
         if rng:
-            low, high = rng.group(1), rng.group(2)
-            if vr == "DT":
-                moment = parse_dt(text)
-                return (not low or parse_dt(low) <= moment) and (
-                    not high or moment <= parse_dt(high, upper=True)
-                )
-            return (not low or low <= text) and (not high or text <= high + "\uffff")
-        if vr == "DT":
-            return parse_dt(query) <= parse_dt(text) <= parse_dt(query, upper=True)
+            low_text, high_text = rng.group(1), rng.group(2)
+            return (not low_text or low_text <= text) and (
+                not high_text or text <= high_text + "\uffff"
+            )
         return text.startswith(query)
     if "*" in query or "?" in query:
         return _wildcard(query, text, ignore_case=vr == "PN")
@@ -1123,6 +1139,12 @@ class StudyFacts:
     study_description: str = ""
     requested_procedure_priority: str = ""
     series: tuple[SeriesFacts, ...] = ()
+    study_date: str = ""  # YYYYMMDD
+    study_time: str = ""  # HHMMSS[.ffffff]
+    referring_physician_name: str = ""
+    requesting_physician: str = ""
+    requesting_service: str = ""
+    requested_procedure_description: str = ""  # of the order; the study's description if empty
 
     @property
     def modalities(self) -> list[str]:
@@ -1171,9 +1193,14 @@ def build_reading_workitem(
     """The SCHEDULED reading workitem of a stable study, or None when only ignored modalities.
 
     Priority comes from the study's Requested Procedure Priority through the site map, the
-    pool from the routing rules, the due time from the turnaround targets. The sending
-    hospital is a site code in Scheduled Station Name Code Sequence (the UPS IOD has no
-    institution attribute); the accession number sits in Referenced Request Sequence.
+    pool from the routing rules, the due time from the turnaround targets. Where the UPS IOD
+    has a place (PS3.4 Table CC.2.5-3), facts go there: the sending hospital as a site code in
+    Scheduled Station Name Code Sequence, the order (accession, requested procedure
+    description, requesting physician and service) in Referenced Request Sequence, the images
+    in Input Information Sequence. What the IOD has no place for is added by
+    :func:`study_summary_attributes` as top-level General Study attributes (a Standard
+    Extended SOP Class, PS3.4 B.1.3 / PS3.2 A.1.1.3): modalities, body part, study date and
+    time, image count, study description, referring physician.
     """
     kept = [s for s in facts.series if s.modality.upper() not in config.ignore_modalities]
     if not kept:
@@ -1213,7 +1240,7 @@ def build_reading_workitem(
             )
         )
     institution = facts.institution_name.strip()
-    return dataset_of(
+    out = dataset_of(
         SpecificCharacterSet="ISO_IR 192",
         SOPClassUID=UPS_PUSH_SOP_CLASS_UID,
         SOPInstanceUID=sop_instance_uid or reading_workitem_uid(facts.study_instance_uid),
@@ -1229,8 +1256,11 @@ def build_reading_workitem(
                 AccessionNumber=facts.accession_number,
                 IssuerOfAccessionNumberSequence=[],
                 RequestedProcedureID="",
-                RequestedProcedureDescription=facts.study_description,
+                RequestedProcedureDescription=facts.requested_procedure_description.strip()
+                or facts.study_description,
                 RequestedProcedureCodeSequence=[],
+                RequestingPhysician=facts.requesting_physician.strip() or None,
+                RequestingService=facts.requesting_service.strip() or None,
             )
         ],
         ProcedureStepState=ProcedureStepState.SCHEDULED.value,
@@ -1249,6 +1279,45 @@ def build_reading_workitem(
         ScheduledHumanPerformersSequence=[],
         InputReadinessState="READY",
         InputInformationSequence=inputs,
+    )
+    out.update(study_summary_attributes(facts, kept))
+    return dict(sorted(out.items()))
+
+
+# Study facts a reading workitem carries as top-level attributes: the UPS IOD has no place for
+# them, the worklist shows them (PS3.3 C.7.2.1 General Study, C.7.2.2 Patient Study).
+STUDY_SUMMARY_KEYWORDS: tuple[str, ...] = (
+    "ModalitiesInStudy",
+    "BodyPartExamined",
+    "StudyDate",
+    "StudyTime",
+    "StudyDescription",
+    "ReferringPhysicianName",
+    "NumberOfStudyRelatedInstances",
+)
+
+
+def study_summary_attributes(
+    facts: StudyFacts, series: Sequence[SeriesFacts] | None = None
+) -> Dataset:
+    """Modalities in Study, Body Part Examined, Study Date/Time, Number of Study Related
+    Instances, Study Description and Referring Physician's Name of a study, as DICOM JSON.
+
+    ``series`` are the series that are read (default: all); the image count is the number of
+    their instances. Body Part Examined holds the first of the series' body parts in
+    alphabetical order (it has one value, VM 1). Empty facts are left out.
+    """
+    chosen = list(facts.series if series is None else series)
+    modalities = sorted({s.modality.upper() for s in chosen if s.modality})
+    parts = sorted({s.body_part_examined.upper() for s in chosen if s.body_part_examined})
+    return dataset_of(
+        ModalitiesInStudy=modalities or None,
+        BodyPartExamined=parts[0] if parts else None,
+        StudyDate=facts.study_date.strip() or None,
+        StudyTime=facts.study_time.strip() or None,
+        StudyDescription=facts.study_description.strip() or None,
+        ReferringPhysicianName=facts.referring_physician_name.strip() or None,
+        NumberOfStudyRelatedInstances=sum(len(s.instances) for s in chosen),
     )
 
 
@@ -1294,3 +1363,95 @@ def index_workitem(dataset: Mapping[str, Any]) -> WorkitemIndex:
         institution=station,
         study_instance_uid=first(dataset, "StudyInstanceUID"),
     )
+
+
+# -- linked workitems: second reads and hand back replacements ---------------------------------
+
+# A second read is a new UPS of its own, linked to the first one. The link is not the Replaced
+# Procedure Step Sequence (0074,1224), which says the new step replaces a discontinued one
+# (PS3.3 C.30.2), nor the retired Related Procedure Step Sequence (0074,1220): it is a
+# Scheduled Processing Parameters Sequence (0074,1210) of the UPS Scheduled Procedure
+# Information Module (PS3.3 C.30.1), whose items are content items (PS3.3 Table 10-2): a CODE
+# saying "second opinion" and a UIDREF holding the first workitem's SOP Instance UID.
+SECOND_READ_SCHEME = "99TELERAD"
+READING_TYPE = ("READ-TYPE", SECOND_READ_SCHEME, "Reading type")
+SECOND_OPINION = ("SECOND-OPINION", SECOND_READ_SCHEME, "Second opinion read")
+FIRST_READ = ("FIRST-READ-UPS", SECOND_READ_SCHEME, "Workitem under second opinion")
+_VALUE_TYPE, _CONCEPT_NAME, _CONCEPT_CODE, _UIDREF = "0040A040", "0040A043", "0040A168", "0040A124"
+_DERIVED_NAMESPACE = uuid.UUID("9d1f5c8e-3b7a-4f0e-8c55-7a3c2e1b9f40")
+HAND_BACK_REASON = "Handed back to the pool by the reader"
+
+# Attributes that belong to one performance of a workitem, not to what is to be done.
+PERFORMANCE_KEYWORDS: tuple[str, ...] = (
+    "TransactionUID",
+    "ActualHumanPerformersSequence",
+    "ProcedureStepProgressInformationSequence",
+    "UnifiedProcedureStepPerformedProcedureSequence",
+    "ScheduledProcedureStepModificationDateTime",
+    "ReplacedProcedureStepSequence",
+)
+
+
+def derived_uid(kind: str, uid: str) -> str:
+    """A UID derived from another (hand back, second read): the same on every retry and server."""
+    return "2.25." + str(uuid.uuid5(_DERIVED_NAMESPACE, f"{kind}:{uid}").int)
+
+
+def without(dataset: Mapping[str, Any], keywords: Iterable[str]) -> Dataset:
+    """A copy of ``dataset`` without the named top-level attributes."""
+    drop = {ATTRIBUTES[k][0] for k in keywords}
+    return {t: v for t, v in dataset.items() if t not in drop}
+
+
+def replacement_dataset(dataset: Mapping[str, Any], new_uid: str) -> Dataset:
+    """The SCHEDULED, unassigned workitem replacing a discontinued one (hand back).
+
+    Same patient, request, inputs, pool, priority, start and due time; performance
+    attributes are dropped and Replaced Procedure Step Sequence (0074,1224) names the
+    original (PS3.4 Table CC.2.5-3, PS3.3 C.30.2).
+    """
+    out = without(dataset, PERFORMANCE_KEYWORDS)
+    old_uid = first(dataset, "SOPInstanceUID")
+    out.update(
+        dataset_of(
+            SOPInstanceUID=new_uid,
+            ProcedureStepState=ProcedureStepState.SCHEDULED.value,
+            ScheduledHumanPerformersSequence=[],
+            ReplacedProcedureStepSequence=[
+                dataset_of(
+                    ReferencedSOPClassUID=UPS_PUSH_SOP_CLASS_UID,
+                    ReferencedSOPInstanceUID=old_uid,
+                )
+            ],
+        )
+    )
+    return dict(sorted(out.items()))
+
+
+def second_read_parameters(first_uid: str) -> dict[str, Any]:
+    """Scheduled Processing Parameters Sequence linking a second read to ``first_uid``."""
+    return {
+        "vr": "SQ",
+        "Value": [
+            {
+                _VALUE_TYPE: {"vr": "CS", "Value": ["CODE"]},
+                _CONCEPT_NAME: {"vr": "SQ", "Value": [code_item(*READING_TYPE)]},
+                _CONCEPT_CODE: {"vr": "SQ", "Value": [code_item(*SECOND_OPINION)]},
+            },
+            {
+                _VALUE_TYPE: {"vr": "CS", "Value": ["UIDREF"]},
+                _CONCEPT_NAME: {"vr": "SQ", "Value": [code_item(*FIRST_READ)]},
+                _UIDREF: {"vr": "UI", "Value": [first_uid]},
+            },
+        ],
+    }
+
+
+def second_read_of(dataset: Mapping[str, Any]) -> str | None:
+    """The first workitem's UID when ``dataset`` is a second read (by its parameters), else None."""
+    for item in items(dataset, "ScheduledProcessingParametersSequence"):
+        names = (item.get(_CONCEPT_NAME) or {}).get("Value") or []
+        if names and code_value(names[0]) == FIRST_READ[0]:
+            uids = (item.get(_UIDREF) or {}).get("Value") or []
+            return str(uids[0]) if uids else None
+    return None

@@ -13,9 +13,11 @@ and a Replaced Procedure Step Sequence (0074,1224) naming the original; then the
 discontinued (IN PROGRESS -> CANCELED with the reader's Transaction UID and a Reason For
 Cancellation). The replacement comes first so that a failure never leaves the study without
 an open workitem; its UID is derived from the original's, so a retried hand back does not
-create a second one. Creating needs the right to create workitems: on a server that keeps
-that right for leads (the reference plugin does), a radiologist's hand back is refused before
-anything changes, with a message saying to ask a lead.
+create a second one. This generic two-step needs the right to create workitems: on a server
+that keeps that right for leads, a radiologist's hand back is refused before anything changes,
+with a message saying to ask a lead. Backends that can do both steps in one transaction
+override :meth:`WorklistBackend.hand_back` (the UPS-RS client uses the reference archive's
+``/handback`` resource, where the holder's Transaction UID is the permission).
 """
 
 from __future__ import annotations
@@ -35,28 +37,14 @@ from workstation.core.ups import Dataset, ProcedureStepState, UpsError, UpsStatu
 from workstation.worklist.claims import Claim, ClaimStore
 from workstation.worklist.model import WorkItem, WorklistFilter, utc_now, worklist_order
 
-_UID_NAMESPACE = uuid.UUID("9d1f5c8e-3b7a-4f0e-8c55-7a3c2e1b9f40")
-HAND_BACK_REASON = "Handed back to the pool by the reader"
-
-# Attributes that belong to one performance of a workitem, not to what is to be done.
-_PERFORMANCE_KEYWORDS = (
-    "TransactionUID",
-    "ActualHumanPerformersSequence",
-    "ProcedureStepProgressInformationSequence",
-    "UnifiedProcedureStepPerformedProcedureSequence",
-    "ScheduledProcedureStepModificationDateTime",
-    "ReplacedProcedureStepSequence",
-)
+HAND_BACK_REASON = ups.HAND_BACK_REASON
+derived_uid = ups.derived_uid  # the same UIDs on the server (plugin) and here
+replacement_dataset = ups.replacement_dataset
 
 
 def new_transaction_uid() -> str:
     """A fresh Transaction UID in the 2.25 form (PS3.5 B.2), made by the claiming client."""
     return f"2.25.{uuid.uuid4().int}"
-
-
-def derived_uid(kind: str, uid: str) -> str:
-    """A UID derived from another (hand back, second read): the same on every retry."""
-    return "2.25." + str(uuid.uuid5(_UID_NAMESPACE, f"{kind}:{uid}").int)
 
 
 class ClaimConflict(UpsError):
@@ -152,44 +140,20 @@ class SearchPage:
     warnings: tuple[str, ...] = field(default=())
 
 
-def replacement_dataset(dataset: Mapping[str, Any], new_uid: str) -> Dataset:
-    """The SCHEDULED, unassigned workitem replacing a discontinued one (hand back).
-
-    Same patient, request, inputs, pool, priority, start and due time; performance
-    attributes are dropped and Replaced Procedure Step Sequence (0074,1224) names the
-    original (PS3.4 Table CC.2.5-3).
-    """
-    out = _without(dataset, _PERFORMANCE_KEYWORDS)
-    old_uid = ups.first(dataset, "SOPInstanceUID")
-    out.update(
-        ups.dataset_of(
-            SOPInstanceUID=new_uid,
-            ProcedureStepState=ProcedureStepState.SCHEDULED.value,
-            ScheduledHumanPerformersSequence=[],
-            ReplacedProcedureStepSequence=[
-                ups.dataset_of(
-                    ReferencedSOPClassUID=ups.UPS_PUSH_SOP_CLASS_UID,
-                    ReferencedSOPInstanceUID=old_uid,
-                )
-            ],
-        )
-    )
-    return dict(sorted(out.items()))
-
-
 def second_read_dataset(
     dataset: Mapping[str, Any], new_uid: str, pool: str, reader: Reader | None
 ) -> Dataset:
     """A second-opinion workitem for the same study: the first reading is one of its inputs.
 
-    The first workitem is referenced in Input Information Sequence as a UPS Push instance,
-    which is how :class:`WorkItem` finds ``second_read_of``; start and due times are left to
-    the server (now plus the priority's turnaround).
+    The first workitem is referenced in Input Information Sequence as a UPS Push instance and
+    in Scheduled Processing Parameters Sequence (as the archive's own second reads are), which
+    is how :class:`WorkItem` finds ``second_read_of``; start and due times are left to the
+    server (now plus the priority's turnaround).
     """
-    out = _without(
+    out = ups.without(
         dataset,
         (
-            *_PERFORMANCE_KEYWORDS,
+            *ups.PERFORMANCE_KEYWORDS,
             "ScheduledProcedureStepStartDateTime",
             "ExpectedCompletionDateTime",
         ),
@@ -217,12 +181,11 @@ def second_read_dataset(
             InputInformationSequence=inputs,
         )
     )
+    # The link the archive's own second reads carry, readable without the inputs.
+    out[ups.ATTRIBUTES["ScheduledProcessingParametersSequence"][0]] = ups.second_read_parameters(
+        first_uid
+    )
     return dict(sorted(out.items()))
-
-
-def _without(dataset: Mapping[str, Any], keywords: Sequence[str]) -> Dataset:
-    drop = {ups.ATTRIBUTES[k][0] for k in keywords}
-    return {t: v for t, v in dataset.items() if t not in drop}
 
 
 class WorklistBackend(ABC):

@@ -41,15 +41,7 @@ from workstation.core.ups import (
 )
 from workstation.worklist.backend import Reader, SearchPage, WorklistBackend, readers_of
 from workstation.worklist.claims import ClaimStore
-from workstation.worklist.model import (
-    TAG_BODY_PART,
-    TAG_MODALITIES_IN_STUDY,
-    TAG_NUMBER_OF_STUDY_INSTANCES,
-    TAG_STUDY_DATE,
-    WorkItem,
-    WorklistFilter,
-    utc_now,
-)
+from workstation.worklist.model import WorkItem, WorklistFilter, utc_now
 
 if TYPE_CHECKING:
     from workstation.archive.local import LocalArchive
@@ -643,12 +635,14 @@ class EmbeddedWorklist(WorklistBackend):
                 study_description=study.study_description,
                 requested_procedure_priority=study.requested_priority,
                 series=tuple(series),
+                study_date=study.study_date,
+                study_time=study.study_time,
+                referring_physician_name=study.referring_physician_name,
             )
+            # The same reading workitem, study summary included, as the archive's plugin makes.
             dataset = ups.build_reading_workitem(facts, self.config, now=moment)
             if dataset is None:
                 continue  # only reports, key images or presentation states
-            kept = [s for s in series if s.modality.upper() not in self.config.ignore_modalities]
-            dataset.update(_study_extras(study.study_date, kept))
             try:
                 self._insert(dataset, study.study_instance_uid, "system")
             except UpsError:
@@ -657,21 +651,6 @@ class EmbeddedWorklist(WorklistBackend):
         if created:
             log.info("embedded worklist: %d reading workitems created", created)
         return created
-
-
-def _study_extras(study_date: str, series: list[ups.SeriesFacts]) -> Dataset:
-    """Modalities, body part, study date and image count as additional attributes."""
-    modalities = sorted({s.modality.upper() for s in series if s.modality})
-    parts = sorted({s.body_part_examined.upper() for s in series if s.body_part_examined})
-    count = sum(len(s.instances) for s in series)
-    out: Dataset = {TAG_NUMBER_OF_STUDY_INSTANCES: {"vr": "IS", "Value": [count]}}
-    if modalities:
-        out[TAG_MODALITIES_IN_STUDY] = {"vr": "CS", "Value": modalities}
-    if parts:
-        out[TAG_BODY_PART] = {"vr": "CS", "Value": [parts[0]]}
-    if study_date:
-        out[TAG_STUDY_DATE] = {"vr": "DA", "Value": [study_date]}
-    return out
 
 
 def _progress_canceled(

@@ -37,15 +37,23 @@ TAG_STUDY_DATE = "00080020"
 TAG_STUDY_DESCRIPTION = "00081030"
 TAG_INSTITUTION_NAME = "00080080"
 TAG_NUMBER_OF_STUDY_INSTANCES = "00201208"
-# Fields a worklist search asks for beyond the UPS-RS defaults (PS3.18 §11.9 includefield).
+TAG_STUDY_TIME = "00080030"
+TAG_REFERRING_PHYSICIAN = "00080090"
+# Fields a worklist search asks for beyond the UPS-RS defaults (PS3.18 §11.9 includefield): the
+# study summary the archive's reading workitems carry (core.ups.STUDY_SUMMARY_KEYWORDS), the
+# hand back and second-read links. Not the Input Information Sequence: the image count comes
+# from Number of Study Related Instances, so a page stays small.
 EXTRA_SEARCH_FIELDS: tuple[str, ...] = (
     TAG_MODALITIES_IN_STUDY,
     TAG_MODALITY,
     TAG_BODY_PART,
     TAG_STUDY_DATE,
+    TAG_STUDY_TIME,
     TAG_STUDY_DESCRIPTION,
+    TAG_REFERRING_PHYSICIAN,
     TAG_NUMBER_OF_STUDY_INSTANCES,
     "ReplacedProcedureStepSequence",
+    "ScheduledProcessingParametersSequence",
 )
 
 
@@ -53,14 +61,40 @@ def _text(value: Any) -> str:
     return "" if value is None else str(value).strip()
 
 
+# Reading a page of workitems is on the path of every worklist refresh: these read DICOM JSON
+# as ups.values/first/items do, by keyword or tag, without copying items (~3x faster).
+_TAGS: dict[str, str] = {keyword: tag for keyword, (tag, _vr) in ups.ATTRIBUTES.items()}
+
+
+def _values(dataset: Mapping[str, Any], name: str) -> list[Any]:
+    elem = dataset.get(_TAGS.get(name, name))
+    if not isinstance(elem, Mapping):
+        return []
+    vals = elem.get("Value") or []
+    if elem.get("vr") == "PN":
+        return [v.get("Alphabetic", "") if isinstance(v, Mapping) else str(v) for v in vals]
+    return vals if isinstance(vals, list) else list(vals)
+
+
+def _first(dataset: Mapping[str, Any], name: str) -> Any:
+    vals = _values(dataset, name)
+    return vals[0] if vals else None
+
+
+def _items(dataset: Mapping[str, Any], name: str) -> list[Mapping[str, Any]]:
+    return [v for v in _values(dataset, name) if isinstance(v, Mapping)]
+
+
 def _dt(dataset: Mapping[str, Any], keyword: str) -> datetime | None:
-    text = ups.first(dataset, keyword)
+    text = _first(dataset, keyword)
     return ups.parse_dt(str(text)) if text else None
 
 
 def _code_parts(item: Mapping[str, Any]) -> tuple[str, str]:
     """(code value, code meaning) of a code sequence item."""
-    return _text(ups.code_value(item)), _text(ups.first(item, "CodeMeaning"))
+    return _text(_first(item, "CodeValue") or _first(item, "LongCodeValue")), _text(
+        _first(item, "CodeMeaning")
+    )
 
 
 def _sop_refs(dataset: Mapping[str, Any]) -> tuple[int, str | None, str]:
@@ -73,12 +107,12 @@ def _sop_refs(dataset: Mapping[str, Any]) -> tuple[int, str | None, str]:
     seen_any = False
     linked: str | None = None
     study = ""
-    for item in ups.items(dataset, "InputInformationSequence"):
-        study = study or _text(ups.first(item, "StudyInstanceUID"))
-        for ref in ups.items(item, "ReferencedSOPSequence"):
+    for item in _items(dataset, "InputInformationSequence"):
+        study = study or _text(_first(item, "StudyInstanceUID"))
+        for ref in _items(item, "ReferencedSOPSequence"):
             seen_any = True
-            if ups.first(ref, "ReferencedSOPClassUID") == ups.UPS_PUSH_SOP_CLASS_UID:
-                linked = linked or _text(ups.first(ref, "ReferencedSOPInstanceUID")) or None
+            if _first(ref, "ReferencedSOPClassUID") == ups.UPS_PUSH_SOP_CLASS_UID:
+                linked = linked or _text(_first(ref, "ReferencedSOPInstanceUID")) or None
             else:
                 count += 1
     return (count if seen_any else -1), linked, study
@@ -116,6 +150,8 @@ class WorkItem:
     number_of_images: int | None = None
     second_read_of: str | None = None
     replaces: str | None = None
+    study_time: str = ""
+    referring_physician: str = ""
     # Derived once, so a refresh of 10,000 rows sorts and compares them cheaply (UI thread).
     order_key: tuple[int, bool, float, str] = field(init=False, repr=False, compare=False)
     fingerprint: tuple[Any, ...] = field(init=False, repr=False, compare=False)
@@ -135,76 +171,79 @@ class WorkItem:
         """
         if not isinstance(dataset, Mapping):
             raise ups.UpsError("a workitem must be a DICOM JSON object", http_status=400)
-        uid = _text(ups.first(dataset, "SOPInstanceUID"))
+        uid = _text(_first(dataset, "SOPInstanceUID"))
         if not uid:
             raise ups.UpsError.from_status(
                 ups.MISSING_ATTRIBUTE, "a workitem without SOP Instance UID (0008,0018)"
             )
-        state = ups.parse_state(ups.first(dataset, "ProcedureStepState"))
-        priority = ups.parse_priority(ups.first(dataset, "ScheduledProcedureStepPriority"))
+        state = ups.parse_state(_first(dataset, "ProcedureStepState"))
+        priority = ups.parse_priority(_first(dataset, "ScheduledProcedureStepPriority"))
         performer_code: str | None = None
         performer_name = ""
-        for person in ups.items(dataset, "ScheduledHumanPerformersSequence"):
-            for code in ups.items(person, "HumanPerformerCodeSequence"):
+        for person in _items(dataset, "ScheduledHumanPerformersSequence"):
+            for code in _items(person, "HumanPerformerCodeSequence"):
                 value, meaning = _code_parts(code)
                 if value:
                     performer_code = value
                     performer_name = meaning
                     break
-            name = _text(ups.first(person, "HumanPerformerName"))
+            name = _text(_first(person, "HumanPerformerName"))
             performer_name = name or performer_name
             if performer_code:
                 break
         hospital_code = hospital = ""
-        for station in ups.items(dataset, "ScheduledStationNameCodeSequence"):
+        for station in _items(dataset, "ScheduledStationNameCodeSequence"):
             hospital_code, hospital = _code_parts(station)
             if hospital_code:
                 break
-        hospital = hospital or _text(ups.first(dataset, TAG_INSTITUTION_NAME)) or hospital_code
+        hospital = hospital or _text(_first(dataset, TAG_INSTITUTION_NAME)) or hospital_code
         accession = description = ""
-        study_uid = _text(ups.first(dataset, "StudyInstanceUID"))
-        for request in ups.items(dataset, "ReferencedRequestSequence"):
-            accession = accession or _text(ups.first(request, "AccessionNumber"))
-            description = description or _text(ups.first(request, "RequestedProcedureDescription"))
-            study_uid = study_uid or _text(ups.first(request, "StudyInstanceUID"))
+        study_uid = _text(_first(dataset, "StudyInstanceUID"))
+        for request in _items(dataset, "ReferencedRequestSequence"):
+            accession = accession or _text(_first(request, "AccessionNumber"))
+            description = description or _text(_first(request, "RequestedProcedureDescription"))
+            study_uid = study_uid or _text(_first(request, "StudyInstanceUID"))
         refs, second_read_of, input_study = _sop_refs(dataset)
+        second_read_of = ups.second_read_of(dataset) or second_read_of
         study_uid = study_uid or input_study
-        count_value = ups.first(dataset, TAG_NUMBER_OF_STUDY_INSTANCES)
+        count_value = _first(dataset, TAG_NUMBER_OF_STUDY_INSTANCES)
         try:
             images: int | None = int(count_value) if count_value is not None else None
         except (TypeError, ValueError):
             images = None
         if images is None and refs >= 0:
             images = refs
-        modalities = [
-            _text(m) for m in ups.values(dataset, TAG_MODALITIES_IN_STUDY) if _text(m)
-        ] or [_text(m) for m in ups.values(dataset, TAG_MODALITY) if _text(m)]
+        modalities = [_text(m) for m in _values(dataset, TAG_MODALITIES_IN_STUDY) if _text(m)] or [
+            _text(m) for m in _values(dataset, TAG_MODALITY) if _text(m)
+        ]
         replaces = None
-        for ref in ups.items(dataset, "ReplacedProcedureStepSequence"):
-            replaces = _text(ups.first(ref, "ReferencedSOPInstanceUID")) or None
+        for ref in _items(dataset, "ReplacedProcedureStepSequence"):
+            replaces = _text(_first(ref, "ReferencedSOPInstanceUID")) or None
         return cls(
             uid=uid,
             state=state,
             priority=priority,
             due=_dt(dataset, "ExpectedCompletionDateTime"),
             scheduled_start=_dt(dataset, "ScheduledProcedureStepStartDateTime"),
-            pool=_text(ups.first(dataset, "ProcedureStepLabel")) or None,
-            worklist_label=_text(ups.first(dataset, "WorklistLabel")),
+            pool=_text(_first(dataset, "ProcedureStepLabel")) or None,
+            worklist_label=_text(_first(dataset, "WorklistLabel")),
             performer_code=performer_code,
             performer_name=performer_name,
             hospital_code=hospital_code,
             hospital=hospital,
             modality="/".join(dict.fromkeys(m.upper() for m in modalities)),
-            body_part=_text(ups.first(dataset, TAG_BODY_PART)).upper(),
-            patient_name=_text(ups.first(dataset, "PatientName")),
-            patient_id=_text(ups.first(dataset, "PatientID")),
+            body_part=_text(_first(dataset, TAG_BODY_PART)).upper(),
+            patient_name=_text(_first(dataset, "PatientName")),
+            patient_id=_text(_first(dataset, "PatientID")),
             accession_number=accession,
             study_instance_uid=study_uid,
-            study_date=_text(ups.first(dataset, TAG_STUDY_DATE)),
-            study_description=description or _text(ups.first(dataset, TAG_STUDY_DESCRIPTION)),
+            study_date=_text(_first(dataset, TAG_STUDY_DATE)),
+            study_description=description or _text(_first(dataset, TAG_STUDY_DESCRIPTION)),
             number_of_images=images,
             second_read_of=second_read_of,
             replaces=replaces,
+            study_time=_text(_first(dataset, TAG_STUDY_TIME)),
+            referring_physician=_text(_first(dataset, TAG_REFERRING_PHYSICIAN)),
         )
 
     # -- time ------------------------------------------------------------------------------

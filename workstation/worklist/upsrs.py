@@ -8,7 +8,9 @@ credentials and TLS settings (the same ``requests`` session set-up as the DICOMw
   query each, merged in worklist order. Pages follow ``limit``/``offset`` and the server's
   ``Warning: 299 ... "There are N additional results"``. Criteria a server cannot match (several
   pools, "unassigned", free text) are applied here on the answers.
-* Create (11.4), Retrieve (11.5), Update (11.6), Change State (11.7), Request Cancellation (11.8).
+* Create (11.4), Retrieve (11.5), Update (11.6), Change State (11.7), Request Cancellation (11.8),
+  and the reference archive's hand back (``{uid}/handback``: replacement and discontinuation in
+  one transaction, the Transaction UID as proof; other servers get the two-step).
   The workitem UID of a create and the Transaction UID of an update travel in the body as
   (0008,0018) and (0008,1195): the reference plugin's documented deviation (a Python plugin never
   sees POST query strings). PS3.18 puts them in the query string (``?{workitem}``,
@@ -40,6 +42,8 @@ from workstation.core.paths import user_data_dir
 from workstation.core.settings import ArchiveConfig
 from workstation.core.ups import Dataset, ProcedureStepState, UpsError, UpsStatus, WorklistUser
 from workstation.worklist.backend import (
+    HAND_BACK_REASON,
+    NoClaim,
     Reader,
     SearchPage,
     WorklistBackend,
@@ -97,7 +101,7 @@ class UpsRsClient(WorklistBackend):
         claims: ClaimStore | str | os.PathLike[str] | None = None,
         site: ups.WorklistConfig | None = None,
         page_size: int = 1000,
-        include_inputs: bool = True,
+        include_inputs: bool = False,
         session: requests.Session | None = None,
     ) -> None:
         if page_size < 1:
@@ -116,7 +120,7 @@ class UpsRsClient(WorklistBackend):
             else ClaimStore(claims or default_claims_path())
         )
         fields = list(EXTRA_SEARCH_FIELDS)
-        if include_inputs:  # image counts and second-read links come from the inputs
+        if include_inputs:  # every image reference: large; the count comes without them
             fields.append("InputInformationSequence")
         self._includefield = ",".join(fields)
         self._seen_readers: dict[str, Reader] = {}
@@ -211,7 +215,7 @@ class UpsRsClient(WorklistBackend):
         if r.status_code == 204 or not r.content:
             return []
         try:
-            data = r.json()
+            data = json.loads(r.content)  # UTF-8 (PS3.18 F.2); no charset guessing
         except ValueError:
             raise RemoteProtocolError(
                 f"the archive at {self.where} answered {what} with invalid JSON"
@@ -379,6 +383,35 @@ class UpsRsClient(WorklistBackend):
         what = f"changing workitem {uid} to {state.value}"
         r = self._request("PUT", f"/{uid}/state", what, body=body)
         return self._warning_status(r)
+
+    def hand_back(self, uid: str, reason: str = "") -> str:
+        """Give a claimed workitem back to its pool; returns the replacement's UID.
+
+        Uses the reference archive's ``POST {uid}/handback`` (a site extension of UPS-RS): the
+        replacement is created and the original discontinued in one transaction, with the
+        kept Transaction UID as the proof of holding it, so a radiologist can do it. A server
+        without that resource (404 or 405 without a UPS status) gets the generic two-step of
+        :meth:`WorklistBackend.hand_back`.
+        """
+        held = self.held_claim(uid)
+        if held is None:
+            raise NoClaim(uid)
+        text = HAND_BACK_REASON + (f": {reason}" if reason else "")
+        body = ups.dataset_of(TransactionUID=held.transaction_uid, ReasonForCancellation=text)
+        what = f"handing back workitem {uid}"
+        try:
+            r = self._request("POST", f"/{uid}/handback", what, body=body, ok=(201, 404, 405))
+        except UpsError as exc:
+            if exc.status in (ups.WRONG_TRANSACTION_UID, ups.MAY_NO_LONGER_BE_UPDATED):
+                self.claims.remove(self.server_key, uid)  # the claim is worth nothing now
+            raise
+        if r.status_code in (404, 405):
+            if warning_texts(r.headers.get("Warning")):
+                raise self._refusal(r, what)
+            return super().hand_back(uid, reason)
+        self.claims.remove(self.server_key, uid)
+        location = r.headers.get("Location") or r.headers.get("Content-Location") or ""
+        return location.rstrip("/").rsplit("/", 1)[-1] or ups.derived_uid("replacement", uid)
 
     def request_cancel(self, uid: str, reason: str = "") -> UpsStatus | None:
         body = ups.dataset_of(ReasonForCancellation=reason or None)
