@@ -1,0 +1,1315 @@
+<?xml version="1.0" encoding="utf-8"?>
+<!DOCTYPE TS>
+<TS version="2.1" language="ar" sourcelanguage="en">
+<context>
+    <name>ArchiveSearchBar</name>
+    <message>
+        <location filename="../../workstation/ui/remote_studies.py" line="+79"/>
+        <source>Patient ID</source>
+        <translation>رقم المريض</translation>
+    </message>
+    <message>
+        <location line="+2"/>
+        <source>Name (Doe* or Doe^J?ne)</source>
+        <translation>الاسم (Doe* أو Doe^J?ne)</translation>
+    </message>
+    <message>
+        <location line="+2"/>
+        <source>Accession</source>
+        <translation>رقم الطلب</translation>
+    </message>
+    <message>
+        <location line="+2"/>
+        <source>From YYYY-MM-DD</source>
+        <translation>من YYYY-MM-DD</translation>
+    </message>
+    <message>
+        <location line="+2"/>
+        <source>To YYYY-MM-DD</source>
+        <translation>إلى YYYY-MM-DD</translation>
+    </message>
+    <message>
+        <location line="+4"/>
+        <source>Search archive</source>
+        <translation>البحث في الأرشيف</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>More</source>
+        <translation>المزيد</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Archive:</source>
+        <translation>الأرشيف:</translation>
+    </message>
+</context>
+<context>
+    <name>ImageViewport</name>
+    <message>
+        <location filename="extracted_strings.py" line="+285"/>
+        <source>Cannot display this image:</source>
+        <extracomment>workstation/ui/viewport.py</extracomment>
+        <translation>تعذّر عرض هذه الصورة:</translation>
+    </message>
+</context>
+<context>
+    <name>MainWindow</name>
+    <message>
+        <location filename="../../workstation/ui/main_window.py" line="+102"/>
+        <location line="+240"/>
+        <source>Reading Workstation</source>
+        <translation>محطة القراءة</translation>
+    </message>
+    <message>
+        <location line="-233"/>
+        <source>Search name, patient ID or accession</source>
+        <translation>ابحث بالاسم أو رقم المريض أو رقم الطلب</translation>
+    </message>
+    <message>
+        <location line="+72"/>
+        <source>Studies</source>
+        <translation>الدراسات</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <location line="+81"/>
+        <source>Viewer</source>
+        <translation>العارض</translation>
+    </message>
+    <message>
+        <location line="-80"/>
+        <source>Reports</source>
+        <translation>التقارير</translation>
+    </message>
+    <message>
+        <location line="+12"/>
+        <source>Worklist</source>
+        <translation>قائمة العمل</translation>
+    </message>
+    <message>
+        <location line="+11"/>
+        <source>Some settings files were ignored: </source>
+        <translation>تم تجاهل بعض ملفات الإعدادات: </translation>
+    </message>
+    <message>
+        <location line="+19"/>
+        <source>&amp;File</source>
+        <translation>&amp;ملف</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>&amp;Import files…</source>
+        <translation>&amp;استيراد ملفات…</translation>
+    </message>
+    <message>
+        <location line="+4"/>
+        <source>Import &amp;folder…</source>
+        <translation>استيراد &amp;مجلد…</translation>
+    </message>
+    <message>
+        <location line="+4"/>
+        <source>&amp;Quit</source>
+        <translation>&amp;خروج</translation>
+    </message>
+    <message>
+        <location line="+4"/>
+        <source>&amp;View</source>
+        <translation>&amp;عرض</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>Study &amp;list</source>
+        <translation>&amp;قائمة الدراسات</translation>
+    </message>
+    <message>
+        <location line="+4"/>
+        <source>&amp;Viewer</source>
+        <translation>&amp;العارض</translation>
+    </message>
+    <message>
+        <location line="+4"/>
+        <source>&amp;Help</source>
+        <translation>&amp;مساعدة</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>Keyboard &amp;shortcuts</source>
+        <translation>&amp;اختصارات لوحة المفاتيح</translation>
+    </message>
+    <message>
+        <location line="+28"/>
+        <source>Grid…</source>
+        <translation>شبكة…</translation>
+    </message>
+    <message>
+        <location line="+9"/>
+        <source>Link</source>
+        <translation>ربط</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>Key image</source>
+        <translation>صورة مفتاحية</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>Cine</source>
+        <translation>عرض سينمائي</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>MPR / 3D</source>
+        <translation>MPR / ثلاثي الأبعاد</translation>
+    </message>
+    <message>
+        <location line="+4"/>
+        <source> img/s</source>
+        <translation> صورة/ث</translation>
+    </message>
+    <message>
+        <location line="+12"/>
+        <source>Local store: %1 studies, %2 series, %3 images</source>
+        <translation>المخزن المحلي: %1 دراسة، %2 سلسلة، %3 صورة</translation>
+    </message>
+    <message>
+        <location line="+21"/>
+        <source>Cannot open study</source>
+        <translation>تعذّر فتح الدراسة</translation>
+    </message>
+    <message>
+        <location line="+7"/>
+        <source>Prior</source>
+        <translation>دراسة سابقة</translation>
+    </message>
+    <message>
+        <location line="+15"/>
+        <source>Check the priors: same patient ID but </source>
+        <translation>تحقّق من الدراسات السابقة: رقم المريض نفسه لكن يختلف </translation>
+    </message>
+    <message>
+        <location line="+32"/>
+        <source>The study is not in the local store yet: retrieve it first</source>
+        <translation>الدراسة ليست في المخزن المحلي بعد: استرجعها أولًا</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Another reader holds this study: opened read-only</source>
+        <translation>يحجز طبيب آخر هذه الدراسة: فُتحت للقراءة فقط</translation>
+    </message>
+    <message>
+        <location line="+19"/>
+        <source>The report editor failed: </source>
+        <translation>تعطّل محرّر التقرير: </translation>
+    </message>
+    <message>
+        <location line="+71"/>
+        <source>Grid</source>
+        <translation>الشبكة</translation>
+    </message>
+    <message>
+        <location line="+0"/>
+        <source>Rows × columns (e.g. 2x3):</source>
+        <translation>الصفوف × الأعمدة (مثلًا 2x3):</translation>
+    </message>
+    <message>
+        <location line="+8"/>
+        <source>Not a grid: </source>
+        <translation>ليست شبكة صالحة: </translation>
+    </message>
+    <message>
+        <location line="+7"/>
+        <source>Cannot open this series: </source>
+        <translation>تعذّر فتح هذه السلسلة: </translation>
+    </message>
+    <message>
+        <location line="+38"/>
+        <source>Measurement not saved: </source>
+        <translation>لم يُحفظ القياس: </translation>
+    </message>
+    <message>
+        <location line="+46"/>
+        <source>Linked %n series to the active one</source>
+        <translation>تم ربط %n سلسلة بالسلسلة النشطة</translation>
+    </message>
+    <message>
+        <location line="+19"/>
+        <source>Key image marked</source>
+        <translation>عُلّمت الصورة صورةً مفتاحية</translation>
+    </message>
+    <message>
+        <location line="+0"/>
+        <source>Key image removed</source>
+        <translation>أُزيل تعليم الصورة المفتاحية</translation>
+    </message>
+    <message>
+        <location line="+15"/>
+        <source>No MPR for this series: </source>
+        <translation>لا تتوفر إعادة بناء MPR لهذه السلسلة: </translation>
+    </message>
+    <message>
+        <location line="+10"/>
+        <source>MPR</source>
+        <translatorcomment>DICOM/radiology abbreviation (multiplanar reformation): kept.</translatorcomment>
+        <translation>MPR</translation>
+    </message>
+    <message>
+        <location line="+38"/>
+        <source>Import DICOM files</source>
+        <translation>استيراد ملفات DICOM</translation>
+    </message>
+    <message>
+        <location line="+5"/>
+        <source>Import a folder</source>
+        <translation>استيراد مجلد</translation>
+    </message>
+    <message>
+        <location line="+8"/>
+        <source>Importing…</source>
+        <translation>جارٍ الاستيراد…</translation>
+    </message>
+    <message>
+        <location line="+0"/>
+        <source>Hide</source>
+        <translation>إخفاء</translation>
+    </message>
+    <message>
+        <location line="+33"/>
+        <source>Import failed</source>
+        <translation>فشل الاستيراد</translation>
+    </message>
+    <message>
+        <location line="+10"/>
+        <source>Import finished: %1</source>
+        <translation>اكتمل الاستيراد: %1</translation>
+    </message>
+    <message>
+        <location line="+4"/>
+        <source>Import</source>
+        <translation>استيراد</translation>
+    </message>
+</context>
+<context>
+    <name>MeasurementPanel</name>
+    <message>
+        <location filename="extracted_strings.py" line="-276"/>
+        <source>No measurements in this study</source>
+        <extracomment>workstation/ui/measurement_panel.py</extracomment>
+        <translation>لا توجد قياسات في هذه الدراسة</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Rename</source>
+        <extracomment>workstation/ui/measurement_panel.py</extracomment>
+        <translation>إعادة التسمية</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Delete</source>
+        <extracomment>workstation/ui/measurement_panel.py</extracomment>
+        <translation>حذف</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Delete the selected measurement (Del)</source>
+        <extracomment>workstation/ui/measurement_panel.py</extracomment>
+        <translation>حذف القياس المحدد (Del)</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Name</source>
+        <extracomment>workstation/ui/measurement_panel.py</extracomment>
+        <translation>الاسم</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Measurement</source>
+        <extracomment>workstation/ui/measurement_panel.py</extracomment>
+        <translation>القياس</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Value</source>
+        <extracomment>workstation/ui/measurement_panel.py</extracomment>
+        <translation>القيمة</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Image</source>
+        <extracomment>workstation/ui/measurement_panel.py</extracomment>
+        <translation>الصورة</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>The measured image is not in the local store.</source>
+        <extracomment>workstation/ui/measurement_panel.py</extracomment>
+        <translation>الصورة المقيسة ليست في المخزن المحلي.</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Measurement not deleted: </source>
+        <extracomment>workstation/ui/measurement_panel.py</extracomment>
+        <translation>لم يُحذف القياس: </translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Name not kept: </source>
+        <extracomment>workstation/ui/measurement_panel.py</extracomment>
+        <translation>لم يُحفظ الاسم: </translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Measurements could not be read: </source>
+        <extracomment>workstation/ui/measurement_panel.py</extracomment>
+        <translation>تعذّرت قراءة القياسات: </translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Double-click to name this measurement</source>
+        <extracomment>workstation/ui/measurement_panel.py</extracomment>
+        <translation>انقر مرتين لتسمية هذا القياس</translation>
+    </message>
+</context>
+<context>
+    <name>MprView</name>
+    <message>
+        <location line="+6"/>
+        <source>Link window and zoom</source>
+        <extracomment>workstation/ui/mpr_view.py</extracomment>
+        <translation>ربط النافذة والتكبير</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Slab thickness (0: thin plane)</source>
+        <extracomment>workstation/ui/mpr_view.py</extracomment>
+        <translation>سماكة الشريحة (0: مستوى رقيق)</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Interpolation of the reformatted planes</source>
+        <extracomment>workstation/ui/mpr_view.py</extracomment>
+        <translation>استيفاء المستويات المُعاد بناؤها</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Reset</source>
+        <extracomment>workstation/ui/mpr_view.py</extracomment>
+        <translation>إعادة الضبط</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>3D</source>
+        <extracomment>workstation/ui/mpr_view.py</extracomment>
+        <translation>ثلاثي الأبعاد</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>3D rendering: transfer-function preset or projection</source>
+        <extracomment>workstation/ui/mpr_view.py</extracomment>
+        <translation>العرض ثلاثي الأبعاد: إعداد مسبق لدالة النقل أو إسقاط</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Oblique</source>
+        <extracomment>workstation/ui/mpr_view.py</extracomment>
+        <translatorcomment>Kept in English: image overlay text (VTK corner), like the 2D viewport&apos;s.</translatorcomment>
+        <translation>Oblique</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Average</source>
+        <extracomment>workstation/ui/mpr_view.py</extracomment>
+        <translation>المتوسط</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Crosshair</source>
+        <extracomment>workstation/ui/mpr_view.py</extracomment>
+        <translation>المؤشر المتقاطع</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Length</source>
+        <extracomment>workstation/ui/mpr_view.py</extracomment>
+        <translation>الطول</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Ellipse ROI</source>
+        <extracomment>workstation/ui/mpr_view.py</extracomment>
+        <translation>منطقة اهتمام بيضاوية</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Linear</source>
+        <extracomment>workstation/ui/mpr_view.py</extracomment>
+        <translation>خطي</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Nearest</source>
+        <extracomment>workstation/ui/mpr_view.py</extracomment>
+        <translation>الأقرب</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Cubic</source>
+        <extracomment>workstation/ui/mpr_view.py</extracomment>
+        <translation>تكعيبي</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Slab</source>
+        <extracomment>workstation/ui/mpr_view.py</extracomment>
+        <translatorcomment>Kept in English: also drawn in the MPR image corner, where VTK has no Arabic shaping.</translatorcomment>
+        <translation>Slab</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>3D MIP</source>
+        <extracomment>workstation/ui/mpr_view.py</extracomment>
+        <translation>MIP ثلاثي الأبعاد</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Zoom</source>
+        <extracomment>workstation/ui/mpr_view.py</extracomment>
+        <translatorcomment>Kept in English: image overlay text (VTK corner), like the 2D viewport&apos;s.</translatorcomment>
+        <translation>Zoom</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Measurement not saved: </source>
+        <extracomment>workstation/ui/mpr_view.py</extracomment>
+        <translation>لم يُحفظ القياس: </translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Measurement not deleted: </source>
+        <extracomment>workstation/ui/mpr_view.py</extracomment>
+        <translation>لم يُحذف القياس: </translation>
+    </message>
+</context>
+<context>
+    <name>RemoteStudies</name>
+    <message>
+        <location filename="../../workstation/ui/remote_studies.py" line="+186"/>
+        <source>The archive queue did not start: </source>
+        <translation>لم تبدأ قائمة انتظار الأرشيف: </translation>
+    </message>
+    <message>
+        <location line="+44"/>
+        <source>Searching…</source>
+        <translation>جارٍ البحث…</translation>
+    </message>
+    <message>
+        <location line="-101"/>
+        <source>The archive is not used: </source>
+        <translation>الأرشيف غير مستخدم: </translation>
+    </message>
+    <message>
+        <location line="+135"/>
+        <source>1 study</source>
+        <translation>دراسة واحدة</translation>
+    </message>
+    <message>
+        <location line="+0"/>
+        <source>%n studies</source>
+        <translation>%n دراسة</translation>
+    </message>
+    <message>
+        <location line="+4"/>
+        <source> in the archive</source>
+        <translation> في الأرشيف</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source> (more available)</source>
+        <translation> (يتوفر المزيد)</translation>
+    </message>
+    <message>
+        <location line="+9"/>
+        <source>Archive search failed: </source>
+        <translation>فشل البحث في الأرشيف: </translation>
+    </message>
+    <message>
+        <location line="+30"/>
+        <source>Cannot retrieve the study: </source>
+        <translation>تعذّر استرجاع الدراسة: </translation>
+    </message>
+    <message>
+        <location line="+10"/>
+        <source>Retrieving the study from the archive…</source>
+        <translation>جارٍ استرجاع الدراسة من الأرشيف…</translation>
+    </message>
+    <message>
+        <location line="+65"/>
+        <source>Incomplete: this MPR is built from %1 of %2 images; the series is still being retrieved</source>
+        <translation>غير مكتمل: أُعيد بناء MPR هذا من %1 من أصل %2 صورة؛ ما زال استرجاع السلسلة جاريًا</translation>
+    </message>
+    <message>
+        <location line="+29"/>
+        <source>Study retrieved completely</source>
+        <translation>استُرجعت الدراسة كاملة</translation>
+    </message>
+    <message>
+        <location line="+2"/>
+        <source>Retrieval stopped: </source>
+        <translation>توقف الاسترجاع: </translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Cannot open the study: </source>
+        <translation>تعذّر فتح الدراسة: </translation>
+    </message>
+    <message>
+        <location line="+17"/>
+        <source>The archive did not answer (%1); retry %2 in %3 s</source>
+        <translation>لم يستجب الأرشيف (%1)؛ المحاولة %2 بعد %3 ث</translation>
+    </message>
+    <message>
+        <location line="+66"/>
+        <source>Retrieving: %1 of %2 images here; the others are skipped until they arrive</source>
+        <translation>جارٍ الاسترجاع: وصلت %1 من %2 صورة؛ تُتخطّى البقية حتى تصل</translation>
+    </message>
+</context>
+<context>
+    <name>SeriesBrowser</name>
+    <message>
+        <location filename="extracted_strings.py" line="+6"/>
+        <source>%n image(s)</source>
+        <extracomment>workstation/ui/series_browser.py</extracomment>
+        <translation>%n صورة</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>no image</source>
+        <extracomment>workstation/ui/series_browser.py</extracomment>
+        <translation>لا توجد صورة</translation>
+    </message>
+</context>
+<context>
+    <name>Shortcuts</name>
+    <message>
+        <location line="+6"/>
+        <source>Keyboard shortcuts</source>
+        <extracomment>workstation/ui/shortcuts.py</extracomment>
+        <translation>اختصارات لوحة المفاتيح</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Keys</source>
+        <extracomment>workstation/ui/shortcuts.py</extracomment>
+        <translation>المفاتيح</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Action</source>
+        <extracomment>workstation/ui/shortcuts.py</extracomment>
+        <translation>الإجراء</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Group</source>
+        <extracomment>workstation/ui/shortcuts.py</extracomment>
+        <translation>المجموعة</translation>
+    </message>
+    <message>
+        <location line="+444"/>
+        <source>Show the study list</source>
+        <extracomment>workstation/ui/shortcuts.py (DEFAULTS)</extracomment>
+        <translation>عرض قائمة الدراسات</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Navigation</source>
+        <extracomment>workstation/ui/shortcuts.py (DEFAULTS)</extracomment>
+        <translation>التنقّل</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Show the viewer</source>
+        <extracomment>workstation/ui/shortcuts.py (DEFAULTS)</extracomment>
+        <translation>عرض العارض</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Import files</source>
+        <extracomment>workstation/ui/shortcuts.py (DEFAULTS)</extracomment>
+        <translation>استيراد ملفات</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Layout 1×1</source>
+        <extracomment>workstation/ui/shortcuts.py (DEFAULTS)</extracomment>
+        <translation>تخطيط 1×1</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Layout</source>
+        <extracomment>workstation/ui/shortcuts.py (DEFAULTS)</extracomment>
+        <translation>التخطيط</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Layout 1×2</source>
+        <extracomment>workstation/ui/shortcuts.py (DEFAULTS)</extracomment>
+        <translation>تخطيط 1×2</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Layout 2×2</source>
+        <extracomment>workstation/ui/shortcuts.py (DEFAULTS)</extracomment>
+        <translation>تخطيط 2×2</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Layout 3×3</source>
+        <extracomment>workstation/ui/shortcuts.py (DEFAULTS)</extracomment>
+        <translation>تخطيط 3×3</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Next hanging-protocol stage</source>
+        <extracomment>workstation/ui/shortcuts.py (DEFAULTS)</extracomment>
+        <translation>المرحلة التالية من بروتوكول العرض</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Previous hanging-protocol stage</source>
+        <extracomment>workstation/ui/shortcuts.py (DEFAULTS)</extracomment>
+        <translation>المرحلة السابقة من بروتوكول العرض</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Link scrolling of the visible series</source>
+        <extracomment>workstation/ui/shortcuts.py (DEFAULTS)</extracomment>
+        <translation>ربط تمرير السلاسل المعروضة</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Images</source>
+        <extracomment>workstation/ui/shortcuts.py (DEFAULTS)</extracomment>
+        <translation>الصور</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Mark or unmark the image as key image</source>
+        <extracomment>workstation/ui/shortcuts.py (DEFAULTS)</extracomment>
+        <translation>تعليم الصورة صورةً مفتاحية أو إلغاء تعليمها</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Start or stop cine</source>
+        <extracomment>workstation/ui/shortcuts.py (DEFAULTS)</extracomment>
+        <translation>بدء العرض السينمائي أو إيقافه</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>MPR and 3D of the active series</source>
+        <extracomment>workstation/ui/shortcuts.py (DEFAULTS)</extracomment>
+        <translation>إعادة البناء MPR والعرض ثلاثي الأبعاد للسلسلة النشطة</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Hold to dictate into the focused report field</source>
+        <extracomment>workstation/ui/shortcuts.py (DEFAULTS)</extracomment>
+        <translation>اضغط مطوّلًا للإملاء في حقل التقرير المحدد</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Report</source>
+        <extracomment>workstation/ui/shortcuts.py (DEFAULTS)</extracomment>
+        <translation>التقرير</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Show this sheet</source>
+        <extracomment>workstation/ui/shortcuts.py (DEFAULTS)</extracomment>
+        <translation>عرض هذه القائمة</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Help</source>
+        <extracomment>workstation/ui/shortcuts.py (DEFAULTS)</extracomment>
+        <translation>المساعدة</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Active tool (window/level by default)</source>
+        <extracomment>workstation/ui/shortcuts.py (DEFAULTS)</extracomment>
+        <translation>الأداة النشطة (النافذة/المستوى افتراضيًا)</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Viewport</source>
+        <extracomment>workstation/ui/shortcuts.py (DEFAULTS)</extracomment>
+        <translation>إطار العرض</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Window: width ↔, level ↕</source>
+        <extracomment>workstation/ui/shortcuts.py (DEFAULTS)</extracomment>
+        <translation>النافذة: العرض ↔، المستوى ↕</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Pan</source>
+        <extracomment>workstation/ui/shortcuts.py (DEFAULTS)</extracomment>
+        <translation>تحريك الصورة</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Previous / next image</source>
+        <extracomment>workstation/ui/shortcuts.py (DEFAULTS)</extracomment>
+        <translation>الصورة السابقة / التالية</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Zoom about the pointer</source>
+        <extracomment>workstation/ui/shortcuts.py (DEFAULTS)</extracomment>
+        <translation>التكبير حول المؤشر</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Jump a tenth of the series</source>
+        <extracomment>workstation/ui/shortcuts.py (DEFAULTS)</extracomment>
+        <translation>القفز عُشر السلسلة</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>First / last image</source>
+        <extracomment>workstation/ui/shortcuts.py (DEFAULTS)</extracomment>
+        <translation>الصورة الأولى / الأخيرة</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Next window stored in the file</source>
+        <extracomment>workstation/ui/shortcuts.py (DEFAULTS)</extracomment>
+        <translation>النافذة التالية المحفوظة في الملف</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Window presets of the modality</source>
+        <extracomment>workstation/ui/shortcuts.py (DEFAULTS)</extracomment>
+        <translation>إعدادات النافذة المسبقة لطريقة التصوير</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Invert</source>
+        <extracomment>workstation/ui/shortcuts.py (DEFAULTS)</extracomment>
+        <translation>عكس التدرّج الرمادي</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Reset the view</source>
+        <extracomment>workstation/ui/shortcuts.py (DEFAULTS)</extracomment>
+        <translation>إعادة ضبط العرض</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Flip horizontally / vertically</source>
+        <extracomment>workstation/ui/shortcuts.py (DEFAULTS)</extracomment>
+        <translation>قلب أفقي / رأسي</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Rotate 90° clockwise / anticlockwise</source>
+        <extracomment>workstation/ui/shortcuts.py (DEFAULTS)</extracomment>
+        <translation>تدوير 90° باتجاه / عكس اتجاه عقارب الساعة</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Length</source>
+        <extracomment>workstation/ui/shortcuts.py (DEFAULTS)</extracomment>
+        <translation>الطول</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Angle</source>
+        <extracomment>workstation/ui/shortcuts.py (DEFAULTS)</extracomment>
+        <translation>الزاوية</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Cobb angle</source>
+        <extracomment>workstation/ui/shortcuts.py (DEFAULTS)</extracomment>
+        <translation>زاوية كوب</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Ellipse ROI</source>
+        <extracomment>workstation/ui/shortcuts.py (DEFAULTS)</extracomment>
+        <translation>منطقة اهتمام بيضاوية</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Rectangle ROI</source>
+        <extracomment>workstation/ui/shortcuts.py (DEFAULTS)</extracomment>
+        <translation>منطقة اهتمام مستطيلة</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Probe</source>
+        <extracomment>workstation/ui/shortcuts.py (DEFAULTS)</extracomment>
+        <translation>قيمة النقطة</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Overlay planes on / off</source>
+        <extracomment>workstation/ui/shortcuts.py (DEFAULTS)</extracomment>
+        <translation>إظهار / إخفاء مستويات التراكب</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Cancel the measurement being drawn, then the tool</source>
+        <extracomment>workstation/ui/shortcuts.py (DEFAULTS)</extracomment>
+        <translation>إلغاء القياس الجاري رسمه، ثم الأداة</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Delete the selected measurement</source>
+        <extracomment>workstation/ui/shortcuts.py (DEFAULTS)</extracomment>
+        <translation>حذف القياس المحدد</translation>
+    </message>
+</context>
+<context>
+    <name>StudyTableModel</name>
+    <message>
+        <location line="-690"/>
+        <source>Local only</source>
+        <extracomment>workstation/ui/study_model.py</extracomment>
+        <translation>محلية فقط</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Not retrieved</source>
+        <extracomment>workstation/ui/study_model.py</extracomment>
+        <translation>لم تُسترجع</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Complete</source>
+        <extracomment>workstation/ui/study_model.py</extracomment>
+        <translation>مكتملة</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Retrying</source>
+        <extracomment>workstation/ui/study_model.py</extracomment>
+        <translation>إعادة المحاولة</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Failed</source>
+        <extracomment>workstation/ui/study_model.py</extracomment>
+        <translation>فشلت</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Partial</source>
+        <extracomment>workstation/ui/study_model.py</extracomment>
+        <translation>جزئية</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Retrieving</source>
+        <extracomment>workstation/ui/study_model.py</extracomment>
+        <translation>جارٍ الاسترجاع</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Cache</source>
+        <extracomment>workstation/ui/study_model.py</extracomment>
+        <translation>النسخة المحلية</translation>
+    </message>
+    <message>
+        <location line="+222"/>
+        <source>Patient name</source>
+        <extracomment>workstation/ui/study_model.py (_COLUMNS)</extracomment>
+        <translation>اسم المريض</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Patient ID</source>
+        <extracomment>workstation/ui/study_model.py (_COLUMNS)</extracomment>
+        <translation>رقم المريض</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Birth date</source>
+        <extracomment>workstation/ui/study_model.py (_COLUMNS)</extracomment>
+        <translation>تاريخ الميلاد</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Sex</source>
+        <extracomment>workstation/ui/study_model.py (_COLUMNS)</extracomment>
+        <translation>الجنس</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Accession</source>
+        <extracomment>workstation/ui/study_model.py (_COLUMNS)</extracomment>
+        <translation>رقم الطلب</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Study date</source>
+        <extracomment>workstation/ui/study_model.py (_COLUMNS)</extracomment>
+        <translation>تاريخ الدراسة</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Modality</source>
+        <extracomment>workstation/ui/study_model.py (_COLUMNS)</extracomment>
+        <translation>طريقة التصوير</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Description</source>
+        <extracomment>workstation/ui/study_model.py (_COLUMNS)</extracomment>
+        <translation>الوصف</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Body part</source>
+        <extracomment>workstation/ui/study_model.py (_COLUMNS)</extracomment>
+        <translation>جزء الجسم</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Institution</source>
+        <extracomment>workstation/ui/study_model.py (_COLUMNS)</extracomment>
+        <translation>المؤسسة</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Referring physician</source>
+        <extracomment>workstation/ui/study_model.py (_COLUMNS)</extracomment>
+        <translation>الطبيب المُحيل</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Priority</source>
+        <extracomment>workstation/ui/study_model.py (_COLUMNS)</extracomment>
+        <translation>الأولوية</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Series</source>
+        <extracomment>workstation/ui/study_model.py (_COLUMNS)</extracomment>
+        <translation>السلاسل</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Images</source>
+        <extracomment>workstation/ui/study_model.py (_COLUMNS)</extracomment>
+        <translation>الصور</translation>
+    </message>
+</context>
+<context>
+    <name>WorklistPanel</name>
+    <message>
+        <location line="-288"/>
+        <source>Assign to reader</source>
+        <extracomment>workstation/ui/worklist_panel.py</extracomment>
+        <translation>إسناد إلى طبيب</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Back to pool</source>
+        <extracomment>workstation/ui/worklist_panel.py</extracomment>
+        <translation>إعادة إلى المجموعة</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Overdue</source>
+        <extracomment>workstation/ui/worklist_panel.py, workstation/worklist/model.py (builtin_filters)</extracomment>
+        <translation>متأخرة</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Filter by patient name, patient ID or accession</source>
+        <extracomment>workstation/ui/worklist_panel.py</extracomment>
+        <translation>تصفية حسب اسم المريض أو رقمه أو رقم الطلب</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Save filter…</source>
+        <extracomment>workstation/ui/worklist_panel.py</extracomment>
+        <translation>حفظ عامل التصفية…</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Refresh</source>
+        <extracomment>workstation/ui/worklist_panel.py</extracomment>
+        <translation>تحديث</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Save filter</source>
+        <extracomment>workstation/ui/worklist_panel.py</extracomment>
+        <translation>حفظ عامل التصفية</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Name of the filter:</source>
+        <extracomment>workstation/ui/worklist_panel.py</extracomment>
+        <translation>اسم عامل التصفية:</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>By</source>
+        <extracomment>workstation/ui/worklist_panel.py</extracomment>
+        <translation>حسب</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Name</source>
+        <extracomment>workstation/ui/worklist_panel.py</extracomment>
+        <translation>الاسم</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Open</source>
+        <extracomment>workstation/ui/worklist_panel.py</extracomment>
+        <translatorcomment>Also the lead view&apos;s column of open work items; one source text serves both.</translatorcomment>
+        <translation>فتح</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Assign selected</source>
+        <extracomment>workstation/ui/worklist_panel.py</extracomment>
+        <translation>إسناد المحدد</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Open work</source>
+        <extracomment>workstation/ui/worklist_panel.py</extracomment>
+        <translation>الأعمال المفتوحة</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Show</source>
+        <extracomment>workstation/ui/worklist_panel.py</extracomment>
+        <translation>عرض</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Worklist not refreshed:</source>
+        <extracomment>workstation/ui/worklist_panel.py</extracomment>
+        <translation>لم تُحدَّث قائمة العمل:</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>{n} work items, {late} overdue, updated {time}</source>
+        <extracomment>workstation/ui/worklist_panel.py</extracomment>
+        <translation>{n} عنصر عمل، {late} متأخرة، آخر تحديث {time}</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Select the work items to assign first</source>
+        <extracomment>workstation/ui/worklist_panel.py</extracomment>
+        <translation>حدّد عناصر العمل المراد إسنادها أولًا</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Open read-only</source>
+        <extracomment>workstation/ui/worklist_panel.py</extracomment>
+        <translation>فتح للقراءة فقط</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Reader</source>
+        <extracomment>workstation/ui/worklist_panel.py</extracomment>
+        <translation>الطبيب القارئ</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Pool</source>
+        <extracomment>workstation/ui/worklist_panel.py</extracomment>
+        <translation>المجموعة</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Claimed: you are reading this study</source>
+        <extracomment>workstation/ui/worklist_panel.py</extracomment>
+        <translation>تم الحجز: أنت تقرأ هذه الدراسة</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>another reader</source>
+        <extracomment>workstation/ui/worklist_panel.py</extracomment>
+        <translation>طبيب آخر</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>is assigned to</source>
+        <extracomment>workstation/ui/worklist_panel.py</extracomment>
+        <translation>مُسندة إلى</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>is being read by</source>
+        <extracomment>workstation/ui/worklist_panel.py</extracomment>
+        <translation>قيد القراءة لدى</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Handed back to the pool</source>
+        <extracomment>workstation/ui/worklist_panel.py</extracomment>
+        <translation>أُعيدت إلى المجموعة</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Hand back to the pool</source>
+        <extracomment>workstation/ui/worklist_panel.py</extracomment>
+        <translation>إعادة إلى المجموعة</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Due</source>
+        <extracomment>workstation/ui/worklist_panel.py</extracomment>
+        <translation>موعد التسليم</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>(unassigned)</source>
+        <extracomment>workstation/ui/worklist_panel.py</extracomment>
+        <translation>(غير مُسندة)</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>(none)</source>
+        <extracomment>workstation/ui/worklist_panel.py</extracomment>
+        <translation>(لا يوجد)</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>This study {verb} {who}: opened read-only</source>
+        <extracomment>workstation/ui/worklist_panel.py</extracomment>
+        <translation>هذه الدراسة {verb} {who}: فُتحت للقراءة فقط</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Not claimed ({error}): opened read-only</source>
+        <extracomment>workstation/ui/worklist_panel.py</extracomment>
+        <translation>لم يتم الحجز ({error}): فُتحت للقراءة فقط</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>{ok} assigned</source>
+        <extracomment>workstation/ui/worklist_panel.py</extracomment>
+        <translation>تم إسناد {ok}</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Work item not completed:</source>
+        <extracomment>workstation/ui/worklist_panel.py</extracomment>
+        <translation>لم يكتمل عنصر العمل:</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Reading completed</source>
+        <extracomment>workstation/ui/worklist_panel.py</extracomment>
+        <translation>اكتملت القراءة</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>{n} refused: {why}</source>
+        <extracomment>workstation/ui/worklist_panel.py</extracomment>
+        <translation>رُفض {n}: {why}</translation>
+    </message>
+    <message>
+        <location line="+90"/>
+        <source>Priority</source>
+        <extracomment>workstation/ui/worklist_panel.py (COLUMNS)</extracomment>
+        <translation>الأولوية</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Time left</source>
+        <extracomment>workstation/ui/worklist_panel.py (COLUMNS)</extracomment>
+        <translation>الوقت المتبقي</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Hospital</source>
+        <extracomment>workstation/ui/worklist_panel.py (COLUMNS)</extracomment>
+        <translation>المستشفى</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Modality</source>
+        <extracomment>workstation/ui/worklist_panel.py (COLUMNS)</extracomment>
+        <translation>طريقة التصوير</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Body part</source>
+        <extracomment>workstation/ui/worklist_panel.py (COLUMNS)</extracomment>
+        <translation>جزء الجسم</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Patient</source>
+        <extracomment>workstation/ui/worklist_panel.py (COLUMNS)</extracomment>
+        <translation>المريض</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Accession</source>
+        <extracomment>workstation/ui/worklist_panel.py (COLUMNS)</extracomment>
+        <translation>رقم الطلب</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Study date</source>
+        <extracomment>workstation/ui/worklist_panel.py (COLUMNS)</extracomment>
+        <translation>تاريخ الدراسة</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Images</source>
+        <extracomment>workstation/ui/worklist_panel.py (COLUMNS)</extracomment>
+        <translation>الصور</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Assigned reader</source>
+        <extracomment>workstation/ui/worklist_panel.py (COLUMNS)</extracomment>
+        <translation>الطبيب المُسند إليه</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>State</source>
+        <extracomment>workstation/ui/worklist_panel.py (COLUMNS)</extracomment>
+        <translation>الحالة</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Local copy</source>
+        <extracomment>workstation/ui/worklist_panel.py (COLUMNS)</extracomment>
+        <translation>النسخة المحلية</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>All open</source>
+        <extracomment>workstation/worklist/model.py (builtin_filters)</extracomment>
+        <translation>كل المفتوحة</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>My work</source>
+        <extracomment>workstation/worklist/model.py (builtin_filters)</extracomment>
+        <translation>أعمالي</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>My pools</source>
+        <extracomment>workstation/worklist/model.py (builtin_filters)</extracomment>
+        <translation>مجموعاتي</translation>
+    </message>
+</context>
+</TS>
