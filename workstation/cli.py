@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from workstation import __version__
 from workstation.core.errors import WorkstationError
@@ -98,6 +99,16 @@ def _chain(*iterables):  # type: ignore[no-untyped-def]
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from workstation.core.settings import WorklistConfig, load_settings
+
+    # The demo keeps the reader's own settings (name, dictation engine, language) but never
+    # talks to a configured archive: demo reports must not reach a hospital's PACS.
+    settings = load_settings(user_path=args.settings)
+    settings = dataclasses.replace(
+        settings, archives=(), default_archive="", worklist=WorklistConfig()
+    )
     store = _data_dir(args, demo=True)
     added, secs = build_demo(store, TerminalProgress("Generating demo"), force=args.force)
     if added:
@@ -106,22 +117,34 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"demo store at {store}")
     if args.no_gui:
         return 0
-    return _run_gui(store, args)
+    return _run_gui(store, args, settings)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    return _run_gui(_data_dir(args), args)
+    from workstation.core.settings import load_settings
+
+    settings = load_settings(user_path=args.settings)
+    if getattr(args, "data_dir", None) or not settings.data_dir:
+        store = _data_dir(args)
+    else:
+        store = Path(settings.data_dir)
+    return _run_gui(store, args, settings)
 
 
-def _run_gui(store: Path, args: argparse.Namespace) -> int:
+def _run_gui(store: Path, args: argparse.Namespace, settings: Any = None) -> int:
     from workstation.ui.app import run_app
 
+    language = getattr(args, "language", None) or (
+        settings.ui.language if settings is not None else "system"
+    )
     return run_app(
         store,
         open_first=getattr(args, "open_first", False),
         open_study=getattr(args, "open", None),
         screenshot=Path(args.screenshot) if getattr(args, "screenshot", None) else None,
         quit_after_s=getattr(args, "quit_after", None),
+        language=language,
+        settings=settings,
     )
 
 
@@ -205,6 +228,7 @@ def cmd_export_image(args: argparse.Namespace) -> int:
                 size=size,
                 window=window,
             )
+            _audit_export(archive.root, args.study, f"{args.view} view")
         finally:
             archive.close()
         for warning in result.warnings:
@@ -246,7 +270,37 @@ def cmd_export_image(args: argparse.Namespace) -> int:
     result = render_png(
         stack, index, Path(args.out), window=window, size=size, annotations=args.annotations
     )
+    if not args.file:
+        _audit_export(_data_dir(args), args.study, f"image {index + 1}")
     print(f"wrote {result.path} ({result.width}x{result.height})")
+    return 0
+
+
+def _audit_export(store: Path, study_uid: str, what: str) -> None:
+    from workstation.archive.audit import AuditEvent, record_event
+
+    record_event(store, AuditEvent.IMAGE_EXPORTED, study_instance_uid=study_uid, detail=what)
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    """Print the local audit trail (who opened, signed, sent, exported what); --verify checks
+    its hash chain and exits 1 when a row was changed or removed."""
+    from workstation.archive.audit import AUDIT_FILE_NAME, AuditTrail
+
+    store = _data_dir(args)
+    if not (store / AUDIT_FILE_NAME).is_file():
+        print(f"audit: no events recorded in {store}")
+        return 0
+    with AuditTrail(store) as trail:
+        if args.verify:
+            problems = trail.verify()
+            for p in problems:
+                print(f"audit: {p}", file=sys.stderr)
+            count = len(trail.entries())
+            print(f"audit: {count} events, " + ("chain intact" if not problems else "TAMPERED"))
+            return 1 if problems else 0
+        for entry in trail.entries(study_instance_uid=args.study, since=args.since):
+            print(entry.line())
     return 0
 
 
@@ -266,6 +320,12 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--open", metavar="STUDY_UID", help="open this study")
         sp.add_argument("--screenshot", metavar="PNG", help="save a screenshot, then quit")
         sp.add_argument("--quit-after", type=float, metavar="S", help=argparse.SUPPRESS)
+        sp.add_argument("--settings", metavar="TOML", help="use this file instead of the user's")
+        sp.add_argument(
+            "--language",
+            choices=("system", "en", "ar"),
+            help="the user interface's language (default: [ui] language of the settings)",
+        )
 
     run = sub.add_parser("run", help="run the app on the local store (the default)")
     data_dir(run)
@@ -278,6 +338,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--no-gui", action="store_true", help="only build the demo store")
     demo.add_argument("--force", action="store_true", help="rebuild even if already built")
     demo.set_defaults(func=cmd_demo)
+
+    au = sub.add_parser("audit", help="who opened, signed, sent or exported what (local trail)")
+    data_dir(au)
+    au.add_argument("--study", metavar="UID", help="only this study's events")
+    au.add_argument("--since", metavar="DATE", help="from this UTC date or date-time (ISO 8601)")
+    au.add_argument("--verify", action="store_true", help="check the trail's hash chain")
+    au.set_defaults(func=cmd_audit)
 
     imp = sub.add_parser("import", help="import files, folders, DICOMDIR media, zip files")
     data_dir(imp)

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from workstation.archive.audit import AuditEvent, AuditTrail
 from workstation.core.errors import ConfigError, NotFoundError, StoreError
 
 if TYPE_CHECKING:
@@ -274,6 +275,13 @@ class StoreCache:
         self._delete_pending(progress, expected=queued)
         report.evicted = victims
         report.freed_bytes = sum(v.size_bytes for v in victims)
+        with contextlib.suppress(StoreError), AuditTrail(self.root) as trail:
+            for v in victims:
+                trail.record(
+                    AuditEvent.STUDY_REMOVED,
+                    study_instance_uid=v.study_instance_uid,
+                    detail=f"{v.instances} instances, {v.size_bytes} bytes",
+                )
         log.info(
             "cache: evicted %d studies, %d files, %d bytes",
             len(victims),

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from workstation.archive.audit import AuditEvent, record_event
 from workstation.archive.local import LocalArchive
 from workstation.core.errors import NotFoundError, StoreError, WorkstationError
 from workstation.reporting.outbox import OUTBOX_FILE_NAME, Outbox, OutboxState
@@ -90,6 +91,13 @@ def cmd_report_export(args: argparse.Namespace) -> int:
                 ds = report_pdf_dataset(chain[0], chain[1:], archive_image_describer(archive))
                 _write_atomically(out, lambda tmp: ds.save_as(tmp, enforce_file_format=True))
                 uid = str(ds.SOPInstanceUID)
+        record_event(
+            archive.root,
+            AuditEvent.REPORT_EXPORTED,
+            study_instance_uid=args.study,
+            sop_instance_uid=uid,
+            detail=args.format,
+        )
     finally:
         archive.close()
     when = latest.content_datetime.strftime("%Y-%m-%d %H:%M") if latest.content_datetime else "?"

@@ -42,6 +42,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from pydicom.filereader import read_file_meta_info
 
+from workstation.archive.audit import AuditEvent, record_event
 from workstation.archive.remote import RemoteError, StoreResult
 from workstation.core.durable_db import open_durable_db
 from workstation.core.errors import StoreError, WorkstationError
@@ -606,6 +607,13 @@ class Outbox:
             )
             log.info(
                 "outbox: %s acknowledged an instance (attempt %d)", entry.destination, attempts
+            )
+            record_event(
+                self.folder,
+                AuditEvent.REPORT_SENT,
+                study_instance_uid=entry.study_instance_uid,
+                sop_instance_uid=entry.sop_instance_uid,
+                detail=entry.destination,
             )
         elif outcome is OutboxState.PENDING:
             delay = self.retry_policy.delay(attempts, self.rng)

@@ -34,6 +34,7 @@ import pydicom
 from pydicom.dataset import Dataset
 from pydicom.valuerep import DT
 
+from workstation.archive.audit import AuditEvent, record_event
 from workstation.archive.local import LocalArchive
 from workstation.core.errors import InvalidDicomError, NotFoundError, StoreError, WorkstationError
 from workstation.core.measure import Measurement as ViewerMeasurement
@@ -500,6 +501,14 @@ def _write_and_queue(
         pdf_uid = str(pdf_ds.SOPInstanceUID)
         pdf_path, _ = _store(archive, pdf_ds)
         _enqueue(outbox, destinations, pdf_uid, study_uid, pdf_path)
+    kind = "addendum" if report.predecessor is not None else report.status.value.lower()
+    record_event(
+        archive.root,
+        AuditEvent.REPORT_SIGNED,
+        study_instance_uid=study_uid,
+        sop_instance_uid=sop,
+        detail=kind,
+    )
     log.info(
         "signed a %s report (%d evidence instances, %d destinations%s)",
         report.status.value.lower(),
