@@ -6,6 +6,10 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from workstation.core.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +30,8 @@ def run_app(
     open_study: str | None = None,
     screenshot: Path | None = None,
     quit_after_s: float | None = None,
+    language: str = "system",
+    settings: Settings | None = None,
 ) -> int:
     prepare_environment()
     from PySide6.QtCore import QTimer
@@ -33,10 +39,12 @@ def run_app(
 
     from workstation.archive.local import LocalArchive
     from workstation.core.errors import WorkstationError
+    from workstation.ui.i18n import install_translator
     from workstation.ui.main_window import MainWindow
     from workstation.ui.theme import apply_dark_theme
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
+    install_translator(app, language)  # before any window: widgets take their texts when built
     app.setApplicationName("Reading Workstation")
     app.setOrganizationName("workstation")
     apply_dark_theme(app)  # type: ignore[arg-type]
@@ -46,7 +54,7 @@ def run_app(
         QMessageBox.critical(None, "Reading Workstation", str(exc))
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    window = MainWindow(archive)
+    window = MainWindow(archive, settings=settings)
     window.show()
     if open_study:
         window.open_study(open_study)

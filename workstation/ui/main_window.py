@@ -37,10 +37,12 @@ from workstation.core.model import (
     format_da,
     format_person_name,
 )
+from workstation.core.settings import Settings
 from workstation.reporting.drafts import DraftStore
 from workstation.reporting.outbox import Outbox
 from workstation.reporting.templates import load_builtin_templates, pick_template
 from workstation.ui.mpr_view import MprView
+from workstation.ui.remote_studies import RemoteStudies
 from workstation.ui.report_editor import ReportEditor
 from workstation.ui.series_browser import SeriesBrowser
 from workstation.ui.shortcuts import ShortcutSheet, load_shortcuts
@@ -88,7 +90,13 @@ class MainWindow(QMainWindow):
 
     study_opened = Signal(str)
 
-    def __init__(self, archive: LocalArchive, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        archive: LocalArchive,
+        parent: QWidget | None = None,
+        *,
+        settings: Settings | None = None,
+    ) -> None:
         super().__init__(parent)
         self.archive = archive
         self.setWindowTitle(self.tr("Reading Workstation"))
@@ -198,6 +206,14 @@ class MainWindow(QMainWindow):
                 self.tr("Some settings files were ignored: ") + "; ".join(map(str, problems)),
                 15000,
             )
+        # The configured archive (issue #5): search bar above the study list, Cache column,
+        # progressive opening; it starts on show and stops on close (ui/remote_studies.py).
+        self.settings = settings
+        self.remote: RemoteStudies | None = None
+        if settings is not None:
+            self.remote = RemoteStudies.attach(self, settings)
+            if self.remote is not None:
+                sl.insertWidget(0, self.remote.search_bar)
 
     @property
     def viewport(self) -> ImageViewport:

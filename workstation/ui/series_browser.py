@@ -5,9 +5,19 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-from PySide6.QtCore import QCoreApplication, QMimeData, QSize, Qt, Signal
+from PySide6.QtCore import QCoreApplication, QMimeData, QModelIndex, QRect, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QImage, QPainter, QPixmap
-from PySide6.QtWidgets import QListView, QListWidget, QListWidgetItem, QWidget
+from PySide6.QtWidgets import (
+    QApplication,
+    QListView,
+    QListWidget,
+    QListWidgetItem,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionProgressBar,
+    QStyleOptionViewItem,
+    QWidget,
+)
 
 from workstation.archive.local import LocalArchive
 from workstation.core.errors import WorkstationError
@@ -18,6 +28,9 @@ SERIES_MIME = "application/x-workstation-series"
 
 log = logging.getLogger(__name__)
 THUMB = 128
+PROGRESS_ROLE = Qt.ItemDataRole.UserRole + 1  # (received, expected) while a series arrives
+SERIES_ROLE = Qt.ItemDataRole.UserRole + 2  # the Series the label was made from
+_BAR_HEIGHT = 14
 
 
 def _tr(text: str) -> str:
@@ -58,6 +71,7 @@ class SeriesBrowser(QListWidget):
         self.setMaximumWidth(THUMB + 60)
         self.setDragEnabled(True)
         self.setDragDropMode(QListView.DragDropMode.DragOnly)
+        self.setItemDelegate(_ProgressDelegate(self))
         self.itemActivated.connect(self._activated)
         self.itemClicked.connect(self._activated)
 
@@ -84,22 +98,83 @@ class SeriesBrowser(QListWidget):
 
     def _add_series(self, archive: LocalArchive, series_list: list[Series]) -> None:
         for series in series_list:
-            label = (
-                f"{series.series_number if series.series_number is not None else '-'} "
-                f"{series.modality}\n{series.series_description[:24]}\n"
-                + _tr("%n image(s)").replace("%n", str(series.number_of_instances))
-            )
-            item = QListWidgetItem(label)
-            item.setData(Qt.ItemDataRole.UserRole, series.series_instance_uid)
-            item.setTextAlignment(Qt.AlignmentFlag.AlignHCenter)
-            try:
-                stack = ImageStack.open(archive, series.series_instance_uid)
-                icon = QPixmap.fromImage(thumbnail_image(stack))
-            except WorkstationError as exc:
-                log.info("no thumbnail for a series: %s", type(exc).__name__)
-                icon = _placeholder(_tr("no image"))
-            item.setIcon(QIcon(icon))
-            self.addItem(item)
+            self.addItem(self._series_item(archive, series))
+
+    def _series_item(self, archive: LocalArchive, series: Series) -> QListWidgetItem:
+        item = QListWidgetItem(_label(series, series.number_of_instances))
+        item.setData(Qt.ItemDataRole.UserRole, series.series_instance_uid)
+        item.setData(SERIES_ROLE, series)
+        item.setTextAlignment(Qt.AlignmentFlag.AlignHCenter)
+        try:
+            stack = ImageStack.open(archive, series.series_instance_uid)
+            icon = QPixmap.fromImage(thumbnail_image(stack))
+        except WorkstationError as exc:
+            log.info("no thumbnail for a series: %s", type(exc).__name__)
+            icon = _placeholder(_tr("no image"))
+        item.setIcon(QIcon(icon))
+        return item
+
+    def add_series(self, archive: LocalArchive, series: Series) -> bool:
+        """Add a series of the current study that reached the store after the study was shown
+        (a progressive retrieval), in series-number order before the priors; False if shown."""
+        if self._item_of(series.series_instance_uid) is not None:
+            return False
+        key = (series.series_number is None, series.series_number or 0)
+        row = self.count()
+        for i in range(self.count()):
+            other = self.item(i).data(SERIES_ROLE)
+            if other is None:  # a prior's header: the current study's series end here
+                row = i
+                break
+            if (other.series_number is None, other.series_number or 0) > key:
+                row = i
+                break
+        self.insertItem(row, self._series_item(archive, series))
+        return True
+
+    def set_progress(self, series_instance_uid: str, received: int, expected: int) -> None:
+        """Show a progress bar (received/expected) under a series while it is retrieved."""
+        item = self._item_of(series_instance_uid)
+        if item is None or self.progress(series_instance_uid) == (received, expected):
+            return
+        item.setData(PROGRESS_ROLE, (received, expected))
+        series = item.data(SERIES_ROLE)
+        if series is not None:
+            item.setText(_label(series, expected))
+
+    def clear_progress(self, series_instance_uid: str, count: int | None = None) -> None:
+        """The series is complete: no bar; ``count`` images in the label when given."""
+        item = self._item_of(series_instance_uid)
+        if item is None:
+            return
+        item.setData(PROGRESS_ROLE, None)
+        series = item.data(SERIES_ROLE)
+        if series is not None and count is not None:
+            item.setText(_label(series, count))
+
+    def progress(self, series_instance_uid: str) -> tuple[int, int] | None:
+        """The (received, expected) a series' bar shows; None when it shows none."""
+        item = self._item_of(series_instance_uid)
+        value = item.data(PROGRESS_ROLE) if item is not None else None
+        return tuple(value) if value else None  # type: ignore[return-value]
+
+    def set_thumbnail(self, archive: LocalArchive, series_instance_uid: str) -> None:
+        """Draw a series' thumbnail again from what the store holds now."""
+        item = self._item_of(series_instance_uid)
+        if item is None:
+            return
+        try:
+            stack = ImageStack.open(archive, series_instance_uid)
+            item.setIcon(QIcon(QPixmap.fromImage(thumbnail_image(stack))))
+        except WorkstationError as exc:
+            log.info("no thumbnail for a series: %s", type(exc).__name__)
+
+    def _item_of(self, series_instance_uid: str) -> QListWidgetItem | None:
+        for i in range(self.count()):
+            item = self.item(i)
+            if item.data(Qt.ItemDataRole.UserRole) == series_instance_uid:
+                return item
+        return None
 
     def _activated(self, item: QListWidgetItem) -> None:
         uid = item.data(Qt.ItemDataRole.UserRole)
@@ -116,6 +191,50 @@ class SeriesBrowser(QListWidget):
 
     def mimeTypes(self) -> list[str]:
         return [SERIES_MIME]
+
+
+def _label(series: Series, count: int) -> str:
+    return (
+        f"{series.series_number if series.series_number is not None else '-'} "
+        f"{series.modality}\n{series.series_description[:24]}\n"
+        + _tr("%n image(s)").replace("%n", str(count))
+    )
+
+
+class _ProgressDelegate(QStyledItemDelegate):
+    """Paints a series item as usual, plus a progress bar "n/N" while it is retrieved."""
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex) -> QSize:
+        size = super().sizeHint(option, index)
+        if index.data(SERIES_ROLE) is not None:
+            size.setHeight(size.height() + _BAR_HEIGHT + 4)
+        return size
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
+        progress = index.data(PROGRESS_ROLE)
+        if index.data(SERIES_ROLE) is None:
+            super().paint(painter, option, index)
+            return
+        rect = QRect(option.rect)
+        item_option = QStyleOptionViewItem(option)
+        item_option.rect = rect.adjusted(0, 0, 0, -(_BAR_HEIGHT + 4))
+        super().paint(painter, item_option, index)
+        if not progress:
+            return
+        received, expected = progress
+        bar = QStyleOptionProgressBar()
+        bar.rect = QRect(
+            rect.left() + 6, rect.bottom() - _BAR_HEIGHT - 1, rect.width() - 12, _BAR_HEIGHT
+        )
+        bar.minimum = 0
+        bar.maximum = max(1, expected)
+        bar.progress = min(received, max(1, expected))
+        bar.text = f"{received}/{expected}"
+        bar.textVisible = True
+        bar.textAlignment = Qt.AlignmentFlag.AlignCenter
+        bar.state = QStyle.StateFlag.State_Enabled | QStyle.StateFlag.State_Horizontal
+        style = option.widget.style() if option.widget is not None else QApplication.style()
+        style.drawControl(QStyle.ControlElement.CE_ProgressBar, bar, painter)
 
 
 def _placeholder(text: str) -> QPixmap:

@@ -67,7 +67,9 @@ class ImageStack:
         self.frames = [
             Frame(inst, f) for inst in self.instances for f in range(inst.number_of_frames)
         ]
-        self._volume: np.ndarray | None = None
+        # The volume with the frame list it was read for: a stack that grew since (progressive
+        # retrieval) reads its frames one by one until the volume is read again.
+        self._volume_of: tuple[np.ndarray, list[Frame]] | None = None
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
         self._errors: dict[str, str] = {}
@@ -94,14 +96,51 @@ class ImageStack:
     def is_color(self, index: int) -> bool:
         return pixels.is_color(self.frames[index].instance)
 
+    @property
+    def _volume(self) -> np.ndarray | None:
+        """The volume read for the current frames, else None."""
+        held = self._volume_of
+        return held[0] if held is not None and held[1] is self.frames else None
+
     def load_volume(self) -> np.ndarray | None:
         """Read the whole series into one array if it is uniform native grey data."""
-        if self._volume is None and can_read_as_volume(self.instances):
-            volume = read_volume(self.root, self.instances)
-            self._volume = volume  # one assignment: readers see None or the whole array
+        frames, instances = self.frames, self.instances
+        if self._volume is None and can_read_as_volume(instances):
+            volume = read_volume(self.root, instances)
             with self._lock:
+                if frames is not self.frames:
+                    return None  # the stack grew meanwhile: this volume lacks slices
+                self._volume_of = (volume, frames)  # one assignment: readers see all or none
                 self._cache.clear()  # per-file copies are redundant now
         return self._volume
+
+    def add_instances(self, instances: list[Instance]) -> int:
+        """Take in instances that reached the store since (a progressive retrieval); returns how
+        many are new. The display order is worked out again; a volume read before is dropped."""
+        with self._lock:
+            known = {i.sop_instance_uid for i in self.instances}
+            new = [
+                i
+                for i in instances
+                if i.has_pixels
+                and i.sop_instance_uid not in known
+                and i.series_instance_uid == self.series.series_instance_uid
+            ]
+            if not new:
+                return 0
+            ordered = order_instances(self.instances + new)
+            frames = [Frame(inst, f) for inst in ordered for f in range(inst.number_of_frames)]
+            self.instances = ordered
+            self.frames = frames  # one assignment: values() sees the old or the new list
+            self._volume_of = None
+        return len(new)
+
+    def index_of(self, sop_instance_uid: str, frame: int = 0) -> int | None:
+        """The frame index of an instance's frame in display order, None if absent."""
+        for k, f in enumerate(self.frames):
+            if f.instance.sop_instance_uid == sop_instance_uid and f.frame == frame:
+                return k
+        return None
 
     def load_volume_in_background(self) -> threading.Thread | None:
         """Start reading the volume in a thread; frames are read file by file meanwhile.
@@ -124,9 +163,11 @@ class ImageStack:
 
     def values(self, index: int) -> np.ndarray:
         """Modality values of frame ``index`` (grey: 2-D; colour: rows × columns × 3 uint8)."""
-        frame = self.frames[index]
-        if self._volume is not None:
-            return self._volume[index]
+        frames = self.frames
+        frame = frames[index]
+        held = self._volume_of
+        if held is not None and held[1] is frames:
+            return held[0][index]
         inst = frame.instance
         if inst.sop_instance_uid in self._errors:
             raise DecodeError(self._errors[inst.sop_instance_uid])

@@ -1,0 +1,690 @@
+"""The archive in the study list: search it, see what the cache holds, open studies progressively.
+
+:class:`RemoteStudies` belongs to a :class:`~workstation.ui.main_window.MainWindow` whose
+settings name an archive. It owns an :class:`ArchiveSearchBar` (QIDO-RS study search, PS3.18
+10.6, run on a worker thread, paged with limit/offset) and a
+:class:`~workstation.archive.queue.RetrievalQueue`. Opening a study that is not (fully) local
+retrieves it in progressive order and shows the viewer as soon as its first image is stored;
+viewports showing a series that is still arriving grow as instances come in (slices not yet
+here are skipped, never stood in for) and a banner under them says so; the series browser
+shows n/N bars; the study list's Cache column follows. A series counts as complete only when
+the queue says so (PS3.4 C.3.3 counts and the archive's own instance list).
+
+Queue events arrive on worker threads and are handed to the GUI thread by queued signals.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import logging
+import re
+import weakref
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QCoreApplication, QEvent, QObject, Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QWidget,
+)
+
+from workstation.archive.dicomweb import DicomWebClient
+from workstation.archive.queue import JobState, RetrievalJob, RetrievalQueue, SeriesProgress
+from workstation.core.errors import ConfigError, NotFoundError, WorkstationError
+from workstation.core.model import Study
+from workstation.ui.study_model import COLUMN_CACHE, CacheKind, CacheState
+from workstation.viewer.stack import ImageStack
+from workstation.viewer.sync import SlicePositions
+
+if TYPE_CHECKING:
+    from workstation.core.settings import ArchiveConfig, Settings
+    from workstation.ui.main_window import MainWindow
+    from workstation.ui.viewport import ImageViewport
+
+log = logging.getLogger(__name__)
+
+PAGE_SIZE = 100  # studies per QIDO-RS page; "More" asks for the next one
+TICK_MS = 150  # how often arrivals are folded into the views
+BANNER_NAME = "retrieving-banner"
+MODALITIES = ("", "CT", "MR", "CR", "DX", "MG", "US", "PT", "NM", "XA", "RF", "SR")
+_DATE = re.compile(r"^(\d{4})-?(\d{2})-?(\d{2})$")
+
+
+def _date(text: str, what: str) -> str:
+    """YYYYMMDD from "YYYYMMDD" or "YYYY-MM-DD" (PS3.5 6.2 DA); "" stays ""."""
+    text = text.strip()
+    if not text:
+        return ""
+    m = _DATE.match(text)
+    if m is None:
+        raise ValueError(f"{what} must be a date like 2026-11-26 (got {text!r})")
+    return "".join(m.groups())
+
+
+class ArchiveSearchBar(QWidget):
+    """Patient ID, name (wildcards * and ?), accession, date range and modality; Enter or
+    Search runs the query, More fetches the next page."""
+
+    search_requested = Signal()
+    more_requested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("archive-search-bar")
+        self.patient_id = QLineEdit()
+        self.patient_id.setPlaceholderText(self.tr("Patient ID"))
+        self.patient_name = QLineEdit()
+        self.patient_name.setPlaceholderText(self.tr("Name (Doe* or Doe^J?ne)"))
+        self.accession = QLineEdit()
+        self.accession.setPlaceholderText(self.tr("Accession"))
+        self.date_from = QLineEdit()
+        self.date_from.setPlaceholderText(self.tr("From YYYY-MM-DD"))
+        self.date_to = QLineEdit()
+        self.date_to.setPlaceholderText(self.tr("To YYYY-MM-DD"))
+        self.modality = QComboBox()
+        self.modality.setEditable(True)
+        self.modality.addItems(MODALITIES)
+        self.search_button = QPushButton(self.tr("Search archive"))
+        self.more_button = QPushButton(self.tr("More"))
+        self.more_button.setEnabled(False)
+        self.message = QLabel()
+        self.message.setObjectName("archive-search-message")
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(QLabel(self.tr("Archive:")))
+        for w in (self.patient_id, self.patient_name, self.accession, self.date_from, self.date_to):
+            layout.addWidget(w)
+            w.returnPressed.connect(self.search_requested)
+        self.modality.lineEdit().returnPressed.connect(self.search_requested)
+        layout.addWidget(self.modality)
+        layout.addWidget(self.search_button)
+        layout.addWidget(self.more_button)
+        layout.addWidget(self.message, 1)
+        self.search_button.clicked.connect(self.search_requested)
+        self.more_button.clicked.connect(self.more_requested)
+
+    def filters(self) -> dict[str, str]:
+        """The QIDO-RS keys of what is typed (DICOM keywords); ValueError for a bad date.
+
+        A name without a wildcard matches as a prefix ("Doe" finds "Doe^Jane"), as readers
+        expect of a search box (PS3.4 C.2.2.2.4 wildcard matching).
+        """
+        out: dict[str, str] = {}
+        if self.patient_id.text().strip():
+            out["PatientID"] = self.patient_id.text().strip()
+        name = self.patient_name.text().strip()
+        if name:
+            out["PatientName"] = name if ("*" in name or "?" in name) else name + "*"
+        if self.accession.text().strip():
+            out["AccessionNumber"] = self.accession.text().strip()
+        start = _date(self.date_from.text(), "From")
+        end = _date(self.date_to.text(), "To")
+        if start and end and start > end:
+            raise ValueError("the From date is after the To date")
+        if start or end:
+            out["StudyDate"] = start if start and start == end else f"{start}-{end}"
+        modality = self.modality.currentText().strip().upper()
+        if modality:
+            out["ModalitiesInStudy"] = modality
+        return out
+
+    def show_message(self, text: str, error: bool = False) -> None:
+        self.message.setText(text)
+        self.message.setStyleSheet("color: #e06c75;" if error else "")
+
+
+class _Bridge(QObject):
+    """Carries worker-thread callbacks to the GUI thread (queued connections)."""
+
+    job_changed = Signal(object)
+    series_progress = Signal(object, object)
+    first_image = Signal(object, str, str)
+    instance_stored = Signal(object, str, str)
+    retrying = Signal(object, int, float, str)
+    search_done = Signal(int, object, bool)  # token, list[Study], append
+    search_failed = Signal(int, str)
+
+
+class RemoteStudies(QObject):
+    """Archive search, cache state and progressive opening for one main window.
+
+    ``queue_options`` are keyword arguments for the :class:`RetrievalQueue`, read when the
+    queue starts (when the window is first shown, or at the first retrieval).
+    """
+
+    search_finished = Signal(int)  # studies in the list from the archive
+    search_error = Signal(str)
+    study_shown = Signal(str)  # a retrieved study opened in the viewer (first image there)
+
+    def __init__(
+        self,
+        window: MainWindow,
+        config: ArchiveConfig,
+        *,
+        page_size: int = PAGE_SIZE,
+        queue_options: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(window)
+        self.window = window
+        self.archive = window.archive
+        self.config = config
+        self.page_size = page_size
+        self.queue_options: dict[str, Any] = dict(queue_options or {})
+        self.queue: RetrievalQueue | None = None
+        self.search_bar = ArchiveSearchBar()
+        self.search_bar.search_requested.connect(self.search)
+        self.search_bar.more_requested.connect(self.more)
+        self._bridge = _Bridge(self)
+        queued = Qt.ConnectionType.QueuedConnection
+        self._bridge.job_changed.connect(self._on_job_changed, queued)
+        self._bridge.series_progress.connect(self._on_series_progress, queued)
+        self._bridge.first_image.connect(self._on_first_image, queued)
+        self._bridge.instance_stored.connect(self._on_instance_stored, queued)
+        self._bridge.retrying.connect(self._on_retrying, queued)
+        self._bridge.search_done.connect(self._on_search_done, queued)
+        self._bridge.search_failed.connect(self._on_search_failed, queued)
+        self._subscriptions: list[Any] = []
+        self._search_pool = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="archive-search"
+        )
+        self._search_client: DicomWebClient | None = None  # used on the search thread only
+        self._token = 0
+        self._filters: dict[str, str] = {}
+        self._offset = 0
+        self._closed = False
+        self.jobs: dict[str, RetrievalJob] = {}  # the latest job of each study
+        self.progress: dict[str, SeriesProgress] = {}  # series UID -> latest progress
+        self._opening: str | None = None  # a study to show at its first image
+        self._arrived: set[str] = set()  # series with new instances since the last tick
+        self._dirty_studies: set[str] = set()
+        self._grown: weakref.WeakSet[ImageStack] = weakref.WeakSet()
+        self._final: weakref.WeakSet[ImageStack] = weakref.WeakSet()
+        self._tick = QTimer(self)
+        self._tick.setInterval(TICK_MS)
+        self._tick.timeout.connect(self._fold)
+        window.installEventFilter(self)
+        window.study_opened.connect(self._on_study_opened)
+        window.tabs.currentChanged.connect(self._on_tab_changed)
+        self._take_over_opening()
+        # The Cache column is the model's last; the reader sees it first.
+        header = window.study_table.horizontalHeader()
+        header.moveSection(header.visualIndex(COLUMN_CACHE), 0)
+
+    @classmethod
+    def attach(cls, window: MainWindow, settings: Settings) -> RemoteStudies | None:
+        """The controller for the settings' archive, or None when no archive is configured
+        (or it has no DICOMweb URL: DIMSE-only archives are not searched here yet)."""
+        try:
+            config = settings.archive()
+        except ConfigError as exc:
+            log.info("no archive in the settings: %s", type(exc).__name__)
+            if settings.archives:  # configured, but which one is unclear: say so
+                window.statusBar().showMessage(
+                    QCoreApplication.translate("RemoteStudies", "The archive is not used: ")
+                    + str(exc),
+                    30000,
+                )
+            return None
+        if not config.dicomweb_url:
+            log.info("the archive has no DICOMweb URL: no archive search in the study list")
+            return None
+        return cls(window, config)
+
+    # -- life cycle ------------------------------------------------------------------------
+    def start(self) -> RetrievalQueue:
+        """Start the retrieval queue (done when the window is shown)."""
+        if self.queue is None:
+            if self._closed:
+                raise WorkstationError("the archive connection is closed")
+            self.queue = RetrievalQueue(self.config, self.archive, **self.queue_options)
+            q = self.queue
+            b = self._bridge
+            self._subscriptions = [
+                q.job_changed.connect(lambda job: self._emit(b.job_changed, job)),
+                q.series_progress.connect(lambda job, p: self._emit(b.series_progress, job, p)),
+                q.first_image.connect(lambda job, s, i: self._emit(b.first_image, job, s, i)),
+                q.instance_stored.connect(
+                    lambda job, s, i: self._emit(b.instance_stored, job, s, i)
+                ),
+                q.retrying.connect(lambda job, n, d, m: self._emit(b.retrying, job, n, d, m)),
+            ]
+        return self.queue
+
+    def _emit(self, signal: Any, *args: Any) -> None:
+        if self._closed:
+            return
+        with contextlib.suppress(RuntimeError):  # the window is being destroyed
+            signal.emit(*args)
+
+    def shutdown(self, timeout_s: float = 2.0) -> None:
+        """Cancel retrievals and searches; returns within about ``timeout_s``."""
+        if self._closed:
+            return
+        self._closed = True
+        self._tick.stop()
+        self._search_pool.shutdown(wait=False, cancel_futures=True)
+        if self.queue is not None:
+            self.queue.close(timeout=timeout_s)
+            for sub in self._subscriptions:
+                sub.disconnect()
+        if self._search_client is not None:
+            with contextlib.suppress(Exception):
+                self._search_client.close()
+
+    def eventFilter(self, obj: QObject, ev: QEvent) -> bool:
+        if obj is self.window:
+            if ev.type() == QEvent.Type.Show and not self._closed:
+                try:
+                    self.start()
+                except (WorkstationError, ValueError) as exc:
+                    self._status(self.tr("The archive queue did not start: ") + str(exc))
+            elif ev.type() == QEvent.Type.Close:
+                self.shutdown()
+        return False
+
+    def _take_over_opening(self) -> None:
+        """Rows of the study list open through :meth:`open` (remote-aware)."""
+        table = self.window.study_table
+        for signal in (table.doubleClicked, table.activated):
+            with contextlib.suppress(RuntimeError, TypeError):
+                signal.disconnect(self.window._open_index)
+            signal.connect(self._open_index)
+
+    def _status(self, text: str, ms: int = 10000) -> None:
+        self.window.statusBar().showMessage(text, ms)
+
+    # -- search ----------------------------------------------------------------------------
+    def search(self, filters: dict[str, str] | None = None) -> bool:
+        """Search the archive with ``filters`` (DICOM keywords) or what the bar holds; the
+        answer comes on a worker thread. False when the bar holds something invalid."""
+        if self._closed:
+            return False
+        if filters is None:
+            try:
+                filters = self.search_bar.filters()
+            except ValueError as exc:
+                self.search_bar.show_message(str(exc), error=True)
+                return False
+        self._filters = dict(filters)
+        self._offset = 0
+        self._submit(append=False)
+        return True
+
+    def more(self) -> None:
+        """The next page of the last search."""
+        if not self._closed:
+            self._submit(append=True)
+
+    def _submit(self, append: bool) -> None:
+        self._token += 1
+        token = self._token
+        filters = dict(self._filters, limit=self.page_size, offset=self._offset)
+        self.search_bar.search_button.setEnabled(False)
+        self.search_bar.more_button.setEnabled(False)
+        self.search_bar.show_message(self.tr("Searching…"))
+        try:
+            self._search_pool.submit(self._run_search, token, filters, append)
+        except RuntimeError:  # shut down
+            return
+
+    def _run_search(self, token: int, filters: dict[str, Any], append: bool) -> None:
+        """On the search thread: one QIDO-RS page."""
+        try:
+            if self._search_client is None:
+                self._search_client = DicomWebClient(self.config)
+            studies = self._search_client.search_studies(**filters)
+        except (WorkstationError, ValueError) as exc:
+            self._emit(self._bridge.search_failed, token, str(exc))
+            return
+        except Exception:  # a bug must not kill the search thread silently
+            log.exception("the archive search failed unexpectedly")
+            self._emit(self._bridge.search_failed, token, "unexpected error (see the log)")
+            return
+        self._emit(self._bridge.search_done, token, studies, append)
+
+    def _on_search_done(self, token: int, studies: list[Study], append: bool) -> None:
+        if token != self._token or self._closed:
+            return  # a newer search is on its way
+        self._offset += len(studies)
+        model = self.window.study_model
+        model.set_remote_results(studies, append=append)
+        for uid, job in self.jobs.items():
+            model.set_cache_state(uid, self._job_state(job))
+        bar = self.search_bar
+        bar.search_button.setEnabled(True)
+        bar.more_button.setEnabled(len(studies) >= self.page_size)
+        total = self._offset
+        found = (
+            self.tr("1 study") if total == 1 else self.tr("%n studies").replace("%n", str(total))
+        )
+        bar.show_message(
+            found
+            + self.tr(" in the archive")
+            + (self.tr(" (more available)") if len(studies) >= self.page_size else "")
+        )
+        self.search_finished.emit(total)
+
+    def _on_search_failed(self, token: int, message: str) -> None:
+        if token != self._token or self._closed:
+            return
+        self.search_bar.search_button.setEnabled(True)
+        self.search_bar.more_button.setEnabled(False)
+        text = self.tr("Archive search failed: ") + message
+        self.search_bar.show_message(text, error=True)
+        self._status(text, 20000)
+        self.search_error.emit(message)
+
+    # -- opening ---------------------------------------------------------------------------
+    def _open_index(self, index: Any) -> None:
+        if index.isValid():
+            self.open(self.window.study_model.study_at(index.row()).study_instance_uid)
+
+    def open(self, study_instance_uid: str) -> RetrievalJob | None:
+        """Open a study: at once when the store holds it whole (or it is local only), else
+        retrieve it and open at its first image. Returns the retrieval job, if one was made."""
+        model = self.window.study_model
+        state = model.cache_state(study_instance_uid)
+        remote = model.remote_study(study_instance_uid)
+        job = self.jobs.get(study_instance_uid)
+        if job is not None and job.state is JobState.COMPLETE:
+            whole = True
+        elif state is None:  # not in the list as filtered: what the store holds decides
+            whole = remote is None and self._has_images(study_instance_uid)
+        else:
+            settled = job is None or job.state.final
+            whole = state.kind is CacheKind.LOCAL or (state.kind is CacheKind.COMPLETE and settled)
+        if whole:
+            self.window.open_study(study_instance_uid)
+            return None
+        try:
+            job = self.start().open_study(study_instance_uid)
+        except (WorkstationError, ValueError) as exc:
+            self._status(self.tr("Cannot retrieve the study: ") + str(exc), 20000)
+            return None
+        self.jobs[study_instance_uid] = job
+        self.window.study_model.set_cache_state(study_instance_uid, self._job_state(job))
+        self._tick.start()
+        if self._has_images(study_instance_uid):
+            self._opening = None
+            self.window.open_study(study_instance_uid)
+        else:
+            self._opening = study_instance_uid
+            self._status(self.tr("Retrieving the study from the archive…"), 10000)
+        return job
+
+    def _has_images(self, study_instance_uid: str) -> bool:
+        try:
+            return self.archive.study(study_instance_uid).number_of_instances > 0
+        except NotFoundError:
+            return False
+
+    def _on_first_image(self, job: RetrievalJob, series_uid: str, sop_uid: str) -> None:
+        uid = job.study_instance_uid
+        if self._closed:
+            return
+        if self._opening == uid:
+            self._opening = None
+            self.window.open_study(uid)
+            self._show_instance(series_uid, sop_uid)
+            self.study_shown.emit(uid)
+        elif self.window.current_study_uid == uid:
+            try:
+                series = self.archive.one_series(series_uid)
+            except NotFoundError:
+                return
+            self.window.series_browser.add_series(self.archive, series)
+        self._arrived.add(series_uid)
+
+    def _show_instance(self, series_uid: str, sop_uid: str) -> None:
+        """The viewport showing ``series_uid`` goes to the first retrieved image (the middle
+        slice), whatever else arrived meanwhile."""
+        for vp in self.window.grid.viewports:
+            stack = vp.model.stack
+            if stack is not None and stack.series.series_instance_uid == series_uid:
+                self._grow(vp)
+                k = stack.index_of(sop_uid)
+                if k is not None:
+                    vp.model.go_to(k)
+
+    def _on_study_opened(self, study_instance_uid: str) -> None:
+        editor = self.window.editor
+        if editor is not None:
+            # Signing warns while the study is still partial (reporting.signing).
+            editor.completeness = self.incomplete_series
+        for p in list(self.progress.values()):
+            if p.complete:
+                self.window.series_browser.clear_progress(p.series_instance_uid)
+            else:
+                self.window.series_browser.set_progress(
+                    p.series_instance_uid, p.received, p.expected
+                )
+
+    def _on_tab_changed(self, _index: int) -> None:
+        """An MPR of a series still arriving is built from the slices here: say so plainly
+        (DESIGN.md: a partly retrieved series is never shown as complete)."""
+        view = getattr(self.window, "mpr_view", None)
+        if view is None or self.window.tabs.currentWidget() is not view:
+            return
+        p = self.progress.get(getattr(view, "series_instance_uid", ""))
+        if p is not None and not p.complete:
+            # After the MPR's own geometry warnings, which would hide this one.
+            QTimer.singleShot(0, self, lambda: self._warn_partial_mpr(p))
+
+    def _warn_partial_mpr(self, p: SeriesProgress) -> None:
+        if not self._closed:
+            self._status(
+                self.tr(
+                    "Incomplete: this MPR is built from %1 of %2 images; the series is still "
+                    "being retrieved"
+                )
+                .replace("%1", str(p.received))
+                .replace("%2", str(p.expected)),
+                60000,
+            )
+
+    # -- queue events (GUI thread) ---------------------------------------------------------
+    def _on_job_changed(self, job: RetrievalJob) -> None:
+        uid = job.study_instance_uid
+        if self._closed or self.jobs.get(uid, job) is not job:
+            return  # a job that another replaced
+        self.jobs[uid] = job
+        self._dirty_studies.add(uid)
+        if job.state.final:
+            self._job_finished(job)
+        elif not self._tick.isActive():
+            self._tick.start()
+
+    def _job_finished(self, job: RetrievalJob) -> None:
+        uid = job.study_instance_uid
+        self._fold()
+        model = self.window.study_model
+        if model.row_of(uid) < 0:
+            model.add_study(uid)
+        model.update_local(uid)
+        model.set_cache_state(uid, self._job_state(job))
+        if job.state is JobState.COMPLETE:
+            self._status(self.tr("Study retrieved completely"), 8000)
+        elif job.state in (JobState.FAILED, JobState.INCOMPLETE):
+            self._status(self.tr("Retrieval stopped: ") + job.error, 30000)
+        if self._opening == uid:
+            self._opening = None
+            if self._has_images(uid):
+                self.window.open_study(uid)
+            else:
+                self._status(self.tr("Cannot open the study: ") + (job.error or job.state.value))
+        if not any(not j.state.final for j in self.jobs.values()):
+            self._tick.stop()
+
+    def _on_series_progress(self, job: RetrievalJob, progress: SeriesProgress) -> None:
+        if self._closed:
+            return
+        self.progress[progress.series_instance_uid] = progress
+        self._dirty_studies.add(job.study_instance_uid)
+
+    def _on_instance_stored(self, job: RetrievalJob, series_uid: str, _sop: str) -> None:
+        self._arrived.add(series_uid)
+
+    def _on_retrying(self, job: RetrievalJob, attempt: int, delay_s: float, message: str) -> None:
+        if self._closed:
+            return
+        self._status(
+            self.tr("The archive did not answer (%1); retry %2 in %3 s")
+            .replace("%1", message)
+            .replace("%2", str(attempt))
+            .replace("%3", f"{delay_s:.0f}"),
+            int(max(5.0, delay_s) * 1000),
+        )
+        self._dirty_studies.add(job.study_instance_uid)
+
+    def _job_state(self, job: RetrievalJob) -> CacheState | None:
+        """The Cache column's state for a job; None (counts decide) when it was cancelled."""
+        series = job.series
+        received = sum(s.received for s in series)
+        expected = sum(s.expected for s in series)
+        remote = self.window.study_model.remote_study(job.study_instance_uid)
+        if remote is not None:
+            expected = max(expected, remote.number_of_instances)
+        if job.state is JobState.COMPLETE:
+            return CacheState(CacheKind.COMPLETE, received, expected)
+        if job.state is JobState.INCOMPLETE:
+            return CacheState(CacheKind.PARTIAL, received, expected, job.error)
+        if job.state is JobState.FAILED:
+            return CacheState(CacheKind.ERROR, received, expected, job.error)
+        if job.state is JobState.RETRY_WAIT:
+            return CacheState(CacheKind.ERROR, received, expected, job.error, retrying=True)
+        if job.state is JobState.CANCELLED:
+            return None
+        return CacheState(CacheKind.RETRIEVING, received, expected)
+
+    def _fold(self) -> None:
+        """Apply what arrived since the last tick: cache cells, series bars, viewports."""
+        if self._closed:
+            return
+        model = self.window.study_model
+        for uid in self._dirty_studies:
+            job = self.jobs.get(uid)
+            if job is not None:
+                if model.row_of(uid) < 0:
+                    model.add_study(uid)
+                model.set_cache_state(uid, self._job_state(job))
+        self._dirty_studies = set()
+        current = self.window.current_study_uid
+        browser = self.window.series_browser
+        for p in self.progress.values():
+            if p.complete:
+                if browser.progress(p.series_instance_uid) is not None:
+                    browser.clear_progress(p.series_instance_uid, p.received)
+            elif current is not None:
+                browser.set_progress(p.series_instance_uid, p.received, p.expected)
+        arrived, self._arrived = self._arrived, set()
+        for vp in self.window.grid.viewports:
+            stack = vp.model.stack
+            if stack is None:
+                self._banner(vp, "")
+                continue
+            uid = stack.series.series_instance_uid
+            progress = self.progress.get(uid)
+            if uid in arrived or stack not in self._grown:
+                self._grow(vp)
+            if progress is not None and progress.complete and stack not in self._final:
+                self._grow(vp)
+                self._final.add(stack)
+                stack.load_volume_in_background()  # the series is whole: read it as one
+            if progress is not None and not progress.complete:
+                self._banner(
+                    vp,
+                    self.tr(
+                        "Retrieving: %1 of %2 images here; the others are skipped until they arrive"
+                    )
+                    .replace("%1", str(len(stack.instances)))
+                    .replace("%2", str(progress.expected)),
+                )
+            else:
+                self._banner(vp, "")
+
+    def _grow(self, vp: ImageViewport) -> None:
+        """Add to a viewport's stack what the store holds now, keeping the image shown."""
+        m = vp.model
+        stack = m.stack
+        if stack is None:
+            return
+        self._grown.add(stack)
+        shown = stack.frames[m.index] if stack.frames else None
+        try:
+            added = stack.add_instances(self.archive.instances(stack.series.series_instance_uid))
+        except WorkstationError as exc:
+            log.warning("a growing series could not be read: %s", type(exc).__name__)
+            return
+        if not added:
+            return
+        if shown is not None:
+            k = stack.index_of(shown.instance.sop_instance_uid, shown.frame)
+            if k is not None:
+                m.index = k  # the same image, at its place in the longer stack
+        # A linked viewport's slice positions were measured on the shorter stack.
+        member = self.window.sync._member(m)
+        if member is not None:
+            member.positions = SlicePositions.of(stack)
+        m.changed.emit()
+
+    @staticmethod
+    def _banner_holder(vp: ImageViewport) -> QWidget:
+        """The viewport's frame in the grid (the banner goes under the image, not over it)."""
+        parent = vp.parentWidget()
+        return parent if parent is not None and parent.layout() is not None else vp
+
+    def _banner(self, vp: ImageViewport, text: str) -> None:
+        holder = self._banner_holder(vp)
+        banner = holder.findChild(QLabel, BANNER_NAME)
+        if not text:
+            if banner is not None and not banner.isHidden():
+                banner.hide()
+            return
+        if banner is None:
+            banner = QLabel(holder)
+            banner.setObjectName(BANNER_NAME)
+            banner.setStyleSheet("background: #3b3220; color: #f0c674; padding: 2px 6px;")
+            layout = holder.layout()
+            if layout is not None:
+                layout.addWidget(banner)
+        if banner.text() != text:
+            banner.setText(text)
+        if banner.isHidden():
+            banner.show()
+
+    def banner_text(self, vp: ImageViewport) -> str:
+        """What the banner under a viewport says ("" when none is shown)."""
+        banner = self._banner_holder(vp).findChild(QLabel, BANNER_NAME)
+        return banner.text() if banner is not None and not banner.isHidden() else ""
+
+    # -- signing -----------------------------------------------------------------------------
+    def incomplete_series(self, study_instance_uid: str) -> list[str]:
+        """Series of a study not yet whole in the store, for the sign warning
+        (:class:`~workstation.reporting.signing.IncompleteStudyError`)."""
+        job = self.jobs.get(study_instance_uid)
+        if job is not None:
+            if job.state is JobState.COMPLETE:
+                return []
+            out = [
+                f"{p.modality} {p.series_number if p.series_number is not None else '?'} "
+                f"({p.received} of {p.expected} images)"
+                for p in job.series
+                if not p.complete
+            ]
+            if out or job.state.final:
+                return out
+            return ["the retrieval has not listed the series yet"]
+        remote = self.window.study_model.remote_study(study_instance_uid)
+        if remote is None:
+            return []
+        try:
+            have = self.archive.study(study_instance_uid).number_of_instances
+        except NotFoundError:
+            have = 0
+        if have < remote.number_of_instances:
+            return [f"study ({have} of {remote.number_of_instances} images)"]
+        return []
