@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QDockWidget
 from support import clear_reader_annotations
 
 from workstation.archive.local import LocalArchive
@@ -44,22 +43,17 @@ def window(qtbot, demo_store: Path, qapp):
     archive = LocalArchive(demo_store)
     win = MainWindow(archive)
     qtbot.addWidget(win)
-    # -- the lines proposed for MainWindow.__init__ --
-    win.measurement_panel = MeasurementPanel(archive, win)
-    win.measurement_dock = QDockWidget(win.tr("Measurements"), win)
-    win.measurement_dock.setObjectName("measurements-dock")
-    win.measurement_dock.setWidget(win.measurement_panel)
-    win.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, win.measurement_dock)
+    # the window docks its own panel (MainWindow.__init__)
+    assert isinstance(win.measurement_panel, MeasurementPanel)
+    assert win.measurement_dock.widget() is win.measurement_panel
+    assert isinstance(win.measurement_binding, MainWindowBinding)
     win.resizeDocks([win.measurement_dock], [520], Qt.Orientation.Horizontal)
-    win.measurement_binding = MainWindowBinding(win.measurement_panel, win)
-    # --
     win.resize(1600, 900)
     win.show()
     qtbot.waitExposed(win)
     win.open_study(CT_HEAD.study_instance_uid)
     win.viewport.model.go_to(haematoma_slice())
     yield win
-    win.measurement_binding.disconnect()
     win.close()
     archive.close()
 

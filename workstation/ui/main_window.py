@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import logging
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ from PySide6.QtCore import QModelIndex, QObject, Qt, QThread, QTimer, Signal
 from PySide6.QtGui import QAction, QImage, QKeySequence, QPainter
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QDockWidget,
     QFileDialog,
     QHBoxLayout,
     QHeaderView,
@@ -28,6 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from workstation.archive.audit import AuditEvent, record_event
 from workstation.archive.local import LocalArchive
 from workstation.core.errors import ConfigError, WorkstationError
 from workstation.core.model import (
@@ -41,7 +44,9 @@ from workstation.core.settings import Settings
 from workstation.reporting.drafts import DraftStore
 from workstation.reporting.outbox import Outbox
 from workstation.reporting.templates import load_builtin_templates, pick_template
+from workstation.ui.measurement_panel import MainWindowBinding, MeasurementPanel
 from workstation.ui.mpr_view import MprView
+from workstation.ui.reading_services import ReadingServices, is_final_report
 from workstation.ui.remote_studies import RemoteStudies
 from workstation.ui.report_editor import ReportEditor
 from workstation.ui.series_browser import SeriesBrowser
@@ -55,7 +60,6 @@ from workstation.viewer import hanging
 from workstation.viewer.stack import ImageStack
 from workstation.viewer.sync import SyncGroup, can_auto_link
 from workstation.viewer.volume import assemble_series
-from workstation.worklist.embedded import EmbeddedWorklist
 
 MAX_PRIORS_HUNG = 3  # priors offered to the hanging protocols, most recent first
 
@@ -159,6 +163,16 @@ class MainWindow(QMainWindow):
         self.reader = getpass.getuser()
         self.drafts = DraftStore(archive.root)
         self.outbox = Outbox(archive.root)
+        # What the settings decide (ui/reading_services.py): the outbox worker sending signed
+        # reports to the archive, the worklist (embedded or UPS-RS), the signer. A settings
+        # problem is said in the status bar and the window runs local-only.
+        self.settings = settings
+        self.settings_problem = ""
+        self.services = self._make_services(settings or Settings())
+        self.reader = self.services.reader_name(self.reader)
+        # Studies another reader holds: opened read-only (message kept for the editor).
+        self._read_only: dict[str, str] = {}
+        self._prefetching = False
         self.template_errors: list[ConfigError] = []
         self.templates = load_builtin_templates(errors=self.template_errors)
         self.editor: ReportEditor | None = None
@@ -185,12 +199,17 @@ class MainWindow(QMainWindow):
         # archive's UPS-RS worklist is configured.
         self.worklist_backend: Any = None
         self.worklist_panel: WorklistPanel | None = None
+        poll_s = settings.worklist.poll_s if settings is not None else 30.0
         try:
-            # The local user of the embedded worklist reads and assigns (a one-reader site).
-            self.worklist_backend = EmbeddedWorklist.for_archive(archive)
-            self.worklist_panel = WorklistPanel(self.worklist_backend, archive)
+            # UPS-RS as the configured archive user, else the embedded worklist whose local
+            # user reads and assigns (a one-reader site).
+            self.worklist_backend = self.services.worklist_backend()
+            self.worklist_panel = WorklistPanel(
+                self.worklist_backend, archive, poll_interval_s=poll_s
+            )
         except WorkstationError as exc:
             log.warning("worklist unavailable: %s", type(exc).__name__)
+            self.settings_problem = self.settings_problem or str(exc)
         if self.worklist_panel is not None:
             self.tabs.addTab(self.worklist_panel, self.tr("Worklist"))
             self.worklist_panel.open_study_requested.connect(self._open_from_worklist)
@@ -199,6 +218,18 @@ class MainWindow(QMainWindow):
         self.statusBar().addWidget(self.status_label, 1)
         self._build_menus()
         self._build_viewer_toolbar()
+        # The study's measurements, listed beside the images (ui/measurement_panel.py).
+        self.measurement_panel = MeasurementPanel(archive, self)
+        self.measurement_dock = QDockWidget(self.tr("Measurements"), self)
+        self.measurement_dock.setObjectName("measurements-dock")
+        self.measurement_dock.setWidget(self.measurement_panel)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.measurement_dock)
+        self.resizeDocks([self.measurement_dock], [300], Qt.Orientation.Horizontal)
+        self.measurement_binding = MainWindowBinding(self.measurement_panel, self)
+        self.view_menu.addAction(self.measurement_dock.toggleViewAction())
+        screen = self.screen()
+        if screen is not None and screen.availableGeometry().width() < 1900:
+            self.measurement_dock.hide()  # images first on a narrow screen; View > Measurements
         self._update_status()
         problems = self.protocol_errors + self.shortcut_errors
         if problems:
@@ -206,14 +237,89 @@ class MainWindow(QMainWindow):
                 self.tr("Some settings files were ignored: ") + "; ".join(map(str, problems)),
                 15000,
             )
+        if self.settings_problem:
+            self.statusBar().showMessage(
+                self.tr("Settings problem, working without the archive: %1").replace(
+                    "%1", self.settings_problem
+                ),
+                30000,
+            )
         # The configured archive (issue #5): search bar above the study list, Cache column,
         # progressive opening; it starts on show and stops on close (ui/remote_studies.py).
-        self.settings = settings
         self.remote: RemoteStudies | None = None
         if settings is not None:
             self.remote = RemoteStudies.attach(self, settings)
             if self.remote is not None:
                 sl.insertWidget(0, self.remote.search_bar)
+                prefetch = settings.prefetch
+                self.remote.queue_options.setdefault("prefetch_share", prefetch.share)
+                if prefetch.bandwidth_mbit_s > 0:
+                    self.remote.queue_options.setdefault(
+                        "bandwidth_bytes_per_s", prefetch.bandwidth_mbit_s * 1e6 / 8
+                    )
+        if self.worklist_panel is not None:
+            self.worklist_panel.refreshed.connect(lambda _rows: self.prefetch_worklist())
+        # Reports: completed on the archive's acknowledgement when one is configured.
+        self.services.acknowledged.connect(self._report_acknowledged)
+        self.services.start()
+
+    def _make_services(self, settings: Settings) -> ReadingServices:
+        """The services the settings ask for; a settings problem (a site file that does not
+        name the archive user, say) leaves the window local-only and says why."""
+        try:
+            return ReadingServices(settings, self.archive, self.outbox, self)
+        except WorkstationError as exc:
+            log.warning("settings problem: %s", type(exc).__name__)
+            self.settings_problem = str(exc)
+            return ReadingServices(Settings(), self.archive, self.outbox, self)
+
+    def _report_acknowledged(self, study_uid: str, sop_uid: str) -> None:
+        """The archive holds a report: a final one completes the reader's work item."""
+        if self.editor is not None and self.editor.study.study_instance_uid == study_uid:
+            self.editor.refresh_outbox()
+        if self.worklist_panel is None or not is_final_report(self.archive, sop_uid):
+            return
+        self.worklist_panel.complete_study(study_uid)
+
+    def prefetch_worklist(self) -> int:
+        """Queue the next studies of the worklist as shown (most urgent first) that are not
+        complete locally, and their priors, for background retrieval ([prefetch] settings).
+        Returns how many studies were asked for; the archive is queried off the UI thread."""
+        if self.remote is None or self.worklist_panel is None or self.settings is None:
+            return 0
+        wanted = self.settings.prefetch.studies
+        queue = self.remote.queue
+        if wanted <= 0 or queue is None or self._prefetching:
+            return 0
+        model = self.worklist_panel.model
+        uids: list[str] = []
+        for row in range(model.rowCount()):
+            item = model.item_at(row)
+            uid = item.study_instance_uid
+            if not uid or uid == self.current_study_uid or uid in uids:
+                continue
+            if item.state.value in ("COMPLETED", "CANCELED"):
+                continue
+            if self.remote.incomplete_series(uid) == [] and self.archive.index.study(uid):
+                continue  # already here, whole
+            uids.append(uid)
+            if len(uids) == wanted:
+                break
+        if not uids:
+            return 0
+        priors = self.settings.prefetch.priors
+        self._prefetching = True
+
+        def run() -> None:
+            try:
+                queue.prefetch(uids, priors)
+            except WorkstationError as exc:
+                log.warning("prefetch failed: %s", type(exc).__name__)
+            finally:
+                self._prefetching = False
+
+        threading.Thread(target=run, name="worklist-prefetch", daemon=True).start()
+        return len(uids)
 
     @property
     def viewport(self) -> ImageViewport:
@@ -236,6 +342,7 @@ class MainWindow(QMainWindow):
         quit_action.triggered.connect(self.close)
         file_menu.addAction(quit_action)
         view_menu = self.menuBar().addMenu(self.tr("&View"))
+        self.view_menu = view_menu
         to_list = QAction(self.tr("Study &list"), self)
         to_list.setShortcut(QKeySequence(self.shortcut_keys["show_studies"]))
         to_list.triggered.connect(lambda: self.tabs.setCurrentIndex(0))
@@ -327,6 +434,12 @@ class MainWindow(QMainWindow):
         self._cine.stop()
         self.current_study_uid = study_instance_uid
         self.archive.mark_opened(study_instance_uid)
+        record_event(
+            self.archive.root,
+            AuditEvent.STUDY_OPENED,
+            study_instance_uid=study_instance_uid,
+            user=self.reader,
+        )
         groups = [("", series_list)] + [
             (
                 self.tr("Prior")
@@ -372,18 +485,25 @@ class MainWindow(QMainWindow):
         self.study_opened.emit(study_instance_uid)
 
     def _open_from_worklist(self, study_instance_uid: str, read_only: bool) -> None:
-        try:
-            self.archive.study(study_instance_uid)
-        except WorkstationError:
-            self.statusBar().showMessage(
-                self.tr("The study is not in the local store yet: retrieve it first"), 10000
-            )
-            return
-        self.open_study(study_instance_uid)
+        message = self.tr("Another reader holds this study: opened read-only")
         if read_only:
-            self.statusBar().showMessage(
-                self.tr("Another reader holds this study: opened read-only"), 15000
-            )
+            self._read_only[study_instance_uid] = message
+        else:
+            self._read_only.pop(study_instance_uid, None)
+        if self.remote is not None:
+            self.remote.open(study_instance_uid)  # at once when local, else as it arrives
+        else:
+            try:
+                self.archive.study(study_instance_uid)
+            except WorkstationError:
+                self.statusBar().showMessage(
+                    self.tr("The study is not in the local store and no archive is configured"),
+                    10000,
+                )
+                return
+            self.open_study(study_instance_uid)
+        if read_only:
+            self.statusBar().showMessage(message, 15000)
 
     def _open_editor(self, study: Any) -> None:
         """The report editor of this study, its template picked by modality and body part."""
@@ -392,6 +512,8 @@ class MainWindow(QMainWindow):
             self.templates, study, self.archive.series(study.study_instance_uid)
         )
         try:
+            signer_name, signer_organisation = self.services.signer()
+            dictation = (self.settings or Settings()).dictation
             self.editor = ReportEditor(
                 self.archive,
                 study.study_instance_uid,
@@ -399,16 +521,28 @@ class MainWindow(QMainWindow):
                 self.reader,
                 self.drafts,
                 outbox=self.outbox,
+                destinations=self.services.destinations,
+                after_sign=self.services.wake,
+                signer_name=signer_name,
+                signer_organisation=signer_organisation,
+                dictation_engine=dictation.engine,
+                dictation_model_path=dictation.model_path or None,
             )
         except WorkstationError as exc:
             self.statusBar().showMessage(self.tr("The report editor failed: ") + str(exc), 10000)
             return
+        key = QKeySequence(self.shortcut_keys.get("dictate", "F4"))
+        if not key.isEmpty():
+            self.editor.dictate_key = int(key[0].key().value)
+        held = self._read_only.get(study.study_instance_uid)
+        if held:
+            self.editor._set_read_only(held)
         self.editor.status_message.connect(lambda t: self.statusBar().showMessage(t, 8000))
         self.editor.signed.connect(
             lambda _s: self.sr_viewer.show_study(self.archive, study.study_instance_uid)
         )
-        if self.worklist_panel is not None:
-            # A signed final report completes the reading work item the reader holds.
+        if self.worklist_panel is not None and not self.services.completes_on_acknowledgement:
+            # No archive to acknowledge: a signed final report completes the work item.
             self.editor.signed.connect(
                 lambda signed: (
                     self.worklist_panel.complete_study(study.study_instance_uid)
@@ -614,6 +748,8 @@ class MainWindow(QMainWindow):
             modality=stack.modality,
             window=(window.center, window.width) if window is not None else None,
             series_instance_uid=stack.series.series_instance_uid,
+            archive=self.archive,
+            study_instance_uid=stack.study.study_instance_uid,
         )
         self._mpr_tab = self.tabs.addTab(self.mpr_view, self.tr("MPR"))
         self.tabs.setCurrentIndex(self._mpr_tab)
@@ -738,10 +874,12 @@ class MainWindow(QMainWindow):
         self.sync.clear()
         self._close_editor()
         self._close_mpr()
+        self.measurement_binding.disconnect()
         if self.worklist_panel is not None:
             self.worklist_panel.shutdown()
             self.worklist_backend.close()
         self.grid.close_all()
+        self.services.stop()  # after the current round; unsent reports stay in the outbox
         self.outbox.close()
         self.drafts.close()
         super().closeEvent(ev)

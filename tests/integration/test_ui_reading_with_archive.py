@@ -1,0 +1,207 @@
+"""A whole reading against a real archive, driven through the main window and its settings.
+
+Orthanc with DICOMweb and the UPS-RS worklist plugin (tests/integration/worklist) gets two
+studies by dcmtk's storescu; the plugin makes a neuro work item for each. The window is made
+from a settings file alone: the archive (basic auth as radiologist rad.neuro), the UPS-RS
+worklist with the network's worklist.json, the signer, prefetch. Checked: the worklist panel
+shows both items from the archive; prefetch brings both studies into the empty local store
+before either is opened; opening one from the worklist claims it (IN PROGRESS on the server);
+signing the final report sends it through the outbox worker, and the archive's acknowledgement
+completes the work item (COMPLETED on the server); the signer comes from the settings; the
+local audit trail names the archive user.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pydicom
+import pytest
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "worklist"))
+from upsrs_helpers import PASSWORD, SITE_CONFIG, start_worklist_orthanc, storescu
+
+from workstation.archive.audit import AuditEvent, AuditTrail
+from workstation.archive.local import LocalArchive
+from workstation.archive.orthanc import OrthancProcess
+from workstation.core.settings import load_settings
+from workstation.demo import CT_HEAD, MR_BRAIN, generate_slice
+from workstation.ui.main_window import MainWindow
+from workstation.worklist.upsrs import UpsRsClient
+
+SLICES = 8
+STUDIES = (CT_HEAD, MR_BRAIN)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OrthancProcess]:
+    folder = tmp_path_factory.mktemp("reading-archive")
+    proc = start_worklist_orthanc(folder / "orthanc")
+    try:
+        files = []
+        for demo in STUDIES:
+            series = demo.series[0]
+            first = (len(series.image_position_patient) - SLICES) // 2
+            for i in range(first, first + SLICES):
+                path = folder / f"{demo.key}-{i}.dcm"
+                generate_slice(series, i).save_as(path, enforce_file_format=True)
+                files.append(path)
+        storescu(proc, files)
+        yield proc
+    finally:
+        proc.stop(kill=True)
+
+
+def _items(server: OrthancProcess) -> dict[str, tuple[str, str]]:
+    """Study UID -> (workitem UID, state), as the lead sees them."""
+    r = requests.get(
+        f"{server.urls.dicomweb}/workitems",
+        params={"includefield": "0040A370"},
+        auth=("lead", PASSWORD),
+        timeout=10,
+    )
+    r.raise_for_status()
+    out = {}
+    for ds in r.json() if r.status_code == 200 else []:
+        study = ds["0040A370"]["Value"][0]["0020000D"]["Value"][0]
+        out[study] = (ds["00080018"]["Value"][0], ds["00741000"]["Value"][0])
+    return out
+
+
+def _wait(predicate, timeout_s: float, what: str):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = predicate()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def window(qtbot, server, tmp_path, isolated_home) -> Iterator[MainWindow]:
+    site = tmp_path / "worklist.json"
+    site.write_text(json.dumps(SITE_CONFIG), encoding="utf-8")
+    settings_file = tmp_path / "settings.toml"
+    settings_file.write_text(
+        f"""
+[[archives]]
+name = "hub"
+dicomweb_url = "{server.urls.dicomweb}"
+auth = "basic"
+user = "rad.neuro"
+password = "{PASSWORD}"
+read_timeout_s = 20
+
+[reader]
+name = "Neuro^Nadia"
+organisation = "Test Teleradiology Hub"
+
+[worklist]
+source = "archive"
+site_file = "{site}"
+poll_s = 1
+
+[prefetch]
+studies = 3
+priors = 1
+""",
+        encoding="utf-8",
+    )
+    empty = tmp_path / "site.toml"
+    empty.write_text("", encoding="utf-8")
+    settings = load_settings(site_path=empty, user_path=settings_file)
+    archive = LocalArchive(tmp_path / "store")
+    win = MainWindow(archive, settings=settings)
+    qtbot.addWidget(win)
+    win.resize(1400, 900)
+    win.show()
+    qtbot.waitExposed(win)
+    yield win
+    win.close()
+    archive.close()
+
+
+def test_worklist_prefetch_claim_sign_and_complete_on_acknowledgement(
+    qtbot, server, window, artifact_dir
+):
+    uids = {d.study_instance_uid for d in STUDIES}
+
+    def all_items() -> dict[str, tuple[str, str]] | None:
+        found = _items(server)
+        return found if uids <= set(found) else None
+
+    items = _wait(all_items, 30, "work items")
+    ct_item = items[CT_HEAD.study_instance_uid][0]
+    assert {state for _uid, state in items.values()} == {"SCHEDULED"}
+
+    panel = window.worklist_panel
+    assert panel is not None and isinstance(window.worklist_backend, UpsRsClient)
+    assert window.worklist_backend.user.name == "rad.neuro"
+    qtbot.waitUntil(
+        lambda: (
+            uids
+            <= {panel.model.item_at(r).study_instance_uid for r in range(panel.model.rowCount())}
+        ),
+        timeout=20_000,
+    )
+    # Prefetch fills the empty store with both studies, whole, before either is opened.
+    archive = window.archive
+
+    def local_count(uid: str) -> int:
+        study = archive.index.study(uid)
+        return study.number_of_instances if study is not None else 0
+
+    qtbot.waitUntil(lambda: all(local_count(u) == SLICES for u in uids), timeout=60_000)
+    assert window.current_study_uid is None
+
+    panel.open_item(ct_item)
+    qtbot.waitUntil(
+        lambda: (
+            window.current_study_uid == CT_HEAD.study_instance_uid and window.editor is not None
+        ),
+        timeout=20_000,
+    )
+    assert _items(server)[CT_HEAD.study_instance_uid] == (ct_item, "IN PROGRESS")
+    editor = window.editor
+    assert (editor.signer_name, editor.signer_organisation) == (
+        "Neuro^Nadia",
+        "Test Teleradiology Hub",
+    )
+    assert editor.destinations == ("hub",)
+    editor.fill_normal()
+    qtbot.wait(100)
+    assert window.screenshot().save(str(artifact_dir / "ui_reading_with_archive.png"))
+    with qtbot.waitSignal(window.services.acknowledged, timeout=30_000) as ack:
+        signed = editor.sign(final=True)
+        assert signed is not None and signed.final
+    assert ack.args == [CT_HEAD.study_instance_uid, signed.sop_instance_uid]
+    _wait(
+        lambda: _items(server)[CT_HEAD.study_instance_uid] == (ct_item, "COMPLETED"),
+        20,
+        "the work item to complete",
+    )
+    # The archive holds the very SR the store holds.
+    r = requests.get(
+        f"{server.urls.dicomweb}/studies/{CT_HEAD.study_instance_uid}/series",
+        params={"Modality": "SR"},
+        auth=("lead", PASSWORD),
+        timeout=10,
+    )
+    assert r.status_code == 200, r.text
+    ds = pydicom.dcmread(signed.path, stop_before_pixels=True)
+    assert ds.VerifyingObserverSequence[0].VerifyingOrganization == "Test Teleradiology Hub"
+    with AuditTrail(archive.root) as trail:
+        events = [
+            (e.event, e.user) for e in trail.entries(study_instance_uid=CT_HEAD.study_instance_uid)
+        ]
+    assert (AuditEvent.STUDY_OPENED, "rad.neuro") in events
+    assert [e for e, _u in events if e is not AuditEvent.STUDY_OPENED] == [
+        AuditEvent.REPORT_SIGNED,
+        AuditEvent.REPORT_SENT,
+    ]
