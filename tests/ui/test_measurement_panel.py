@@ -47,6 +47,8 @@ def window(qtbot, demo_store: Path, qapp):
     assert isinstance(win.measurement_panel, MeasurementPanel)
     assert win.measurement_dock.widget() is win.measurement_panel
     assert isinstance(win.measurement_binding, MainWindowBinding)
+    assert win.measurement_dock.isHidden()  # a 1400-pixel window keeps its width for images
+    win.measurement_dock.show()  # View > Measurements
     win.resizeDocks([win.measurement_dock], [520], Qt.Orientation.Horizontal)
     win.resize(1600, 900)
     win.show()

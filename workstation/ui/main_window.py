@@ -227,9 +227,8 @@ class MainWindow(QMainWindow):
         self.resizeDocks([self.measurement_dock], [300], Qt.Orientation.Horizontal)
         self.measurement_binding = MainWindowBinding(self.measurement_panel, self)
         self.view_menu.addAction(self.measurement_dock.toggleViewAction())
-        screen = self.screen()
-        if screen is not None and screen.availableGeometry().width() < 1900:
-            self.measurement_dock.hide()  # images first on a narrow screen; View > Measurements
+        if self.width() < 1900:
+            self.measurement_dock.hide()  # images first in a narrow window; View > Measurements
         self._update_status()
         problems = self.protocol_errors + self.shortcut_errors
         if problems:
