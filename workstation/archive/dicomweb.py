@@ -12,6 +12,7 @@ import contextlib
 import logging
 import os
 import re
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -41,8 +42,6 @@ from workstation.archive.remote import (
     RetrieveError,
     RetrieveResult,
     StoreResult,
-    local_sop_uids,
-    missing_uids,
     retrieve_each_series,
     timed_step,
 )
@@ -59,6 +58,7 @@ DICOM_JSON = "application/dicom+json"
 EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1"
 _CHUNK = 1 << 20
 _INGEST_BATCH = 32  # parts ingested together: fewer index commits, bounded temp space
+_HOLD_BATCHES = 2  # batches kept in temp files while the instance list is still on its way
 _STOW_BATCH_FILES = 50
 _STOW_BATCH_BYTES = 256 * 1024 * 1024
 _PAGE = 1000
@@ -506,46 +506,82 @@ class DicomWebClient:
 
         The archive's instance list (QIDO-RS) is the measure of completeness: the result's
         ``missing`` lists what it has and the store still lacks. A cut transfer raises
-        :class:`RetrieveError` after storing every part that arrived whole.
+        :class:`RetrieveError` after storing every part that arrived whole. When the store
+        holds nothing of the series the list is asked for while the series streams in (the
+        whole series is fetched either way): Orthanc takes about 0.2 s to build it.
         """
         _check_uid(study_uid, "Study Instance UID")
         _check_uid(series_uid, "Series Instance UID")
         started = time.perf_counter()
         result = RetrieveResult(study_uid, series_uid, via="wado-rs")
-        remote = self.search_instances(study_uid, series_uid)
-        if not remote:
-            raise RemoteError(
-                f"the archive at {self.where} lists no instances for series {series_uid}"
-            )
-        expected = {i.sop_instance_uid for i in remote}
-        result.expected = len(expected)
-        present = local_sop_uids(archive, series_uid) & expected
-        result.already_present = len(present)
-        wanted = sorted(expected - present)
-        if progress:
-            progress(len(present), len(expected))
+        base = f"/studies/{study_uid}/series/{series_uid}"
+        local = archive.index.sop_instance_uids(series_uid)
+        listing = _Listing(self, study_uid, series_uid, background=not local)
+        expected: set[str] = set()
+        present: set[str] = set()
+        lock = threading.Lock()  # the list arrives on a thread of its own
+
+        def known() -> bool:
+            """Take the instance list once it is there; its errors come first (PS3.18 10.6)."""
+            with lock:
+                if expected:
+                    return True
+                if not listing.done():
+                    return False
+                remote = listing.result()
+                if not remote:
+                    raise RemoteError(
+                        f"the archive at {self.where} lists no instances for series {series_uid}"
+                    )
+                uids = {i.sop_instance_uid for i in remote}
+                present.update(local & uids)
+                result.expected = len(uids)
+                result.already_present = len(present)
+                expected.update(uids)
+            if progress:
+                progress(len(present), len(expected))
+            return True
 
         def tick() -> None:
+            """Progress after each index commit (waits for the instance list, if need be)."""
+            listing.wait()
+            try:
+                known()
+            except RemoteError:
+                return  # the reading thread reports the list's failure
             if progress:
                 progress(min(len(present) + result.received, len(expected)), len(expected))
 
-        base = f"/studies/{study_uid}/series/{series_uid}"
         try:
-            if wanted and present and len(wanted) <= len(expected) // 2:
-                # Resume: fetch only the missing instances (PS3.18 10.4.1.1.3).
-                for sop in wanted:
-                    self._retrieve_multipart(f"{base}/instances/{sop}", archive, result, tick)
-            elif wanted:
-                self._retrieve_multipart(base, archive, result, tick)
-        except RemoteError as exc:
-            result.missing = missing_uids(expected, archive, series_uid)
-            result.seconds = time.perf_counter() - started
-            raise RetrieveError(
-                f"{exc} ({result.received + result.already_present} of {result.expected} "
-                "instances of the series are in the local store)",
-                result,
-            ) from None
-        result.missing = missing_uids(expected, archive, series_uid)
+            try:
+                if listing.background:
+                    self._retrieve_multipart(base, archive, result, tick, listing.done)
+                else:
+                    known()
+                    wanted = sorted(expected - present)
+                    if wanted and present and len(wanted) <= len(expected) // 2:
+                        # Resume: fetch only the missing instances (PS3.18 10.4.1.1.3).
+                        for sop in wanted:
+                            self._retrieve_multipart(
+                                f"{base}/instances/{sop}", archive, result, tick
+                            )
+                    elif wanted:
+                        self._retrieve_multipart(base, archive, result, tick)
+            except RemoteError as exc:
+                listing.wait()
+                known()  # the list's own failure is the one to report
+                result.missing = _missing(expected, archive, series_uid)
+                result.seconds = time.perf_counter() - started
+                raise RetrieveError(
+                    f"{exc} ({result.received + result.already_present} of {result.expected} "
+                    "instances of the series are in the local store)",
+                    result,
+                ) from None
+            listing.wait()
+            known()
+        finally:
+            listing.close()
+        result.missing = _missing(expected, archive, series_uid)
         result.seconds = time.perf_counter() - started
         log.info(
             "WADO-RS series: %d received, %d present, %d missing, %.1f MB in %.2f s",
@@ -577,8 +613,17 @@ class DicomWebClient:
         archive: LocalArchive,
         result: RetrieveResult,
         tick: Callable[[], None],
+        ready: Callable[[], bool] = lambda: True,
     ) -> None:
-        """Stream one WADO-RS multipart answer part by part into temp files, then ingest them."""
+        """Stream one WADO-RS multipart answer part by part into temp files, then ingest them.
+
+        Parts are ingested ``_INGEST_BATCH`` at a time, one index commit each, then ``tick``
+        reports; until ``ready()`` (the instance list is in) up to ``_HOLD_BATCHES`` batches
+        wait, so the reading goes on. A part's file is renamed into place before the commit
+        that names it, so the index never points at a file that is not whole. (Ingesting on
+        a second thread, and creating the temp files ahead on one, measured no faster here:
+        0.53 against 0.51 s for 300 CT slices.)
+        """
         what = "a retrieve (WADO-RS)"
         tmp_dir = archive.tmp_dir
         pending: list[Path] = []
@@ -597,6 +642,7 @@ class DicomWebClient:
                 return
             batch = list(pending)
             pending.clear()
+            done = 0
             try:
                 for p in batch:
                     try:
@@ -604,11 +650,12 @@ class DicomWebClient:
                             result.received += 1
                     except InvalidDicomError as exc:
                         result.rejected.append((p.name, str(exc)))
+                        p.unlink(missing_ok=True)
+                    done += 1
             finally:
                 archive.commit()
-                for p in batch:
-                    with contextlib.suppress(FileNotFoundError):
-                        p.unlink()
+                for p in batch[done:]:  # what a failure (a full disk) left in the batch
+                    p.unlink(missing_ok=True)
             tick()
 
         # DICOM pixel data hardly compresses: gzip (which Orthanc applies to single
@@ -627,7 +674,9 @@ class DicomWebClient:
                     p.unlink()
                     continue
                 pending.append(p)
-                if len(pending) >= _INGEST_BATCH:
+                if len(pending) >= _INGEST_BATCH and (
+                    ready() or len(pending) >= _INGEST_BATCH * _HOLD_BATCHES
+                ):
                     flush()
         except MultipartError as exc:
             raise RemoteProtocolError(
@@ -742,6 +791,58 @@ class DicomWebClient:
 
         steps.append(timed_step("WADO-RS metadata", wado))
         return steps
+
+
+def _missing(expected: set[str], archive: LocalArchive, series_uid: str) -> tuple[str, ...]:
+    """What the archive lists for a series and the local store lacks, sorted."""
+    return tuple(sorted(expected - archive.index.sop_instance_uids(series_uid)))
+
+
+class _Listing:
+    """A series' instance list (QIDO-RS), asked for at once or in a thread beside the retrieve.
+
+    ``requests`` sessions share their connection pool between threads; the list takes a
+    connection of its own.
+    """
+
+    def __init__(
+        self, client: DicomWebClient, study_uid: str, series_uid: str, *, background: bool
+    ) -> None:
+        self.background = background
+        self._call = lambda: client.search_instances(study_uid, series_uid)
+        self._value: list[RemoteInstance] | None = None
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+        if background:
+            self._thread = threading.Thread(target=self._run, name="qido-listing", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._value = self._call()
+        except BaseException as exc:  # handed to the caller's thread by result()
+            self._error = exc
+
+    def done(self) -> bool:
+        return self._thread is None or not self._thread.is_alive()
+
+    def wait(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+
+    def result(self) -> list[RemoteInstance]:
+        """The list (waits for it); raises what the request raised. Without a thread, asks now."""
+        if self._thread is None:
+            if self._value is None and self._error is None:
+                self._run()
+        else:
+            self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value or []
+
+    def close(self) -> None:
+        self.wait()
 
 
 def _batches(paths: Iterable[Path]) -> Iterator[list[Path]]:

@@ -323,6 +323,14 @@ class StoreIndex:
         )
         return [_instance_from_row(r) for r in rows]
 
+    def sop_instance_uids(self, series_instance_uid: str) -> set[str]:
+        """The SOP Instance UIDs the index holds for a series (no rows decoded: fast)."""
+        rows = self.connection().execute(
+            "SELECT sop_instance_uid FROM instances WHERE series_instance_uid=?",
+            (series_instance_uid,),
+        )
+        return {r[0] for r in rows}
+
     def instance(self, sop_instance_uid: str) -> Instance | None:
         r = (
             self.connection()

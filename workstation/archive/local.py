@@ -31,7 +31,13 @@ import pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, ExplicitVRLittleEndian
 
-from workstation.archive.dicomio import ParsedInstance, is_dicomdir, parse_dataset, read_header
+from workstation.archive.dicomio import (
+    ParsedInstance,
+    is_dicomdir,
+    parse_dataset,
+    parse_head,
+    read_header,
+)
 from workstation.archive.index import StoreIndex
 from workstation.core.errors import InvalidDicomError, NotFoundError, StoreError
 from workstation.core.measure import Measurement
@@ -249,7 +255,8 @@ class LocalArchive:
         :meth:`commit` after a batch.
         """
         tmp = Path(path)
-        parsed = self._reparse(tmp)
+        with open(tmp, "rb") as fp:
+            parsed = _parse_open(fp, os.fstat(fp.fileno()).st_size)
         if self.index.has_instance(parsed.instance.sop_instance_uid):
             tmp.unlink()
             return False
@@ -268,16 +275,8 @@ class LocalArchive:
         return self.root / "tmp" / f"{uuid.uuid4().hex}.part"
 
     def _ingest_tmp(self, tmp: Path, label: str) -> ParsedInstance:
-        size = tmp.stat().st_size
-        ds, offset, length, meta = read_header(tmp)
-        parsed = parse_dataset(
-            ds,
-            path="",
-            pixel_data_offset=offset,
-            pixel_data_length=length,
-            file_size=size,
-            has_file_meta=meta,
-        )
+        with open(tmp, "rb") as fp:
+            parsed = _parse_open(fp, os.fstat(fp.fileno()).st_size)
         self._place(tmp, parsed)
         return parsed
 
@@ -290,9 +289,12 @@ class LocalArchive:
         )
         dest = self.root / rel
         try:
-            dest.parent.mkdir(parents=True, exist_ok=True)
             os.chmod(tmp, 0o600)
-            os.replace(tmp, dest)
+            try:
+                os.replace(tmp, dest)
+            except FileNotFoundError:  # the series' first file: its folder is new
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(tmp, dest)
         except OSError as exc:
             raise StoreError(f"cannot write into the local store: {exc.strerror}") from None
         instance = _replace_path(parsed.instance, str(rel))
@@ -336,15 +338,8 @@ class LocalArchive:
 
     def _import_one(self, source: _Source, report: ImportReport) -> None:
         with source.open() as (fp, size):
-            ds, offset, length, meta = read_header(fp, size)
-            parsed = parse_dataset(
-                ds,
-                path="",
-                pixel_data_offset=offset,
-                pixel_data_length=length,
-                file_size=size,
-                has_file_meta=meta,
-            )
+            parsed = _parse_open(fp, size)
+            meta = parsed.has_file_meta
             sop = parsed.instance.sop_instance_uid
             if self.index.has_instance(sop):
                 report.duplicates += 1
@@ -453,6 +448,23 @@ class LocalArchive:
                 continue
             seen.add(resolved)
             yield _Source(label=str(target), path=target)
+
+
+def _parse_open(fp: IO[bytes], size: int) -> ParsedInstance:
+    """The index attributes of an open file: the fast header path, else pydicom's reading."""
+    parsed = parse_head(fp, size)
+    if parsed is not None:
+        return parsed
+    fp.seek(0)
+    ds, offset, length, meta = read_header(fp, size)
+    return parse_dataset(
+        ds,
+        path="",
+        pixel_data_offset=offset,
+        pixel_data_length=length,
+        file_size=size,
+        has_file_meta=meta,
+    )
 
 
 def _find_case_insensitive(base: Path, parts: list[str]) -> Path | None:

@@ -1,0 +1,158 @@
+"""WADO-RS into an empty store asks for the instance list (QIDO-RS) while the series streams.
+
+A loopback HTTP server of the test's own answers the list and the series, each after a delay
+or with a fault, so the order of events is known: the list's own failure is what the caller
+sees, progress starts at (0, N) and ends at (N, N), and the two requests overlap.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pydicom
+import pytest
+from pydicom.data import get_testdata_file
+
+from workstation.archive.dicomweb import DicomWebClient
+from workstation.archive.local import LocalArchive
+from workstation.archive.remote import RemoteError, RetrieveError
+from workstation.core.settings import ArchiveConfig
+
+UID_ROOT = "1.2.826.0.1.3680043.10.999.8."
+STUDY = UID_ROOT + "1"
+SERIES = UID_ROOT + "1.1"
+SOPS = [f"{UID_ROOT}1.1.{k}" for k in (1, 2, 3)]
+BOUNDARY = "overlap-boundary"
+DELAY_S = 0.6
+
+
+def _objects() -> list[bytes]:
+    out = []
+    for sop in SOPS:
+        ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+        ds.StudyInstanceUID, ds.SeriesInstanceUID = STUDY, SERIES
+        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = sop
+        buf = io.BytesIO()
+        ds.save_as(buf, enforce_file_format=True)
+        out.append(buf.getvalue())
+    return out
+
+
+OBJECTS = _objects()
+BODY = (
+    b"".join(
+        f"--{BOUNDARY}\r\nContent-Type: application/dicom\r\n\r\n".encode() + o + b"\r\n"
+        for o in OBJECTS
+    )
+    + f"--{BOUNDARY}--\r\n".encode()
+)
+LISTING = json.dumps(
+    [{"00080018": {"vr": "UI", "Value": [sop]}, "0020000E": {"vr": "UI", "Value": [SERIES]}}
+     for sop in SOPS]
+).encode()  # fmt: skip
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """/MODE/dicom-web/...: ``slow`` delays both answers, ``listfail`` fails the list with 500,
+    ``listempty`` lists nothing."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def _send(self, code: int, body: bytes, ctype: str) -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:
+        mode, _, rest = self.path.lstrip("/").partition("/")
+        path = rest.split("?")[0]
+        if mode == "slow":
+            time.sleep(DELAY_S)
+        if path.endswith("/instances"):
+            if mode == "listfail":
+                self._send(500, b'{"Message": "boom"}', "application/json")
+            else:
+                self._send(200, b"[]" if mode == "listempty" else LISTING, "application/dicom+json")
+        elif path.endswith(f"/series/{SERIES}"):
+            self._send(
+                200, BODY, f'multipart/related; type="application/dicom"; boundary={BOUNDARY}'
+            )
+        else:
+            self._send(404, b"", "text/plain")
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    httpd.daemon_threads = True
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(5)
+
+
+def _client(server: str, mode: str) -> DicomWebClient:
+    return DicomWebClient(ArchiveConfig(name="fake", dicomweb_url=f"{server}/{mode}/dicom-web"))
+
+
+def test_list_and_series_overlap_and_progress_is_whole(server: str, tmp_path: Path):
+    store = LocalArchive(tmp_path / "store")
+    calls: list[tuple[int, int]] = []
+    started = time.perf_counter()
+    with _client(server, "slow") as c:
+        result = c.retrieve_series(STUDY, SERIES, store, lambda d, t: calls.append((d, t)))
+    elapsed = time.perf_counter() - started
+    assert (result.expected, result.received, result.missing, result.complete) == (3, 3, (), True)
+    assert calls == [(0, 3), (3, 3)]
+    assert {i.sop_instance_uid for i in store.instances(SERIES)} == set(SOPS)
+    # Two answers of 0.6 s each, asked for at once: well under the 1.2 s of one after the other.
+    assert DELAY_S <= elapsed < 2 * DELAY_S - 0.05
+    assert list(store.tmp_dir.iterdir()) == []
+    store.close()
+
+
+def test_the_lists_failure_is_reported_not_a_retrieve_error(server: str, tmp_path: Path):
+    store = LocalArchive(tmp_path / "store")
+    where = server.removeprefix("http://")
+    with _client(server, "listfail") as c, pytest.raises(RemoteError) as info:
+        c.retrieve_series(STUDY, SERIES, store)
+    assert not isinstance(info.value, RetrieveError)
+    assert str(info.value) == (
+        f"the archive at {where} failed with 500 Internal Server Error for an instance search "
+        "(QIDO-RS); see the archive's log"
+    )
+    assert list(store.tmp_dir.iterdir()) == []
+    store.close()
+
+
+def test_an_empty_list_is_reported(server: str, tmp_path: Path):
+    store = LocalArchive(tmp_path / "store")
+    where = server.removeprefix("http://")
+    with _client(server, "listempty") as c, pytest.raises(RemoteError) as info:
+        c.retrieve_series(STUDY, SERIES, store)
+    assert str(info.value) == f"the archive at {where} lists no instances for series {SERIES}"
+    store.close()
+
+
+def test_the_index_lists_the_series_uids(server: str, tmp_path: Path):
+    store = LocalArchive(tmp_path / "store")
+    with _client(server, "ok") as c:
+        c.retrieve_series(STUDY, SERIES, store)
+    assert store.index.sop_instance_uids(SERIES) == set(SOPS)
+    assert store.index.sop_instance_uids(UID_ROOT + "9") == set()
+    store.close()
