@@ -27,6 +27,7 @@ import contextlib
 import enum
 import itertools
 import logging
+import os
 import threading
 import time
 import uuid
@@ -938,7 +939,9 @@ class RetrievalQueue:
 
         def open_sink(_headers: Mapping[str, str]) -> IO[bytes]:
             p = tmp_dir / f"queue-{uuid.uuid4().hex}.part"
-            fp = open(p, "wb")  # noqa: SIM115 (closed when its part ends or on failure)
+            # owner-only from the first byte (the part holds patient data before its rename)
+            fd = os.open(p, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+            fp = os.fdopen(fd, "wb")
             open_files.append((p, fp))
             return fp
 

@@ -136,7 +136,7 @@ class CheckStep:
 
 def local_sop_uids(archive: LocalArchive, series_instance_uid: str) -> set[str]:
     """SOP Instance UIDs of a series that the local store holds."""
-    return {i.sop_instance_uid for i in archive.instances(series_instance_uid)}
+    return archive.index.sop_instance_uids(series_instance_uid)
 
 
 def missing_uids(
