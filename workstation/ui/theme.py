@@ -30,6 +30,15 @@ def apply_dark_theme(app: QApplication) -> None:
     pal.setColor(QPalette.ColorRole.HighlightedText, QColor("#ffffff"))
     pal.setColor(QPalette.ColorRole.ToolTipBase, QColor("#23262b"))
     pal.setColor(QPalette.ColorRole.ToolTipText, QColor("#d6d6d6"))
+    # A disabled control must look disabled (Sign, Dictate, Delete without a selection).
+    disabled = QPalette.ColorGroup.Disabled
+    for role in (
+        QPalette.ColorRole.WindowText,
+        QPalette.ColorRole.Text,
+        QPalette.ColorRole.ButtonText,
+    ):
+        pal.setColor(disabled, role, QColor("#6b6f76"))
+    pal.setColor(disabled, QPalette.ColorRole.Button, QColor("#222429"))
     app.setPalette(pal)
     qss = resources_dir() / "styles" / "dark.qss"
     if qss.exists():
