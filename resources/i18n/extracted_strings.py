@@ -32,6 +32,12 @@ QCoreApplication.translate(
 #: workstation/ui/measurement_panel.py
 QCoreApplication.translate(
     "MeasurementPanel",
+    "Calibrated by user: %1 mm/px",
+)
+
+#: workstation/ui/measurement_panel.py
+QCoreApplication.translate(
+    "MeasurementPanel",
     "Name",
 )
 
@@ -233,6 +239,48 @@ QCoreApplication.translate(
     "Group",
 )
 
+#: workstation/ui/sr_viewer.py
+QCoreApplication.translate(
+    "SrViewer",
+    "No report to show.",
+)
+
+#: workstation/ui/sr_viewer.py
+QCoreApplication.translate(
+    "SrViewer",
+    "Current report",
+)
+
+#: workstation/ui/sr_viewer.py
+QCoreApplication.translate(
+    "SrViewer",
+    "undated",
+)
+
+#: workstation/ui/sr_viewer.py
+QCoreApplication.translate(
+    "SrViewer",
+    "Report",
+)
+
+#: workstation/ui/sr_viewer.py
+QCoreApplication.translate(
+    "SrViewer",
+    "Unreadable report",
+)
+
+#: workstation/ui/sr_viewer.py
+QCoreApplication.translate(
+    "SrViewer",
+    "Earlier report: %1",
+)
+
+#: workstation/ui/sr_viewer.py
+QCoreApplication.translate(
+    "SrViewer",
+    "Prior %1",
+)
+
 #: workstation/ui/study_model.py
 QCoreApplication.translate(
     "StudyTableModel",
@@ -284,7 +332,61 @@ QCoreApplication.translate(
 #: workstation/ui/viewport.py
 QCoreApplication.translate(
     "ImageViewport",
+    "User calibration removed: the file's spacing applies.",
+)
+
+#: workstation/ui/viewport.py
+QCoreApplication.translate(
+    "ImageViewport",
+    "Calibrate",
+)
+
+#: workstation/ui/viewport.py
+QCoreApplication.translate(
+    "ImageViewport",
+    "every image of the series",
+)
+
+#: workstation/ui/viewport.py
+QCoreApplication.translate(
+    "ImageViewport",
+    "this image only",
+)
+
+#: workstation/ui/viewport.py
+QCoreApplication.translate(
+    "ImageViewport",
+    "This image has no user calibration.",
+)
+
+#: workstation/ui/viewport.py
+QCoreApplication.translate(
+    "ImageViewport",
+    "Calibration not removed: ",
+)
+
+#: workstation/ui/viewport.py
+QCoreApplication.translate(
+    "ImageViewport",
+    "Not calibrated: ",
+)
+
+#: workstation/ui/viewport.py
+QCoreApplication.translate(
+    "ImageViewport",
     "Cannot display this image:",
+)
+
+#: workstation/ui/viewport.py
+QCoreApplication.translate(
+    "ImageViewport",
+    "The line measures %1 %2 now.\nTrue length of the object in mm:",
+)
+
+#: workstation/ui/viewport.py
+QCoreApplication.translate(
+    "ImageViewport",
+    "Calibrated by user (%1): %2 mm/px",
 )
 
 #: workstation/ui/worklist_panel.py
@@ -350,12 +452,6 @@ QCoreApplication.translate(
 #: workstation/ui/worklist_panel.py
 QCoreApplication.translate(
     "WorklistPanel",
-    "Open",
-)
-
-#: workstation/ui/worklist_panel.py
-QCoreApplication.translate(
-    "WorklistPanel",
     "Assign selected",
 )
 
@@ -374,19 +470,13 @@ QCoreApplication.translate(
 #: workstation/ui/worklist_panel.py
 QCoreApplication.translate(
     "WorklistPanel",
-    "Worklist not refreshed:",
-)
-
-#: workstation/ui/worklist_panel.py
-QCoreApplication.translate(
-    "WorklistPanel",
-    "{n} work items, {late} overdue, updated {time}",
-)
-
-#: workstation/ui/worklist_panel.py
-QCoreApplication.translate(
-    "WorklistPanel",
     "Select the work items to assign first",
+)
+
+#: workstation/ui/worklist_panel.py
+QCoreApplication.translate(
+    "WorklistPanel",
+    "Open",
 )
 
 #: workstation/ui/worklist_panel.py
@@ -410,25 +500,19 @@ QCoreApplication.translate(
 #: workstation/ui/worklist_panel.py
 QCoreApplication.translate(
     "WorklistPanel",
+    "Overdue (%1)",
+)
+
+#: workstation/ui/worklist_panel.py
+QCoreApplication.translate(
+    "WorklistPanel",
+    "Worklist not refreshed: %1",
+)
+
+#: workstation/ui/worklist_panel.py
+QCoreApplication.translate(
+    "WorklistPanel",
     "Claimed: you are reading this study",
-)
-
-#: workstation/ui/worklist_panel.py
-QCoreApplication.translate(
-    "WorklistPanel",
-    "another reader",
-)
-
-#: workstation/ui/worklist_panel.py
-QCoreApplication.translate(
-    "WorklistPanel",
-    "is assigned to",
-)
-
-#: workstation/ui/worklist_panel.py
-QCoreApplication.translate(
-    "WorklistPanel",
-    "is being read by",
 )
 
 #: workstation/ui/worklist_panel.py
@@ -446,7 +530,7 @@ QCoreApplication.translate(
 #: workstation/ui/worklist_panel.py
 QCoreApplication.translate(
     "WorklistPanel",
-    "Due",
+    "Due %1",
 )
 
 #: workstation/ui/worklist_panel.py
@@ -464,25 +548,19 @@ QCoreApplication.translate(
 #: workstation/ui/worklist_panel.py
 QCoreApplication.translate(
     "WorklistPanel",
-    "This study {verb} {who}: opened read-only",
+    "updated %1",
 )
 
 #: workstation/ui/worklist_panel.py
 QCoreApplication.translate(
     "WorklistPanel",
-    "Not claimed ({error}): opened read-only",
+    "another reader",
 )
 
 #: workstation/ui/worklist_panel.py
 QCoreApplication.translate(
     "WorklistPanel",
-    "{ok} assigned",
-)
-
-#: workstation/ui/worklist_panel.py
-QCoreApplication.translate(
-    "WorklistPanel",
-    "Work item not completed:",
+    "Not claimed (%1): opened read-only",
 )
 
 #: workstation/ui/worklist_panel.py
@@ -494,7 +572,19 @@ QCoreApplication.translate(
 #: workstation/ui/worklist_panel.py
 QCoreApplication.translate(
     "WorklistPanel",
-    "{n} refused: {why}",
+    "This study is assigned to %1: opened read-only",
+)
+
+#: workstation/ui/worklist_panel.py
+QCoreApplication.translate(
+    "WorklistPanel",
+    "This study is being read by %1: opened read-only",
+)
+
+#: workstation/ui/worklist_panel.py
+QCoreApplication.translate(
+    "WorklistPanel",
+    "Work item not completed: %1",
 )
 
 #: workstation/ui/study_model.py (_COLUMNS)
@@ -909,6 +999,12 @@ QCoreApplication.translate(
 QCoreApplication.translate(
     "Shortcuts",
     "Probe",
+)
+
+#: workstation/ui/shortcuts.py (DEFAULTS)
+QCoreApplication.translate(
+    "Shortcuts",
+    "Calibrate: line over an object of known size",
 )
 
 #: workstation/ui/shortcuts.py (DEFAULTS)

@@ -4,7 +4,7 @@
 <context>
     <name>ArchiveSearchBar</name>
     <message>
-        <location filename="../../workstation/ui/remote_studies.py" line="+79"/>
+        <location filename="../../workstation/ui/remote_studies.py" line="+80"/>
         <source>Patient ID</source>
         <translation>رقم المريض</translation>
     </message>
@@ -47,53 +47,119 @@
 <context>
     <name>ImageViewport</name>
     <message>
-        <location filename="extracted_strings.py" line="+285"/>
+        <location filename="extracted_strings.py" line="+333"/>
+        <source>User calibration removed: the file&apos;s spacing applies.</source>
+        <extracomment>workstation/ui/viewport.py</extracomment>
+        <translation>أُزيلت معايرة المستخدم: تُطبَّق المسافة بين البكسلات المحددة في الملف.</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Calibrate</source>
+        <extracomment>workstation/ui/viewport.py</extracomment>
+        <translation>معايرة</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>every image of the series</source>
+        <extracomment>workstation/ui/viewport.py</extracomment>
+        <translation>كل صور السلسلة</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>this image only</source>
+        <extracomment>workstation/ui/viewport.py</extracomment>
+        <translation>هذه الصورة فقط</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>This image has no user calibration.</source>
+        <extracomment>workstation/ui/viewport.py</extracomment>
+        <translation>لا توجد معايرة مستخدم لهذه الصورة.</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Calibration not removed: </source>
+        <extracomment>workstation/ui/viewport.py</extracomment>
+        <translation>لم تُزَل المعايرة: </translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Not calibrated: </source>
+        <extracomment>workstation/ui/viewport.py</extracomment>
+        <translation>لم تتم المعايرة: </translation>
+    </message>
+    <message>
+        <location line="+6"/>
         <source>Cannot display this image:</source>
         <extracomment>workstation/ui/viewport.py</extracomment>
         <translation>تعذّر عرض هذه الصورة:</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>The line measures %1 %2 now.
+True length of the object in mm:</source>
+        <extracomment>workstation/ui/viewport.py</extracomment>
+        <translation>يقيس الخط الآن %1 %2.
+الطول الحقيقي للجسم بالمليمتر:</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Calibrated by user (%1): %2 mm/px</source>
+        <extracomment>workstation/ui/viewport.py</extracomment>
+        <translation>معايرة المستخدم (%1): %2 مم/بكسل</translation>
     </message>
 </context>
 <context>
     <name>MainWindow</name>
     <message>
-        <location filename="../../workstation/ui/main_window.py" line="+102"/>
-        <location line="+240"/>
+        <location filename="../../workstation/ui/main_window.py" line="+106"/>
+        <location line="+348"/>
         <source>Reading Workstation</source>
         <translation>محطة القراءة</translation>
     </message>
     <message>
-        <location line="-233"/>
+        <location line="-341"/>
         <source>Search name, patient ID or accession</source>
         <translation>ابحث بالاسم أو رقم المريض أو رقم الطلب</translation>
     </message>
     <message>
-        <location line="+72"/>
+        <location line="+82"/>
         <source>Studies</source>
         <translation>الدراسات</translation>
     </message>
     <message>
         <location line="+1"/>
-        <location line="+81"/>
+        <location line="+173"/>
         <source>Viewer</source>
         <translation>العارض</translation>
     </message>
     <message>
-        <location line="-80"/>
+        <location line="-172"/>
         <source>Reports</source>
         <translation>التقارير</translation>
     </message>
     <message>
-        <location line="+12"/>
+        <location line="+17"/>
         <source>Worklist</source>
         <translation>قائمة العمل</translation>
     </message>
     <message>
-        <location line="+11"/>
+        <location line="+9"/>
+        <source>Measurements</source>
+        <translation>القياسات</translation>
+    </message>
+    <message>
+        <location line="+13"/>
         <source>Some settings files were ignored: </source>
         <translation>تم تجاهل بعض ملفات الإعدادات: </translation>
     </message>
     <message>
-        <location line="+19"/>
+        <location line="+5"/>
+        <source>Settings problem, working without the archive: %1</source>
+        <translation>مشكلة في الإعدادات، يستمر العمل دون الأرشيف: %1</translation>
+    </message>
+    <message>
+        <location line="+89"/>
         <source>&amp;File</source>
         <translation>&amp;ملف</translation>
     </message>
@@ -118,7 +184,7 @@
         <translation>&amp;عرض</translation>
     </message>
     <message>
-        <location line="+1"/>
+        <location line="+2"/>
         <source>Study &amp;list</source>
         <translation>&amp;قائمة الدراسات</translation>
     </message>
@@ -178,7 +244,7 @@
         <translation>تعذّر فتح الدراسة</translation>
     </message>
     <message>
-        <location line="+7"/>
+        <location line="+13"/>
         <source>Prior</source>
         <translation>دراسة سابقة</translation>
     </message>
@@ -188,22 +254,22 @@
         <translation>تحقّق من الدراسات السابقة: رقم المريض نفسه لكن يختلف </translation>
     </message>
     <message>
-        <location line="+32"/>
-        <source>The study is not in the local store yet: retrieve it first</source>
-        <translation>الدراسة ليست في المخزن المحلي بعد: استرجعها أولًا</translation>
-    </message>
-    <message>
-        <location line="+6"/>
+        <location line="+28"/>
         <source>Another reader holds this study: opened read-only</source>
         <translation>يحجز طبيب آخر هذه الدراسة: فُتحت للقراءة فقط</translation>
     </message>
     <message>
-        <location line="+19"/>
+        <location line="+12"/>
+        <source>The study is not in the local store and no archive is configured</source>
+        <translation>الدراسة ليست في المخزن المحلي ولم يُهيَّأ أي أرشيف</translation>
+    </message>
+    <message>
+        <location line="+32"/>
         <source>The report editor failed: </source>
         <translation>تعطّل محرّر التقرير: </translation>
     </message>
     <message>
-        <location line="+71"/>
+        <location line="+77"/>
         <source>Grid</source>
         <translation>الشبكة</translation>
     </message>
@@ -248,7 +314,7 @@
         <translation>لا تتوفر إعادة بناء MPR لهذه السلسلة: </translation>
     </message>
     <message>
-        <location line="+10"/>
+        <location line="+12"/>
         <source>MPR</source>
         <translatorcomment>DICOM/radiology abbreviation (multiplanar reformation): kept.</translatorcomment>
         <translation>MPR</translation>
@@ -292,7 +358,7 @@
 <context>
     <name>MeasurementPanel</name>
     <message>
-        <location filename="extracted_strings.py" line="-276"/>
+        <location filename="extracted_strings.py" line="-378"/>
         <source>No measurements in this study</source>
         <extracomment>workstation/ui/measurement_panel.py</extracomment>
         <translation>لا توجد قياسات في هذه الدراسة</translation>
@@ -314,6 +380,12 @@
         <source>Delete the selected measurement (Del)</source>
         <extracomment>workstation/ui/measurement_panel.py</extracomment>
         <translation>حذف القياس المحدد (Del)</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Calibrated by user: %1 mm/px</source>
+        <extracomment>workstation/ui/measurement_panel.py</extracomment>
+        <translation>معايرة المستخدم: %1 مم/بكسل</translation>
     </message>
     <message>
         <location line="+6"/>
@@ -371,9 +443,97 @@
     </message>
 </context>
 <context>
+    <name>Mpr3DViewport</name>
+    <message>
+        <location filename="../../workstation/ui/mpr_view.py" line="+357"/>
+        <source>Planes</source>
+        <translation>المستويات</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>Show the MPR planes and the crosshair in 3D</source>
+        <translation>إظهار مستويات MPR والمؤشر المتقاطع في العرض ثلاثي الأبعاد</translation>
+    </message>
+    <message>
+        <location line="+4"/>
+        <source>Crop</source>
+        <translation>قص</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>Crop the 3D rendering to a box (drag its handles)</source>
+        <translation>قص العرض ثلاثي الأبعاد إلى صندوق (اسحب مقابضه)</translation>
+    </message>
+    <message>
+        <location line="+3"/>
+        <source>Reset crop</source>
+        <translation>إلغاء القص</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>The crop box back to the whole volume</source>
+        <translation>إعادة صندوق القص إلى الحجم كاملًا</translation>
+    </message>
+    <message>
+        <location line="+2"/>
+        <source>MIP</source>
+        <translation>MIP</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>3D maximum-intensity projection instead of the preset</source>
+        <translation>إسقاط أقصى شدة ثلاثي الأبعاد بدلًا من الإعداد المسبق</translation>
+    </message>
+    <message>
+        <location line="+3"/>
+        <source>Look at the volume from a standard direction</source>
+        <translation>عرض الحجم من اتجاه قياسي</translation>
+    </message>
+    <message>
+        <location line="+2"/>
+        <source>Anterior</source>
+        <translation>أمامي</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>Posterior</source>
+        <translation>خلفي</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>Left</source>
+        <translation>أيسر</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>Right</source>
+        <translation>أيمن</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>Superior</source>
+        <translation>علوي</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>Inferior</source>
+        <translation>سفلي</translation>
+    </message>
+    <message>
+        <location line="+5"/>
+        <source>Reset view</source>
+        <translation>إعادة ضبط العرض</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>Camera back to the front view, whole volume</source>
+        <translation>إعادة الكاميرا إلى المنظر الأمامي والحجم كاملًا</translation>
+    </message>
+</context>
+<context>
     <name>MprView</name>
     <message>
-        <location line="+6"/>
+        <location filename="extracted_strings.py" line="+6"/>
         <source>Link window and zoom</source>
         <extracomment>workstation/ui/mpr_view.py</extracomment>
         <translation>ربط النافذة والتكبير</translation>
@@ -493,7 +653,7 @@
 <context>
     <name>RemoteStudies</name>
     <message>
-        <location filename="../../workstation/ui/remote_studies.py" line="+186"/>
+        <location filename="../../workstation/ui/remote_studies.py" line="+187"/>
         <source>The archive queue did not start: </source>
         <translation>لم تبدأ قائمة انتظار الأرشيف: </translation>
     </message>
@@ -574,6 +734,342 @@
     </message>
 </context>
 <context>
+    <name>ReportEditor</name>
+    <message>
+        <location filename="../../workstation/ui/report_editor.py" line="+543"/>
+        <source>(no name)</source>
+        <translation>(بلا اسم)</translation>
+    </message>
+    <message>
+        <location line="+2"/>
+        <source>New report</source>
+        <translation>تقرير جديد</translation>
+    </message>
+    <message>
+        <location line="+71"/>
+        <source>Insert measurement</source>
+        <translation>إدراج قياس</translation>
+    </message>
+    <message>
+        <location line="+7"/>
+        <source>Normal</source>
+        <translation>طبيعي</translation>
+    </message>
+    <message>
+        <location line="+2"/>
+        <source>Fill every empty field with the template&apos;s normal text</source>
+        <translation>ملء كل حقل فارغ بالنص الطبيعي من القالب</translation>
+    </message>
+    <message>
+        <location line="+3"/>
+        <source>Undo</source>
+        <translation>تراجع</translation>
+    </message>
+    <message>
+        <location line="+3"/>
+        <source>Sign preliminary</source>
+        <translation>توقيع أولي</translation>
+    </message>
+    <message>
+        <location line="+2"/>
+        <source>Sign final</source>
+        <translation>توقيع نهائي</translation>
+    </message>
+    <message>
+        <location line="+7"/>
+        <source>Dictate</source>
+        <translation>إملاء</translation>
+    </message>
+    <message>
+        <location line="+33"/>
+        <source>Measurements</source>
+        <translation>القياسات</translation>
+    </message>
+    <message>
+        <location line="+10"/>
+        <source>Key images (referenced when signed)</source>
+        <translation>الصور المفتاحية (يُشار إليها عند التوقيع)</translation>
+    </message>
+    <message>
+        <location line="+169"/>
+        <source>Saving…</source>
+        <translation>جارٍ الحفظ…</translation>
+    </message>
+    <message>
+        <location line="+30"/>
+        <source>Undone</source>
+        <translation>تم التراجع</translation>
+    </message>
+    <message numerus="yes">
+        <location line="+95"/>
+        <source>Fields filled with normal text: %n</source>
+        <translation>
+            <numerusform>لم يُملأ أي حقل بالنص الطبيعي</numerusform>
+            <numerusform>مُلئ حقل واحد بالنص الطبيعي</numerusform>
+            <numerusform>مُلئ حقلان بالنص الطبيعي</numerusform>
+            <numerusform>مُلئت %n حقول بالنص الطبيعي</numerusform>
+            <numerusform>مُلئ %n حقلًا بالنص الطبيعي</numerusform>
+            <numerusform>مُلئ %n حقل بالنص الطبيعي</numerusform>
+        </translation>
+    </message>
+    <message>
+        <location line="+12"/>
+        <location line="+124"/>
+        <source>image</source>
+        <translation>صورة</translation>
+    </message>
+    <message>
+        <location line="-88"/>
+        <source>The measured image is not in the local store.</source>
+        <translation>الصورة المقيسة ليست في المخزن المحلي.</translation>
+    </message>
+    <message>
+        <location line="+55"/>
+        <source>Inserted %1</source>
+        <translation>أُدرج: %1</translation>
+    </message>
+    <message>
+        <location line="+59"/>
+        <source>Hold F4 (or press Dictate) and speak into the field</source>
+        <translation>اضغط F4 مطوّلًا (أو زر «إملاء») وتحدّث في الحقل</translation>
+    </message>
+    <message>
+        <location line="+10"/>
+        <source>%1. Typing works as always.</source>
+        <translation>%1. الكتابة تعمل كالمعتاد.</translation>
+    </message>
+    <message>
+        <location line="+86"/>
+        <source>● Listening: %1…</source>
+        <translation>● جارٍ الاستماع: %1…</translation>
+    </message>
+    <message>
+        <location line="+3"/>
+        <source>Writing what was said…</source>
+        <translation>جارٍ كتابة ما قيل…</translation>
+    </message>
+    <message>
+        <location line="+53"/>
+        <source>Nothing was heard.</source>
+        <translation>لم يُسمع شيء.</translation>
+    </message>
+    <message>
+        <location line="+47"/>
+        <source>A paragraph break needs a text section.</source>
+        <translation>يحتاج فاصل الفقرة إلى قسم نصي.</translation>
+    </message>
+    <message>
+        <location line="+17"/>
+        <source>“%1” is not a choice of %2.</source>
+        <translation>«%1» ليس من خيارات %2.</translation>
+    </message>
+    <message>
+        <location line="+23"/>
+        <source>%1 takes a number; heard “%2”.</source>
+        <translation>الحقل %1 يقبل رقمًا؛ سُمع «%2».</translation>
+    </message>
+    <message>
+        <location line="+12"/>
+        <source>%1 is in %2; heard %3.</source>
+        <translation>وحدة الحقل %1 هي %2؛ سُمع %3.</translation>
+    </message>
+    <message>
+        <location line="+51"/>
+        <source>Nothing dictated to scratch.</source>
+        <translation>لا يوجد نص مُملى لحذفه.</translation>
+    </message>
+    <message>
+        <location line="+10"/>
+        <source>The saved draft cannot be read: %1</source>
+        <translation>تعذّرت قراءة المسودة المحفوظة: %1</translation>
+    </message>
+    <message>
+        <location line="+11"/>
+        <source>Draft restored from template %1 (saved %2)</source>
+        <translation>استُعيدت المسودة من القالب %1 (حُفظت %2)</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Draft restored (saved %1)</source>
+        <translation>استُعيدت المسودة (حُفظت %1)</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Draft saved %1</source>
+        <translation>حُفظت المسودة %1</translation>
+    </message>
+    <message>
+        <location line="+4"/>
+        <source>NOT SAVED: %1</source>
+        <translation>لم تُحفظ: %1</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>The draft could not be saved: %1</source>
+        <translation>تعذّر حفظ المسودة: %1</translation>
+    </message>
+    <message>
+        <location line="+17"/>
+        <source>Incomplete study</source>
+        <translation>دراسة غير مكتملة</translation>
+    </message>
+    <message>
+        <location line="+12"/>
+        <source>Report</source>
+        <translation>التقرير</translation>
+    </message>
+    <message>
+        <location line="+30"/>
+        <source>The report cannot be signed yet: %1</source>
+        <translation>لا يمكن توقيع التقرير بعد: %1</translation>
+    </message>
+    <message>
+        <location line="+19"/>
+        <source>Not signed: the study is incomplete</source>
+        <translation>لم يُوقَّع: الدراسة غير مكتملة</translation>
+    </message>
+    <message>
+        <location line="+4"/>
+        <source>The report was not signed: %1</source>
+        <translation>لم يُوقَّع التقرير: %1</translation>
+    </message>
+    <message>
+        <location line="+12"/>
+        <source>Signed final: changes now go in an addendum.</source>
+        <translation>وُقّع نهائيًا: تُضاف التغييرات الآن في ملحق.</translation>
+    </message>
+    <message>
+        <location line="+2"/>
+        <source>Report signed final; it is stored and queued to be sent</source>
+        <translation>وُقّع التقرير نهائيًا؛ حُفظ ووُضع في قائمة الإرسال</translation>
+    </message>
+    <message>
+        <location line="+2"/>
+        <source>Report signed preliminary; it is stored and queued to be sent</source>
+        <translation>وُقّع التقرير توقيعًا أوليًا؛ حُفظ ووُضع في قائمة الإرسال</translation>
+    </message>
+    <message>
+        <location line="+28"/>
+        <source>Stored locally.</source>
+        <translation>محفوظ محليًا.</translation>
+    </message>
+    <message>
+        <location line="+5"/>
+        <source>Outbox unreadable: %1</source>
+        <translation>تعذّرت قراءة صندوق الصادر: %1</translation>
+    </message>
+    <message>
+        <location line="+8"/>
+        <source>, </source>
+        <comment>list separator</comment>
+        <translation>، </translation>
+    </message>
+    <message>
+        <location line="+5"/>
+        <source>Outbox: %1. Latest: %2</source>
+        <translation>صندوق الصادر: %1. الأحدث: %2</translation>
+    </message>
+    <message>
+        <location line="+11"/>
+        <source>acknowledged by %1 at %2</source>
+        <translation>أكّد %1 الاستلام الساعة %2</translation>
+    </message>
+    <message numerus="yes">
+        <location line="+1"/>
+        <source>acknowledged by %1 at %2 after %n attempts</source>
+        <translation>
+            <numerusform>أكّد %1 الاستلام الساعة %2 بعد %n محاولة</numerusform>
+            <numerusform>أكّد %1 الاستلام الساعة %2 بعد محاولة واحدة</numerusform>
+            <numerusform>أكّد %1 الاستلام الساعة %2 بعد محاولتين</numerusform>
+            <numerusform>أكّد %1 الاستلام الساعة %2 بعد %n محاولات</numerusform>
+            <numerusform>أكّد %1 الاستلام الساعة %2 بعد %n محاولة</numerusform>
+            <numerusform>أكّد %1 الاستلام الساعة %2 بعد %n محاولة</numerusform>
+        </translation>
+    </message>
+    <message>
+        <location line="+3"/>
+        <source>no reason given</source>
+        <translation>دون ذكر سبب</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>refused by %1: %2 (fix the cause, then retry)</source>
+        <translation>رفضه %1: %2 (عالج السبب ثم أعد المحاولة)</translation>
+    </message>
+    <message>
+        <location line="+2"/>
+        <source>waiting to be sent to %1</source>
+        <translation>بانتظار الإرسال إلى %1</translation>
+    </message>
+    <message>
+        <location line="+3"/>
+        <source>now</source>
+        <comment>next attempt</comment>
+        <translation>الآن</translation>
+    </message>
+    <message>
+        <location line="+2"/>
+        <source>in %1 s (%2)</source>
+        <translation>بعد %1 ث (%2)</translation>
+    </message>
+    <message>
+        <location line="+2"/>
+        <source>not yet acknowledged by %1 after 1 attempt: %2; next attempt %3</source>
+        <translation>لم يؤكّد %1 الاستلام بعد محاولة واحدة: %2؛ المحاولة التالية %3</translation>
+    </message>
+    <message numerus="yes">
+        <location line="+3"/>
+        <source>not yet acknowledged by %1 after %n attempts: %2; next attempt %3</source>
+        <translation>
+            <numerusform>لم يؤكّد %1 الاستلام بعد %n محاولة: %2؛ المحاولة التالية %3</numerusform>
+            <numerusform>لم يؤكّد %1 الاستلام بعد محاولة واحدة: %2؛ المحاولة التالية %3</numerusform>
+            <numerusform>لم يؤكّد %1 الاستلام بعد محاولتين: %2؛ المحاولة التالية %3</numerusform>
+            <numerusform>لم يؤكّد %1 الاستلام بعد %n محاولات: %2؛ المحاولة التالية %3</numerusform>
+            <numerusform>لم يؤكّد %1 الاستلام بعد %n محاولة: %2؛ المحاولة التالية %3</numerusform>
+            <numerusform>لم يؤكّد %1 الاستلام بعد %n محاولة: %2؛ المحاولة التالية %3</numerusform>
+        </translation>
+    </message>
+    <message numerus="yes">
+        <location line="+9"/>
+        <source>%n pending</source>
+        <comment>outbox entries</comment>
+        <translation>
+            <numerusform>لا تقارير بانتظار الإرسال</numerusform>
+            <numerusform>تقرير واحد بانتظار الإرسال</numerusform>
+            <numerusform>تقريران بانتظار الإرسال</numerusform>
+            <numerusform>%n تقارير بانتظار الإرسال</numerusform>
+            <numerusform>%n تقريرًا بانتظار الإرسال</numerusform>
+            <numerusform>%n تقرير بانتظار الإرسال</numerusform>
+        </translation>
+    </message>
+    <message numerus="yes">
+        <location line="+2"/>
+        <source>%n sent</source>
+        <comment>outbox entries</comment>
+        <translation>
+            <numerusform>لم يُرسَل أي تقرير</numerusform>
+            <numerusform>أُرسل تقرير واحد</numerusform>
+            <numerusform>أُرسل تقريران</numerusform>
+            <numerusform>أُرسلت %n تقارير</numerusform>
+            <numerusform>أُرسل %n تقريرًا</numerusform>
+            <numerusform>أُرسل %n تقرير</numerusform>
+        </translation>
+    </message>
+    <message numerus="yes">
+        <location line="+1"/>
+        <source>%n failed</source>
+        <comment>outbox entries</comment>
+        <translation>
+            <numerusform>لم يُرفض أي تقرير</numerusform>
+            <numerusform>رُفض تقرير واحد</numerusform>
+            <numerusform>رُفض تقريران</numerusform>
+            <numerusform>رُفضت %n تقارير</numerusform>
+            <numerusform>رُفض %n تقريرًا</numerusform>
+            <numerusform>رُفض %n تقرير</numerusform>
+        </translation>
+    </message>
+</context>
+<context>
     <name>SeriesBrowser</name>
     <message>
         <location filename="extracted_strings.py" line="+6"/>
@@ -615,7 +1111,7 @@
         <translation>المجموعة</translation>
     </message>
     <message>
-        <location line="+444"/>
+        <location line="+528"/>
         <source>Show the study list</source>
         <extracomment>workstation/ui/shortcuts.py (DEFAULTS)</extracomment>
         <translation>عرض قائمة الدراسات</translation>
@@ -856,6 +1352,12 @@
     </message>
     <message>
         <location line="+6"/>
+        <source>Calibrate: line over an object of known size</source>
+        <extracomment>workstation/ui/shortcuts.py (DEFAULTS)</extracomment>
+        <translation>معايرة: خط فوق جسم معروف الحجم</translation>
+    </message>
+    <message>
+        <location line="+6"/>
         <source>Overlay planes on / off</source>
         <extracomment>workstation/ui/shortcuts.py (DEFAULTS)</extracomment>
         <translation>إظهار / إخفاء مستويات التراكب</translation>
@@ -874,9 +1376,92 @@
     </message>
 </context>
 <context>
+    <name>SignerDialog</name>
+    <message>
+        <location filename="../../workstation/ui/report_editor.py" line="-1342"/>
+        <source>Who signs this report?</source>
+        <translation>من يوقّع هذا التقرير؟</translation>
+    </message>
+    <message>
+        <location line="+8"/>
+        <source>Family name</source>
+        <translation>اسم العائلة</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>Given name</source>
+        <translation>الاسم الأول</translation>
+    </message>
+    <message>
+        <location line="+2"/>
+        <source>Organisation *</source>
+        <translation>المؤسسة *</translation>
+    </message>
+    <message>
+        <location line="+0"/>
+        <source>Organisation</source>
+        <translation>المؤسسة</translation>
+    </message>
+    <message>
+        <location line="+21"/>
+        <source>The family name is needed.</source>
+        <translation>اسم العائلة مطلوب.</translation>
+    </message>
+    <message>
+        <location line="+3"/>
+        <source>A final report needs the organisation.</source>
+        <translation>يتطلب التقرير النهائي اسم المؤسسة.</translation>
+    </message>
+</context>
+<context>
+    <name>SrViewer</name>
+    <message>
+        <location filename="extracted_strings.py" line="-780"/>
+        <source>No report to show.</source>
+        <extracomment>workstation/ui/sr_viewer.py</extracomment>
+        <translation>لا يوجد تقرير لعرضه.</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Current report</source>
+        <extracomment>workstation/ui/sr_viewer.py</extracomment>
+        <translation>التقرير الحالي</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>undated</source>
+        <extracomment>workstation/ui/sr_viewer.py</extracomment>
+        <translation>بلا تاريخ</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Report</source>
+        <extracomment>workstation/ui/sr_viewer.py</extracomment>
+        <translation>التقرير</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Unreadable report</source>
+        <extracomment>workstation/ui/sr_viewer.py</extracomment>
+        <translation>تقرير تتعذّر قراءته</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Earlier report: %1</source>
+        <extracomment>workstation/ui/sr_viewer.py</extracomment>
+        <translation>نسخة سابقة من التقرير: %1</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Prior %1</source>
+        <extracomment>workstation/ui/sr_viewer.py</extracomment>
+        <translation>دراسة سابقة %1</translation>
+    </message>
+</context>
+<context>
     <name>StudyTableModel</name>
     <message>
-        <location line="-690"/>
+        <location line="+6"/>
         <source>Local only</source>
         <extracomment>workstation/ui/study_model.py</extracomment>
         <translation>محلية فقط</translation>
@@ -924,7 +1509,7 @@
         <translation>النسخة المحلية</translation>
     </message>
     <message>
-        <location line="+222"/>
+        <location line="+264"/>
         <source>Patient name</source>
         <extracomment>workstation/ui/study_model.py (_COLUMNS)</extracomment>
         <translation>اسم المريض</translation>
@@ -1011,7 +1596,7 @@
 <context>
     <name>WorklistPanel</name>
     <message>
-        <location line="-288"/>
+        <location line="-276"/>
         <source>Assign to reader</source>
         <extracomment>workstation/ui/worklist_panel.py</extracomment>
         <translation>إسناد إلى طبيب</translation>
@@ -1071,14 +1656,14 @@
         <translation>الاسم</translation>
     </message>
     <message>
-        <location line="+6"/>
+        <location line="+30"/>
         <source>Open</source>
         <extracomment>workstation/ui/worklist_panel.py</extracomment>
-        <translatorcomment>Also the lead view&apos;s column of open work items; one source text serves both.</translatorcomment>
+        <translatorcomment>The action that opens a work item&apos;s study (context menu). The lead view&apos;s column of open work items is its own entry (count of open items).</translatorcomment>
         <translation>فتح</translation>
     </message>
     <message>
-        <location line="+6"/>
+        <location line="-24"/>
         <source>Assign selected</source>
         <extracomment>workstation/ui/worklist_panel.py</extracomment>
         <translation>إسناد المحدد</translation>
@@ -1097,24 +1682,12 @@
     </message>
     <message>
         <location line="+6"/>
-        <source>Worklist not refreshed:</source>
-        <extracomment>workstation/ui/worklist_panel.py</extracomment>
-        <translation>لم تُحدَّث قائمة العمل:</translation>
-    </message>
-    <message>
-        <location line="+6"/>
-        <source>{n} work items, {late} overdue, updated {time}</source>
-        <extracomment>workstation/ui/worklist_panel.py</extracomment>
-        <translation>{n} عنصر عمل، {late} متأخرة، آخر تحديث {time}</translation>
-    </message>
-    <message>
-        <location line="+6"/>
         <source>Select the work items to assign first</source>
         <extracomment>workstation/ui/worklist_panel.py</extracomment>
         <translation>حدّد عناصر العمل المراد إسنادها أولًا</translation>
     </message>
     <message>
-        <location line="+6"/>
+        <location line="+12"/>
         <source>Open read-only</source>
         <extracomment>workstation/ui/worklist_panel.py</extracomment>
         <translation>فتح للقراءة فقط</translation>
@@ -1133,9 +1706,33 @@
     </message>
     <message>
         <location line="+6"/>
+        <source>Overdue (%1)</source>
+        <extracomment>workstation/ui/worklist_panel.py</extracomment>
+        <translation>متأخرة (%1)</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Worklist not refreshed: %1</source>
+        <extracomment>workstation/ui/worklist_panel.py</extracomment>
+        <translation>لم تُحدَّث قائمة العمل: %1</translation>
+    </message>
+    <message>
+        <location line="+6"/>
         <source>Claimed: you are reading this study</source>
         <extracomment>workstation/ui/worklist_panel.py</extracomment>
         <translation>تم الحجز: أنت تقرأ هذه الدراسة</translation>
+    </message>
+    <message>
+        <location line="+18"/>
+        <source>Due %1</source>
+        <extracomment>workstation/ui/worklist_panel.py</extracomment>
+        <translation>موعد التسليم: %1</translation>
+    </message>
+    <message>
+        <location line="+18"/>
+        <source>updated %1</source>
+        <extracomment>workstation/ui/worklist_panel.py</extracomment>
+        <translation>آخر تحديث %1</translation>
     </message>
     <message>
         <location line="+6"/>
@@ -1144,19 +1741,7 @@
         <translation>طبيب آخر</translation>
     </message>
     <message>
-        <location line="+6"/>
-        <source>is assigned to</source>
-        <extracomment>workstation/ui/worklist_panel.py</extracomment>
-        <translation>مُسندة إلى</translation>
-    </message>
-    <message>
-        <location line="+6"/>
-        <source>is being read by</source>
-        <extracomment>workstation/ui/worklist_panel.py</extracomment>
-        <translation>قيد القراءة لدى</translation>
-    </message>
-    <message>
-        <location line="+6"/>
+        <location line="-36"/>
         <source>Handed back to the pool</source>
         <extracomment>workstation/ui/worklist_panel.py</extracomment>
         <translation>أُعيدت إلى المجموعة</translation>
@@ -1168,13 +1753,7 @@
         <translation>إعادة إلى المجموعة</translation>
     </message>
     <message>
-        <location line="+6"/>
-        <source>Due</source>
-        <extracomment>workstation/ui/worklist_panel.py</extracomment>
-        <translation>موعد التسليم</translation>
-    </message>
-    <message>
-        <location line="+6"/>
+        <location line="+12"/>
         <source>(unassigned)</source>
         <extracomment>workstation/ui/worklist_panel.py</extracomment>
         <translation>(غير مُسندة)</translation>
@@ -1186,40 +1765,34 @@
         <translation>(لا يوجد)</translation>
     </message>
     <message>
-        <location line="+6"/>
-        <source>This study {verb} {who}: opened read-only</source>
-        <extracomment>workstation/ui/worklist_panel.py</extracomment>
-        <translation>هذه الدراسة {verb} {who}: فُتحت للقراءة فقط</translation>
-    </message>
-    <message>
-        <location line="+6"/>
-        <source>Not claimed ({error}): opened read-only</source>
-        <extracomment>workstation/ui/worklist_panel.py</extracomment>
-        <translation>لم يتم الحجز ({error}): فُتحت للقراءة فقط</translation>
-    </message>
-    <message>
-        <location line="+6"/>
-        <source>{ok} assigned</source>
-        <extracomment>workstation/ui/worklist_panel.py</extracomment>
-        <translation>تم إسناد {ok}</translation>
-    </message>
-    <message>
-        <location line="+6"/>
-        <source>Work item not completed:</source>
-        <extracomment>workstation/ui/worklist_panel.py</extracomment>
-        <translation>لم يكتمل عنصر العمل:</translation>
-    </message>
-    <message>
-        <location line="+6"/>
+        <location line="+24"/>
         <source>Reading completed</source>
         <extracomment>workstation/ui/worklist_panel.py</extracomment>
         <translation>اكتملت القراءة</translation>
     </message>
     <message>
-        <location line="+6"/>
-        <source>{n} refused: {why}</source>
+        <location line="-6"/>
+        <source>Not claimed (%1): opened read-only</source>
         <extracomment>workstation/ui/worklist_panel.py</extracomment>
-        <translation>رُفض {n}: {why}</translation>
+        <translation>لم يتم الحجز (%1): فُتحت للقراءة فقط</translation>
+    </message>
+    <message>
+        <location line="+12"/>
+        <source>This study is assigned to %1: opened read-only</source>
+        <extracomment>workstation/ui/worklist_panel.py</extracomment>
+        <translation>هذه الدراسة مُسندة إلى %1: فُتحت للقراءة فقط</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>This study is being read by %1: opened read-only</source>
+        <extracomment>workstation/ui/worklist_panel.py</extracomment>
+        <translation>هذه الدراسة قيد القراءة لدى %1: فُتحت للقراءة فقط</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Work item not completed: %1</source>
+        <extracomment>workstation/ui/worklist_panel.py</extracomment>
+        <translation>لم يكتمل عنصر العمل: %1</translation>
     </message>
     <message>
         <location line="+90"/>
@@ -1310,6 +1883,87 @@
         <source>My pools</source>
         <extracomment>workstation/worklist/model.py (builtin_filters)</extracomment>
         <translation>مجموعاتي</translation>
+    </message>
+    <message>
+        <location filename="../../workstation/ui/worklist_panel.py" line="+97"/>
+        <source>complete</source>
+        <comment>local copy</comment>
+        <translation>مكتملة</translation>
+    </message>
+    <message>
+        <location line="+2"/>
+        <source>partial</source>
+        <comment>local copy</comment>
+        <translation>جزئية</translation>
+    </message>
+    <message>
+        <location line="+2"/>
+        <source>none</source>
+        <comment>local copy</comment>
+        <translation>لا توجد</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>, </source>
+        <comment>list separator</comment>
+        <translation>، </translation>
+    </message>
+    <message>
+        <location line="+363"/>
+        <source>Open</source>
+        <comment>count of open items</comment>
+        <translation>المفتوحة</translation>
+    </message>
+    <message numerus="yes">
+        <location line="+377"/>
+        <source>%n work item(s)</source>
+        <translation>
+            <numerusform>لا توجد عناصر عمل</numerusform>
+            <numerusform>عنصر عمل واحد</numerusform>
+            <numerusform>عنصرا عمل</numerusform>
+            <numerusform>%n عناصر عمل</numerusform>
+            <numerusform>%n عنصر عمل</numerusform>
+            <numerusform>%n عنصر عمل</numerusform>
+        </translation>
+    </message>
+    <message numerus="yes">
+        <location line="+3"/>
+        <source>%n overdue</source>
+        <comment>work items</comment>
+        <translation>
+            <numerusform>لا عناصر متأخرة</numerusform>
+            <numerusform>عنصر واحد متأخر</numerusform>
+            <numerusform>عنصران متأخران</numerusform>
+            <numerusform>%n عناصر متأخرة</numerusform>
+            <numerusform>%n عنصرًا متأخرًا</numerusform>
+            <numerusform>%n عنصر متأخر</numerusform>
+        </translation>
+    </message>
+    <message numerus="yes">
+        <location line="+92"/>
+        <source>%n assigned</source>
+        <comment>work items</comment>
+        <translation>
+            <numerusform>لم يُسنَد أي عنصر</numerusform>
+            <numerusform>أُسند عنصر واحد</numerusform>
+            <numerusform>أُسند عنصران</numerusform>
+            <numerusform>أُسندت %n عناصر</numerusform>
+            <numerusform>أُسند %n عنصرًا</numerusform>
+            <numerusform>أُسند %n عنصر</numerusform>
+        </translation>
+    </message>
+    <message numerus="yes">
+        <location line="+3"/>
+        <source>%n refused: %1</source>
+        <comment>work items</comment>
+        <translation>
+            <numerusform>لم يُرفض أي عنصر: %1</numerusform>
+            <numerusform>رُفض عنصر واحد: %1</numerusform>
+            <numerusform>رُفض عنصران: %1</numerusform>
+            <numerusform>رُفضت %n عناصر: %1</numerusform>
+            <numerusform>رُفض %n عنصرًا: %1</numerusform>
+            <numerusform>رُفض %n عنصر: %1</numerusform>
+        </translation>
     </message>
 </context>
 </TS>

@@ -41,15 +41,32 @@ def _tool():
     return module
 
 
-def _messages(ts: Path) -> dict[tuple[str, str], tuple[str, str | None]]:
-    """(context, source) -> (translation, its type attribute) of a .ts file."""
+def _messages(ts: Path) -> dict[tuple[str, str, str | None], tuple[str, str | None]]:
+    """(context, source, disambiguation) -> (translation, its type attribute) of a .ts file.
+
+    A plural (numerus) translation is its forms joined by "|" (an empty form, an empty part).
+    """
     out = {}
     for ctx in ET.parse(ts).getroot().iter("context"):
         name = ctx.findtext("name", "")
         for msg in ctx.iter("message"):
             tr = msg.find("translation")
             assert tr is not None
-            out[(name, msg.findtext("source", ""))] = (tr.text or "", tr.get("type"))
+            forms = tr.findall("numerusform")
+            text = "|".join(f.text or "" for f in forms) if forms else (tr.text or "")
+            key = (name, msg.findtext("source", ""), msg.findtext("comment"))
+            out[key] = (text, tr.get("type"))
+    return out
+
+
+def _plural_forms(ts: Path) -> dict[tuple[str, str], list[str]]:
+    """(context, source) -> the numerus forms of each plural message of a .ts file."""
+    out = {}
+    for ctx in ET.parse(ts).getroot().iter("context"):
+        for msg in ctx.iter("message"):
+            if msg.get("numerus") == "yes":
+                forms = [f.text or "" for f in msg.iter("numerusform")]
+                out[(ctx.findtext("name", ""), msg.findtext("source", ""))] = forms
     return out
 
 
@@ -111,14 +128,28 @@ def test_every_ui_string_has_a_finished_arabic_translation(tmp_path):
     assert (added, gone) == ([], []), "run tools/update_translations.py"
     unfinished = [key for key, (text, kind) in updated.items() if kind is not None or not text]
     assert unfinished == [], f"translate in resources/i18n/workstation_ar.ts: {unfinished}"
-    for (context, source), (text, _kind) in committed.items():
+    plurals = _plural_forms(TS)
+    for (context, source, _comment), (text, _kind) in committed.items():
+        if (context, source) in plurals:
+            continue
         assert sorted(_PLACEHOLDER.findall(text)) == sorted(_PLACEHOLDER.findall(source)), (
             context,
             source,
         )
         assert text.count("&") == source.count("&"), (context, source)
-    assert committed[("MainWindow", "&File")] == ("&ملف", None)
-    assert committed[("Shortcuts", "Active tool (window/level by default)")] == (
+    # Arabic has six plural forms (Qt's order: 0, 1, 2, 3-10, 11-99, 100-102...): all filled,
+    # the other placeholders kept in each; only zero, one and two may say the number in words.
+    assert len(plurals) >= 8
+    for (context, source), forms in plurals.items():
+        assert len(forms) == 6 and all(f.strip() for f in forms), (context, source)
+        wanted = sorted(_PLACEHOLDER.findall(source))
+        for n, form in enumerate(forms):
+            found = sorted(_PLACEHOLDER.findall(form))
+            if n < 3 and "%n" not in found:
+                found = sorted([*found, "%n"])
+            assert found == wanted, (context, source, n)
+    assert committed[("MainWindow", "&File", None)] == ("&ملف", None)
+    assert committed[("Shortcuts", "Active tool (window/level by default)", None)] == (
         "الأداة النشطة (النافذة/المستوى افتراضيًا)",
         None,
     )
@@ -134,7 +165,7 @@ def test_arabic_main_window_mirrored_with_translated_menus(
     assert win.layoutDirection() == Qt.LayoutDirection.RightToLeft
     assert _menu_texts(win) == [
         ("&ملف", ["&استيراد ملفات…", "استيراد &مجلد…", "&خروج"]),
-        ("&عرض", ["&قائمة الدراسات", "&العارض"]),
+        ("&عرض", ["&قائمة الدراسات", "&العارض", "القياسات"]),
         ("&مساعدة", ["&اختصارات لوحة المفاتيح"]),
     ]
     assert win.windowTitle() == "محطة القراءة"
@@ -184,7 +215,7 @@ def test_english_main_window_left_to_right(qtbot, store, english_after):
     assert win.layoutDirection() == Qt.LayoutDirection.LeftToRight
     assert _menu_texts(win) == [
         ("&File", ["&Import files…", "Import &folder…", "&Quit"]),
-        ("&View", ["Study &list", "&Viewer"]),
+        ("&View", ["Study &list", "&Viewer", "Measurements"]),
         ("&Help", ["Keyboard &shortcuts"]),
     ]
     assert win.study_table.visualRect(win.study_model.index(0, 0)).left() == 0
@@ -228,3 +259,231 @@ def test_languages_match_the_settings_schema():
     from workstation.core.settings import UI_LANGUAGES
 
     assert i18n.LANGUAGES == UI_LANGUAGES == ("system", "en", "ar")
+
+
+def _ink_columns(widget) -> list[int]:
+    """The x of every pixel column of ``widget`` painted in something other than its
+    background (taken at the bottom-right corner, which an empty text edit leaves blank)."""
+    image = widget.grab().toImage()
+    background = image.pixel(image.width() - 2, image.height() - 2)
+    return [
+        x
+        for x in range(image.width())
+        if any(image.pixel(x, y) != background for y in range(2, image.height() - 2))
+    ]
+
+
+@pytest.fixture
+def arabic_editor(qtbot, store, english_after, tmp_path):
+    """A report editor of the CT head study, built in Arabic (drafts in a folder of its own)."""
+    from workstation.reporting.drafts import DraftStore
+    from workstation.reporting.templates import load_builtin_templates, pick_template
+    from workstation.ui.report_editor import ReportEditor
+
+    install_translator(english_after, "ar")
+    drafts = DraftStore(tmp_path)
+    template = pick_template(load_builtin_templates(), store.study(CT_HEAD.study_instance_uid))
+    ed = ReportEditor(store, CT_HEAD.study_instance_uid, template, "reader", drafts)
+    qtbot.addWidget(ed)
+    ed.resize(520, 900)
+    ed.show()
+    qtbot.waitExposed(ed)
+    yield ed
+    ed.shutdown()
+    drafts.close()
+
+
+def test_arabic_report_editor_buttons_and_left_to_right_report_text(arabic_editor, qtbot):
+    ed = arabic_editor
+    assert ed.layoutDirection() == Qt.LayoutDirection.RightToLeft
+    buttons = [
+        ed.normal_button,
+        ed.undo_button,
+        ed.dictate_button,
+        ed.sign_preliminary_button,
+        ed.sign_final_button,
+        ed.insert_button,
+    ]
+    assert [b.text() for b in buttons] == [
+        "طبيعي",
+        "تراجع",
+        "إملاء",
+        "توقيع أولي",
+        "توقيع نهائي",
+        "إدراج قياس",
+    ]
+    assert ed.draft_label.text() == "تقرير جديد"
+    # The report itself (template form, fields, section texts) stays English, left to right.
+    assert ed.content_area.layoutDirection() == Qt.LayoutDirection.LeftToRight
+    directions = {w.layoutDirection() for w in [*ed.field_widgets.values(), *ed.tab_order]}
+    assert directions == {Qt.LayoutDirection.LeftToRight}
+    history = ed.section_edits["history"]
+    assert (history.toPlainText(), history.hint()) == ("", "History…")
+    # The grey hint starts at the left edge (Qt's own placeholder would hug the right one
+    # and show "…History").
+    ink = _ink_columns(history.viewport())
+    assert ink, "the hint was not painted"
+    assert ink[0] <= 12 and ink[-1] < history.viewport().width() // 2, (ink[0], ink[-1])
+    history.setPlainText("(see prior) Stable.")
+    block = history.document().firstBlock()
+    assert block.textDirection() == Qt.LayoutDirection.LeftToRight
+    # A count in a status message takes the Arabic plural form of its number.
+    messages: list[str] = []
+    ed.status_message.connect(messages.append)
+    template = ed.template
+    normal_sections = [k for k in template.normal_texts() if k != "history"]  # history typed
+    assert ed.fill_normal() == len(template.normal_values()) + len(normal_sections) == 10
+    assert messages[-1] == "مُلئت 10 حقول بالنص الطبيعي"  # 3 to 10: the "few" form
+
+
+def test_arabic_plural_forms_follow_the_number(english_after):
+    install_translator(english_after, "ar")
+    assigned = [
+        QCoreApplication.translate("WorklistPanel", "%n assigned", "work items", n)
+        for n in (0, 1, 2, 3, 11, 100)
+    ]
+    assert assigned == [
+        "لم يُسنَد أي عنصر",
+        "أُسند عنصر واحد",
+        "أُسند عنصران",
+        "أُسندت 3 عناصر",
+        "أُسند 11 عنصرًا",
+        "أُسند 100 عنصر",
+    ]
+    # The count of open items and the action "Open" are two entries of the catalogue.
+    header = QCoreApplication.translate("WorklistPanel", "Open", "count of open items")
+    assert (header, QCoreApplication.translate("WorklistPanel", "Open")) == ("المفتوحة", "فتح")
+    install_translator(english_after, "en")
+    english = QCoreApplication.translate("WorklistPanel", "%n refused: %1", "work items", 2)
+    assert english.replace("%1", "busy") == "2 refused: busy"
+
+
+def test_sr_paragraphs_say_their_own_direction():
+    from workstation.reporting.pdf import Block, BlockKind
+    from workstation.ui.sr_viewer import blocks_html
+
+    page = blocks_html(
+        [Block(BlockKind.PARAGRAPH, "None."), Block(BlockKind.PARAGRAPH, "لا يوجد نزف.")]
+    )
+    assert "<p dir='ltr' style='margin:2px 0 6px 0px'>None.</p>" in page
+    assert "<p dir='rtl' style='margin:2px 0 6px 0px'>لا يوجد نزف.</p>" in page
+
+
+@pytest.mark.parametrize("language", ["ar", "en"])
+def test_report_editor_beside_the_ct_head_clips_no_title(
+    qtbot, store, english_after, artifact_dir, language
+):
+    """Beside the images, in both directions, the scroll bar covers no section title and no
+    button is narrower than its text; the worklist and report views speak the language."""
+    qapp = english_after
+    assert install_translator(qapp, language) == language
+    win = _window(qtbot, store, qapp)
+    win.open_study(CT_HEAD.study_instance_uid)
+    qtbot.wait(200)
+    ed = win.editor
+    assert ed is not None
+    scroll = ed.content_scroll
+    viewport = scroll.viewport()
+    assert ed.content_area.width() == viewport.width()
+    bar = scroll.verticalScrollBar()
+    assert bar.isVisible()  # the form is taller than the panel: the bar is there to avoid
+    bar_left = bar.mapTo(ed, bar.rect().topLeft()).x()
+    port_left = viewport.mapTo(ed, viewport.rect().topLeft()).x()
+    if language == "ar":
+        assert bar_left < port_left  # mirrored: the bar on the left, beside the content
+    else:
+        assert bar_left >= port_left + viewport.width()
+    clipped = []
+    for key, heading in ed.section_headings.items():
+        left = heading.mapTo(viewport, heading.rect().topLeft()).x()
+        if left < 0 or left + heading.sizeHint().width() > viewport.width():
+            clipped.append((key, left))
+    assert clipped == []
+    buttons = [ed.sign_final_button, ed.sign_preliminary_button, ed.dictate_button]
+    assert [b.text() for b in buttons] == (
+        ["توقيع نهائي", "توقيع أولي", "إملاء"]
+        if language == "ar"
+        else ["Sign final", "Sign preliminary", "Dictate"]
+    )
+    narrow = [b.text() for b in buttons if b.width() < b.minimumSizeHint().width()]
+    assert narrow == []
+    assert win.sr_viewer.empty.text() == (
+        "لا يوجد تقرير لعرضه." if language == "ar" else "No report to show."
+    )
+    lead = win.worklist_panel.lead_view
+    assert lead is not None
+    header = [lead.counts.horizontalHeaderItem(i).text() for i in range(4)]
+    assert header == (
+        ["حسب", "الاسم", "المفتوحة", "متأخرة"]
+        if language == "ar"
+        else ["By", "Name", "Open", "Overdue"]
+    )
+    assert win.screenshot().save(str(artifact_dir / f"ui_i18n_{language}_report_editor.png"))
+    win.close()
+
+
+def test_outbox_state_in_the_interface_language(arabic_editor, english_after):
+    """The editor says where a signed report is in Arabic, and in English exactly as the
+    outbox itself does (``OutboxEntry.describe``)."""
+    import dataclasses
+    import datetime as dt
+
+    from workstation.reporting.outbox import OutboxEntry, OutboxState
+
+    now = dt.datetime(2026, 11, 20, 9, 0, 0).timestamp()
+    waiting = OutboxEntry(
+        "1.2.3", "central", "1.2", "sr.dcm", OutboxState.PENDING, 0, now, "", now, now, None
+    )
+    retrying = dataclasses.replace(
+        waiting, attempts=3, next_attempt_at=now + 30, last_error="connection refused"
+    )
+    once = dataclasses.replace(retrying, attempts=1, next_attempt_at=now - 1)
+    sent = dataclasses.replace(waiting, state=OutboxState.SENT, attempts=2, sent_at=now)
+    refused = dataclasses.replace(waiting, state=OutboxState.FAILED, attempts=1)
+    entries = [waiting, retrying, once, sent, refused]
+    ed = arabic_editor
+    assert [ed.describe_outbox_entry(e, now) for e in entries] == [
+        "بانتظار الإرسال إلى central",
+        "لم يؤكّد central الاستلام بعد 3 محاولات: connection refused؛ المحاولة التالية "
+        "بعد 30 ث (09:00:30)",
+        "لم يؤكّد central الاستلام بعد محاولة واحدة: connection refused؛ المحاولة التالية الآن",
+        "أكّد central الاستلام الساعة 09:00:00 بعد محاولتين",
+        "رفضه central: دون ذكر سبب (عالج السبب ثم أعد المحاولة)",
+    ]
+    install_translator(english_after, "en")
+    english = [ed.describe_outbox_entry(e, now) for e in entries]
+    assert english == [e.describe(now) for e in entries]
+    assert english[1] == (
+        "not yet acknowledged by central after 3 attempts: connection refused; "
+        "next attempt in 30 s (09:00:30)"
+    )
+
+
+def test_arabic_worklist_cells(english_after):
+    """The worklist's local-copy column and due-time tooltip speak Arabic; English stays."""
+    from datetime import UTC, datetime, timedelta
+
+    from workstation.core.ups import ProcedureStepState, UpsPriority
+    from workstation.ui.worklist_panel import COLUMN, LocalStudy, WorklistTableModel
+    from workstation.worklist.model import WorkItem
+
+    now = datetime(2026, 1, 10, 12, 0, tzinfo=UTC)
+    due = now + timedelta(minutes=90)
+    item = WorkItem(
+        uid="w1",
+        state=ProcedureStepState.SCHEDULED,
+        priority=UpsPriority.LOW,
+        due=due,
+        study_instance_uid="1.2.3",
+        number_of_images=4,
+    )
+    model = WorklistTableModel()
+    model.set_items([item], {"1.2.3": LocalStudy(3, "CT", "HEAD")}, now=now)
+    cache, left = model.index(0, COLUMN["cache"]), model.index(0, COLUMN["left"])
+    shown = due.astimezone().strftime("%Y-%m-%d %H:%M")
+    install_translator(english_after, "ar")
+    assert model.data(cache) == "جزئية"
+    assert model.data(left, Qt.ItemDataRole.ToolTipRole) == f"موعد التسليم: {shown}"
+    install_translator(english_after, "en")
+    assert model.data(cache) == "partial"
+    assert model.data(left, Qt.ItemDataRole.ToolTipRole) == f"Due {shown}"

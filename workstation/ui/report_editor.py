@@ -25,6 +25,10 @@ images, a "normal" shortcut, undo, autosaved drafts, and signing.
   signer's name and organisation when they are not configured, an incomplete study asks for
   an acknowledgement, and the outbox state of the study's reports is shown.
 
+Language: the interface's texts are translated (``self.tr``, ``resources/i18n``); the report
+itself (template, fields, section texts, measurements) is English and stays left to right
+inside a mirrored Arabic interface.
+
 The widget is self-contained: it talks to its owner through signals only.
 """
 
@@ -44,8 +48,16 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
-from PySide6.QtGui import QDoubleValidator, QFont, QKeyEvent, QKeySequence, QShortcut
+from PySide6.QtCore import QEvent, QObject, QRectF, Qt, QTimer, Signal
+from PySide6.QtGui import (
+    QDoubleValidator,
+    QFont,
+    QKeyEvent,
+    QKeySequence,
+    QPainter,
+    QPaintEvent,
+    QShortcut,
+)
 from PySide6.QtWidgets import (
     QApplication,
     QComboBox,
@@ -94,7 +106,7 @@ from workstation.reporting.dictation.session import (
     remove_phrase,
 )
 from workstation.reporting.drafts import Draft, DraftAutosaver, DraftContent, DraftStore
-from workstation.reporting.outbox import Outbox, OutboxState
+from workstation.reporting.outbox import Outbox, OutboxEntry, OutboxState
 from workstation.reporting.signing import (
     CompletenessCheck,
     IncompleteStudyError,
@@ -273,6 +285,22 @@ def _value_text(value: float) -> str:
     return f"{value:.2f}".rstrip("0").rstrip(".")
 
 
+def _clock_text(timestamp: float) -> str:
+    return _dt.datetime.fromtimestamp(timestamp).strftime("%H:%M:%S")
+
+
+_PLACEHOLDER = re.compile(r"%([1-9])")
+
+
+def _arg(text: str, *values: str) -> str:
+    """Put ``values`` into a translated text's ``%1``, ``%2``… in one pass (as QString.arg),
+    so a translation may reorder them and a value holding "%2" is left as it is."""
+    return _PLACEHOLDER.sub(
+        lambda m: values[int(m.group(1)) - 1] if int(m.group(1)) <= len(values) else m.group(0),
+        text,
+    )
+
+
 # =============================================================================================
 # Dialogs
 # =============================================================================================
@@ -290,7 +318,7 @@ class SignerDialog(QDialog):
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
-        self.setWindowTitle("Who signs this report?")
+        self.setWindowTitle(self.tr("Who signs this report?"))
         family, _, rest = name.partition("^")
         given = rest.split("^")[0]
         self.family = QLineEdit(family, self)
@@ -298,9 +326,12 @@ class SignerDialog(QDialog):
         self.organisation = QLineEdit(organisation, self)
         self.need_organisation = need_organisation
         form = QFormLayout()
-        form.addRow("Family name", self.family)
-        form.addRow("Given name", self.given)
-        form.addRow("Organisation" + (" *" if need_organisation else ""), self.organisation)
+        form.addRow(self.tr("Family name"), self.family)
+        form.addRow(self.tr("Given name"), self.given)
+        organisation_label = (
+            self.tr("Organisation *") if need_organisation else self.tr("Organisation")
+        )
+        form.addRow(organisation_label, self.organisation)
         self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self
         )
@@ -319,10 +350,10 @@ class SignerDialog(QDialog):
 
     def _accept(self) -> None:
         if not self.family.text().strip():
-            self.problem.setText("The family name is needed.")
+            self.problem.setText(self.tr("The family name is needed."))
             return
         if self.need_organisation and not self.organisation.text().strip():
-            self.problem.setText("A final report needs the organisation.")
+            self.problem.setText(self.tr("A final report needs the organisation."))
             return
         self.accept()
 
@@ -330,6 +361,47 @@ class SignerDialog(QDialog):
 # =============================================================================================
 # The editor
 # =============================================================================================
+
+
+class _ReportTextEdit(QPlainTextEdit):
+    """A section's text: written in English, so left to right even in a mirrored interface.
+
+    Qt paints a plain text edit's placeholder in the application's direction (right-aligned,
+    "…History" in Arabic) whatever the widget's own, so this edit paints its hint itself.
+    """
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setLayoutDirection(Qt.LayoutDirection.LeftToRight)
+        option = self.document().defaultTextOption()
+        option.setTextDirection(Qt.LayoutDirection.LeftToRight)
+        self.document().setDefaultTextOption(option)
+        self._hint = ""
+
+    def hint(self) -> str:
+        """The grey text shown while the section is empty (its normal text or its title)."""
+        return self._hint
+
+    def set_hint(self, text: str) -> None:
+        self._hint = text
+        self.viewport().update()
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        super().paintEvent(event)
+        if not self._hint or not self.document().isEmpty():
+            return
+        painter = QPainter(self.viewport())
+        painter.setLayoutDirection(Qt.LayoutDirection.LeftToRight)
+        painter.setPen(self.palette().placeholderText().color())
+        margin = self.document().documentMargin()
+        offset = self.contentOffset()
+        area = QRectF(self.viewport().rect()).adjusted(margin, margin, -margin, 0)
+        painter.drawText(
+            area.translated(offset.x(), offset.y()),
+            int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop | Qt.TextFlag.TextWordWrap),
+            self._hint,
+        )
+        painter.end()
 
 
 class _UndoFilter(QObject):
@@ -465,19 +537,26 @@ class ReportEditor(QWidget):
         self.field_widgets: dict[str, QWidget] = {}
         self.section_edits: dict[str, QPlainTextEdit] = {}
         self.section_item_labels: dict[str, QLabel] = {}
+        self.section_headings: dict[str, QLabel] = {}
         self._undo_filter = _UndoFilter(self)
 
-        patient = format_person_name(self.study.patient.patient_name) or "(no name)"
+        patient = format_person_name(self.study.patient.patient_name) or self.tr("(no name)")
         self.title = QLabel(f"<b>{self.template.title}</b> &nbsp; {patient}", self)
-        self.draft_label = QLabel("New report", self)
+        self.draft_label = QLabel(self.tr("New report"), self)
         self.draft_label.setStyleSheet("color: #999")
 
         form_host = QWidget(self)
+        # The report is written in English whatever the interface language: its fields and
+        # texts stay left to right in an Arabic (mirrored) interface, so "History…" keeps its
+        # punctuation on the right.
+        form_host.setLayoutDirection(Qt.LayoutDirection.LeftToRight)
+        self.content_area = form_host
         form = QVBoxLayout(form_host)
         form.setContentsMargins(4, 4, 4, 4)
         order: list[QWidget] = []
         for section in self.template.sections:
             heading = QLabel(f"<b>{section.display_title}</b>", form_host)
+            self.section_headings[section.key] = heading
             form.addWidget(heading)
             if section.fields:
                 fields = QFormLayout()
@@ -494,9 +573,9 @@ class ReportEditor(QWidget):
                     fields.addRow(f.label, row)
                     order.append(w)
                 form.addLayout(fields)
-            edit = QPlainTextEdit(form_host)
+            edit = _ReportTextEdit(form_host)
             edit.setObjectName(f"section:{section.key}")
-            edit.setPlaceholderText(section.normal or f"{section.display_title}…")
+            edit.set_hint(section.normal or f"{section.display_title}…")
             edit.setTabChangesFocus(True)
             edit.setFixedHeight(64)
             edit.textChanged.connect(lambda key=section.key: self._section_changed(key))
@@ -505,6 +584,7 @@ class ReportEditor(QWidget):
             self.section_edits[section.key] = edit
             form.addWidget(edit)
             items = QLabel("", form_host)
+            items.setWordWrap(True)  # a long line must not widen the form past the scroll area
             items.setStyleSheet("color: #8ab; margin-left: 8px")
             items.hide()
             self.section_item_labels[section.key] = items
@@ -520,32 +600,44 @@ class ReportEditor(QWidget):
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
         scroll.setWidget(form_host)
+        # A scroll area does not pass its widget's minimum width on: narrower, the form would
+        # be cut at the side away from its alignment, under the vertical scroll bar (the
+        # section titles' side in a mirrored interface, the fields' in English).
+        scroll.setMinimumWidth(
+            form_host.minimumSizeHint().width() + scroll.verticalScrollBar().sizeHint().width()
+        )
+        self.content_scroll = scroll
 
         self.measurement_list = QListWidget(self)
         self.measurement_list.setMaximumHeight(90)
+        # Measurements and key images read as report text (English): left to right.
+        self.measurement_list.setLayoutDirection(Qt.LayoutDirection.LeftToRight)
         self.measurement_list.itemDoubleClicked.connect(lambda _i: self._insert_selected())
-        self.insert_button = QPushButton("Insert measurement", self)
+        self.insert_button = QPushButton(self.tr("Insert measurement"), self)
         self.insert_button.clicked.connect(self._insert_selected)
         self.key_image_list = QListWidget(self)
         self.key_image_list.setMaximumHeight(70)
+        self.key_image_list.setLayoutDirection(Qt.LayoutDirection.LeftToRight)
         self.key_image_list.itemDoubleClicked.connect(self._key_image_activated)
 
-        self.normal_button = QPushButton("Normal", self)
-        self.normal_button.setToolTip("Fill every empty field with the template's normal text")
+        self.normal_button = QPushButton(self.tr("Normal"), self)
+        self.normal_button.setToolTip(
+            self.tr("Fill every empty field with the template's normal text")
+        )
         self.normal_button.clicked.connect(self.fill_normal)
-        self.undo_button = QPushButton("Undo", self)
+        self.undo_button = QPushButton(self.tr("Undo"), self)
         self.undo_button.clicked.connect(self.undo)
         self.undo_button.setEnabled(False)
-        self.sign_preliminary_button = QPushButton("Sign preliminary", self)
+        self.sign_preliminary_button = QPushButton(self.tr("Sign preliminary"), self)
         self.sign_preliminary_button.clicked.connect(lambda: self.sign(final=False))
-        self.sign_final_button = QPushButton("Sign final", self)
+        self.sign_final_button = QPushButton(self.tr("Sign final"), self)
         self.sign_final_button.setDefault(True)
         self.sign_final_button.clicked.connect(lambda: self.sign(final=True))
         self.outbox_label = QLabel("", self)
         self.outbox_label.setWordWrap(True)
         self.outbox_label.setStyleSheet("color: #aaa")
 
-        self.dictate_button = QPushButton("Dictate", self)
+        self.dictate_button = QPushButton(self.tr("Dictate"), self)
         self.dictate_button.setCheckable(True)
         self.dictate_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # the field keeps focus
         self.dictate_button.toggled.connect(self._dictate_toggled)
@@ -578,7 +670,7 @@ class ReportEditor(QWidget):
         buttons.addWidget(self.sign_preliminary_button)
         buttons.addWidget(self.sign_final_button)
         measure_row = QHBoxLayout()
-        measure_row.addWidget(QLabel("Measurements", self))
+        measure_row.addWidget(QLabel(self.tr("Measurements"), self))
         measure_row.addStretch(1)
         measure_row.addWidget(self.insert_button)
 
@@ -588,7 +680,7 @@ class ReportEditor(QWidget):
         layout.addWidget(scroll, 1)
         layout.addLayout(measure_row)
         layout.addWidget(self.measurement_list)
-        layout.addWidget(QLabel("Key images (referenced when signed)", self))
+        layout.addWidget(QLabel(self.tr("Key images (referenced when signed)"), self))
         layout.addWidget(self.key_image_list)
         layout.addLayout(buttons)
         layout.addWidget(self.dictation_status)
@@ -757,7 +849,7 @@ class ReportEditor(QWidget):
     def _commit_change(self) -> None:
         self._state = self.content()
         self.autosaver.update(self._state)
-        self.draft_label.setText("Saving…")
+        self.draft_label.setText(self.tr("Saving…"))
 
     def _push_undo(self, state: DraftContent) -> None:
         if not self._undo or self._undo[-1] != state:
@@ -787,7 +879,7 @@ class ReportEditor(QWidget):
         self._state = self.content()
         self.autosaver.update(self._state)
         self.undo_button.setEnabled(bool(self._undo))
-        self.status_message.emit("Undone")
+        self.status_message.emit(self.tr("Undone"))
         return True
 
     def _field_changed(self, key: str) -> None:
@@ -882,7 +974,7 @@ class ReportEditor(QWidget):
         count = len(combos) + len(lines) + len(edits)
         if count:
             self._programmatic(fill)
-            self.status_message.emit(f"Normal text in {count} fields")
+            self.status_message.emit(self.tr("Fields filled with normal text: %n", "", count))
         return count
 
     # -- measurements and key images ----------------------------------------------------------
@@ -894,7 +986,7 @@ class ReportEditor(QWidget):
             if m.plane is not None:
                 where = describe_plane(m.plane)
             else:
-                where = self._describe("", m.sop_instance_uid, m.frame_number) or "image"
+                where = self._describe("", m.sop_instance_uid, m.frame_number) or self.tr("image")
             name = f"{m.name}: " if m.name else ""
             text = f"{name}{m.kind.value} {_value_text(m.value)} {m.unit}  ({where})"
             item = QListWidgetItem(text)
@@ -930,7 +1022,7 @@ class ReportEditor(QWidget):
         else:
             inst = self.archive.index.instance(measurement.sop_instance_uid)
             if inst is None:
-                self._error("The measured image is not in the local store.")
+                self._error(self.tr("The measured image is not in the local store."))
                 return False
             with contextlib.suppress(WorkstationError):
                 modality = self.archive.one_series(inst.series_instance_uid).modality
@@ -985,7 +1077,7 @@ class ReportEditor(QWidget):
             self._show_items()
 
         self._programmatic(insert)
-        self.status_message.emit(f"Inserted {phrase}")
+        self.status_message.emit(self.tr("Inserted %1").replace("%1", phrase))
         return True
 
     def _show_items(self) -> None:
@@ -1018,7 +1110,7 @@ class ReportEditor(QWidget):
         """List the key images the reader marked (call when the viewer marks one)."""
         self.key_image_list.clear()
         for key in self.archive.key_images(self.study.study_instance_uid):
-            text = self._describe("", key.sop_instance_uid, key.frame_number) or "image"
+            text = self._describe("", key.sop_instance_uid, key.frame_number) or self.tr("image")
             item = QListWidgetItem(text)
             item.setData(Qt.ItemDataRole.UserRole, (key.sop_instance_uid, key.frame_number))
             self.key_image_list.addItem(item)
@@ -1043,12 +1135,18 @@ class ReportEditor(QWidget):
         usable = available and not self._frozen
         self.dictate_button.setEnabled(usable)
         if available:
-            self.dictate_button.setToolTip("Hold F4 (or press Dictate) and speak into the field")
+            self.dictate_button.setToolTip(
+                self.tr("Hold F4 (or press Dictate) and speak into the field")
+            )
             if self.dictation.state is DictationState.IDLE:
                 self.dictation_status.setText("")
         else:
-            self.dictate_button.setToolTip(f"{reason}. Typing works as always.")
-            self.dictation_status.setText(f"{reason}. Typing works as always.")
+            why = self._typing_works(reason)
+            self.dictate_button.setToolTip(why)
+            self.dictation_status.setText(why)
+
+    def _typing_works(self, reason: str) -> str:
+        return self.tr("%1. Typing works as always.").replace("%1", reason)
 
     def _on_dictation_availability(self, available: bool, reason: str) -> None:
         self._set_dictation_available(available, reason)
@@ -1133,9 +1231,11 @@ class ReportEditor(QWidget):
         )
         if state == DictationState.LISTENING.value:
             target = self._dictation_target or self._current_field()
-            self.dictation_status.setText(f"● Listening: {self._field_title(target)}…")
+            self.dictation_status.setText(
+                self.tr("● Listening: %1…").replace("%1", self._field_title(target))
+            )
         elif state == DictationState.FINALISING.value:
-            self.dictation_status.setText("Writing what was said…")
+            self.dictation_status.setText(self.tr("Writing what was said…"))
         else:
             self._sync_dictate_button(False)
             self._hide_preview()
@@ -1177,7 +1277,7 @@ class ReportEditor(QWidget):
     def _on_dictation_failed(self, message: str) -> None:
         self._sync_dictate_button(False)
         self._hide_preview()
-        self.dictation_status.setText(f"{message}. Typing works as always.")
+        self.dictation_status.setText(self._typing_works(message))
         self.status_message.emit(message)
 
     def _on_dictation_final(self, result: StreamResult) -> None:
@@ -1188,7 +1288,7 @@ class ReportEditor(QWidget):
         normalize = engine.normalize if engine is not None else (lambda text: text)
         actions = plan_actions(result.transcript.raw, normalize)
         if not actions:
-            self.dictation_status.setText("Nothing was heard.")
+            self.dictation_status.setText(self.tr("Nothing was heard."))
             return
         done = [self.apply_dictation(a) for a in actions]
         if all(done):
@@ -1235,7 +1335,7 @@ class ReportEditor(QWidget):
             self._dictated.append((target, ins.start, ins.inserted, ""))
             return True
         if kind is EditKind.NEW_PARAGRAPH:
-            self.dictation_status.setText("A paragraph break needs a text section.")
+            self.dictation_status.setText(self.tr("A paragraph break needs a text section."))
             return False
         if isinstance(target, QComboBox):
             return self._dictate_choice(target, action)
@@ -1252,7 +1352,7 @@ class ReportEditor(QWidget):
         hit = difflib.get_close_matches(said, folded, 1, 0.75)
         if not hit:
             self.dictation_status.setText(
-                f"“{action.text}” is not a choice of {self._field_title(combo)}."
+                _arg(self.tr("“%1” is not a choice of %2."), action.text, self._field_title(combo))
             )
             return False
         index = folded.index(hit[0]) + 1
@@ -1274,7 +1374,11 @@ class ReportEditor(QWidget):
                     value, unit = float(match.group(1)), match.group(2)
             if value is None:
                 self.dictation_status.setText(
-                    f"{self._field_title(line)} takes a number; heard “{action.text}”."
+                    _arg(
+                        self.tr("%1 takes a number; heard “%2”."),
+                        self._field_title(line),
+                        action.text,
+                    )
                 )
                 return False
             field_unit = f.unit_code.value if f.unit_code is not None else ""
@@ -1282,7 +1386,12 @@ class ReportEditor(QWidget):
                 factor = _UNIT_FACTORS.get((unit, field_unit))
                 if factor is None:
                     self.dictation_status.setText(
-                        f"{self._field_title(line)} is in {field_unit}; heard {action.text}."
+                        _arg(
+                            self.tr("%1 is in %2; heard %3."),
+                            self._field_title(line),
+                            field_unit,
+                            action.text,
+                        )
                     )
                     return False
                 value *= factor
@@ -1329,7 +1438,7 @@ class ReportEditor(QWidget):
             if isinstance(widget, QLineEdit) and widget.text() == inserted:
                 self._programmatic(lambda w=widget, t=before: w.setText(t))
                 return True
-        self.dictation_status.setText("Nothing dictated to scratch.")
+        self.dictation_status.setText(self.tr("Nothing dictated to scratch."))
         return False
 
     # -- drafts ------------------------------------------------------------------------------
@@ -1338,29 +1447,36 @@ class ReportEditor(QWidget):
         try:
             draft = self.drafts.load(self.study.study_instance_uid, self.reader)
         except StoreError as exc:
-            self.draft_label.setText(f"The saved draft cannot be read: {exc}")
+            self.draft_label.setText(
+                self.tr("The saved draft cannot be read: %1").replace("%1", str(exc))
+            )
             return
         if draft is None:
             return
         self.apply_content(draft.content)
         self.restored = draft
         when = draft.saved_at.astimezone().strftime("%Y-%m-%d %H:%M:%S")
-        self.draft_label.setText(f"Draft restored (saved {when})")
         if draft.content.template_id != self.template.id:
             self.draft_label.setText(
-                f"Draft restored from template {draft.content.template_id!r} (saved {when})"
+                _arg(
+                    self.tr("Draft restored from template %1 (saved %2)"),
+                    repr(draft.content.template_id),
+                    when,
+                )
             )
+        else:
+            self.draft_label.setText(self.tr("Draft restored (saved %1)").replace("%1", when))
 
     def _on_saved(self, draft: Draft) -> None:
         if self._closed:
             return
         when = draft.saved_at.astimezone().strftime("%H:%M:%S")
-        self.draft_label.setText(f"Draft saved {when}")
+        self.draft_label.setText(self.tr("Draft saved %1").replace("%1", when))
         self.draft_saved.emit(draft)
 
     def _on_save_failed(self, message: str) -> None:
-        self.draft_label.setText(f"NOT SAVED: {message}")
-        self.status_message.emit(f"The draft could not be saved: {message}")
+        self.draft_label.setText(self.tr("NOT SAVED: %1").replace("%1", message))
+        self.status_message.emit(self.tr("The draft could not be saved: %1").replace("%1", message))
 
     # -- signing -----------------------------------------------------------------------------
 
@@ -1377,7 +1493,7 @@ class ReportEditor(QWidget):
         """Ask the reader to acknowledge that the study is incomplete."""
         answer = QMessageBox.warning(
             self,
-            "Incomplete study",
+            self.tr("Incomplete study"),
             str(error),
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
             QMessageBox.StandardButton.Cancel,
@@ -1389,7 +1505,7 @@ class ReportEditor(QWidget):
         self.last_error = message
         self.status_message.emit(message)
         if self.isVisible():
-            box = QMessageBox(QMessageBox.Icon.Warning, "Report", message, parent=self)
+            box = QMessageBox(QMessageBox.Icon.Warning, self.tr("Report"), message, parent=self)
             box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
             box.open()
 
@@ -1419,7 +1535,7 @@ class ReportEditor(QWidget):
         try:
             draft = self.report()
         except (TemplateValueError, ValueError) as exc:
-            self._error(f"The report cannot be signed yet: {exc}")
+            self._error(self.tr("The report cannot be signed yet: %1").replace("%1", str(exc)))
             return None
         acknowledge = False
         while True:
@@ -1438,11 +1554,11 @@ class ReportEditor(QWidget):
                 break
             except IncompleteStudyError as exc:
                 if acknowledge or not self.confirm_incomplete(exc):
-                    self.status_message.emit("Not signed: the study is incomplete")
+                    self.status_message.emit(self.tr("Not signed: the study is incomplete"))
                     return None
                 acknowledge = True
             except WorkstationError as exc:
-                self._error(f"The report was not signed: {exc}")
+                self._error(self.tr("The report was not signed: %1").replace("%1", str(exc)))
                 return None
         self.last_signed = signed
         if self.after_sign is not None:
@@ -1454,9 +1570,12 @@ class ReportEditor(QWidget):
             with contextlib.suppress(StoreError):
                 self.autosaver.close()
                 self.drafts.delete(self.study.study_instance_uid, self.reader)
-            self._set_read_only("Signed final: changes now go in an addendum.")
-        word = "final" if final else "preliminary"
-        self.status_message.emit(f"Report signed {word}; it is stored and queued to be sent")
+            self._set_read_only(self.tr("Signed final: changes now go in an addendum."))
+        self.status_message.emit(
+            self.tr("Report signed final; it is stored and queued to be sent")
+            if final
+            else self.tr("Report signed preliminary; it is stored and queued to be sent")
+        )
         self.refresh_outbox()
         self.signed.emit(signed)
         return signed
@@ -1483,12 +1602,12 @@ class ReportEditor(QWidget):
     def refresh_outbox(self) -> None:
         """Show where the study's signed reports are: waiting, acknowledged or refused."""
         if self.outbox is None:
-            self.outbox_label.setText("" if not self.last_signed else "Stored locally.")
+            self.outbox_label.setText("" if not self.last_signed else self.tr("Stored locally."))
             return
         try:
             entries = self.outbox.entries(study_instance_uid=self.study.study_instance_uid)
         except StoreError as exc:
-            self.outbox_label.setText(f"Outbox unreadable: {exc}")
+            self.outbox_label.setText(self.tr("Outbox unreadable: %1").replace("%1", str(exc)))
             return
         if not entries:
             self.outbox_label.setText("")
@@ -1496,8 +1615,52 @@ class ReportEditor(QWidget):
         now = _dt.datetime.now().timestamp()
         latest = entries[-1]
         counts = {s: sum(1 for e in entries if e.state is s) for s in OutboxState}
-        summary = ", ".join(f"{n} {s.value}" for s, n in counts.items() if n)
-        self.outbox_label.setText(f"Outbox: {summary}. Latest: {latest.describe(now)}")
+        summary = self.tr(", ", "list separator").join(
+            self._outbox_count(s, n) for s, n in counts.items() if n
+        )
+        self.outbox_label.setText(
+            _arg(
+                self.tr("Outbox: %1. Latest: %2"), summary, self.describe_outbox_entry(latest, now)
+            )
+        )
+
+    def describe_outbox_entry(self, entry: OutboxEntry, now: float) -> str:
+        """Where a signed report is, as :meth:`OutboxEntry.describe` says it (the same English
+        text), in the interface's language."""
+        where = entry.destination
+        if entry.state is OutboxState.SENT:
+            when = _clock_text(entry.sent_at or entry.updated_at)
+            if entry.attempts <= 1:
+                return _arg(self.tr("acknowledged by %1 at %2"), where, when)
+            text = self.tr("acknowledged by %1 at %2 after %n attempts", "", entry.attempts)
+            return _arg(text, where, when)
+        if entry.state is OutboxState.FAILED:
+            why = entry.last_error or self.tr("no reason given")
+            return _arg(self.tr("refused by %1: %2 (fix the cause, then retry)"), where, why)
+        if entry.attempts == 0:
+            return self.tr("waiting to be sent to %1").replace("%1", where)
+        wait = entry.next_attempt_at - now
+        if wait <= 0:
+            nxt = self.tr("now", "next attempt")
+        else:
+            nxt = _arg(self.tr("in %1 s (%2)"), f"{wait:.0f}", _clock_text(entry.next_attempt_at))
+        if entry.attempts == 1:
+            text = self.tr("not yet acknowledged by %1 after 1 attempt: %2; next attempt %3")
+        else:
+            text = self.tr(
+                "not yet acknowledged by %1 after %n attempts: %2; next attempt %3",
+                "",
+                entry.attempts,
+            )
+        return _arg(text, where, entry.last_error, nxt)
+
+    def _outbox_count(self, state: OutboxState, n: int) -> str:
+        """How many of the study's outbox entries are in ``state`` ("2 pending")."""
+        if state is OutboxState.PENDING:
+            return self.tr("%n pending", "outbox entries", n)
+        if state is OutboxState.SENT:
+            return self.tr("%n sent", "outbox entries", n)
+        return self.tr("%n failed", "outbox entries", n)
 
     # -- closing -----------------------------------------------------------------------------
 

@@ -5,7 +5,8 @@ The text comes from :func:`workstation.reporting.pdf.sr_blocks` (the same walk o
 tree, PS3.3 C.17.3, that the PDF export uses), shown as rich text: the title, patient, study
 and status lines, section headings, narrative paragraphs, findings and measurements with their
 units, and image references as links that ask the viewer to show the image. Qt lays out
-right-to-left scripts itself, so the text is given as written.
+right-to-left scripts itself, so the text is given as written; each paragraph says its own
+direction, so an English report stays left to right inside an Arabic interface.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pydicom.dataset import Dataset
-from PySide6.QtCore import QUrl, Signal
+from PySide6.QtCore import QCoreApplication, QUrl, Signal
 from PySide6.QtWidgets import QLabel, QTabWidget, QTextBrowser, QVBoxLayout, QWidget
 
 from workstation.archive.local import LocalArchive
@@ -38,6 +39,10 @@ __all__ = ["ReportDocument", "SrViewer", "blocks_html", "study_report_documents"
 _IMAGE_SCHEME = "sr-image"
 
 
+def _tr(text: str) -> str:
+    return QCoreApplication.translate("SrViewer", text)
+
+
 @dataclass(frozen=True, slots=True)
 class ReportDocument:
     """One tab of the viewer: a label ("Current report", "Prior 2025-11-20") and its SR(s),
@@ -52,7 +57,9 @@ def blocks_html(blocks: Sequence[Block]) -> str:
     out = ["<html><body style='font-size:10.5pt'>"]
     for b in blocks:
         text = html.escape(b.text).replace("\n", "<br/>")
-        direction = " dir='rtl'" if base_is_rtl(b.text) else ""
+        # Explicit both ways: without it QTextBrowser lays an English paragraph out right to
+        # left in an Arabic interface ("None." shows as ".None").
+        direction = " dir='rtl'" if base_is_rtl(b.text) else " dir='ltr'"
         indent = 16 * max(b.level - 1, 0)
         if b.kind is BlockKind.TITLE:
             out.append(f"<h2{direction}>{text}</h2>")
@@ -96,14 +103,14 @@ def study_report_documents(
 
     current = latest(study_instance_uid)
     if current:
-        docs.append(ReportDocument("Current report", current))
+        docs.append(ReportDocument(_tr("Current report"), current))
     if with_priors:
         for prior in archive.priors(study_instance_uid):
             chain = latest(prior.study.study_instance_uid)
             if chain:
                 d = prior.study.study_date
-                when = f"{d[0:4]}-{d[4:6]}-{d[6:8]}" if len(d) >= 8 else "undated"
-                docs.append(ReportDocument(f"Prior {when}", chain))
+                when = f"{d[0:4]}-{d[4:6]}-{d[6:8]}" if len(d) >= 8 else _tr("undated")
+                docs.append(ReportDocument(_tr("Prior %1").replace("%1", when), chain))
     return docs
 
 
@@ -123,7 +130,7 @@ class SrViewer(QWidget):
         self.describe_image = describe_image
         self.tabs = QTabWidget(self)
         self.tabs.setDocumentMode(True)
-        self.empty = QLabel("No report to show.", self)
+        self.empty = QLabel(_tr("No report to show."), self)
         self.empty.setStyleSheet("color: #888; padding: 12px")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -135,9 +142,9 @@ class SrViewer(QWidget):
 
     # -- showing ---------------------------------------------------------------------------
 
-    def show_dataset(self, ds: Dataset, label: str = "Report") -> None:
-        """Show one SR document (of any origin)."""
-        self.set_documents([ReportDocument(label, (ds,))])
+    def show_dataset(self, ds: Dataset, label: str | None = None) -> None:
+        """Show one SR document (of any origin), its tab labelled ``label`` ("Report")."""
+        self.set_documents([ReportDocument(label or _tr("Report"), (ds,))])
 
     def set_documents(self, documents: Sequence[ReportDocument]) -> None:
         """Show these reports, one tab each, the first selected."""
@@ -171,12 +178,14 @@ class SrViewer(QWidget):
                 part = sr_blocks(ds, self.describe_image)
             except WorkstationError as exc:
                 part = [
-                    Block(BlockKind.TITLE, "Unreadable report"),
+                    Block(BlockKind.TITLE, _tr("Unreadable report")),
                     Block(BlockKind.META, str(exc)),
                 ]
             if n:
                 blocks.append(Block(BlockKind.RULE))
-                part[0] = Block(BlockKind.HEADING, f"Earlier report: {part[0].text}", 1)
+                part[0] = Block(
+                    BlockKind.HEADING, _tr("Earlier report: %1").replace("%1", part[0].text), 1
+                )
             blocks.extend(part)
         return blocks
 

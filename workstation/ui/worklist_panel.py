@@ -91,6 +91,22 @@ def _tr(text: str) -> str:
     return QCoreApplication.translate("WorklistPanel", text)
 
 
+def cache_label(state: str) -> str:
+    """A :func:`cache_state` as the local-copy column shows it, in the interface language."""
+    if state == CACHE_COMPLETE:
+        return QCoreApplication.translate("WorklistPanel", "complete", "local copy")
+    if state == CACHE_PARTIAL:
+        return QCoreApplication.translate("WorklistPanel", "partial", "local copy")
+    if state == CACHE_NONE:
+        return QCoreApplication.translate("WorklistPanel", "none", "local copy")
+    return state
+
+
+def _separator() -> str:
+    """ ", " between the parts of a status line ("، " in Arabic)."""
+    return QCoreApplication.translate("WorklistPanel", ", ", "list separator")
+
+
 @dataclass(frozen=True, slots=True)
 class LocalStudy:
     """What the local store holds of a study: instance count, modalities, body part."""
@@ -351,7 +367,7 @@ class WorklistTableModel(QAbstractTableModel):
         if key == "state":
             return item.state.value
         if key == "cache":
-            return cache_state(item, local)
+            return cache_label(cache_state(item, local))
         return ""
 
     def colors(self, item: WorkItem, key: str) -> tuple[str, str] | None:
@@ -393,7 +409,8 @@ class WorklistTableModel(QAbstractTableModel):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.ToolTipRole:
             if key == "left" and item.due is not None:
-                return _tr("Due") + " " + item.due.astimezone().strftime("%Y-%m-%d %H:%M")
+                due = item.due.astimezone().strftime("%Y-%m-%d %H:%M")
+                return _tr("Due %1").replace("%1", due)
             if key == "patient":
                 return item.patient_id
             if key == "hospital":
@@ -445,7 +462,15 @@ class LeadView(QWidget):
         self.assign_reader_button.clicked.connect(self._assign_reader)
         self.assign_pool_button.clicked.connect(self._assign_pool)
         self.counts = QTableWidget(0, 4)
-        self.counts.setHorizontalHeaderLabels([_tr("By"), _tr("Name"), _tr("Open"), _tr("Overdue")])
+        self.counts.setHorizontalHeaderLabels(
+            [
+                _tr("By"),
+                _tr("Name"),
+                # A count, not the action "Open": its own entry in the catalogue.
+                QCoreApplication.translate("WorklistPanel", "Open", "count of open items"),
+                _tr("Overdue"),
+            ]
+        )
         self.counts.verticalHeader().setVisible(False)
         self.counts.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.counts.horizontalHeader().setSectionResizeMode(
@@ -514,7 +539,7 @@ class LeadView(QWidget):
             entry.setData(UID_ROLE, item.uid)
             entry.setForeground(QBrush(QColor(OVERDUE_COLORS[0])))
             self.overdue_list.addItem(entry)
-        self.overdue_label.setText(_tr("Overdue") + f" ({len(counts.overdue)})")
+        self.overdue_label.setText(_tr("Overdue (%1)").replace("%1", str(len(counts.overdue))))
 
     def _assign_reader(self) -> None:
         code = self.reader_combo.currentData()
@@ -576,6 +601,7 @@ class WorklistPanel(QWidget):
         self.last_error: str = ""
         self.notice: str = ""
         self._counts_text = ""
+        self._refresh_error = ""  # the message of the last failed refresh, until one works
 
         # worker thread
         self._thread = QThread(self)
@@ -780,10 +806,12 @@ class WorklistPanel(QWidget):
     def _on_refreshed(self, result: Any, error: WorkstationError | None) -> None:
         self._refresh_job = None
         if error is not None:
-            self._report(_tr("Worklist not refreshed:") + f" {error}")
+            self._refresh_error = _tr("Worklist not refreshed: %1").replace("%1", str(error))
+            self._report(self._refresh_error)
         else:
-            if self.last_error.startswith(_tr("Worklist not refreshed:")):
+            if self._refresh_error and self.last_error == self._refresh_error:
                 self.last_error = self.notice = ""
+            self._refresh_error = ""
             items, local, now = result
             self._all_items = items
             if local is not None:
@@ -814,8 +842,14 @@ class WorklistPanel(QWidget):
         self.model.set_items(shown, self._local, moment)
         bar.setValue(min(scroll, bar.maximum()))
         late = sum(1 for i in shown if i.is_overdue(moment))
-        self._counts_text = _tr("{n} work items, {late} overdue, updated {time}").format(
-            n=self.model.rowCount(), late=late, time=moment.astimezone().strftime("%H:%M:%S")
+        self._counts_text = _separator().join(
+            (
+                QCoreApplication.translate(
+                    "WorklistPanel", "%n work item(s)", "", self.model.rowCount()
+                ),
+                QCoreApplication.translate("WorklistPanel", "%n overdue", "work items", late),
+                _tr("updated %1").replace("%1", moment.astimezone().strftime("%H:%M:%S")),
+            )
         )
         self._say(self.notice)
 
@@ -876,13 +910,14 @@ class WorklistPanel(QWidget):
                 self.refresh()
                 return
             if isinstance(error, ClaimConflict):
-                who = error.holder or _tr("another reader")
-                verb = _tr("is assigned to") if error.assigned else _tr("is being read by")
-                message = _tr("This study {verb} {who}: opened read-only").format(
-                    verb=verb, who=_reader_label(who)
-                )
+                who = _reader_label(error.holder or _tr("another reader"))
+                message = (
+                    _tr("This study is assigned to %1: opened read-only")
+                    if error.assigned
+                    else _tr("This study is being read by %1: opened read-only")
+                ).replace("%1", who)
             else:
-                message = _tr("Not claimed ({error}): opened read-only").format(error=error)
+                message = _tr("Not claimed (%1): opened read-only").replace("%1", str(error))
             self._say(message)
             self.claim_refused.emit(uid, message)
             self.open_study_requested.emit(study, True)
@@ -904,11 +939,13 @@ class WorklistPanel(QWidget):
                 self.assigned.emit(0, len(uids))
             else:
                 ok = len(uids) - len(failures)
-                text = _tr("{ok} assigned").format(ok=ok)
+                text = QCoreApplication.translate("WorklistPanel", "%n assigned", "work items", ok)
                 if failures:
-                    text += ", " + _tr("{n} refused: {why}").format(
-                        n=len(failures), why=next(iter(failures.values()))
+                    why = str(next(iter(failures.values())))
+                    refused = QCoreApplication.translate(
+                        "WorklistPanel", "%n refused: %1", "work items", len(failures)
                     )
+                    text += _separator() + refused.replace("%1", why)
                 self._say(text)
                 self.assigned.emit(ok, len(failures))
             self.refresh()
@@ -935,7 +972,7 @@ class WorklistPanel(QWidget):
 
         def after(uid: Any, error: WorkstationError | None) -> None:
             if error is not None:
-                self._report(_tr("Work item not completed:") + f" {error}")
+                self._report(_tr("Work item not completed: %1").replace("%1", str(error)))
             elif uid:
                 self._say(_tr("Reading completed"))
                 self.completed.emit(uid)
