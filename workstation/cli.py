@@ -378,6 +378,7 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--mode", choices=("mip", "minip", "avg"), help="slab mode (default mip)")
     ex.set_defaults(func=cmd_export_image)
     add_archive_commands(sub)
+    add_credentials_commands(sub)
     from workstation.archive.serve import add_serve_commands
 
     archive = sub.add_parser("archive", help="run a small archive (Orthanc + worklist) here")
@@ -466,9 +467,10 @@ def cmd_query(args: argparse.Namespace) -> int:
     }
     try:
         if config.dicomweb_url and args.via != "cfind":
+            from workstation.archive.credentials import resolve_credentials
             from workstation.archive.dicomweb import DicomWebClient
 
-            with DicomWebClient(config) as client:
+            with DicomWebClient(resolve_credentials(config)) as client:
                 studies = client.search_studies(limit=args.limit, **filters)
         else:
             from workstation.archive.dimse import DimseClient
@@ -510,6 +512,10 @@ def cmd_retrieve(args: argparse.Namespace) -> int:
         listen = _listen_address(args.listen, config.dimse)  # type: ignore[arg-type]
     if args.series and len(args.study_uids) != 1:
         raise WorkstationError("--series needs exactly one STUDY_UID")
+    if via == "wado":  # the keyring's password, before anything is opened
+        from workstation.archive.credentials import resolve_credentials
+
+        config = resolve_credentials(config)
     store_dir = (
         Path(args.data_dir).expanduser()
         if args.data_dir
@@ -614,7 +620,8 @@ def cmd_cache(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from workstation.archive.remote import check_archive
+    from workstation.archive.credentials import needed_entry, resolve_credentials
+    from workstation.archive.remote import CheckStep, check_archive
 
     explicit = bool(args.archive or args.dicomweb_url or args.dimse)
     settings, config = _archive_config(args, pick=explicit)
@@ -624,10 +631,126 @@ def cmd_check(args: argparse.Namespace) -> int:
     all_ok = True
     for a in archives:
         print(f"archive {a.name}")
+        entry = needed_entry(a)
+        if entry is not None:  # the keyring's answer is the first thing that can fail
+            try:
+                a = resolve_credentials(a)
+            except WorkstationError as exc:
+                print(f"  {CheckStep('credentials', False, None, str(exc)).line()}")
+                all_ok = False
+                continue
+            found = CheckStep("credentials", True, None, f"{entry.kind} from the keyring")
+            print(f"  {found.line()}")
         for step in check_archive(a):
             print(f"  {step.line()}")
             all_ok = all_ok and step.ok
     return 0 if all_ok else 1
+
+
+def _read_secret(args: argparse.Namespace, prompt: str) -> str:
+    """One line from standard input (--stdin, for scripts) or a prompt that does not echo."""
+    if args.stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    import getpass
+
+    try:
+        return getpass.getpass(prompt)
+    except EOFError:
+        return ""
+
+
+def cmd_credentials(args: argparse.Namespace) -> int:
+    """Store, remove or list the archive passwords and tokens kept in the OS keyring."""
+    from workstation.archive import credentials as cr
+    from workstation.core.errors import ConfigError
+    from workstation.core.settings import load_settings
+
+    settings = load_settings(user_path=args.settings)
+    if args.credentials_command == "status":
+        return _credentials_status(settings)
+    config = settings.archive(args.archive)
+    if args.credentials_command == "clear":
+        # both names, whatever the settings say now: a password left behind by an earlier
+        # configuration is removed too
+        removed = 0
+        for kind in cr.KINDS:
+            stored = cr.entry_for(config, kind)
+            if cr.delete_secret(stored):
+                removed += 1
+                print(f"removed the {kind} of archive {config.name} ({stored.label()})")
+        if not removed:
+            print(f"the keyring holds no password or token for archive {config.name}")
+        return 0
+    entries = cr.keyring_entries(config)
+    entry = cr.needed_entry(config) or (entries[0] if entries else None)
+    if entry is None:
+        where = settings.sources[-1] if settings.sources else "the settings file"
+        raise ConfigError(
+            f"archive {config.name!r} takes no password or token from the keyring: set "
+            f"password_keyring = true (or token_keyring = true) in its [[archives]] entry "
+            f"of {where}"
+        )
+    cr.backend(entry.kind)  # no keyring: say so before asking for the secret
+    who = f" ({config.user})" if config.user else ""
+    secret = _read_secret(args, f"{entry.kind.capitalize()} for archive {config.name}{who}: ")
+    cr.set_secret(entry, secret)
+    print(f"stored the {entry.kind} of archive {config.name} in the keyring ({entry.label()})")
+    print(f"test it with: workstation check --archive {config.name}")
+    return 0
+
+
+def _credentials_status(settings: Any) -> int:
+    """Which archives take a secret from the keyring and whether the entry is there."""
+    from workstation.archive import credentials as cr
+
+    if not settings.archives:
+        settings.archive()  # raises the "no archive is configured" error with its advice
+    try:
+        print(f"keyring: {cr.backend_name(cr.backend())}")
+        available = True
+    except cr.KeyringUnavailableError as exc:
+        print(f"keyring: {exc}")
+        available = False
+    all_ok = True
+    for a in settings.archives:
+        entries = cr.keyring_entries(a)
+        if not entries:
+            print(f"{a.name}\tnot in the keyring")
+            continue
+        for e in entries:
+            used = "" if e == cr.needed_entry(a) else " (not used: auth is " + a.auth + ")"
+            if not available:
+                state = "unknown (no keyring)"
+                all_ok = False
+            else:
+                try:
+                    state = "stored" if cr.get_secret(e) else "missing"
+                except cr.KeyringUnavailableError as exc:
+                    state = f"unreadable: {exc}"
+            if state != "stored" and not used:
+                all_ok = False
+            print(f"{a.name}\t{e.kind}\t{e.label()}\t{state}{used}")
+    return 0 if all_ok else 1
+
+
+def add_credentials_commands(sub) -> None:  # type: ignore[no-untyped-def]
+    """Register ``credentials set|clear|status`` (archive secrets in the OS keyring)."""
+    c = sub.add_parser("credentials", help="archive passwords and tokens in the OS keyring")
+    cs = c.add_subparsers(dest="credentials_command", required=True)
+    for name, text in (
+        ("set", "store an archive's password or token (asks for it)"),
+        ("clear", "remove an archive's password and token"),
+        ("status", "which archives use the keyring, and whether their entry is there"),
+    ):
+        sp = cs.add_parser(name, help=text)
+        if name != "status":
+            sp.add_argument("--archive", metavar="NAME", help="default: the default archive")
+        if name == "set":
+            sp.add_argument(
+                "--stdin", action="store_true", help="read the secret as one line of stdin"
+            )
+        sp.add_argument("--settings", metavar="TOML", help="use this file instead of the user's")
+        sp.set_defaults(func=cmd_credentials)
 
 
 def add_archive_commands(sub) -> None:  # type: ignore[no-untyped-def]

@@ -417,3 +417,85 @@ def test_worklist_archive_needs_a_dicomweb_root(tmp_path):
         f"{site}: worklist.archive: 'pacs' has no dicomweb_url: the UPS-RS worklist is served "
         "under the DICOMweb root"
     )
+
+
+# -- credentials in the OS keyring (only a marker here; archive/credentials.py reads it) -------
+
+KEYRING_SITE = """
+[[archives]]
+name = "hub"
+dicomweb_url = "https://pacs.example.org/dicom-web"
+auth = "basic"
+user = "reader"
+password_keyring = true
+"""
+
+
+def test_password_keyring_records_a_marker_and_no_secret(tmp_path):
+    hub = _load(tmp_path, KEYRING_SITE, environ={}).archive()
+    assert hub == ArchiveConfig(
+        name="hub",
+        dicomweb_url="https://pacs.example.org/dicom-web",
+        auth="basic",
+        user="reader",
+        password="",
+        password_keyring=True,
+    )
+    assert (hub.token, hub.token_keyring) == ("", False)
+
+
+def test_token_keyring_satisfies_bearer(tmp_path):
+    site = '[[archives]]\nname = "a"\ndicomweb_url = "http://x"\nauth = "bearer"\n'
+    hub = _load(tmp_path, site + "token_keyring = true\n", environ={}).archive()
+    assert (hub.auth, hub.token, hub.token_keyring, hub.password_keyring) == (
+        "bearer",
+        "",
+        True,
+        False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (
+            'password = "p"\n',
+            "archives[0].password_keyring: give only one of password, password_env or "
+            "password_keyring = true",
+        ),
+        (
+            'password_env = "NOT_SET_HERE"\n',
+            "archives[0].password_keyring: give only one of password, password_env or "
+            "password_keyring = true",
+        ),
+    ],
+)
+def test_keyring_excludes_the_other_sources(tmp_path, extra, message):
+    got = _error(tmp_path, KEYRING_SITE + extra, environ={})
+    assert got == f"{tmp_path / 'site.toml'}: {message}"
+
+
+def test_keyring_flag_must_be_a_boolean(tmp_path):
+    site = '[[archives]]\nname = "a"\ndicomweb_url = "http://x"\ntoken_keyring = "yes"\n'
+    got = _error(tmp_path, site, environ={})
+    assert got == (
+        f"{tmp_path / 'site.toml'}: archives[0].token_keyring: must be true or false, not a string"
+    )
+
+
+def test_a_later_layer_moves_the_password_into_the_keyring_and_back(tmp_path):
+    site = KEYRING_SITE.replace("password_keyring = true", 'password_env = "HUB_PW"')
+    into = '[[archives]]\nname = "hub"\npassword_keyring = true\n'
+    hub = _load(tmp_path, site, into, environ={"HUB_PW": "pw"}).archive()
+    assert (hub.password, hub.password_keyring) == ("", True)
+    back = KEYRING_SITE
+    user = '[[archives]]\nname = "hub"\npassword_env = "HUB_PW"\n'
+    hub = _load(tmp_path, back, user, environ={"HUB_PW": "pw"}).archive()
+    assert (hub.password, hub.password_keyring) == ("pw", False)
+    user_off = '[[archives]]\nname = "hub"\npassword_keyring = false\n'
+    with pytest.raises(ConfigError) as err:
+        _load(tmp_path, back, user_off, environ={})
+    assert str(err.value) == (
+        f"{tmp_path / 'settings.toml'}: archives[0].password: missing: "
+        'auth = "basic" needs password or password_env'
+    )

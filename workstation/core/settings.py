@@ -4,7 +4,10 @@ Files are TOML. The site file (``/etc/workstation/site.toml``, or ``$WORKSTATION
 is what hospital IT ships; the user file (``settings.toml`` in the user config folder) adds or
 refines archives (matched by ``name``, e.g. a user's own credentials for the site's archive).
 Every value is checked at load; a ``ConfigError`` names the file and the key. Credentials can
-come from the environment (``password_env = "VAR"``) and are never part of a repr or a log.
+come from the environment (``password_env = "VAR"``) or from the OS keyring
+(``password_keyring = true``: only the marker is recorded here, ``core`` stays free of I/O; the
+secret is read by ``workstation.archive.credentials`` when a client is built). Credentials are
+never part of a repr or a log.
 """
 
 from __future__ import annotations
@@ -67,6 +70,10 @@ class ArchiveConfig:
     read_timeout_s: float = 60.0
     transfer_syntax: str = "lossless"  # lossless | lossy-allowed | uncompressed
     dimse: DimseConfig | None = None
+    # The password / token is kept in the OS keyring (service "workstation", user
+    # "<archive name>:<user>"), read by workstation.archive.credentials.resolve_credentials.
+    password_keyring: bool = False
+    token_keyring: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,8 +197,10 @@ _ARCHIVE_KEYS = (
     "user",
     "password",
     "password_env",
+    "password_keyring",
     "token",
     "token_env",
+    "token_keyring",
     "ca_bundle",
     "client_cert",
     "client_key",
@@ -323,6 +332,43 @@ def _secret(
     return value
 
 
+def _credential(
+    layer: _Layer,
+    table: Mapping[str, Any],
+    key: str,
+    where: str,
+    environ: Mapping[str, str],
+) -> dict[str, Any]:
+    """A credential's keys of one layer: literal, ``key_env``, or ``key_keyring = true``.
+
+    The keyring only gets a marker here (the secret is read in ``archive/``); a layer that names
+    one source clears the others of earlier layers, so a user's file can move a site's
+    ``password_env`` into the keyring or back.
+    """
+    flag_key = f"{key}_keyring"
+    from_keyring = None
+    if flag_key in table:
+        from_keyring = table[flag_key]
+        if not isinstance(from_keyring, bool):
+            raise layer.error(
+                f"{where}{flag_key}", f"must be true or false, not {_type_name(from_keyring)}"
+            )
+        if from_keyring and (key in table or f"{key}_env" in table):
+            raise layer.error(
+                f"{where}{flag_key}",
+                f"give only one of {key}, {key}_env or {flag_key} = true",
+            )
+    if from_keyring:
+        return {key: "", flag_key: True}
+    value = _secret(layer, table, key, where, environ)
+    out: dict[str, Any] = {}
+    if value is not None:
+        out.update({key: value, flag_key: False})
+    elif from_keyring is False:
+        out[flag_key] = False
+    return out
+
+
 def _parse_dimse(layer: _Layer, raw: object, where: str) -> dict[str, Any]:
     if not isinstance(raw, Mapping):
         raise layer.error(where.rstrip("."), f"must be a table, not {_type_name(raw)}")
@@ -372,8 +418,6 @@ def _parse_archive(
         ("auth", layer.choice(raw, "auth", where, AUTH_KINDS)),
         ("transfer_syntax", layer.choice(raw, "transfer_syntax", where, TRANSFER_SYNTAX_POLICIES)),
         ("user", layer.string(raw, "user", where)),
-        ("password", _secret(layer, raw, "password", where, environ)),
-        ("token", _secret(layer, raw, "token", where, environ)),
         ("ca_bundle", layer.file(raw, "ca_bundle", where)),
         ("client_cert", layer.file(raw, "client_cert", where)),
         ("client_key", layer.file(raw, "client_key", where)),
@@ -382,6 +426,8 @@ def _parse_archive(
     ):
         if value is not None:
             out[key] = value
+    out.update(_credential(layer, raw, "password", where, environ))
+    out.update(_credential(layer, raw, "token", where, environ))
     if "dimse" in raw:
         out["dimse"] = _parse_dimse(layer, raw["dimse"], f"{where}dimse.")
     return out
@@ -556,9 +602,9 @@ def _build_archive(values: dict[str, Any]) -> ArchiveConfig:
     auth = values.get("auth", "none")
     if auth == "basic" and not values.get("user"):
         raise err("user", 'missing: auth = "basic" needs user and password (or password_env)')
-    if auth == "basic" and not values.get("password"):
+    if auth == "basic" and not values.get("password") and not values.get("password_keyring"):
         raise err("password", 'missing: auth = "basic" needs password or password_env')
-    if auth == "bearer" and not values.get("token"):
+    if auth == "bearer" and not values.get("token") and not values.get("token_keyring"):
         raise err("token", 'missing: auth = "bearer" needs token or token_env')
     if values.get("client_key") and not values.get("client_cert"):
         raise err("client_key", "given without client_cert")

@@ -293,9 +293,10 @@ def sender_for(config: Any, *, prefer: str = "dicomweb") -> StowRsSender | CStor
 
         return CStoreSender(DimseClient(config))
     if config.dicomweb_url:
+        from workstation.archive.credentials import resolve_credentials
         from workstation.archive.dicomweb import DicomWebClient
 
-        return StowRsSender(DicomWebClient(config))
+        return StowRsSender(DicomWebClient(resolve_credentials(config)))
     raise RemoteError(f"archive {config.name!r} has neither dicomweb_url nor [dimse]: cannot send")
 
 

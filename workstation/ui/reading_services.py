@@ -24,6 +24,7 @@ from typing import Any
 import pydicom
 from PySide6.QtCore import QObject, Signal
 
+from workstation.archive.credentials import resolve_credentials
 from workstation.archive.local import LocalArchive
 from workstation.core import ups
 from workstation.core.errors import ConfigError, WorkstationError
@@ -157,7 +158,7 @@ class ReadingServices(QObject):
             return EmbeddedWorklist.for_archive(self.archive)
         from workstation.worklist.upsrs import UpsRsClient
 
-        return UpsRsClient(wl_archive, self.worklist_user, site=self.site)
+        return UpsRsClient(resolve_credentials(wl_archive), self.worklist_user, site=self.site)
 
     # -- running ---------------------------------------------------------------------------------
     def start(self) -> None:

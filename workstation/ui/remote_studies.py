@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from workstation.archive.credentials import resolve_credentials
 from workstation.archive.dicomweb import DicomWebClient
 from workstation.archive.queue import JobState, RetrievalJob, RetrievalQueue, SeriesProgress
 from workstation.core.errors import ConfigError, NotFoundError, WorkstationError
@@ -219,7 +220,8 @@ class RemoteStudies(QObject):
         """The controller for the settings' archive, or None when no archive is configured
         (or it has no DICOMweb URL: DIMSE-only archives are not searched here yet)."""
         try:
-            config = settings.archive()
+            # the keyring's password too: a missing entry is said here, not at the first search
+            config = resolve_credentials(settings.archive())
         except ConfigError as exc:
             log.info("no archive in the settings: %s", type(exc).__name__)
             if settings.archives:  # configured, but which one is unclear: say so
