@@ -268,6 +268,41 @@ def test_3d_mip_crop_and_cpu_fallback(head, artifact_dir):
         win.Finalize()
 
 
+def test_3d_plane_outlines_and_crop_extent_in_the_scene(head):
+    """The scene keeps what it is given in LPS (read back from VTK), crops whole voxels."""
+    from workstation.core.errors import GeometryError
+    from workstation.viewer.planes3d import polygon_contains
+
+    win = offscreen_window(64, 64)
+    try:
+        view = VolumeRenderView(win, head, "ct-bone", use_gpu=False)
+        model = MprModel(head.geometry)
+        model.set_crosshair(HEAD_LEFT_MARKER_CENTER_LPS)
+        model.rotate("coronal", 15.0)
+        view.set_plane_outlines(
+            {v: (model.plane_outline(v), VIEW_COLORS[v]) for v in ("axial", "sagittal")}
+        )
+        for v in ("axial", "sagittal"):
+            pts = view.outline_points(v)
+            assert pts == pytest.approx(model.plane_outline(v), abs=1e-9)
+            assert polygon_contains(pts, model.crosshair_lps, 0.5)
+        view.set_plane_outlines({"axial": (model.plane_outline("axial"), VIEW_COLORS["axial"])})
+        assert view.outline_points("sagittal").shape == (0, 3)
+        geo = head.geometry
+        lo, hi = geo.world_bounds(voxel_edges=True)
+        view.set_crop_box_lps(lo, (60.0, hi[1], hi[2]))
+        last = int(np.floor(geo.lps_to_index((60.0, 0.0, 0.0))[2]))
+        k, r, _ = geo.shape
+        assert view.crop_extent == (0, last, 0, r - 1, 0, k - 1)
+        planes = view.mapper.GetCroppingRegionPlanes()
+        assert planes[1] == pytest.approx((last + 0.5) * geo.spacing_mm[2], abs=1e-9)
+        with pytest.raises(GeometryError, match="no voxel"):
+            view.set_crop_box_lps((hi[0] + 1.0, lo[1], lo[2]), (hi[0] + 9.0, hi[1], hi[2]))
+        assert view.crop_extent == (0, last, 0, r - 1, 0, k - 1)  # unchanged by the refusal
+    finally:
+        win.Finalize()
+
+
 # ---------------------------------------------------------------------------------------------
 # Export
 

@@ -8,6 +8,10 @@ model calls and redraws on the model's ``changed`` event. Mouse, in a 2D viewpor
 - right drag: window (horizontal: width, vertical: centre); middle drag: pan;
 - wheel: move the plane along its normal; Ctrl + wheel: zoom.
 
+The 3D view (checkbox "3D") shows the three planes' outlines and the crosshair, follows the
+model, and has its own tools: trackball camera (left rotate, wheel or right zoom, middle pan),
+standard views, MIP, and a crop box dragged by its handles.
+
 With the length or ellipse tool, a left drag measures on the reformatted values (slab included)
 in millimetres of the reformatted pixels; each measurement keeps its plane geometry.
 """
@@ -19,7 +23,7 @@ import math
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QCoreApplication, QPointF, Qt, Signal
+from PySide6.QtCore import QCoreApplication, QPointF, Qt, QTimer, Signal
 from PySide6.QtGui import QImage, QKeyEvent, QMouseEvent, QResizeEvent, QWheelEvent
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -29,6 +33,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -67,6 +72,8 @@ log = logging.getLogger(__name__)
 TOOLS = ("crosshair", "length", "ellipse")
 _GAP_PX = 6.0  # crosshair lines stop this far from the point, so the point stays visible
 SELECTED_COLOR = (1.0, 0.55, 0.1)  # the measurement chosen in the measurement list
+CROSSHAIR_3D_COLOR = (1.0, 1.0, 1.0)
+SETTLE_MS = 250  # full-quality 3D frame this long after the last change
 
 
 def _tr(text: str) -> str:
@@ -336,45 +343,185 @@ class MprViewport(QWidget):
 
 
 class Mpr3DViewport(QWidget):
-    """The 3D view: ray-cast volume, trackball camera, reduced quality while moving."""
+    """The 3D view: ray-cast volume with the MPR planes' outlines and the crosshair, an
+    interactive crop box, standard views; reduced quality while anything moves.
+
+    Mouse (VTK's trackball camera): left drag rotates, wheel or right drag zooms, middle drag
+    pans; with Crop on, dragging the box's handles crops. The outlines, the crosshair and the
+    crop box come from the :class:`MprModel` (one model for 2D and 3D, so nothing drifts).
+    """
 
     def __init__(self, owner: MprView, preset: str | None = None) -> None:
         super().__init__(owner)
-        from workstation.viewer.render3d import VolumeRenderView
+        from workstation.viewer.render3d import VIEW_DIRECTIONS, CropBoxWidget, VolumeRenderView
 
         self.owner = owner
         self.vtk_widget = SizedVtkWidget(self)
+        self.planes_button = QToolButton()
+        self.planes_button.setText(self.tr("Planes"))
+        self.planes_button.setToolTip(self.tr("Show the MPR planes and the crosshair in 3D"))
+        self.planes_button.setCheckable(True)
+        self.planes_button.setChecked(True)
+        self.crop_button = QToolButton()
+        self.crop_button.setText(self.tr("Crop"))
+        self.crop_button.setToolTip(self.tr("Crop the 3D rendering to a box (drag its handles)"))
+        self.crop_button.setCheckable(True)
+        self.reset_crop_button = QToolButton()
+        self.reset_crop_button.setText(self.tr("Reset crop"))
+        self.reset_crop_button.setToolTip(self.tr("The crop box back to the whole volume"))
+        self.mip_button = QToolButton()
+        self.mip_button.setText(self.tr("MIP"))
+        self.mip_button.setToolTip(self.tr("3D maximum-intensity projection instead of the preset"))
+        self.mip_button.setCheckable(True)
+        self.view_box = QComboBox()
+        self.view_box.setToolTip(self.tr("Look at the volume from a standard direction"))
+        labels = {
+            "anterior": self.tr("Anterior"),
+            "posterior": self.tr("Posterior"),
+            "left": self.tr("Left"),
+            "right": self.tr("Right"),
+            "superior": self.tr("Superior"),
+            "inferior": self.tr("Inferior"),
+        }
+        for key in VIEW_DIRECTIONS:
+            self.view_box.addItem(labels.get(key, key), key)
+        self.reset_view_button = QToolButton()
+        self.reset_view_button.setText(self.tr("Reset view"))
+        self.reset_view_button.setToolTip(self.tr("Camera back to the front view, whole volume"))
+        bar = QHBoxLayout()
+        bar.setContentsMargins(0, 0, 0, 0)
+        for w in (
+            self.planes_button,
+            self.crop_button,
+            self.reset_crop_button,
+            self.mip_button,
+            self.view_box,
+            self.reset_view_button,
+        ):
+            bar.addWidget(w)
+        bar.addStretch(1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.vtk_widget)
+        layout.setSpacing(1)
+        layout.addLayout(bar)
+        layout.addWidget(self.vtk_widget, 1)
         self.render_window = self.vtk_widget.GetRenderWindow()
         self.render_window.SetMultiSamples(0)  # ray casting gains nothing from MSAA
         self.scene = VolumeRenderView(
             self.render_window, owner.image, preset, modality=owner.modality
         )
+        interactor = self.render_window.GetInteractor()
         style = vtkInteractorStyleTrackballCamera()
         style.AddObserver(vtkCommand.StartInteractionEvent, self._start_interaction)
         style.AddObserver(vtkCommand.EndInteractionEvent, self._end_interaction)
-        self.vtk_widget.GetRenderWindow().GetInteractor().SetInteractorStyle(style)
+        interactor.SetInteractorStyle(style)
         self.vtk_widget.Initialize()
+        self.crop_widget = CropBoxWidget(self.scene, interactor, self._crop_dragged)
+        # One full-quality frame once the model's changes pause (see model_changed).
+        self._settle = QTimer(self)
+        self._settle.setSingleShot(True)
+        self._settle.setInterval(SETTLE_MS)
+        self._settle.timeout.connect(self.render_full)
+
+        self.planes_button.toggled.connect(self._planes_toggled)
+        self.crop_button.toggled.connect(self.model.set_cropping)
+        self.reset_crop_button.clicked.connect(self.model.reset_crop)
+        self.mip_button.toggled.connect(owner.set_3d_mip)
+        self.view_box.activated.connect(self._view_chosen)
+        self.reset_view_button.clicked.connect(self.reset_view)
+        self.sync_from_model()
+
+    @property
+    def model(self) -> MprModel:
+        return self.owner.model
+
+    # -- state from the model ----------------------------------------------------------------
+    def sync_from_model(self) -> None:
+        """Plane outlines, crosshair and crop box as the model has them now (no rendering)."""
+        m = self.model
+        self.scene.set_plane_outlines({v: (m.plane_outline(v), VIEW_COLORS[v]) for v in VIEWS})
+        self.scene.set_marker(m.crosshair_lps, CROSSHAIR_3D_COLOR)
+        if m.cropping:
+            self.scene.set_crop_box_lps(*m.crop_box_lps)
+        elif self.scene.crop_box_lps is not None:
+            self.scene.clear_crop()
+        self.crop_widget.set_box(*m.crop_box_lps)
+        self.crop_widget.set_enabled(m.cropping)
+        if self.crop_button.isChecked() != m.cropping:
+            self.crop_button.blockSignals(True)
+            self.crop_button.setChecked(m.cropping)
+            self.crop_button.blockSignals(False)
+
+    def model_changed(self) -> None:
+        """Follow a model change: the overlays at once, one frame once changes pause.
+
+        A frame takes seconds on software OpenGL; rendering on every crosshair move would make
+        the 2D views lag, so a burst of changes (a drag, a scroll) gets one frame at its end.
+        """
+        self.sync_from_model()
+        self.schedule_render()
+
+    def schedule_render(self) -> None:
+        """One full-quality frame after :data:`SETTLE_MS` without further changes."""
+        if self.isVisible():
+            self._settle.start()
+
+    @property
+    def settling(self) -> bool:
+        """True while a full-quality frame is still due."""
+        return self._settle.isActive()
+
+    def render_full(self) -> None:
+        self._settle.stop()
+        self.scene.set_interactive(False)
+        self.scene.render()
+
+    # -- tools -------------------------------------------------------------------------------
+    def set_planes_visible(self, visible: bool) -> None:
+        self.planes_button.setChecked(visible)
+
+    def _planes_toggled(self, visible: bool) -> None:
+        self.scene.set_overlays_visible(visible)
+        self.schedule_render()
+
+    def look_from(self, direction: str) -> None:
+        """A standard view (anterior, posterior, left, right, superior, inferior)."""
+        self.scene.look_from(direction)
+        i = self.view_box.findData(direction)
+        if i >= 0 and i != self.view_box.currentIndex():
+            self.view_box.setCurrentIndex(i)
+        self.schedule_render()
+
+    def _view_chosen(self, index: int) -> None:
+        self.look_from(self.view_box.itemData(index))
+
+    def reset_view(self) -> None:
+        self.look_from("anterior")
+
+    def _crop_dragged(self, box: Any) -> None:
+        kept = self.model.set_crop_box(*box)
+        self.crop_widget.set_box(*kept)  # a box the model refused snaps back
 
     def _start_interaction(self, _obj: Any, _event: str) -> None:
         self.scene.set_interactive(True)
 
     def _end_interaction(self, _obj: Any, _event: str) -> None:
-        self.scene.set_interactive(False)
-        self.scene.render()
+        self.render_full()
 
     def refresh(self) -> None:
-        self.scene.render()
+        self.render_full()
         self.owner.show_notices()
 
     def capture(self) -> np.ndarray:
+        self._settle.stop()
+        self.scene.set_interactive(False)
         rgb = self.scene.capture()
         self.owner.show_notices()
         return rgb
 
     def close_viewport(self) -> None:
+        self._settle.stop()
+        self.crop_widget.set_enabled(False)
         self.vtk_widget.Finalize()
 
 
@@ -428,6 +575,7 @@ class MprView(QWidget):
         self.model = MprModel(volume.geometry, window)
         self.tool = "crosshair"
         self._closed = False
+        self._last_preset = ""  # the composite preset the 3D MIP toggle returns to
 
         self.position_label = QLabel()
         self.position_label.setObjectName("mprPosition")
@@ -539,6 +687,7 @@ class MprView(QWidget):
                 self.preset_box.addItem(preset.name, key)
             self.preset_box.addItem(_tr("3D MIP"), "mip")
             self.preset_box.setCurrentIndex(self.preset_box.findData(scene.preset.key))
+            self._last_preset = scene.preset.key
             self.preset_box.blockSignals(False)
             self.show_notices()
         self.preset_box.setEnabled(visible and self.viewport_3d is not None)
@@ -693,8 +842,11 @@ class MprView(QWidget):
 
     # -- reactions ---------------------------------------------------------------------------
     def _on_change(self, change: MprChange) -> None:
-        for vp in self.viewports.values():
-            vp.refresh()
+        if change.kind != "crop":  # the crop box is the 3D view's alone
+            for vp in self.viewports.values():
+                vp.refresh()
+        if self.viewport_3d is not None:
+            self.viewport_3d.model_changed()
         p = self.model.crosshair_lps
         if change.kind in ("crosshair", "reset") or p != self._shown_crosshair:
             self._update_position_label()
@@ -720,9 +872,22 @@ class MprView(QWidget):
             d = self.model.display("axial")
             scene.set_blend_mode("mip", (d.center, d.width))
         else:
+            self._last_preset = key
             scene.set_blend_mode("composite")
             scene.set_preset(key)
-        self.viewport_3d.refresh()
+        button = self.viewport_3d.mip_button
+        if button.isChecked() != (key == "mip"):
+            button.blockSignals(True)
+            button.setChecked(key == "mip")
+            button.blockSignals(False)
+        self.viewport_3d.schedule_render()
+        self.show_notices()
+
+    def set_3d_mip(self, on: bool) -> None:
+        """The 3D view as a MIP through the axial window, or back to the last preset."""
+        key = "mip" if on else self._last_preset
+        if key:
+            self.preset_box.setCurrentIndex(self.preset_box.findData(key))
 
     def _tool_changed(self, *_args: Any) -> None:
         self.tool = self.tool_box.currentData()

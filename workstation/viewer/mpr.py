@@ -37,6 +37,7 @@ from workstation.core.measure import (
     length_measurement,
 )
 from workstation.core.volume_geometry import VolumeGeometry
+from workstation.viewer.planes3d import Box, clamp_box, crop_extent, plane_volume_outline
 
 Vec3 = tuple[float, float, float]
 View = Literal["axial", "coronal", "sagittal"]
@@ -662,7 +663,14 @@ class MprChange:
     """What changed in an :class:`MprModel`: ``kind`` and the views whose image changes."""
 
     kind: Literal[
-        "crosshair", "orientation", "slab", "interpolation", "display", "measurements", "reset"
+        "crosshair",
+        "orientation",
+        "slab",
+        "interpolation",
+        "display",
+        "measurements",
+        "reset",
+        "crop",
     ]
     views: tuple[View, ...]
     source: View | None = None
@@ -701,6 +709,10 @@ class MprModel:
         )
         self._views: dict[View, _ViewState] = {}
         self.crosshair_lps: Vec3 = self.volume_center
+        # The 3D view's crop box (LPS, within the voxels' outer edges) and whether it crops.
+        self.volume_box_lps: Box = geometry.world_bounds(voxel_edges=True)
+        self.crop_box_lps: Box = self.volume_box_lps
+        self.cropping = False
         self._init_views()
 
     # -- state -------------------------------------------------------------------------------
@@ -826,6 +838,37 @@ class MprModel:
             st = self._views[view]
             st.x_axis, st.y_axis = DEFAULT_AXES[view]
         self.changed.emit(MprChange("orientation", VIEWS))
+
+    # -- 3D: plane outlines and the crop box -------------------------------------------------
+    def plane_outline(self, view: View) -> NDArray[np.float64]:
+        """Where ``view``'s plane cuts the volume's box: polygon corners in LPS (N×3)."""
+        return plane_volume_outline(self.geometry, self.crosshair_lps, self.plane(view).normal)
+
+    def set_crop_box(self, lo: ArrayLike, hi: ArrayLike) -> Box:
+        """Set the 3D crop box (LPS), cut to the volume's box; one wholly outside the volume
+        gives the whole volume, one too thin to hold a voxel centre is refused (the box stays).
+        Returns the box kept."""
+        box = clamp_box(lo, hi, *self.volume_box_lps)
+        try:
+            crop_extent(self.geometry, *box)
+        except GeometryError:
+            return self.crop_box_lps
+        if np.allclose(box, self.crop_box_lps, atol=1e-9):
+            return box
+        self.crop_box_lps = box
+        self.changed.emit(MprChange("crop", ()))
+        return box
+
+    def set_cropping(self, on: bool) -> None:
+        """Crop the 3D rendering to the crop box, or show the whole volume again."""
+        if bool(on) == self.cropping:
+            return
+        self.cropping = bool(on)
+        self.changed.emit(MprChange("crop", ()))
+
+    def reset_crop(self) -> None:
+        """The crop box back to the whole volume (cropping stays on or off)."""
+        self.set_crop_box(*self.volume_box_lps)
 
     def set_slab(self, thickness_mm: float, mode: SlabMode = "mip") -> None:
         """A thick slab on every view (thickness 0: a thin plane)."""

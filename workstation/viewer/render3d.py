@@ -16,19 +16,24 @@ import logging
 import math
 import re
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from vtkmodules.vtkCommonCore import vtkCommand
-from vtkmodules.vtkCommonDataModel import vtkPiecewiseFunction
+from vtkmodules.vtkCommonCore import vtkCommand, vtkPoints
+from vtkmodules.vtkCommonDataModel import vtkCellArray, vtkPiecewiseFunction, vtkPolyData
+from vtkmodules.vtkFiltersSources import vtkSphereSource
+from vtkmodules.vtkInteractionWidgets import vtkBoxRepresentation, vtkBoxWidget2
 from vtkmodules.vtkRenderingCore import (
+    vtkActor,
     vtkColorTransferFunction,
+    vtkPolyDataMapper,
     vtkRenderer,
     vtkRenderWindow,
+    vtkRenderWindowInteractor,
     vtkVolume,
     vtkVolumeProperty,
 )
@@ -36,6 +41,7 @@ from vtkmodules.vtkRenderingVolume import vtkGPUVolumeRayCastMapper
 from vtkmodules.vtkRenderingVolumeOpenGL2 import vtkSmartVolumeMapper
 
 from workstation.core.errors import ConfigError
+from workstation.viewer.planes3d import Box, Extent, clamp_box, crop_extent, extent_local_planes
 from workstation.viewer.reslice import VolumeImage, capture_window
 
 import vtkmodules.vtkRenderingOpenGL2  # noqa: F401  # isort: skip - OpenGL backend
@@ -76,6 +82,8 @@ VIEW_DIRECTIONS: dict[str, tuple[tuple[float, float, float], tuple[float, float,
 # triples the cost on software OpenGL).
 INTERACTIVE_SAMPLE_FACTOR = 4.0
 INTERACTIVE_IMAGE_SAMPLE_DISTANCE = 3.0
+OUTLINE_WIDTH_PX = 2.0
+Color = tuple[float, float, float]
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,6 +253,11 @@ class VolumeRenderView:
         self.window: tuple[float, float] = (40.0, 400.0)
         self.interactive = False
         self.crop_box_lps: tuple[tuple[float, ...], tuple[float, ...]] | None = None
+        self.crop_extent: Extent | None = None
+        self.overlays_visible = True
+        self._outlines: dict[str, tuple[vtkPolyData, vtkActor]] = {}
+        self._marker: tuple[vtkSphereSource, vtkActor] | None = None
+        self.marker_lps: tuple[float, float, float] | None = None
         self.notice = ""
         self._gpu_failed = False
         self.mapper: Any = None
@@ -380,33 +393,113 @@ class VolumeRenderView:
 
     # -- cropping ----------------------------------------------------------------------------
     def set_crop_box_lps(self, lo: ArrayLike, hi: ArrayLike) -> None:
-        """Show only what lies in the LPS box lo..hi (taken as the box around its corners in
-        the volume's own axes, which is the box itself for an axial volume)."""
+        """Show only the voxels whose centres lie in the LPS box lo..hi (taken as the box
+        around its corners in the volume's own axes, the box itself for an axial volume)."""
         a = np.asarray(lo, dtype=np.float64).reshape(3)
         b = np.asarray(hi, dtype=np.float64).reshape(3)
         if not np.all(np.isfinite(a)) or not np.all(np.isfinite(b)) or np.any(b <= a):
             raise ConfigError("a crop box needs finite corners with lo < hi on every axis")
+        extent = crop_extent(self.image.geometry, a, b)  # GeometryError: keeps no voxel
         self.crop_box_lps = (tuple(a), tuple(b))
+        self.crop_extent = extent
         self._apply_crop()
 
     def clear_crop(self) -> None:
         self.crop_box_lps = None
+        self.crop_extent = None
         self._apply_crop()
 
     def _apply_crop(self) -> None:
         m = self.mapper
-        if self.crop_box_lps is None:
+        if self.crop_extent is None:
             m.SetCropping(0)
             return
-        lo, hi = self.crop_box_lps
-        corners = np.array(
-            [[x, y, z, 1.0] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])]
-        )
-        local = (np.linalg.inv(self.image.placement) @ corners.T).T[:, :3]
-        mn, mx = local.min(axis=0), local.max(axis=0)
+        # Whole voxels: the planes lie half a voxel beyond the first and last kept centres.
         m.SetCropping(1)
-        m.SetCroppingRegionPlanes(mn[0], mx[0], mn[1], mx[1], mn[2], mx[2])
+        m.SetCroppingRegionPlanes(*extent_local_planes(self.image.geometry, self.crop_extent))
         m.SetCroppingRegionFlagsToSubVolume()
+
+    # -- overlays: plane outlines and a marker -----------------------------------------------
+    def set_plane_outlines(self, outlines: Mapping[str, tuple[ArrayLike, Color]]) -> None:
+        """Closed polylines drawn in the scene, one per key (the MPR planes): LPS corners
+        (N×3, in order) and a colour; a key left out is removed, an empty polygon hides it."""
+        for key in list(self._outlines):
+            if key not in outlines:
+                self.renderer.RemoveActor(self._outlines.pop(key)[1])
+        for key, (corners, color) in outlines.items():
+            pts = np.asarray(corners, dtype=np.float64).reshape(-1, 3)
+            if key not in self._outlines:
+                poly = vtkPolyData()
+                mapper = vtkPolyDataMapper()
+                mapper.SetInputData(poly)
+                actor = vtkActor()
+                actor.SetMapper(mapper)
+                prop = actor.GetProperty()
+                prop.SetLineWidth(OUTLINE_WIDTH_PX)
+                prop.LightingOff()
+                actor.PickableOff()
+                self.renderer.AddActor(actor)
+                self._outlines[key] = (poly, actor)
+            poly, actor = self._outlines[key]
+            points = vtkPoints()
+            points.SetDataTypeToDouble()  # the LPS millimetres as given, no float32 rounding
+            for p in pts:
+                points.InsertNextPoint(float(p[0]), float(p[1]), float(p[2]))
+            lines = vtkCellArray()
+            if len(pts) >= 2:
+                lines.InsertNextCell(len(pts) + 1)
+                for i in [*range(len(pts)), 0]:
+                    lines.InsertCellPoint(i)
+            poly.SetPoints(points)
+            poly.SetLines(lines)
+            poly.Modified()
+            actor.GetProperty().SetColor(*color)
+            actor.SetVisibility(self.overlays_visible and len(pts) >= 2)
+
+    def outline_points(self, key: str) -> NDArray[np.float64]:
+        """The LPS corners the scene holds for outline ``key`` (N×3), as drawn."""
+        if key not in self._outlines:
+            return np.zeros((0, 3))
+        points = self._outlines[key][0].GetPoints()
+        if points is None:
+            return np.zeros((0, 3))
+        return np.array([points.GetPoint(i) for i in range(points.GetNumberOfPoints())])
+
+    def set_marker(self, point_lps: Sequence[float] | None, color: Color = (1.0, 1.0, 1.0)) -> None:
+        """A small sphere at an LPS point (the crosshair), or none."""
+        if point_lps is None:
+            self.marker_lps = None
+            if self._marker is not None:
+                self._marker[1].SetVisibility(0)
+            return
+        if self._marker is None:
+            lo, hi = self.bounds_lps()
+            sphere = vtkSphereSource()
+            sphere.SetRadius(max(1.0, 0.005 * float(np.linalg.norm(hi - lo))))
+            sphere.SetThetaResolution(16)
+            sphere.SetPhiResolution(12)
+            mapper = vtkPolyDataMapper()
+            mapper.SetInputConnection(sphere.GetOutputPort())
+            actor = vtkActor()
+            actor.SetMapper(mapper)
+            actor.GetProperty().LightingOff()
+            actor.PickableOff()
+            self.renderer.AddActor(actor)
+            self._marker = (sphere, actor)
+        sphere, actor = self._marker
+        p = tuple(float(v) for v in point_lps)
+        self.marker_lps = (p[0], p[1], p[2])
+        sphere.SetCenter(*p)
+        actor.GetProperty().SetColor(*color)
+        actor.SetVisibility(self.overlays_visible)
+
+    def set_overlays_visible(self, visible: bool) -> None:
+        """Show or hide the plane outlines and the marker together."""
+        self.overlays_visible = bool(visible)
+        for poly, actor in self._outlines.values():
+            actor.SetVisibility(self.overlays_visible and poly.GetNumberOfPoints() >= 2)
+        if self._marker is not None:
+            self._marker[1].SetVisibility(self.overlays_visible and self.marker_lps is not None)
 
     # -- quality -----------------------------------------------------------------------------
     def set_interactive(self, interactive: bool) -> None:
@@ -491,3 +584,74 @@ class VolumeRenderView:
     def capture(self) -> NDArray[np.uint8]:
         self.render()
         return capture_window(self.render_window)
+
+
+class CropBoxWidget:
+    """An interactive crop box in the 3D view (``vtkBoxWidget2``): six face handles to drag,
+    the centre handle to move it, no rotation; kept inside the volume's box (LPS).
+
+    ``on_change`` gets the box (lo, hi in LPS) after each move, already cut to the volume.
+    """
+
+    def __init__(
+        self,
+        view: VolumeRenderView,
+        interactor: vtkRenderWindowInteractor,
+        on_change: Callable[[Box], None],
+    ) -> None:
+        self.view = view
+        self.on_change = on_change
+        lo, hi = view.bounds_lps()
+        self.bounds: Box = (
+            (float(lo[0]), float(lo[1]), float(lo[2])),
+            (float(hi[0]), float(hi[1]), float(hi[2])),
+        )
+        self.representation = vtkBoxRepresentation()
+        self.representation.SetPlaceFactor(1.0)  # the default 0.5 would enlarge the box
+        self.representation.SetHandleSize(4.0)
+        self.widget = vtkBoxWidget2()
+        self.widget.SetInteractor(interactor)
+        self.widget.SetRepresentation(self.representation)
+        self.widget.SetCurrentRenderer(view.renderer)
+        self.widget.RotationEnabledOff()
+        self.widget.AddObserver(vtkCommand.StartInteractionEvent, self._start)
+        self.widget.AddObserver(vtkCommand.InteractionEvent, self._moved)
+        self.widget.AddObserver(vtkCommand.EndInteractionEvent, self._end)
+        self.set_box(*self.bounds)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.widget.GetEnabled())
+
+    def set_enabled(self, on: bool) -> None:
+        if bool(on) != self.enabled:
+            self.widget.SetEnabled(1 if on else 0)
+
+    def box(self) -> Box:
+        """The box as drawn now (LPS lo, hi)."""
+        b = self.representation.GetBounds()
+        return ((b[0], b[2], b[4]), (b[1], b[3], b[5]))
+
+    def set_box(self, lo: Sequence[float], hi: Sequence[float]) -> None:
+        """Place the box (cut to the volume) without telling ``on_change``."""
+        a, b = clamp_box(lo, hi, *self.bounds)
+        if np.allclose(self.box(), (a, b), atol=1e-6):
+            return
+        self.representation.PlaceWidget([a[0], b[0], a[1], b[1], a[2], b[2]])
+
+    def _start(self, _obj: Any, _event: str) -> None:
+        self.view.set_interactive(True)
+
+    def _moved(self, _obj: Any, _event: str) -> None:
+        lo, hi = self.box()
+        kept = clamp_box(lo, hi, *self.bounds)
+        if not np.allclose((lo, hi), kept, atol=1e-6):
+            self.representation.PlaceWidget(
+                [kept[0][0], kept[1][0], kept[0][1], kept[1][1], kept[0][2], kept[1][2]]
+            )
+        self.on_change(kept)
+
+    def _end(self, _obj: Any, _event: str) -> None:
+        self.view.set_interactive(False)
+        self.on_change(self.box())
+        self.view.render()
