@@ -67,6 +67,10 @@ class AuditEvent(enum.StrEnum):
     REPORT_SENT = "report-sent"  # acknowledged by an archive; detail: the destination
     REPORT_EXPORTED = "report-exported"  # written to a file; detail: the format
     IMAGE_EXPORTED = "image-exported"  # a rendered image written to a file
+    # A reader's calibration against an object of known size (PS3.3 10.7.1.1); detail: its
+    # scope and spacing. Values measured on those images change with it.
+    CALIBRATION_SET = "calibration-set"
+    CALIBRATION_REMOVED = "calibration-removed"
 
 
 @dataclass(frozen=True, slots=True)

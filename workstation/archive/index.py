@@ -16,7 +16,7 @@ from typing import Any
 from workstation.core.errors import StoreError
 from workstation.core.model import Instance, Patient, Series, Study
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -106,6 +106,19 @@ CREATE TABLE IF NOT EXISTS key_images (
     marked_at REAL NOT NULL,
     PRIMARY KEY (study_instance_uid, sop_instance_uid, frame_number)
 );
+-- schema 4: calibrations the reader set against an object of known size (PS3.3 10.7.1.1),
+-- per series (sop_instance_uid '') or per image; who set it and when travel with it.
+CREATE TABLE IF NOT EXISTS calibrations (
+    series_instance_uid TEXT NOT NULL,
+    sop_instance_uid TEXT NOT NULL DEFAULT '',
+    study_instance_uid TEXT NOT NULL,
+    calibration_id TEXT NOT NULL,
+    json TEXT NOT NULL,
+    user TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (series_instance_uid, sop_instance_uid)
+);
+CREATE INDEX IF NOT EXISTS calibrations_study ON calibrations (study_instance_uid);
 """
 
 # Columns added to instances after schema 1, with their definitions for ALTER TABLE.
@@ -163,7 +176,8 @@ class StoreIndex:
                 )
                 conn.commit()
             elif int(row[0]) < SCHEMA_VERSION:
-                # Older schemas lack tables (the script above just created them) and columns.
+                # Older schemas lack tables (the script above just created them: key images
+                # and measurements in 2, calibrations in 4) and columns; rows stay as they are.
                 have = {r[1] for r in conn.execute("PRAGMA table_info(instances)")}
                 for column, ddl in _ADDED_INSTANCE_COLUMNS.items():
                     if column not in have:

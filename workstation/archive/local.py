@@ -13,6 +13,8 @@ where the index could point to it; files are readable only by their owner (0600)
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import datetime as _dt
 import io
 import json
 import logging
@@ -31,6 +33,7 @@ import pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, ExplicitVRLittleEndian
 
+from workstation.archive.audit import AuditEvent, current_user, record_event
 from workstation.archive.dicomio import (
     ParsedInstance,
     is_dicomdir,
@@ -40,7 +43,15 @@ from workstation.archive.dicomio import (
 )
 from workstation.archive.index import StoreIndex
 from workstation.core.errors import InvalidDicomError, NotFoundError, StoreError
-from workstation.core.measure import Measurement
+from workstation.core.measure import (
+    CalibrationError,
+    Measurement,
+    PixelCalibration,
+    UserCalibration,
+    effective_calibration,
+    needs_recalibration,
+    recalibrate,
+)
 from workstation.core.model import (
     ImportReport,
     Instance,
@@ -203,6 +214,157 @@ class LocalArchive:
         conn = self.index.connection()
         conn.execute("DELETE FROM measurements WHERE measurement_id=?", (measurement_id,))
         conn.commit()
+
+    # -- calibrations the reader set (PS3.3 10.7.1.1) --------------------------------------------
+    def user_calibrations(self, study_instance_uid: str) -> list[UserCalibration]:
+        """The user calibrations of a study's series and images, series-wide ones first."""
+        rows = self.index.connection().execute(
+            "SELECT json FROM calibrations WHERE study_instance_uid=? "
+            "ORDER BY sop_instance_uid != '', series_instance_uid, sop_instance_uid",
+            (study_instance_uid,),
+        )
+        return [UserCalibration.from_json(json.loads(r[0])) for r in rows]
+
+    def series_calibrations(self, series_instance_uid: str) -> list[UserCalibration]:
+        """The user calibrations of one series (the series-wide one, then per image)."""
+        rows = self.index.connection().execute(
+            "SELECT json FROM calibrations WHERE series_instance_uid=? "
+            "ORDER BY sop_instance_uid != '', sop_instance_uid",
+            (series_instance_uid,),
+        )
+        return [UserCalibration.from_json(json.loads(r[0])) for r in rows]
+
+    def calibration_of(self, instance: Instance) -> PixelCalibration:
+        """The calibration measurements on ``instance`` use now: the reader's, else the file's."""
+        modality = self.one_series(instance.series_instance_uid).modality
+        return effective_calibration(
+            instance, modality, self.series_calibrations(instance.series_instance_uid)
+        )
+
+    def set_user_calibration(
+        self, calibration: UserCalibration, *, user: str | None = None
+    ) -> list[Measurement]:
+        """Keep a user calibration (replacing one of the same scope), value the stored
+        measurements on the images it covers again, and record it in the audit trail.
+
+        ``user`` (default: the calibration's, else the login) is who set it. Returns the
+        measurements whose values changed. Raises :class:`NotFoundError` for a series that
+        is not in the store and :class:`CalibrationError` for a cross-sectional one.
+        """
+        series = self.one_series(calibration.series_instance_uid)
+        study = series.study_instance_uid
+        who = user or calibration.user or current_user()
+        when = calibration.created_at or _utc_now()
+        calibration = dataclasses.replace(calibration, user=who, created_at=when)
+        instances = self.instances(series.series_instance_uid)
+        if calibration.sop_instance_uid and not any(
+            i.sop_instance_uid == calibration.sop_instance_uid for i in instances
+        ):
+            raise NotFoundError("the calibrated image is not in the local store")
+        if not any(
+            calibration.applies_to(i, PixelCalibration.from_instance(i, series.modality))
+            for i in instances
+        ):
+            raise CalibrationError(
+                "this calibration fits no image of the series (its spacing differs)"
+            )
+        conn = self.index.connection()
+        try:
+            conn.execute(
+                "INSERT OR REPLACE INTO calibrations VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    calibration.series_instance_uid,
+                    calibration.sop_instance_uid,
+                    study,
+                    calibration.calibration_id,
+                    json.dumps(calibration.to_json()),
+                    who,
+                    when,
+                ),
+            )
+            changed = self._revalue_measurements(study, series.modality, instances)
+            conn.commit()
+        except BaseException:
+            conn.rollback()
+            raise
+        spacing = calibration.spacing_mm
+        record_event(
+            self.root,
+            AuditEvent.CALIBRATION_SET,
+            study_instance_uid=study,
+            sop_instance_uid=calibration.drawn_on,
+            detail=(
+                f"{calibration.scope} calibration, series {calibration.series_instance_uid}: "
+                f"{spacing[0]:.4f} x {spacing[1]:.4f} mm/px (known length "
+                f"{calibration.known_length_mm:g} mm, factor {calibration.factor:.4f})"
+            ),
+        )
+        return changed
+
+    def remove_user_calibration(
+        self, series_instance_uid: str, sop_instance_uid: str = ""
+    ) -> UserCalibration | None:
+        """Forget the user calibration of a series ("" ) or of one image: its images measure
+        with the file's spacing again (stored measurements are valued again); audited. Returns
+        the calibration removed, None when there was none."""
+        conn = self.index.connection()
+        row = conn.execute(
+            "SELECT json, study_instance_uid FROM calibrations WHERE series_instance_uid=? "
+            "AND sop_instance_uid=?",
+            (series_instance_uid, sop_instance_uid),
+        ).fetchone()
+        if row is None:
+            return None
+        removed = UserCalibration.from_json(json.loads(row[0]))
+        study = row[1]
+        try:
+            conn.execute(
+                "DELETE FROM calibrations WHERE series_instance_uid=? AND sop_instance_uid=?",
+                (series_instance_uid, sop_instance_uid),
+            )
+            series = self.index.one_series(series_instance_uid)
+            if series is not None:
+                self._revalue_measurements(
+                    study, series.modality, self.instances(series_instance_uid)
+                )
+            conn.commit()
+        except BaseException:
+            conn.rollback()
+            raise
+        record_event(
+            self.root,
+            AuditEvent.CALIBRATION_REMOVED,
+            study_instance_uid=study,
+            sop_instance_uid=sop_instance_uid or removed.drawn_on,
+            detail=f"{removed.scope} calibration, series {series_instance_uid}",
+        )
+        return removed
+
+    def _revalue_measurements(
+        self, study_instance_uid: str, modality: str, instances: list[Instance]
+    ) -> list[Measurement]:
+        """Value again the stored measurements on ``instances`` whose calibration is no longer
+        the one their image measures with; their order (updated_at) stays. No commit."""
+        if not instances:
+            return []
+        cals = self.series_calibrations(instances[0].series_instance_uid)
+        by_uid = {i.sop_instance_uid: i for i in instances}
+        conn = self.index.connection()
+        changed = []
+        for m in self.measurements(study_instance_uid):
+            inst = by_uid.get(m.sop_instance_uid)
+            if inst is None or m.plane is not None:
+                continue
+            cal = effective_calibration(inst, modality, cals)
+            if not needs_recalibration(m, cal):
+                continue
+            new = recalibrate(m, cal)
+            conn.execute(
+                "UPDATE measurements SET json=? WHERE measurement_id=?",
+                (json.dumps(new.to_json()), new.measurement_id),
+            )
+            changed.append(new)
+        return changed
 
     def key_images(self, study_instance_uid: str) -> list[KeyImage]:
         rows = self.index.connection().execute(
@@ -512,3 +674,8 @@ def _replace_path(instance: Instance, path: str) -> Instance:
     from dataclasses import replace
 
     return replace(instance, path=path)
+
+
+def _utc_now() -> str:
+    """Now in UTC, ISO 8601 with seconds: when a calibration was set."""
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

@@ -63,6 +63,7 @@ class SpacingSource(Enum):
     DETECTOR = "detector"  # projection: Imager Pixel Spacing, at the detector front plane
     UNKNOWN_PLANE = "unknown_plane"  # projection with Pixel Spacing only: meaning unknown
     UNCALIBRATED = "uncalibrated"  # no spacing at all: pixels
+    USER = "user"  # the reader calibrated against an object of known size
 
 
 _LABELS = {
@@ -72,6 +73,7 @@ _LABELS = {
     SpacingSource.DETECTOR: "at detector",
     SpacingSource.UNKNOWN_PLANE: "plane unknown",
     SpacingSource.UNCALIBRATED: "pixels (uncalibrated)",
+    SpacingSource.USER: "calibrated by user",
 }
 
 
@@ -103,6 +105,7 @@ class PixelCalibration:
     spacing: tuple[float, float]
     source: SpacingSource
     magnification_factor: float | None = None
+    calibration_id: str = ""  # the UserCalibration this one comes from (USER only)
 
     @classmethod
     def uncalibrated(cls) -> PixelCalibration:
@@ -172,8 +175,283 @@ class PixelCalibration:
         """An image displacement (columns, rows) in ``unit``: (along rows, along columns)."""
         return (d_column * self.spacing[1], d_row * self.spacing[0])
 
+    @property
+    def ref(self) -> CalibrationRef:
+        """What a measurement records of the calibration its value used."""
+        return CalibrationRef(self.source, self.spacing, self.calibration_id)
+
+    def same_as(self, ref: CalibrationRef | None) -> bool:
+        """True when a measurement recorded with ``ref`` was valued with this calibration."""
+        if ref is None:
+            return False
+        return (
+            ref.source is self.source
+            and ref.calibration_id == self.calibration_id
+            and _same(ref.spacing_mm, self.spacing)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CalibrationRef:
+    """The calibration a measurement's value was computed with, kept with the measurement so
+    that values under different calibrations are never mixed silently (PS3.3 10.7.1.1)."""
+
+    source: SpacingSource
+    spacing_mm: tuple[float, float]
+    calibration_id: str = ""
+
+    @property
+    def label(self) -> str:
+        return _LABELS[self.source]
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"source": self.source.value, "spacing_mm": list(self.spacing_mm)}
+        if self.calibration_id:
+            out["id"] = self.calibration_id
+        return out
+
+    @classmethod
+    def from_json(cls, data: Any) -> CalibrationRef:
+        """Read the dict of ``to_json``; a bad record raises MeasurementError."""
+        if not isinstance(data, Mapping):
+            raise MeasurementError("a measurement's calibration must be a JSON object")
+        try:
+            sp = data["spacing_mm"]
+            return cls(
+                SpacingSource(data["source"]),
+                (float(sp[0]), float(sp[1])),
+                str(data.get("id") or ""),
+            )
+        except KeyError as exc:
+            raise MeasurementError(
+                f"a measurement's calibration lacks the key {exc.args[0]!r}"
+            ) from None
+        except (TypeError, ValueError, IndexError) as exc:
+            raise MeasurementError(f"a measurement's calibration is malformed: {exc}") from None
+
 
 _PIXELS = PixelCalibration.uncalibrated()
+
+
+# ---------------------------------------------------------------------------------------------
+# Calibration by the reader against an object of known size
+
+
+class CalibrationError(MeasurementError):
+    """A user calibration cannot be made or applied (cross-sectional image, bad length)."""
+
+
+CROSS_SECTIONAL_REFUSAL = (
+    "This image cannot be calibrated by the user: it is a cross-sectional image with a valid "
+    "Pixel Spacing, which is the spacing in the patient and is authoritative (PS3.3 10.7.1.3)."
+)
+# A line this short (image pixels) gives a factor too uncertain to measure with.
+MIN_CALIBRATION_LINE_PX = 10.0
+MAX_KNOWN_LENGTH_MM = 10000.0
+
+
+def user_calibration_base(instance: Instance, modality: str = "") -> PixelCalibration:
+    """The file's calibration of an image the reader may calibrate by hand.
+
+    Raises :class:`CalibrationError` with :data:`CROSS_SECTIONAL_REFUSAL` for an image whose
+    Pixel Spacing lies in the patient (CT, MR, ...: PS3.3 10.7.1.3): there it is authoritative.
+    Projection radiographs, secondary captures and scanned film without spacing may be
+    calibrated (PS3.3 10.7.1.1 lets the spacing be "calibrated" by other means).
+    """
+    base = PixelCalibration.from_instance(instance, modality)
+    if base.source is SpacingSource.PATIENT:
+        raise CalibrationError(CROSS_SECTIONAL_REFUSAL)
+    return base
+
+
+@dataclass(frozen=True, slots=True)
+class UserCalibration:
+    """A spacing the reader set by drawing ``line`` over an object ``known_length_mm`` long.
+
+    ``sop_instance_uid`` is "" when it applies to every image of the series (images of one
+    geometry), else the one image it applies to. The aspect of the file's spacing
+    (``base_spacing_mm``, (1, 1) without any) is kept: the calibration scales it by one factor,
+    so anisotropic pixels stay anisotropic. ``user`` and ``created_at`` (UTC, ISO 8601) say
+    who set it and when.
+    """
+
+    series_instance_uid: str
+    sop_instance_uid: str
+    spacing_mm: tuple[float, float]
+    base_spacing_mm: tuple[float, float]
+    base_source: SpacingSource
+    known_length_mm: float
+    line: Line
+    drawn_on: str
+    frame_number: int = 1
+    user: str = ""
+    created_at: str = ""
+    calibration_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    def __post_init__(self) -> None:
+        sp = _valid_spacing(self.spacing_mm)
+        base = _valid_spacing(self.base_spacing_mm)
+        if sp is None or base is None:
+            raise CalibrationError("a user calibration needs positive, finite spacings")
+        object.__setattr__(self, "spacing_mm", sp)
+        object.__setattr__(self, "base_spacing_mm", base)
+        object.__setattr__(self, "base_source", SpacingSource(self.base_source))
+        if self.base_source in (SpacingSource.USER, SpacingSource.PATIENT):
+            raise CalibrationError(CROSS_SECTIONAL_REFUSAL)
+        object.__setattr__(
+            self, "line", (_point(self.line[0], "line start"), _point(self.line[1], "line end"))
+        )
+
+    @property
+    def whole_series(self) -> bool:
+        """True when the calibration holds for every image of the series."""
+        return not self.sop_instance_uid
+
+    @property
+    def scope(self) -> str:
+        """ "series" or "image": what the calibration applies to."""
+        return "series" if self.whole_series else "image"
+
+    @property
+    def factor(self) -> float:
+        """The user's spacing over the file's (1.0: the file was right)."""
+        return self.spacing_mm[1] / self.base_spacing_mm[1]
+
+    def pixel_calibration(self) -> PixelCalibration:
+        """The calibration measurements on the images it covers use."""
+        return PixelCalibration(self.spacing_mm, SpacingSource.USER, None, self.calibration_id)
+
+    def applies_to(self, instance: Instance, base: PixelCalibration) -> bool:
+        """True for an image of its series (or its image) with the spacing it scaled."""
+        if instance.series_instance_uid != self.series_instance_uid:
+            return False
+        if self.sop_instance_uid and instance.sop_instance_uid != self.sop_instance_uid:
+            return False
+        return base.source is self.base_source and _same(base.spacing, self.base_spacing_mm)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.calibration_id,
+            "series_instance_uid": self.series_instance_uid,
+            "sop_instance_uid": self.sop_instance_uid,
+            "spacing_mm": list(self.spacing_mm),
+            "base_spacing_mm": list(self.base_spacing_mm),
+            "base_source": self.base_source.value,
+            "known_length_mm": self.known_length_mm,
+            "line": [list(self.line[0]), list(self.line[1])],
+            "drawn_on": self.drawn_on,
+            "frame_number": self.frame_number,
+            "user": self.user,
+            "created_at": self.created_at,
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> UserCalibration:
+        """Read the dict of ``to_json``; a bad record raises :class:`CalibrationError`."""
+        if not isinstance(data, Mapping):
+            raise CalibrationError("a stored calibration must be a JSON object")
+        try:
+            sp, base, line = data["spacing_mm"], data["base_spacing_mm"], data["line"]
+            return cls(
+                series_instance_uid=str(data["series_instance_uid"]),
+                sop_instance_uid=str(data.get("sop_instance_uid") or ""),
+                spacing_mm=(float(sp[0]), float(sp[1])),
+                base_spacing_mm=(float(base[0]), float(base[1])),
+                base_source=SpacingSource(data["base_source"]),
+                known_length_mm=float(data["known_length_mm"]),
+                line=(_point(line[0], "line start"), _point(line[1], "line end")),
+                drawn_on=str(data.get("drawn_on") or ""),
+                frame_number=int(data.get("frame_number", 1)),
+                user=str(data.get("user") or ""),
+                created_at=str(data.get("created_at") or ""),
+                calibration_id=str(data.get("id") or uuid.uuid4().hex),
+            )
+        except KeyError as exc:
+            raise CalibrationError(f"a stored calibration lacks the key {exc.args[0]!r}") from None
+        except (TypeError, ValueError, IndexError) as exc:
+            raise CalibrationError(f"a stored calibration is malformed: {exc}") from None
+
+
+def calibrate_from_line(
+    p0: Sequence[float],
+    p1: Sequence[float],
+    known_length_mm: float,
+    instance: Instance,
+    modality: str = "",
+    *,
+    whole_series: bool = True,
+    frame_number: int = 1,
+    user: str = "",
+    created_at: str = "",
+) -> UserCalibration:
+    """The calibration that makes the line p0-p1 on ``instance`` measure ``known_length_mm``.
+
+    The file's spacing is scaled by one factor (its aspect kept; square pixels when it has
+    none). Raises :class:`CalibrationError` for a cross-sectional image, a length that is
+    not a positive number of mm, or a line shorter than :data:`MIN_CALIBRATION_LINE_PX`.
+    """
+    base = user_calibration_base(instance, modality)
+    try:
+        known = float(known_length_mm)
+    except (TypeError, ValueError):
+        raise CalibrationError("the known length must be a number of millimetres") from None
+    if not (math.isfinite(known) and 0 < known <= MAX_KNOWN_LENGTH_MM):
+        raise CalibrationError(
+            f"the known length must be more than 0 and at most {MAX_KNOWN_LENGTH_MM:.0f} mm"
+        )
+    a, b = _point(p0, "calibration line start"), _point(p1, "calibration line end")
+    if math.hypot(b[0] - a[0], b[1] - a[1]) < MIN_CALIBRATION_LINE_PX:
+        raise CalibrationError(
+            f"the calibration line is shorter than {MIN_CALIBRATION_LINE_PX:.0f} pixels: "
+            "draw it across the whole object of known size"
+        )
+    drawn = length_mm(a, b, base)  # in the file's unit (mm, or px without spacing)
+    k = known / drawn
+    return UserCalibration(
+        series_instance_uid=instance.series_instance_uid,
+        sop_instance_uid="" if whole_series else instance.sop_instance_uid,
+        spacing_mm=(base.spacing[0] * k, base.spacing[1] * k),
+        base_spacing_mm=base.spacing,
+        base_source=base.source,
+        known_length_mm=known,
+        line=(a, b),
+        drawn_on=instance.sop_instance_uid,
+        frame_number=frame_number,
+        user=user,
+        created_at=created_at,
+    )
+
+
+def shares_geometry(instances: Sequence[Instance]) -> bool:
+    """True when the images of a series have one geometry (size, Pixel Spacing, Imager Pixel
+    Spacing, magnification: PS3.3 10.7.1.1), so one user calibration holds for them all."""
+
+    def key(i: Instance) -> tuple[Any, ...]:
+        return (
+            i.rows,
+            i.columns,
+            _valid_spacing(i.pixel_spacing),
+            _valid_spacing(i.imager_pixel_spacing),
+            i.estimated_radiographic_magnification_factor,
+        )
+
+    return len({key(i) for i in instances}) <= 1
+
+
+def effective_calibration(
+    instance: Instance,
+    modality: str = "",
+    user_calibrations: Sequence[UserCalibration] = (),
+) -> PixelCalibration:
+    """The calibration an image measures with: a user calibration of that image, else of its
+    series, else the file's (:meth:`PixelCalibration.from_instance`). A cross-sectional
+    image never takes a user calibration (PS3.3 10.7.1.3)."""
+    base = PixelCalibration.from_instance(instance, modality)
+    if base.source is SpacingSource.PATIENT:
+        return base
+    found = [c for c in user_calibrations if c.applies_to(instance, base)]
+    found.sort(key=lambda c: c.whole_series)  # the image's own first
+    return found[0].pixel_calibration() if found else base
 
 
 def _point(p: Sequence[float], name: str) -> Point:
@@ -583,6 +861,8 @@ class Measurement:
     the reader called it ("aortic root"), shown beside the value. ``plane`` is set for a
     measurement made on a reformatted (MPR) image, whose points are pixels of that plane; its
     ``sop_instance_uid`` then holds the Series Instance UID, as no SOP Instance exists.
+    ``calibration`` records which calibration the value was computed with (the file's spacing
+    or a user calibration), so a value is never silently read under another one.
     """
 
     kind: MeasurementKind
@@ -596,6 +876,7 @@ class Measurement:
     measurement_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     name: str = ""
     plane: MeasurementPlane | None = None
+    calibration: CalibrationRef | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "name", clean_name(self.name))
@@ -627,14 +908,16 @@ class Measurement:
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict; ``from_json`` reads it back.
 
-        ``name`` and ``plane`` are written only when set, so a record without them reads the
-        same in versions that predate them.
+        ``name``, ``plane`` and ``calibration`` are written only when set, so a record
+        without them reads the same in versions that predate them.
         """
         out = self._base_json()
         if self.name:
             out["name"] = self.name
         if self.plane is not None:
             out["plane"] = self.plane.to_json()
+        if self.calibration is not None:
+            out["calibration"] = self.calibration.to_json()
         return out
 
     def _base_json(self) -> dict[str, Any]:
@@ -662,6 +945,7 @@ class Measurement:
         try:
             kind = MeasurementKind(data["kind"])
             plane = data.get("plane")
+            cal = data.get("calibration")
             points = tuple(_point(p, "points") for p in data["points"])
             value = _from_json_float(data["value"])
             details = tuple(
@@ -679,6 +963,7 @@ class Measurement:
                 measurement_id=str(data.get("id") or uuid.uuid4().hex),
                 name=str(data.get("name") or ""),
                 plane=None if plane is None else MeasurementPlane.from_json(plane),
+                calibration=None if cal is None else CalibrationRef.from_json(cal),
             )
         except KeyError as exc:
             raise MeasurementError(f"stored measurement lacks the key {exc.args[0]!r}") from None
@@ -729,6 +1014,7 @@ def length_measurement(
         calibration.label,
         sop_instance_uid,
         frame_number,
+        calibration=calibration.ref,
     )
 
 
@@ -748,6 +1034,7 @@ def angle_measurement(
         "",
         sop_instance_uid,
         frame_number,
+        calibration=calibration.ref,
     )
 
 
@@ -767,6 +1054,7 @@ def cobb_measurement(
         "",
         sop_instance_uid,
         frame_number,
+        calibration=calibration.ref,
     )
 
 
@@ -800,6 +1088,7 @@ def ellipse_measurement(
         sop_instance_uid,
         frame_number,
         _roi_details(stats),
+        calibration=calibration.ref,
     )
 
 
@@ -822,6 +1111,7 @@ def rectangle_measurement(
         sop_instance_uid,
         frame_number,
         _roi_details(stats),
+        calibration=calibration.ref,
     )
 
 
@@ -845,3 +1135,55 @@ def probe_measurement(
         instance.sop_instance_uid,
         frame_number,
     )
+
+
+def recalibrate(m: Measurement, calibration: PixelCalibration) -> Measurement:
+    """``m`` valued again with another calibration: the points, statistics, id and name stay;
+    the value, unit, label and the calibration record change. Needs no pixel data: an ROI's
+    area is its shape's and its pixel count does not depend on the spacing. A probe and a
+    measurement on an MPR plane (whose spacing is the plane's) come back unchanged."""
+    if m.kind is MeasurementKind.PROBE or m.plane is not None:
+        return m
+    p = m.points
+    details = m.details
+    label = calibration.label
+    if m.kind is MeasurementKind.LENGTH:
+        value, unit = length_mm(p[0], p[1], calibration), calibration.unit
+    elif m.kind is MeasurementKind.ANGLE:
+        value, unit, label = angle_deg(p[0], p[1], p[2], calibration), "deg", ""
+    elif m.kind is MeasurementKind.COBB:
+        value, unit, label = cobb_angle_deg(p[0:2], p[2:4], calibration), "deg", ""
+    else:
+        if m.kind is MeasurementKind.ELLIPSE:
+            (a, b) = p[1]
+            value = math.pi * abs(a) * calibration.spacing[1] * abs(b) * calibration.spacing[0]
+        else:
+            w, h = calibration.to_physical(abs(p[1][0] - p[0][0]), abs(p[1][1] - p[0][1]))
+            value = w * h
+        unit = calibration.area_unit
+        count = m.detail("pixel_count")
+        if count is not None:
+            details = tuple(
+                (k, count * calibration.pixel_area if k == "pixel_area" else v)
+                for k, v in m.details
+            )
+    return replace(
+        m, value=value, unit=unit, label=label, details=details, calibration=calibration.ref
+    )
+
+
+def needs_recalibration(m: Measurement, calibration: PixelCalibration) -> bool:
+    """True when ``m``'s value was computed with another calibration than ``calibration``.
+
+    A record without a calibration (made before calibrations were recorded) counts as made
+    with the file's spacing when its label is that calibration's label and it is not a user
+    calibration; a probe and an MPR measurement never need it.
+    """
+    if m.kind is MeasurementKind.PROBE or m.plane is not None:
+        return False
+    if m.calibration is None:
+        return calibration.source is SpacingSource.USER or (
+            m.kind in (MeasurementKind.LENGTH, MeasurementKind.ELLIPSE, MeasurementKind.RECTANGLE)
+            and m.label != calibration.label
+        )
+    return not calibration.same_as(m.calibration)

@@ -38,7 +38,12 @@ from workstation.archive.audit import AuditEvent, record_event
 from workstation.archive.local import LocalArchive
 from workstation.core.errors import InvalidDicomError, NotFoundError, StoreError, WorkstationError
 from workstation.core.measure import Measurement as ViewerMeasurement
-from workstation.core.measure import MeasurementKind
+from workstation.core.measure import (
+    MeasurementKind,
+    PixelCalibration,
+    SpacingSource,
+    needs_recalibration,
+)
 from workstation.core.model import Instance
 from workstation.core.report import (
     Author,
@@ -65,12 +70,14 @@ __all__ = [
     "CompletenessCheck",
     "IncompleteStudyError",
     "MeasurementConversionError",
+    "QualifiedMeasurement",
     "SignedReport",
     "SigningError",
     "StoredReport",
     "archive_image_describer",
     "latest_signed_report",
     "measurement_items",
+    "measurement_qualifier",
     "report_chain",
     "sign_addendum",
     "sign_report",
@@ -115,6 +122,15 @@ class IncompleteStudyError(SigningError):
 
 class MeasurementConversionError(WorkstationError, ValueError):
     """A viewer measurement cannot become a report measurement (uncalibrated, a probe)."""
+
+
+@dataclass(frozen=True, slots=True)
+class QualifiedMeasurement(Measurement):
+    """A report measurement whose value must travel with a qualifier the reader sees beside it:
+    "calibrated by user, 0.182 mm/px" for a value measured with the reader's own calibration
+    against an object of known size (PS3.3 10.7.1.1), never to be taken for the file's."""
+
+    qualifier: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,15 +301,48 @@ def plane_measurement_items(m: ViewerMeasurement, modality: str = "") -> tuple[M
     raise MeasurementConversionError(f"an MPR {m.kind.value} cannot be reported as a number")
 
 
+def measurement_qualifier(m: ViewerMeasurement) -> str:
+    """The qualifier a user-calibrated length or area carries into a report: "calibrated by
+    user, 0.182 mm/px" (the spacing it was valued with); "" for any other measurement."""
+    cal = m.calibration
+    if cal is None or cal.source is not SpacingSource.USER or not m.label:
+        return ""
+    row, col = cal.spacing_mm
+    if abs(row - col) <= 1e-9 * max(row, col):
+        return f"{m.label}, {col:.3f} mm/px"
+    return f"{m.label}, {row:.3f} × {col:.3f} mm/px"
+
+
+def _qualified(item: Measurement, qualifier: str) -> Measurement:
+    if not qualifier:
+        return item
+    return QualifiedMeasurement(
+        item.concept, item.value, item.unit, item.image, item.coordinates, qualifier
+    )
+
+
 def measurement_items(
-    m: ViewerMeasurement, instance: Instance, modality: str = ""
+    m: ViewerMeasurement,
+    instance: Instance,
+    modality: str = "",
+    calibration: PixelCalibration | None = None,
 ) -> tuple[Measurement, ...]:
     """The report NUM items (TID 1400 style) of one viewer measurement on ``instance``: the
     value with its UCUM unit, the image it was made on and the outline drawn (SCOORD). An ROI
-    also gives its mean in HU on CT. Raises :class:`MeasurementConversionError` for an
-    uncalibrated length or area (pixels are no UCUM unit) and for a probe (an annotation)."""
+    also gives its mean in HU on CT. A length or area valued with a user calibration comes as
+    :class:`QualifiedMeasurement` with :func:`measurement_qualifier`'s text. ``calibration``,
+    when given, is the one the image measures with now: a measurement valued with another is
+    refused rather than reported under the wrong one. Raises
+    :class:`MeasurementConversionError` for that, for an uncalibrated length or area (pixels
+    are no UCUM unit) and for a probe (an annotation)."""
     if m.sop_instance_uid != instance.sop_instance_uid:
         raise MeasurementConversionError("the measurement was not made on this image")
+    if calibration is not None and needs_recalibration(m, calibration):
+        raise MeasurementConversionError(
+            "this measurement was valued with another calibration than the image has now "
+            f"({calibration.label or 'pixel spacing'}): open the image so it is valued again"
+        )
+    qualifier = measurement_qualifier(m)
     image = _image_ref(instance, m.frame_number)
     m = dataclasses.replace(m, value=round(m.value, 2))  # what the reader sees is reported
     if m.kind is MeasurementKind.PROBE:
@@ -307,7 +356,7 @@ def measurement_items(
                 "reported in millimetres"
             )
         coords = ImageCoordinates(GraphicType.POLYLINE, tuple(_sr_point(p) for p in m.points))
-        return (Measurement(codes.LENGTH, m.value, codes.MM, image, coords),)
+        return (_qualified(Measurement(codes.LENGTH, m.value, codes.MM, image, coords), qualifier),)
     if m.kind in (MeasurementKind.ANGLE, MeasurementKind.COBB):
         if m.kind is MeasurementKind.ANGLE:
             coords = ImageCoordinates(GraphicType.POLYLINE, tuple(_sr_point(p) for p in m.points))
@@ -329,7 +378,7 @@ def measurement_items(
         (c0, r0), (c1, r1) = m.points
         corners = ((c0, r0), (c1, r0), (c1, r1), (c0, r1), (c0, r0))  # closed (C.18.6.1.1)
         coords = ImageCoordinates(GraphicType.POLYLINE, tuple(_sr_point(p) for p in corners))
-    items = [Measurement(codes.AREA, m.value, codes.MM2, image, coords)]
+    items = [_qualified(Measurement(codes.AREA, m.value, codes.MM2, image, coords), qualifier)]
     mean = m.detail("mean")
     is_hu = instance.rescale_type.upper() == "HU" or (
         modality.upper() == "CT" and not instance.rescale_type

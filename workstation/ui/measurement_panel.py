@@ -35,7 +35,7 @@ from PySide6.QtWidgets import (
 from workstation.archive.local import LocalArchive
 from workstation.core.errors import WorkstationError
 from workstation.core.events import Subscription
-from workstation.core.measure import Measurement
+from workstation.core.measure import Measurement, SpacingSource
 from workstation.viewer.annotations import (
     MeasurementRow,
     StudyLocations,
@@ -52,6 +52,17 @@ _ID_ROLE = Qt.ItemDataRole.UserRole
 
 def _tr(text: str) -> str:
     return QCoreApplication.translate("MeasurementPanel", text)
+
+
+def value_tooltip(m: Measurement, text: str) -> str:
+    """The value cell's tooltip: its text, and for a value from the reader's calibration the
+    spacing it used, so a user-calibrated value is never mistaken for the file's."""
+    cal = m.calibration
+    if cal is None or cal.source is not SpacingSource.USER:
+        return text
+    row, col = cal.spacing_mm
+    spacing = f"{col:.3f}" if abs(row - col) <= 1e-9 * max(row, col) else f"{row:.3f} × {col:.3f}"
+    return text + "\n" + _tr("Calibrated by user: %1 mm/px").replace("%1", spacing)
 
 
 class MeasurementPanel(QWidget):
@@ -235,6 +246,8 @@ class MeasurementPanel(QWidget):
                     item = self.table.item(i, col)
                     if item is not None and item.text() != text:
                         item.setText(text)
+                        if col == VALUE:
+                            item.setToolTip(value_tooltip(m, text))
                 changed += 1
         finally:
             self._updating = False
@@ -256,7 +269,9 @@ class MeasurementPanel(QWidget):
                 ):
                     item = QTableWidgetItem(text)
                     item.setData(_ID_ROLE, r.measurement_id)
-                    if col in (VALUE, WHERE):
+                    if col == VALUE:
+                        item.setToolTip(value_tooltip(r.measurement, text))
+                    elif col == WHERE:
                         item.setToolTip(text)  # the full text when the column is narrow
                     flags = Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsEnabled
                     if col == NAME:

@@ -5,23 +5,25 @@ default), right drag changes the window (horizontal: width, vertical: centre), m
 pans, the wheel scrolls, Ctrl+wheel zooms about the pointer. Keys: arrows, PageUp/PageDown,
 Home/End scroll; W cycles the file's windows; 1-9 window presets; I inverts; R resets;
 H/V flip; "." and "," rotate ±90°; L length, A angle, C Cobb, E ellipse, G rectangle,
-P probe; O overlay planes on/off; Esc cancels the tool; Delete removes the selected
-measurement.
+P probe, U calibrate (a line over an object of known size, then its true length in mm);
+O overlay planes on/off; Esc cancels the tool; Delete removes the selected measurement.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QCoreApplication, QPointF, Qt, Signal
 from PySide6.QtGui import QImage, QKeyEvent, QMouseEvent, QWheelEvent
-from PySide6.QtWidgets import QVBoxLayout, QWidget
+from PySide6.QtWidgets import QInputDialog, QVBoxLayout, QWidget
 
-from workstation.core.errors import DecodeError
-from workstation.core.measure import Measurement
+from workstation.archive.local import LocalArchive
+from workstation.core.errors import DecodeError, WorkstationError
+from workstation.core.measure import MAX_KNOWN_LENGTH_MM, Line, Measurement, UserCalibration
 from workstation.ui.vtk_widget import RoutedVtkWidget
 from workstation.viewer.annotations import frame_position
 from workstation.viewer.overlays import (
@@ -48,6 +50,7 @@ TOOL_KEYS = {
     Qt.Key.Key_E: Tool.ELLIPSE,
     Qt.Key.Key_G: Tool.RECTANGLE,
     Qt.Key.Key_P: Tool.PROBE,
+    Qt.Key.Key_U: Tool.CALIBRATE,
 }
 PRESET_KEYS = {getattr(Qt.Key, f"Key_{n}"): n for n in range(1, 10)}
 
@@ -72,6 +75,7 @@ KEY_HELP: tuple[tuple[str, str], ...] = (
     ("E", "Ellipse ROI"),
     ("G", "Rectangle ROI"),
     ("P", "Probe"),
+    ("U", "Calibrate: line over an object of known size"),
     ("O", "Overlay planes on / off"),
     ("Esc", "Cancel the measurement being drawn, then the tool"),
     ("Delete", "Delete the selected measurement"),
@@ -93,12 +97,18 @@ class ImageViewport(QWidget):
 
     ``measurements_changed`` carries the model's list of :class:`Measurement` whenever one is
     added, edited or deleted; ``status_message`` a text for the status bar (a measurement
-    that could not be made).
+    that could not be made); ``calibration_changed`` the :class:`UserCalibration` set with
+    the Calibrate tool, or None when one was removed.
+
+    ``ask_known_length`` is called with the drawn line's current length and unit when the
+    Calibrate tool finished a line, and returns the true length in mm (None: cancelled); by
+    default a small dialog asks the reader.
     """
 
     image_changed = Signal(int)
     measurements_changed = Signal(list)
     status_message = Signal(str)
+    calibration_changed = Signal(object)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -126,9 +136,12 @@ class ImageViewport(QWidget):
         # Patient Orientation of each frame, per SOP Instance UID (read once per file)
         self._patient_orientation_cache: dict[str, list[tuple[str, str] | None]] = {}
         self._last_status = ""
+        self.ask_known_length: Callable[[float, str], float | None] = self._known_length_dialog
         self._subscriptions = [
             self.model.changed.connect(self._redraw),
             self.model.measurements_changed.connect(self._measurements_changed),
+            self.model.calibration_requested.connect(self._calibration_requested),
+            self.model.calibration_changed.connect(self._calibration_changed),
         ]
         self.error_text = ""
         self.vtk_widget.Initialize()
@@ -144,6 +157,61 @@ class ImageViewport(QWidget):
     def measurements(self) -> list[Measurement]:
         """The measurements of the open study (see :meth:`StackViewModel.measurements`)."""
         return self.model.measurements
+
+    def attach_store(self, archive: LocalArchive | None) -> None:
+        """Keep user calibrations in the local store and read them back per series shown."""
+        self.model.attach_store(archive)
+
+    def remove_calibration(self) -> bool:
+        """Remove the user calibration of the image shown (its series' or its own); the file's
+        calibration applies again. False, with a status message, when there is none."""
+        try:
+            removed = self.model.remove_calibration()
+        except WorkstationError as exc:
+            self.status_message.emit(_tr("Calibration not removed: ") + str(exc))
+            return False
+        if removed is None:
+            self.status_message.emit(_tr("This image has no user calibration."))
+            return False
+        self.status_message.emit(_tr("User calibration removed: the file's spacing applies."))
+        return True
+
+    # -- calibration -------------------------------------------------------------------------
+    def _known_length_dialog(self, current: float, unit: str) -> float | None:
+        value, ok = QInputDialog.getDouble(
+            self,
+            _tr("Calibrate"),
+            _tr("The line measures %1 %2 now.\nTrue length of the object in mm:")
+            .replace("%1", f"{current:.2f}")
+            .replace("%2", unit),
+            round(current, 2) if unit == "mm" and current > 0 else 10.0,
+            0.01,
+            MAX_KNOWN_LENGTH_MM,
+            2,
+        )
+        return float(value) if ok else None
+
+    def _calibration_requested(self, line: Line) -> None:
+        current, unit = self.model.calibration_line_length()
+        known = self.ask_known_length(current, unit)
+        if known is None:
+            self.model.cancel_calibration()
+            return
+        try:
+            cal = self.model.calibrate_pending(known)
+        except WorkstationError as exc:
+            self.model.cancel_calibration()
+            self.status_message.emit(_tr("Not calibrated: ") + str(exc))
+            return
+        scope = _tr("every image of the series") if cal.whole_series else _tr("this image only")
+        self.status_message.emit(
+            _tr("Calibrated by user (%1): %2 mm/px")
+            .replace("%1", scope)
+            .replace("%2", f"{cal.spacing_mm[1]:.3f}")
+        )
+
+    def _calibration_changed(self, cal: UserCalibration | None) -> None:
+        self.calibration_changed.emit(cal)
 
     def show_measurement(self, measurement: Measurement) -> bool:
         """Go to the image a measurement was made on and highlight it; False when this
@@ -248,12 +316,11 @@ class ImageViewport(QWidget):
             return
         frame = m.stack.frames[m.index]
         try:
-            key = (id(m.stack), m.index, m.window, m.invert, m.show_overlays)
+            spacing = m.scene_spacing()  # the user's calibration when set: the scale bar agrees
+            key = (id(m.stack), m.index, m.window, m.invert, m.show_overlays, spacing)
             if key != self._shown_key:
                 overlays = self._overlays()
-                self.scene.set_image(
-                    m.display(), m.stack.pixel_spacing(m.index), overlays, frame.frame
-                )
+                self.scene.set_image(m.display(), spacing, overlays, frame.frame)
                 self._shown_key = key
             self.error_text = ""
             texts = m.corner_texts()

@@ -21,6 +21,7 @@ from pydicom.errors import InvalidDicomError as PydicomInvalidDicomError
 
 from workstation.core.errors import DecodeError
 from workstation.core.geometry import orientation_label
+from workstation.core.measure import PixelCalibration, SpacingSource
 from workstation.viewer.stack_view import view_matrix
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,22 @@ log = logging.getLogger(__name__)
 EDGES = ("left", "right", "top", "bottom")
 # Unit vectors of the screen edges in display axes (x right, y down).
 _EDGE_DIRECTION = {"left": (-1, 0), "right": (1, 0), "top": (0, -1), "bottom": (0, 1)}
+
+
+# ---------------------------------------------------------------------------------------------
+# Calibration
+
+
+def calibration_text(calibration: PixelCalibration) -> str:
+    """The corner line that says an image measures with the reader's calibration:
+    "Cal: user 0.182 mm/px" (row × column spacing when they differ); "" for the file's own
+    spacing, whose qualifier every measurement label already carries (PS3.3 10.7.1.1)."""
+    if calibration.source is not SpacingSource.USER:
+        return ""
+    row, col = calibration.spacing
+    if abs(row - col) <= 1e-9 * max(row, col):
+        return f"Cal: user {col:.3f} mm/px"
+    return f"Cal: user {row:.3f} × {col:.3f} mm/px"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -14,16 +14,27 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from workstation.archive.audit import current_user
+from workstation.archive.local import LocalArchive
 from workstation.core.errors import DecodeError, WorkstationError
 from workstation.core.events import Event
 from workstation.core.measure import (
+    Line,
     Measurement,
     MeasurementError,
     MeasurementKind,
     PixelCalibration,
     Point,
     ProbeResult,
+    UserCalibration,
+    calibrate_from_line,
+    effective_calibration,
+    length_mm,
+    needs_recalibration,
     probe,
+    recalibrate,
+    shares_geometry,
+    user_calibration_base,
 )
 from workstation.viewer.annotations import corner_texts
 from workstation.viewer.pixels import Voi, Window
@@ -209,6 +220,11 @@ class StackViewModel:
 
     ``changed`` is emitted with no arguments after any state change; ``measurements_changed``
     with the new list of :class:`Measurement` after one is added, edited or deleted.
+    ``calibration_requested`` carries the (start, end) image points of a line drawn with the
+    Calibrate tool: the UI asks the reader for its true length and calls :meth:`calibrate`.
+    ``calibration_changed`` carries the :class:`UserCalibration` set, or None after a removal.
+    With a store attached (:meth:`attach_store`) calibrations are kept in it and read back
+    when a study is shown.
     """
 
     def __init__(self, presets: PresetBook | None = None) -> None:
@@ -225,6 +241,11 @@ class StackViewModel:
         self.tool = Tool.WINDOW
         self.changed = Event("changed")
         self.measurements_changed = Event("measurements_changed")
+        self.calibration_requested = Event("calibration_requested")
+        self.calibration_changed = Event("calibration_changed")
+        self.pending_calibration_line: Line | None = None
+        self.user_calibrations: list[UserCalibration] = []
+        self._store: LocalArchive | None = None
         self.probe_result: ProbeResult | None = None
         self.selected_id: str | None = None
         self.preview: Measurement | None = None
@@ -240,6 +261,24 @@ class StackViewModel:
         self._cache = _ImageCache()
 
     # -- stack and images -------------------------------------------------------------------
+    def attach_store(self, store: LocalArchive | None) -> None:
+        """Keep user calibrations in ``store`` and read them from it for each series shown."""
+        self._store = store
+        self._load_calibrations()
+
+    def _load_calibrations(self) -> None:
+        self._cache = _ImageCache()
+        if self._store is None or self.stack is None:
+            return
+        try:
+            self.user_calibrations = self._store.series_calibrations(
+                self.stack.series.series_instance_uid
+            )
+        except WorkstationError as exc:
+            log.warning("user calibrations not read: %s", type(exc).__name__)
+            self.status = str(exc)
+            self.user_calibrations = []
+
     def set_stack(self, stack: ImageStack | None, index: int | None = None) -> None:
         """Show a series; the view is reset. Measurements stay while the study stays."""
         old_study = self.stack.study.study_instance_uid if self.stack is not None else None
@@ -248,6 +287,13 @@ class StackViewModel:
         self._cancel_collector()
         self._cache = _ImageCache()
         self.probe_result = None
+        self.pending_calibration_line = None
+        if stack is None or (
+            self.user_calibrations
+            and self.user_calibrations[0].series_instance_uid != stack.series.series_instance_uid
+        ):
+            self.user_calibrations = []
+        self._load_calibrations()
         new_study = stack.study.study_instance_uid if stack is not None else None
         if new_study != old_study and self._measurements:
             self._measurements = []
@@ -314,21 +360,164 @@ class StackViewModel:
             raise MeasurementError("no image is shown")
         if self._cache.index != self.index or self._cache.context is None:
             frame = self.stack.frames[self.index]
-            cal = PixelCalibration.from_instance(frame.instance, self.stack.modality)
+            cal = self.calibration()
             values = self.stack.values(self.index)
             self._cache = _ImageCache(
                 self.index, ImageContext(values, cal, frame.instance, frame.frame + 1)
             )
         return self._cache.context  # type: ignore[return-value]
 
-    def display_spacing(self) -> tuple[float, float]:
-        """(row, column) spacing the image is laid out with on screen; (1, 1) when unknown."""
+    def calibration(self, index: int | None = None) -> PixelCalibration:
+        """The calibration the image at ``index`` (default: shown) measures with: the
+        reader's when one covers it, else the file's (PS3.3 10.7.1.1)."""
         if self.stack is None:
-            return (1.0, 1.0)
+            return PixelCalibration.uncalibrated()
+        frame = self.stack.frames[self.index if index is None else index]
+        return effective_calibration(frame.instance, self.stack.modality, self.user_calibrations)
+
+    def user_calibration(self) -> UserCalibration | None:
+        """The user calibration that covers the image shown, if any."""
+        cal = self.calibration()
+        return (
+            next(
+                (c for c in self.user_calibrations if c.calibration_id == cal.calibration_id), None
+            )
+            if cal.calibration_id
+            else None
+        )
+
+    # -- user calibration ------------------------------------------------------------------
+    def calibrate(
+        self,
+        p0: Sequence[float],
+        p1: Sequence[float],
+        known_length_mm: float,
+        *,
+        whole_series: bool | None = None,
+        user: str | None = None,
+    ) -> UserCalibration:
+        """Calibrate so that the line p0-p1 on the image shown measures ``known_length_mm``.
+
+        It covers the whole series when its images share one geometry (``whole_series``
+        None: decided so; True is refused otherwise), else only this image. Measurements on
+        the images it covers are valued again (points kept) and ``measurements_changed``
+        emitted; with a store attached it is kept there and audited. Raises
+        :class:`~workstation.core.measure.CalibrationError` (a cross-sectional image, a bad
+        length or line) and the store's errors; nothing changes then.
+        """
+        if self.stack is None:
+            raise MeasurementError("no image is shown")
+        old_spacing = self.display_spacing()
+        frame = self.stack.frames[self.index]
+        same = shares_geometry(self.stack.instances)
+        if whole_series is None:
+            whole_series = same
+        elif whole_series and not same:
+            raise MeasurementError(
+                "the images of this series differ in size or spacing: calibrate each image"
+            )
+        cal = calibrate_from_line(
+            p0,
+            p1,
+            known_length_mm,
+            frame.instance,
+            self.stack.modality,
+            whole_series=whole_series,
+            frame_number=frame.frame + 1,
+            user=user or current_user(),
+        )
+        if self._store is not None:
+            self._store.set_user_calibration(cal)
+            stored = self._store.series_calibrations(cal.series_instance_uid)
+            cal = next((c for c in stored if c.calibration_id == cal.calibration_id), cal)
+            self.user_calibrations = stored
+        else:
+            self.user_calibrations = [
+                c for c in self.user_calibrations if c.sop_instance_uid != cal.sop_instance_uid
+            ] + [cal]
+        self._after_calibration(cal, old_spacing)
+        return cal
+
+    def remove_calibration(self) -> UserCalibration | None:
+        """Remove the user calibration covering the image shown (its own, else the series');
+        values return to the file's calibration. None when there was none."""
+        current = self.user_calibration()
+        if current is None or self.stack is None:
+            return None
+        old_spacing = self.display_spacing()
+        if self._store is not None:
+            self._store.remove_user_calibration(
+                current.series_instance_uid, current.sop_instance_uid
+            )
+            self.user_calibrations = self._store.series_calibrations(current.series_instance_uid)
+        else:
+            self.user_calibrations = [
+                c for c in self.user_calibrations if c.calibration_id != current.calibration_id
+            ]
+        self._after_calibration(None, old_spacing)
+        return current
+
+    def _after_calibration(
+        self, cal: UserCalibration | None, old_spacing: tuple[float, float]
+    ) -> None:
+        self._cache = _ImageCache()
+        # The image is laid out in the new spacing's mm: the pan follows, so the view stays.
+        new = self.display_spacing()
+        self.pan_mm = (
+            self.pan_mm[0] * new[1] / old_spacing[1],
+            self.pan_mm[1] * new[0] / old_spacing[0],
+        )
+        self.pending_calibration_line = None
+        self.status = ""
+        changed = self._revalue_measurements()
+        self.changed.emit()
+        self.calibration_changed.emit(cal)
+        if changed:
+            self.measurements_changed.emit(self.measurements)
+
+    def _revalue_measurements(self) -> int:
+        """Value again the measurements on this series whose calibration is no longer theirs."""
+        if self.stack is None:
+            return 0
+        by_uid = {i.sop_instance_uid: i for i in self.stack.instances}
+        n = 0
+        for k, m in enumerate(self._measurements):
+            inst = by_uid.get(m.sop_instance_uid)
+            if inst is None or m.plane is not None:
+                continue
+            cal = effective_calibration(inst, self.stack.modality, self.user_calibrations)
+            if needs_recalibration(m, cal):
+                self._measurements[k] = recalibrate(m, cal)
+                n += 1
+        return n
+
+    def can_calibrate(self) -> str:
+        """ "" when the image shown may be calibrated by the reader, else why not."""
+        if self.stack is None:
+            return "no image is shown"
+        try:
+            user_calibration_base(self.stack.frames[self.index].instance, self.stack.modality)
+        except MeasurementError as exc:
+            return str(exc)
+        return ""
+
+    def scene_spacing(self) -> tuple[float, float] | None:
+        """(row, column) spacing the scene lays the image out with and its scale bar uses:
+        the reader's calibration when one covers the image (so the bar agrees with the
+        values), else the file's; None when there is none (no scale bar)."""
+        if self.stack is None:
+            return None
+        cal = self.calibration()
+        if cal.calibration_id:
+            return cal.spacing
         sp = self.stack.pixel_spacing(self.index)
         if sp and sp[0] > 0 and sp[1] > 0:
             return (float(sp[0]), float(sp[1]))
-        return (1.0, 1.0)
+        return None
+
+    def display_spacing(self) -> tuple[float, float]:
+        """(row, column) spacing the image is laid out with on screen; (1, 1) when unknown."""
+        return self.scene_spacing() or (1.0, 1.0)
 
     def value_unit(self) -> str:
         """Unit of the current frame's values: Rescale Type (PS3.3 C.11.1.1.2), HU for CT."""
@@ -525,6 +714,9 @@ class StackViewModel:
 
     @property
     def measure_kind(self) -> MeasurementKind | None:
+        """The kind the active tool draws; the Calibrate tool draws a length."""
+        if self.tool is Tool.CALIBRATE:
+            return MeasurementKind.LENGTH
         return MEASURE_TOOLS.get(self.tool)
 
     def tool_press(
@@ -591,6 +783,9 @@ class StackViewModel:
             self.changed.emit()
             return None
         self.preview = None
+        if self.tool is Tool.CALIBRATE:
+            self._calibration_line(points)
+            return None
         try:
             m = measure_tool_points(self._collector.kind, points, self.image_context())
         except (MeasurementError, DecodeError) as exc:
@@ -605,6 +800,40 @@ class StackViewModel:
         self.changed.emit()
         self.measurements_changed.emit(self.measurements)
         return m
+
+    def _calibration_line(self, points: Sequence[Point]) -> None:
+        """A Calibrate line is complete: ask for its true length (refused on CT/MR at once)."""
+        reason = self.can_calibrate()
+        if reason:
+            self.status = reason
+            self.changed.emit()
+            return
+        line = (points[0], points[1])
+        self.pending_calibration_line = line
+        self.status = ""
+        self.changed.emit()
+        self.calibration_requested.emit(line)
+
+    def calibration_line_length(self) -> tuple[float, str]:
+        """The pending Calibrate line's length under the current calibration, and its unit."""
+        line = self.pending_calibration_line
+        if line is None:
+            return (0.0, "")
+        cal = self.calibration()
+        return (length_mm(line[0], line[1], cal), cal.unit)
+
+    def calibrate_pending(self, known_length_mm: float) -> UserCalibration:
+        """:meth:`calibrate` with the line the Calibrate tool drew last."""
+        line = self.pending_calibration_line
+        if line is None:
+            raise MeasurementError("draw a line over the object of known size first")
+        return self.calibrate(line[0], line[1], known_length_mm)
+
+    def cancel_calibration(self) -> None:
+        """The reader gave no length: forget the Calibrate line."""
+        if self.pending_calibration_line is not None:
+            self.pending_calibration_line = None
+            self.changed.emit()
 
     def _update_preview(self, p: Sequence[float]) -> None:
         """A provisional measurement of the points so far, for the live value while drawing."""
@@ -660,7 +889,10 @@ class StackViewModel:
         return list(self._measurements)
 
     def set_measurements(self, measurements: Iterable[Measurement]) -> None:
-        """Replace the measurements (e.g. those a store kept for the study)."""
+        """Replace the measurements (e.g. those a store kept for the study); with a store
+        attached, its calibrations are read again too (another viewport may have set one)."""
+        if self._store is not None:
+            self._load_calibrations()
         self._measurements = list(measurements)
         if self.selected_id is not None and self._index_of(self.selected_id) is None:
             self.selected_id = None
@@ -721,6 +953,11 @@ class StackViewModel:
             self.zoom,
             invert=self.invert,
         )
+        from workstation.viewer.overlays import calibration_text  # overlays imports this module
+
+        cal_text = calibration_text(self.calibration())
+        if cal_text:
+            texts["bottom_left"] = (texts["bottom_left"] + "\n" + cal_text).lstrip("\n")
         probe_text = self.probe_text()
         if probe_text:
             texts["bottom_right"] = probe_text + "\n" + texts["bottom_right"]

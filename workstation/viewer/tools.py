@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 import numpy as np
@@ -47,6 +47,9 @@ class Tool(StrEnum):
     ELLIPSE = "ellipse"
     RECTANGLE = "rectangle"
     PROBE = "probe"
+    # A line over an object of known size, whose true length the reader then types
+    # (user calibration, PS3.3 10.7.1.1): drawn like a length, kept as no measurement.
+    CALIBRATE = "calibrate"
 
 
 MEASURE_TOOLS: dict[Tool, MeasurementKind] = {
@@ -197,17 +200,10 @@ def measure(
         if m is None:
             raise MeasurementError("the probe point lies outside the image")
     if measurement_id is not None or name:
-        m = Measurement(
-            m.kind,
-            m.points,
-            m.value,
-            m.unit,
-            m.label,
-            m.sop_instance_uid,
-            m.frame_number,
-            m.details,
-            measurement_id if measurement_id is not None else m.measurement_id,
-            name,
+        m = replace(
+            m,
+            measurement_id=measurement_id if measurement_id is not None else m.measurement_id,
+            name=name,
         )
     return m
 
