@@ -114,6 +114,16 @@ def _make_report(slices: dict[str, Dataset], case: str) -> Report:
             KeyImageRef(key, codes.BEST_ILLUSTRATION_OF_FINDING),
         ),
     )
+    if case == "final":  # a value measured with the reader's own calibration, qualified
+        findings = dataclasses.replace(
+            findings,
+            items=(
+                *findings.items,
+                Measurement(
+                    codes.LENGTH, 25.0, codes.MM, key, qualifier="calibrated by user, 0.182 mm/px"
+                ),
+            ),
+        )
     sections = (
         ReportSection(codes.HISTORY, "Fall at home, headache."),
         ReportSection(codes.CURRENT_PROCEDURE_DESCRIPTIONS, "CT head without contrast."),
@@ -323,7 +333,7 @@ def test_measurement_is_a_num_inferred_from_a_path_on_the_key_image(slices):
     findings = next(
         i for i in ds.ContentSequence if i.ConceptNameCodeSequence[0].CodeValue == "59776-5"
     )
-    narrative, text, coded, length, mean, key = findings.ContentSequence
+    narrative, text, coded, length, mean, key, _qualified = findings.ContentSequence
     assert (narrative.ValueType, narrative.ConceptNameCodeSequence[0].CodeValue) == (
         "TEXT",
         "121071",
@@ -525,3 +535,26 @@ def test_build_and_write_time(slices, tmp_path):
     median = sorted(times)[2]
     print(f"build_sr + save_as: median {median * 1000:.1f} ms of 5")
     assert median < 0.1
+
+
+def test_a_qualified_value_is_a_comment_under_its_num(slices):
+    report = _make_report(slices, "final")
+    ds = build_sr(report, list(slices.values()))
+    nums = [
+        item
+        for section in ds.ContentSequence
+        if section.ValueType == "CONTAINER"
+        for item in section.get("ContentSequence", [])
+        if item.ValueType == "NUM"
+    ]
+    qualified = [n for n in nums if float(n.MeasuredValueSequence[0].NumericValue) == 25.0]
+    assert len(qualified) == 1
+    comments = [
+        c
+        for c in qualified[0].ContentSequence
+        if c.ValueType == "TEXT" and c.RelationshipType == "HAS PROPERTIES"
+    ]
+    assert [(c.ConceptNameCodeSequence[0].CodeValue, c.TextValue) for c in comments] == [
+        ("121106", "calibrated by user, 0.182 mm/px")
+    ]
+    assert read_sr(ds) == report

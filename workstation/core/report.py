@@ -262,10 +262,15 @@ class Measurement:
     unit: Code  # scheme UCUM, e.g. Code("mm", "UCUM", "mm")
     image: ImageRef | None = None
     coordinates: ImageCoordinates | None = None
+    # What the value must travel with, e.g. "calibrated by user, 0.182 mm/px" (a TEXT
+    # "Comment" under the NUM in the SR); "" for a value that needs none.
+    qualifier: str = ""
 
     def __post_init__(self) -> None:
         if not isinstance(self.concept, Code):
             raise ValueError("Measurement.concept must be a Code")
+        if not isinstance(self.qualifier, str):
+            raise ValueError("Measurement.qualifier must be text")
         if isinstance(self.value, bool) or not isinstance(self.value, int | float):
             raise ValueError(f"Measurement.value must be a number, got {self.value!r}")
         if not math.isfinite(self.value):

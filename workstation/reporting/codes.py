@@ -130,6 +130,7 @@ AREA = Code("42798000", "SCT", "Area")
 DIAMETER = Code("81827009", "SCT", "Diameter")
 LENGTH = Code("410668003", "SCT", "Length")
 MEAN = Code("373098007", "SCT", "Mean")
+COMMENT = Code("121106", "DCM", "Comment")
 VOLUME = Code("118565006", "SCT", "Volume")
 
 # --- UCUM units (CID 7181 and others) -------------------------------------------------------------

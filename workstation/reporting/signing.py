@@ -124,13 +124,9 @@ class MeasurementConversionError(WorkstationError, ValueError):
     """A viewer measurement cannot become a report measurement (uncalibrated, a probe)."""
 
 
-@dataclass(frozen=True, slots=True)
-class QualifiedMeasurement(Measurement):
-    """A report measurement whose value must travel with a qualifier the reader sees beside it:
-    "calibrated by user, 0.182 mm/px" for a value measured with the reader's own calibration
-    against an object of known size (PS3.3 10.7.1.1), never to be taken for the file's."""
-
-    qualifier: str = ""
+# A report measurement whose value travels with a qualifier the reader sees beside it
+# ("calibrated by user, 0.182 mm/px"): the report model's Measurement with ``qualifier`` set.
+QualifiedMeasurement = Measurement
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,9 +312,7 @@ def measurement_qualifier(m: ViewerMeasurement) -> str:
 def _qualified(item: Measurement, qualifier: str) -> Measurement:
     if not qualifier:
         return item
-    return QualifiedMeasurement(
-        item.concept, item.value, item.unit, item.image, item.coordinates, qualifier
-    )
+    return dataclasses.replace(item, qualifier=qualifier)
 
 
 def measurement_items(

@@ -494,23 +494,30 @@ def _measurement_item(m: Measurement) -> hd.sr.NumContentItem:
     num = hd.sr.NumContentItem(
         name=_cc(m.concept), value=m.value, unit=_cc(m.unit), relationship_type=Rel.CONTAINS
     )
-    if m.image is None:
-        return num
-    if m.coordinates is None:
-        num.ContentSequence = hd.sr.ContentSequence(
-            [_image_item(codes.SOURCE_OF_MEASUREMENT, m.image, Rel.INFERRED_FROM)]
+    children: list[Dataset] = []
+    if m.image is not None and m.coordinates is None:
+        children.append(_image_item(codes.SOURCE_OF_MEASUREMENT, m.image, Rel.INFERRED_FROM))
+    elif m.image is not None and m.coordinates is not None:
+        scoord = hd.sr.ScoordContentItem(
+            name=_cc(codes.PATH),
+            graphic_type=m.coordinates.graphic_type.value,
+            graphic_data=np.asarray(m.coordinates.points, dtype=np.float64),
+            relationship_type=Rel.INFERRED_FROM,
         )
-        return num
-    scoord = hd.sr.ScoordContentItem(
-        name=_cc(codes.PATH),
-        graphic_type=m.coordinates.graphic_type.value,
-        graphic_data=np.asarray(m.coordinates.points, dtype=np.float64),
-        relationship_type=Rel.INFERRED_FROM,
-    )
-    scoord.ContentSequence = hd.sr.ContentSequence(
-        [_image_item(codes.SOURCE_OF_MEASUREMENT, m.image, Rel.SELECTED_FROM)]
-    )
-    num.ContentSequence = hd.sr.ContentSequence([scoord])
+        scoord.ContentSequence = hd.sr.ContentSequence(
+            [_image_item(codes.SOURCE_OF_MEASUREMENT, m.image, Rel.SELECTED_FROM)]
+        )
+        children.append(scoord)
+    if m.qualifier:  # e.g. a user calibration: never to be read as the file's spacing
+        children.append(
+            hd.sr.TextContentItem(
+                name=_cc(codes.COMMENT),
+                value=m.qualifier,
+                relationship_type=Rel.HAS_PROPERTIES,
+            )
+        )
+    if children:
+        num.ContentSequence = hd.sr.ContentSequence(children)
     return num
 
 
@@ -668,8 +675,12 @@ def _read_measurement(item: Dataset) -> Measurement:
         value = float(measured.NumericValue)
     image: ImageRef | None = None
     coordinates: ImageCoordinates | None = None
+    qualifier = ""
     for child in item.get("ContentSequence") or []:
-        if child.ValueType == "IMAGE" and child.RelationshipType == "INFERRED FROM":
+        if child.ValueType == "TEXT" and child.RelationshipType == "HAS PROPERTIES":
+            if _code(child.ConceptNameCodeSequence[0]).same_concept(codes.COMMENT):
+                qualifier = str(child.TextValue)
+        elif child.ValueType == "IMAGE" and child.RelationshipType == "INFERRED FROM":
             image = _image_ref(child)
         elif child.ValueType == "SCOORD" and child.RelationshipType == "INFERRED FROM":
             data = [float(v) for v in child.GraphicData]
@@ -686,6 +697,7 @@ def _read_measurement(item: Dataset) -> Measurement:
         unit=_code(measured.MeasurementUnitsCodeSequence[0]),
         image=image,
         coordinates=coordinates,
+        qualifier=qualifier,
     )
 
 

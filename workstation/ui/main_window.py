@@ -59,6 +59,7 @@ from workstation.ui.worklist_panel import WorklistPanel
 from workstation.viewer import hanging
 from workstation.viewer.stack import ImageStack
 from workstation.viewer.sync import SyncGroup, can_auto_link
+from workstation.viewer.tools import Tool
 from workstation.viewer.volume import assemble_series
 
 MAX_PRIORS_HUNG = 3  # priors offered to the hanging protocols, most recent first
@@ -144,6 +145,7 @@ class MainWindow(QMainWindow):
         self.grid.series_dropped.connect(self._drop_series)
         self.grid.measurements_changed.connect(self._measurements_changed)
         self.grid.status_message.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        self.grid.calibration_changed.connect(self._calibration_changed)
         # Per viewport: the study its measurements belong to and the ids kept in the store.
         self._kept_measurements: dict[int, tuple[str, set[str]]] = {}
         self._syncing_measurements = False
@@ -392,6 +394,13 @@ class MainWindow(QMainWindow):
         bar.addAction(self._action("key_image", self.tr("Key image"), self.toggle_key_image))
         bar.addAction(self._action("cine", self.tr("Cine"), self.toggle_cine))
         bar.addAction(self._action("mpr", self.tr("MPR / 3D"), self.open_mpr))
+        calibrate = QAction(self.tr("Calibrate…"), self)
+        calibrate.setToolTip(self.tr("Draw a line over an object of known size (U)"))
+        calibrate.triggered.connect(lambda: self.grid.active.model.set_tool(Tool.CALIBRATE))
+        bar.addAction(calibrate)
+        uncalibrate = QAction(self.tr("Remove calibration"), self)
+        uncalibrate.triggered.connect(lambda: self.grid.active.remove_calibration())
+        bar.addAction(uncalibrate)
         self.cine_fps = QSpinBox()
         self.cine_fps.setRange(1, 60)
         self.cine_fps.setValue(15)
@@ -623,6 +632,7 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(self.tr("Cannot open this series: ") + str(exc), 10000)
             return False
         self.sync.remove(vp.model)
+        vp.attach_store(self.archive)  # user calibrations are kept in, and read from, the store
         vp.set_stack(stack)  # the first image is read on its own and shown at once
         stack.load_volume_in_background()
         self._load_measurements(vp)
@@ -666,6 +676,21 @@ class MainWindow(QMainWindow):
         for other in self.grid.viewports:  # the same study in another viewport sees them too
             shown = other.model.stack
             if other is not vp and shown is not None and shown.study.study_instance_uid == study:
+                self._load_measurements(other)
+
+    def _calibration_changed(self, vp: ImageViewport, _calibration: Any) -> None:
+        """A user calibration was set or removed: the stored values changed with it."""
+        self.measurement_panel.refresh()
+        if self.editor is not None:
+            self.editor.refresh_measurements()
+        for other in self.grid.viewports:  # the same series elsewhere measures the same way
+            shown, here = other.model.stack, vp.model.stack
+            if (
+                other is not vp
+                and shown is not None
+                and here is not None
+                and shown.series.series_instance_uid == here.series.series_instance_uid
+            ):
                 self._load_measurements(other)
 
     def open_series(self, series_instance_uid: str) -> bool:

@@ -264,6 +264,8 @@ def _item_to_json(m: Measurement) -> dict[str, Any]:
         data["image"] = [m.image.sop_class_uid, m.image.sop_instance_uid, m.image.frame_number]
     if m.coordinates is not None:
         data["coords"] = [m.coordinates.graphic_type.value, [list(p) for p in m.coordinates.points]]
+    if m.qualifier:
+        data["qualifier"] = m.qualifier
     return data
 
 
@@ -277,7 +279,12 @@ def _item_from_json(data: Mapping[str, Any]) -> Measurement:
         kind, points = data["coords"]
         coords = ImageCoordinates(GraphicType(kind), tuple(tuple(p) for p in points))
     return Measurement(
-        Code(*data["concept"]), float(data["value"]), Code(*data["unit"]), image, coords
+        Code(*data["concept"]),
+        float(data["value"]),
+        Code(*data["unit"]),
+        image,
+        coords,
+        str(data.get("qualifier", "")),
     )
 
 
@@ -1027,7 +1034,9 @@ class ReportEditor(QWidget):
             with contextlib.suppress(WorkstationError):
                 modality = self.archive.one_series(inst.series_instance_uid).modality
             try:
-                items = measurement_items(measurement, inst, modality)
+                items = measurement_items(
+                    measurement, inst, modality, self.archive.calibration_of(inst)
+                )
             except WorkstationError as exc:
                 self._error(str(exc))
                 return False
@@ -1064,6 +1073,8 @@ class ReportEditor(QWidget):
         unit_shown = {"mm2": "mm²", "deg": "°"}.get(first.unit.value, first.unit.value)
         phrase = f"{first.concept.meaning.lower()} {_value_text(first.value)}"
         phrase += unit_shown if unit_shown == "°" else f" {unit_shown}"
+        if first.qualifier:  # a user calibration travels with the value, in text too
+            phrase += f" ({first.qualifier})"
         if where:
             phrase += f" ({where})"
 

@@ -49,6 +49,7 @@ class ViewportGrid(QWidget):
     series_dropped = Signal(int, str)  # viewport index, Series Instance UID
     measurements_changed = Signal(object, list)  # the viewport, its model's measurements
     status_message = Signal(str)
+    calibration_changed = Signal(object, object)  # the viewport, its UserCalibration | None
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -81,6 +82,7 @@ class ViewportGrid(QWidget):
             cell.series_dropped.connect(lambda uid, i=index: self.series_dropped.emit(i, uid))
             vp.measurements_changed.connect(lambda ms, v=vp: self.measurements_changed.emit(v, ms))
             vp.status_message.connect(self.status_message)
+            vp.calibration_changed.connect(lambda c, v=vp: self.calibration_changed.emit(v, c))
             vp.vtk_widget.installEventFilter(self)
             self._cells.append(cell)
         for cell in self._cells[n:]:
