@@ -112,18 +112,18 @@ True length of the object in mm:</source>
 <context>
     <name>MainWindow</name>
     <message>
-        <location filename="../../workstation/ui/main_window.py" line="+106"/>
-        <location line="+348"/>
+        <location filename="../../workstation/ui/main_window.py" line="+107"/>
+        <location line="+356"/>
         <source>Reading Workstation</source>
         <translation>محطة القراءة</translation>
     </message>
     <message>
-        <location line="-341"/>
+        <location line="-349"/>
         <source>Search name, patient ID or accession</source>
         <translation>ابحث بالاسم أو رقم المريض أو رقم الطلب</translation>
     </message>
     <message>
-        <location line="+82"/>
+        <location line="+83"/>
         <source>Studies</source>
         <translation>الدراسات</translation>
     </message>
@@ -229,7 +229,22 @@ True length of the object in mm:</source>
         <translation>MPR / ثلاثي الأبعاد</translation>
     </message>
     <message>
-        <location line="+4"/>
+        <location line="+1"/>
+        <source>Calibrate…</source>
+        <translation>معايرة…</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>Draw a line over an object of known size (U)</source>
+        <translation>ارسم خطًا فوق جسم معروف الحجم (U)</translation>
+    </message>
+    <message>
+        <location line="+3"/>
+        <source>Remove calibration</source>
+        <translation>إزالة المعايرة</translation>
+    </message>
+    <message>
+        <location line="+6"/>
         <source> img/s</source>
         <translation> صورة/ث</translation>
     </message>
@@ -289,12 +304,12 @@ True length of the object in mm:</source>
         <translation>تعذّر فتح هذه السلسلة: </translation>
     </message>
     <message>
-        <location line="+38"/>
+        <location line="+39"/>
         <source>Measurement not saved: </source>
         <translation>لم يُحفظ القياس: </translation>
     </message>
     <message>
-        <location line="+46"/>
+        <location line="+61"/>
         <source>Linked %n series to the active one</source>
         <translation>تم ربط %n سلسلة بالسلسلة النشطة</translation>
     </message>
@@ -445,7 +460,7 @@ True length of the object in mm:</source>
 <context>
     <name>Mpr3DViewport</name>
     <message>
-        <location filename="../../workstation/ui/mpr_view.py" line="+357"/>
+        <location filename="../../workstation/ui/mpr_view.py" line="+361"/>
         <source>Planes</source>
         <translation>المستويات</translation>
     </message>
@@ -736,7 +751,7 @@ True length of the object in mm:</source>
 <context>
     <name>ReportEditor</name>
     <message>
-        <location filename="../../workstation/ui/report_editor.py" line="+543"/>
+        <location filename="../../workstation/ui/report_editor.py" line="+550"/>
         <source>(no name)</source>
         <translation>(بلا اسم)</translation>
     </message>
@@ -814,17 +829,17 @@ True length of the object in mm:</source>
     </message>
     <message>
         <location line="+12"/>
-        <location line="+124"/>
+        <location line="+128"/>
         <source>image</source>
         <translation>صورة</translation>
     </message>
     <message>
-        <location line="-88"/>
+        <location line="-92"/>
         <source>The measured image is not in the local store.</source>
         <translation>الصورة المقيسة ليست في المخزن المحلي.</translation>
     </message>
     <message>
-        <location line="+55"/>
+        <location line="+59"/>
         <source>Inserted %1</source>
         <translation>أُدرج: %1</translation>
     </message>
@@ -1378,7 +1393,7 @@ True length of the object in mm:</source>
 <context>
     <name>SignerDialog</name>
     <message>
-        <location filename="../../workstation/ui/report_editor.py" line="-1342"/>
+        <location filename="../../workstation/ui/report_editor.py" line="-1346"/>
         <source>Who signs this report?</source>
         <translation>من يوقّع هذا التقرير؟</translation>
     </message>
