@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Dictation benchmark: word error rate, real-time factor and time to first partial text.
 
-Held-out radiology sentences (below; none is in the language-model corpus or the Whisper
-prompt, a unit test checks that) are read by two synthetic voices, festival's HTS voice
+Held-out radiology sentences (resources/dictation/eval/test.txt; none is in the language-model
+corpus, the Whisper prompt or the dev set, and none shares six words in a row with the corpus: a
+unit test checks that) are read by two synthetic voices, festival's HTS voice
 ``cmu_us_slt_arctic_hts`` and espeak-ng ``en-us``, and decoded by every available engine:
 
 - WER: word errors over reference words, on the normalised written forms ("12 mm");
@@ -15,7 +16,8 @@ prompt, a unit test checks that) are read by two synthetic voices, festival's HT
 Goals (issue "Structured reporting"): WER at most 10 % on the festival voice with the default
 engine (15 % at the least), RTF at most 0.5, first partial within 1 s.
 
-    .venv/bin/python benchmarks/dictation.py [--limit N] [--engines whisper,pocketsphinx]
+    .venv/bin/python benchmarks/dictation.py [--sets test|dev|test,dev] [--limit N]
+        [--engines whisper,pocketsphinx] [--voices festival,espeak] [--show]
 
 Needs festival + festvox-us-slt-hts, espeak-ng and sox (Debian packages).
 """
@@ -23,6 +25,7 @@ Needs festival + festvox-us-slt-hts, espeak-ng and sox (Debian packages).
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import subprocess
@@ -35,131 +38,15 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-# Sentences held back from the corpus and the prompts, in the words a radiologist says.
-HELD_OUT: tuple[str, ...] = (
-    "there is a six millimeter solid nodule in the right lower lobe",
-    "there is no evidence of acute intracranial hemorrhage or mass effect",
-    "the appendix is dilated to eleven millimeters with surrounding fat stranding",
-    "a broad based disc bulge at c five c six mildly narrows the spinal canal",
-    "the endotracheal tube terminates four centimeters above the carina",
-    "there is mild left hydronephrosis due to an obstructing ureteral calculus",
-    "a small chronic lacunar infarct is present in the left thalamus",
-    "the ventricles and sulci are prominent consistent with age related volume loss",
-    "there is a four millimeter subdural hematoma along the right tentorium",
-    "mild periventricular white matter hypodensity likely reflects chronic small vessel "
-    "ischemic disease",
-    "no midline shift or herniation is identified",
-    "the visualized paranasal sinuses and mastoid air cells are well aerated and clear",
-    "there is a nondisplaced fracture of the left parietal bone",
-    "restricted diffusion in the right middle cerebral artery territory is compatible with "
-    "acute infarct",
-    "an enhancing extra axial mass along the falx likely represents a meningioma",
-    "the lungs are clear without focal consolidation or pleural effusion",
-    "a small left pleural effusion with adjacent compressive atelectasis is noted",
-    "the heart size is normal and there is no pericardial effusion",
-    "there is no central or segmental pulmonary embolism",
-    "scattered ground glass opacities are present in both upper lobes",
-    "no pneumothorax is seen following line placement",
-    "mediastinal lymph nodes are not enlarged by size criteria",
-    "moderate centrilobular emphysema is present with upper lobe predominance",
-    "the thoracic aorta is normal in caliber without dissection",
-    "there is a spiculated mass in the left upper lobe measuring two point eight centimeters",
-    "the liver is normal in size with a few small hepatic cysts",
-    "there are several gallstones without evidence of acute cholecystitis",
-    "the pancreas enhances normally without ductal dilatation",
-    "a nonobstructing four millimeter stone is present in the lower pole of the right kidney",
-    "there is no free intraperitoneal air or fluid",
-    "the spleen and adrenal glands are unremarkable",
-    "the urinary bladder is decompressed and not well evaluated",
-    "there is diffuse wall thickening of the sigmoid colon with pericolonic inflammatory change",
-    "a subcentimeter hypodense lesion in the right hepatic lobe is too small to characterize",
-    "the abdominal aorta is normal in caliber without aneurysm",
-    "small bowel loops are not dilated and there is no evidence of obstruction",
-    "the uterus and adnexa are unremarkable for age",
-    "there is mild loss of height of the l one vertebral body without retropulsion",
-    "multilevel degenerative disc disease is most pronounced at l four l five",
-    "there is a minimally displaced fracture of the distal radius",
-    "there is no evidence of acute fracture or dislocation",
-    "the alignment of the cervical spine is maintained",
-    "there is moderate osteoarthritis of the right hip with joint space narrowing",
-    "there is a small joint effusion in the knee",
-    "comparison is made with the prior examination from last year",
-    "findings were discussed with the emergency physician by telephone",
-    "recommend follow up ct of the chest in twelve months",
-    "there is no acute process in the chest abdomen or pelvis",
-    "the study is limited by patient motion",
-    "intravenous contrast was administered without complication",
-    "these findings are unchanged compared with the prior study",
-    "clinical correlation is recommended",
-    "there is a three point two by two point five centimeter complex cystic mass in the left ovary",
-    "the lesion measures forty five hounsfield units on the noncontrast images",
-    "the common bile duct measures five millimeters in diameter",
-    "there is trace free fluid in the pelvis which may be physiologic",
-    "the visualized osseous structures demonstrate no aggressive lesion",
-    "there has been interval decrease in size of the right lung mass",
-    "mild bibasilar atelectasis is noted",
-    "the thyroid gland is enlarged and heterogeneous",
-    "a hypodense lesion in the spleen measures one point four centimeters",
-    "there is focal thickening of the gallbladder wall",
-)
+from workstation.reporting.dictation.corpus import eval_sentences  # noqa: E402
 
-# A second set, written after the corpus was last extended and never used to tune anything:
-# the honest measure. (The corpus was extended once while HELD_OUT was in view, so HELD_OUT is
-# the development set; no corpus sentence is within one word of either set, a test checks.)
-TEST_SET: tuple[str, ...] = (
-    "there is a small focus of acute hemorrhage in the left occipital lobe",
-    "the fourth ventricle is mildly effaced by the cerebellar mass",
-    "no acute territorial infarct is identified",
-    "there is a chronic appearing right frontal subdural collection measuring five millimeters",
-    "the pituitary stalk is midline",
-    "mild opacification of the right sphenoid sinus is present",
-    "the cerebral aqueduct is patent",
-    "there is an old lacunar infarct in the right caudate head",
-    "there is a nodular opacity in the right lung apex measuring nine millimeters",
-    "bilateral lower lobe consolidation is concerning for aspiration",
-    "the right pleural effusion is moderate in size and partially loculated",
-    "there is a three millimeter nodule along the left major fissure",
-    "the left internal jugular catheter terminates in the brachiocephalic vein",
-    "the pulmonary veins are normal",
-    "there is mild enlargement of the left atrium",
-    "no pleural or pericardial effusion is seen",
-    "emphysematous changes are most severe in the lung apices",
-    "there is a hypoattenuating mass in the pancreatic body measuring three centimeters",
-    "the gallbladder is distended with layering sludge",
-    "the right kidney is mildly atrophic with cortical scarring",
-    "there is a twelve millimeter stone in the left renal pelvis",
-    "there is a moderate amount of ascites in the abdomen and pelvis",
-    "the terminal ileum demonstrates mild wall thickening",
-    "a small sliding hiatal hernia is present",
-    "the portal and splenic veins are patent",
-    "there is a lipoma in the right paraspinal musculature",
-    "there is mild prostatic enlargement",
-    "the stomach is collapsed and not well evaluated",
-    "there is a two point one centimeter enhancing lesion in the liver dome",
-    "the inferior vena cava and renal veins are patent",
-    "there is an acute fracture of the right superior pubic ramus",
-    "the femoral heads are normally seated in the acetabula",
-    "there is a small avulsion fracture of the lateral malleolus",
-    "mild disc desiccation is present at l three l four",
-    "there is moderate left neural foraminal stenosis at c six c seven",
-    "there is a chronic compression deformity of the t seven vertebral body",
-    "the sacrum and coccyx are intact",
-    "there is a small bone island in the left femoral neck",
-    "there is a full thickness tear of the anterior cruciate ligament",
-    "the quadriceps and patellar tendons are intact",
-    "the examination was performed following the administration of oral contrast",
-    "the findings were discussed with the patient's primary care physician",
-    "recommend follow up ultrasound in six weeks",
-    "there is no significant change in the size of the liver lesions",
-    "the previously seen right lower lobe nodule is no longer visualized",
-    "the lesion demonstrates peripheral enhancement on the delayed images",
-    "the left adrenal nodule measures ten hounsfield units",
-    "there is an eight millimeter hypodense lesion in the left lobe of the liver",
-    "evaluation of the pancreas is limited by streak artifact",
-    "there is a four point five by three point two centimeter mass in the right adrenal gland",
-    "the spinal cord demonstrates normal signal and caliber",
-    "there is increased density in the left breast which may be related to overlapping tissue",
-)
+# The evaluation sentences live in resources/dictation/eval (kept out of the corpus and the
+# prompts; tests/unit/test_dictation_split.py checks it): DEV_SET may be used to choose the prompt,
+# hot words, language weight and decoder settings; TEST_SET (66 sentences written before the
+# corpus of 2026-11-26 was grown) is the honest, held-out measure and nothing is tuned on it.
+DEV_SET: tuple[str, ...] = tuple(eval_sentences("dev"))
+TEST_SET: tuple[str, ...] = tuple(eval_sentences("test"))
+HELD_OUT = DEV_SET  # the name this set had before the split was made explicit
 
 # Voice commands as a radiologist says them, and the command each must give (str(Command)).
 COMMANDS: tuple[tuple[str, str], ...] = (
@@ -249,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--engines", default="", help="comma-separated (default: all available)")
     parser.add_argument("--voices", default=",".join(VOICES))
     parser.add_argument(
-        "--sets", default="test,dev", help="test (never tuned on), dev (HELD_OUT), or both"
+        "--sets", default="test", help="test (never tuned on), dev (for tuning), or both: test,dev"
     )
     parser.add_argument("--stream", type=int, default=10, help="utterances streamed per run")
     parser.add_argument("--work", type=Path, default=None, help="keep the audio here")
@@ -260,7 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     from workstation.reporting.dictation.corpus import WordErrors, word_error_rate
     from workstation.reporting.dictation.engines import available_engines, get_engine
 
-    sets = {"test": TEST_SET, "dev": HELD_OUT}
+    sets = {"test": TEST_SET, "dev": DEV_SET}
+    print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     chosen = [x for x in args.sets.split(",") if x]
     sentences = tuple(s for name in chosen for s in sets[name])
     labels = [name for name in chosen for _ in sets[name]]
@@ -348,6 +236,7 @@ def main(argv: list[str] | None = None) -> int:
         picked = [s for s, label in zip(sentences, labels, strict=True) if label == n]
         words = sum(len(s.split()) for s in picked)
         print(f"{n}: {len(picked)} sentences, {words} spoken words")
+    print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(
         "goals: WER <= 10 % (festival, default engine), RTF <= 0.5, first partial <= 1 s; "
         f"first partial over the first {args.stream} utterances of each voice"

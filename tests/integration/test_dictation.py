@@ -28,17 +28,21 @@ from workstation.reporting.dictation.engines import Engine, get_engine
 
 REPO = Path(__file__).resolve().parents[2]
 
-# Sentences used here: evenly spaced indices into benchmarks/dictation.py TEST_SET (the set
-# nothing was tuned on), per voice.
+# Sentences used here: evenly spaced indices into benchmarks/dictation.py TEST_SET
+# (resources/dictation/eval/test.txt, the held-out set nothing was tuned on), per voice.
 FESTIVAL_SENTENCES = (0, 10, 20, 30, 40)
 ESPEAK_SENTENCES = (5, 15, 25, 35)
 
 # The bound each engine must keep on the sentences above: engine -> voice -> bound. Measured
-# here: pocketsphinx 12.5 % (festival, 7 errors in 56 words) and 19.4 % (espeak, 7 in 36);
-# Whisper tiny.en 1.8 % (festival, 1 in 56) and 19.4 % (espeak, 7 in 36).
+# here 2026-11-26 with the grown corpus: pocketsphinx 23.4 % (festival, 11 errors in 47 words)
+# and 40.0 % (espeak, 16 in 40; 13 in the benchmark, whose decoder has adapted its cepstral mean
+# to more utterances before these); Whisper tiny.en 4.3 % (festival, 2 in 47) and 27.5 %
+# (espeak, 11 in 40). On all 66 test sentences (benchmarks/dictation.py): pocketsphinx 19.5 % /
+# 23.5 %, Whisper 8.3 % / 27.5 %. Each bound leaves two words of margin (Whisper festival: the
+# 10 % goal).
 WER_BOUNDS = {
-    "pocketsphinx": {"festival": 0.16, "espeak": 0.25},
-    "whisper": {"festival": 0.06, "espeak": 0.25},
+    "pocketsphinx": {"festival": 0.28, "espeak": 0.45},
+    "whisper": {"festival": 0.10, "espeak": 0.33},
 }
 
 
@@ -145,7 +149,7 @@ def test_streaming_gives_partial_text_before_the_end(
 ) -> None:
     _need_voice("festival")
     engine = _engine(name)
-    reference, audio = speech["festival"][0]
+    reference, audio = speech["festival"][3]  # "the spleen measures fourteen centimeters ..."
     session = engine.stream()
     partials = [session.feed(chunk) for chunk in ArraySource(audio, chunk_ms=100)]
     final = session.finish()
@@ -154,7 +158,7 @@ def test_streaming_gives_partial_text_before_the_end(
     assert first < 0.4 * len(partials)
     assert abs(final.audio_s - audio.duration_s) < 0.01
     assert word_error_rate(reference, final.raw).rate <= 0.1
-    assert final.text.startswith("There is a small focus of acute hemorrhage")
+    assert final.text.startswith("The spleen measures 14 cm")
 
 
 def test_first_partial_within_one_second_for_pocketsphinx(
@@ -190,9 +194,9 @@ def test_whisper_loads_and_decodes_without_the_network(
     from workstation.reporting.dictation.whisper_engine import WhisperEngine
 
     engine = WhisperEngine()
-    reference, audio = speech["festival"][2]
+    reference, audio = speech["festival"][1]
     text = engine.transcribe(audio).text
-    assert text.startswith("There is a 12 mm stone"), text
+    assert text.startswith("A partially calcified 5 mm nodule"), text
     assert word_error_rate(reference, text).errors == 0
     assert no_network == []
     import os
@@ -221,7 +225,7 @@ def test_transcribe_command_prints_normalised_text(
 ) -> None:
     pytest.importorskip("pocketsphinx", reason="pocketsphinx is not installed")
     _need_voice("festival")
-    wav = BENCH.synthesize(BENCH.HELD_OUT[0], "festival", tmp_path / "s.wav")
+    wav = BENCH.synthesize(BENCH.DEV_SET[0], "festival", tmp_path / "s.wav")
     args = _transcribe(str(wav), "--engine", "pocketsphinx")
     assert args.func(args) == 0
     assert capsys.readouterr().out == "There is a 6 mm solid nodule in the right lower lobe\n"

@@ -72,8 +72,9 @@ def _load_bench() -> ModuleType:
 
 
 BENCH = _load_bench()
-# A sentence the language model was not built from (the benchmark's held-out test set).
-SENTENCE = BENCH.TEST_SET[0]  # "there is a small focus of acute hemorrhage in the left ..."
+# A sentence the language model was not built from (the benchmark's dev set: tuning may look
+# at it, the held-out test set stays for the benchmark's figures).
+SENTENCE = BENCH.DEV_SET[62]  # "there is a small focus of acute hemorrhage in the left ..."
 PHRASES = {
     "sentence": SENTENCE,
     "short": SHORT,

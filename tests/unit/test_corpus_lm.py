@@ -111,10 +111,13 @@ def test_word_error_rate_counts_each_kind_of_error() -> None:
 # -- the corpus --------------------------------------------------------------------------------
 
 
-def test_corpus_files_hold_over_a_thousand_sentences(sentences: list[str]) -> None:
+def test_corpus_files_hold_thousands_of_sentences(sentences: list[str]) -> None:
     names = [p.name for p in corpus_files()]
     assert {"neuro.txt", "chest.txt", "abdomen.txt", "spine_msk.txt", "commands.txt"} <= set(names)
-    assert len(sentences) > 1500
+    regions = ("neuro", "chest", "abdomen", "msk", "spine", "vascular", "general")
+    assert {f"{r}_more.txt" for r in regions} <= set(names)
+    assert len(sentences) > 6000
+    assert len(set(sentences)) > 6000
     # Spoken form only: lower-case words, no digits or punctuation.
     assert all(s == to_spoken(s) for s in sentences)
 
@@ -129,8 +132,8 @@ def test_corpus_has_the_templates_normal_text_and_vocabulary(sentences: list[str
 def test_held_out_sentences_are_in_neither_the_corpus_nor_the_prompt(
     bench: ModuleType, sentences: list[str]
 ) -> None:
-    held_out = [to_spoken(s) for s in (*bench.HELD_OUT, *bench.TEST_SET)]
-    assert len(bench.HELD_OUT) >= 50 and len(bench.TEST_SET) >= 50
+    held_out = [to_spoken(s) for s in (*bench.DEV_SET, *bench.TEST_SET)]
+    assert len(bench.DEV_SET) >= 100 and len(bench.TEST_SET) >= 60
     assert len(set(held_out)) == len(held_out)
     corpus_text = "\n".join(sentences)
     leaked = [s for s in held_out if s in corpus_text]
@@ -139,7 +142,7 @@ def test_held_out_sentences_are_in_neither_the_corpus_nor_the_prompt(
         spoken = to_spoken(prompt)
         assert [s for s in held_out if s in spoken] == []
     raw_lines = "\n".join(p.read_text(encoding="utf-8") for p in corpus_files()).casefold()
-    assert [s for s in (*bench.HELD_OUT, *bench.TEST_SET) if s in raw_lines] == []
+    assert [s for s in (*bench.DEV_SET, *bench.TEST_SET) if s in raw_lines] == []
 
 
 def _within_one_word(a: list[str], b: list[str]) -> bool:
@@ -156,7 +159,7 @@ def test_no_corpus_sentence_is_one_word_away_from_a_held_out_one(
 ) -> None:
     """Near copies ("five centimeters above the carina" for "four") would flatter the
     benchmark as much as the sentence itself."""
-    held_out = [to_spoken(s).split() for s in (*bench.HELD_OUT, *bench.TEST_SET)]
+    held_out = [to_spoken(s).split() for s in (*bench.DEV_SET, *bench.TEST_SET)]
     near = [
         " ".join(c)
         for c in (s.split() for s in set(sentences))
@@ -218,16 +221,17 @@ def test_every_model_word_has_a_pronunciation(tool: ModuleType) -> None:
 
 
 def test_held_out_perplexity_and_coverage(tool: ModuleType, bench: ModuleType) -> None:
-    """Measured with the committed model: development set perplexity 9.5 with no word out of
-    the vocabulary; test set 25.5 with 29 of 498 words out of it. The bounds keep the model
-    from decaying unnoticed."""
+    """Measured with the committed model (grown corpus, 2026-11-26): dev set perplexity 15.0
+    with 18 of 1133 words out of the vocabulary; held-out test set 39.5 with 33 of 643 out of it
+    (the model before the corpus grew: 43.5 and 47). The bounds keep the model from decaying
+    unnoticed."""
     lm = tool.read_arpa(model_dir() / "radiology.lm")
-    dev = [to_spoken(s).split() for s in bench.HELD_OUT]
+    dev = [to_spoken(s).split() for s in bench.DEV_SET]
     test = [to_spoken(s).split() for s in bench.TEST_SET]
     ppl_dev, oov_dev = tool.perplexity(lm, dev)
     ppl_test, oov_test = tool.perplexity(lm, test)
-    assert ppl_dev < 11 and oov_dev == 0
-    assert ppl_test < 28 and oov_test <= 32
+    assert ppl_dev < 16.5 and oov_dev <= 20
+    assert ppl_test < 43 and oov_test <= 36
 
 
 def test_espeak_phonemes_map_to_arpabet(tool: ModuleType) -> None:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from workstation.core.paths import resource_path
+from workstation.reporting.dictation import DictationError
 from workstation.reporting.normalize import Normalizer, NormalizerSettings
 from workstation.reporting.templates import FieldKind, Template, load_builtin_templates
 
@@ -30,12 +31,15 @@ __all__ = [
     "corpus_hash",
     "corpus_sentences",
     "domain_vocabulary",
+    "eval_dir",
+    "eval_sentences",
     "join_terms",
     "model_dir",
     "number_words",
     "prompt_terms",
     "prompt_text",
     "scoring_words",
+    "shared_ngrams",
     "spoken_tokens",
     "template_sentences",
     "to_spoken",
@@ -55,6 +59,40 @@ def corpus_dir() -> Path:
 def model_dir() -> Path:
     """resources/dictation/model: the built language model and dictionary (committed)."""
     return _resource_dir("dictation", "model")
+
+
+def eval_dir() -> Path:
+    """resources/dictation/eval: the benchmark's sentences, ``dev.txt`` (tuning may look at
+    them) and ``test.txt`` (held out: nothing is chosen on them); never part of the corpus."""
+    return _resource_dir("dictation", "eval")
+
+
+EVAL_SPLITS = ("dev", "test")
+
+
+def eval_sentences(split: str, folder: Path | None = None) -> list[str]:
+    """The ``dev`` or ``test`` sentences, in the words a radiologist says, file order."""
+    if split not in EVAL_SPLITS:
+        raise DictationError(f"no evaluation set {split!r}: choose one of {', '.join(EVAL_SPLITS)}")
+    path = (folder or eval_dir()) / f"{split}.txt"
+    try:
+        return _read_lines(path)
+    except OSError as exc:
+        raise DictationError(f"cannot read the evaluation sentences {path}: {exc}") from exc
+
+
+def shared_ngrams(a: Iterable[str], b: Iterable[str], n: int = 6) -> set[tuple[str, ...]]:
+    """The word n-grams (spoken form) that a sentence of ``a`` and a sentence of ``b`` share:
+    a held-out sentence that shares a long one with the corpus is not really held out."""
+
+    def grams(sentences: Iterable[str]) -> set[tuple[str, ...]]:
+        out: set[tuple[str, ...]] = set()
+        for s in sentences:
+            w = spoken_tokens(s)
+            out.update(tuple(w[i : i + n]) for i in range(len(w) - n + 1))
+        return out
+
+    return grams(a) & grams(b)
 
 
 def corpus_files(folder: Path | None = None) -> list[Path]:
