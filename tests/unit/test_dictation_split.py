@@ -136,3 +136,30 @@ def test_benchmark_reads_the_split_files(test_set: list[str], dev_set: list[str]
     bench = _bench()
     assert list(bench.TEST_SET) == test_set
     assert list(bench.DEV_SET) == dev_set
+
+
+def test_the_grown_corpus_is_what_its_generator_makes(tmp_path):
+    """tools/generate_dictation_corpus.py is seeded: it regenerates the committed *_more.txt
+    files byte for byte (so the corpus can be rebuilt, and reviewed as code)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(repo / "tools" / "generate_dictation_corpus.py"),
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    committed = sorted((repo / "resources" / "dictation" / "corpus").glob("*_more.txt"))
+    assert len(committed) == 7
+    for path in committed:
+        assert (tmp_path / path.name).read_bytes() == path.read_bytes(), path.name
