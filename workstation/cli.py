@@ -644,7 +644,50 @@ def cmd_check(args: argparse.Namespace) -> int:
         for step in check_archive(a):
             print(f"  {step.line()}")
             all_ok = all_ok and step.ok
+        try:
+            wl_archive = None if explicit else settings.worklist_archive()
+        except WorkstationError:
+            wl_archive = None
+        if wl_archive is not None and wl_archive.name == a.name:
+            step = _check_worklist(a, settings.worklist.site_file)
+            print(f"  {step.line()}")
+            all_ok = all_ok and step.ok
     return 0 if all_ok else 1
+
+
+def _check_worklist(config: Any, site_file: str) -> Any:
+    """One page of the UPS-RS worklist as the archive's user: the role and pools the network's
+    worklist.json gives that user, and that the archive lets it search (PS3.18 11.9)."""
+    import json
+    import tempfile
+
+    from workstation.archive.remote import timed_step
+    from workstation.core import ups
+    from workstation.core.errors import ConfigError
+    from workstation.worklist.upsrs import UpsRsClient
+
+    def search() -> str:
+        try:
+            with open(site_file, encoding="utf-8") as fp:
+                site = ups.load_worklist_config(json.load(fp), site_file)
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ConfigError(f"{site_file}: cannot read the worklist site file: {exc}") from None
+        user = site.user(config.user)
+        if user is None:
+            raise ConfigError(
+                f"{site_file}: the archive user {config.user!r} is not among the worklist's Users"
+            )
+        with tempfile.TemporaryDirectory() as tmp:  # a check claims nothing: throwaway claims
+            client = UpsRsClient(config, user, site=site, claims=Path(tmp) / "claims.sqlite")
+            try:
+                page = client.search(limit=1)
+            finally:
+                client.close()
+        pools = ", ".join(sorted(user.pools)) or "none"
+        seen = "work items visible" if page.items else "no open work item visible"
+        return f"as {user.name} ({user.role.value}; pools {pools}): {seen}"
+
+    return timed_step("UPS-RS worklist", search)
 
 
 def _read_secret(args: argparse.Namespace, prompt: str) -> str:

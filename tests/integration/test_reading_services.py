@@ -221,3 +221,23 @@ def test_without_an_archive_nothing_is_sent_and_the_worklist_is_embedded(tmp_pat
         backend.close()
         outbox.close()
         archive.close()
+
+
+def test_check_tests_the_ups_rs_worklist_as_the_archive_user(tmp_path, server, cli, isolated_home):
+    cfg = isolated_home / "config" / "workstation" / "settings.toml"
+    cfg.parent.mkdir(parents=True)
+    cfg.write_text(_settings_file(tmp_path, server, "rad.neuro").read_text(), encoding="utf-8")
+    r = cli("check")
+    assert r.returncode == 0, r.stdout + r.stderr
+    lines = r.stdout.strip().splitlines()
+    assert lines[0] == "archive hub"
+    [worklist] = [ln.strip() for ln in lines if ln.strip().startswith("UPS-RS worklist")]
+    assert worklist.split()[2] == "ok"
+    assert "as rad.neuro (radiologist; pools neuro): " in worklist
+    # A user the network's worklist.json does not know: said, and check fails.
+    cfg.write_text(_settings_file(tmp_path, server, "outsider").read_text(), encoding="utf-8")
+    r = cli("check")
+    assert r.returncode == 1
+    [worklist] = [ln for ln in r.stdout.splitlines() if ln.strip().startswith("UPS-RS worklist")]
+    assert "FAILED" in worklist
+    assert "the archive user 'outsider' is not among the worklist's Users" in worklist
