@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import QPoint, QPointF, Qt, QTimer
+from PySide6.QtGui import QWheelEvent
 from PySide6.QtTest import QSignalSpy
 from PySide6.QtWidgets import QApplication, QMessageBox
 
@@ -26,7 +27,7 @@ from workstation.archive.orthanc import DICOMWEB_PLUGIN, OrthancProcess, free_po
 from workstation.archive.queue import JobState, SeriesProgress
 from workstation.core.model import Patient, Study
 from workstation.core.settings import ArchiveConfig, Settings, load_settings
-from workstation.demo import CT_HEAD_PRIOR, generate_slice, iter_series_datasets
+from workstation.demo import CT_HEAD_PRIOR, DX_CHEST, generate_slice, iter_series_datasets
 from workstation.ui.main_window import MainWindow
 from workstation.ui.study_model import COLUMN_CACHE, CacheKind, CacheState, StudyTableModel
 from workstation.ui.theme import apply_dark_theme
@@ -80,14 +81,19 @@ def _double_click_row(qtbot, win: MainWindow, study_uid: str) -> None:
     qtbot.mouseDClick(table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
 
 
-def _answer_message_box(button: QMessageBox.StandardButton, seen: list[str]) -> None:
+def _answer_message_box(button: QMessageBox.StandardButton | str, seen: list[str]) -> None:
+    """Click a button (standard, or by its text) of the next modal message box."""
+
     def answer() -> None:
         box = QApplication.activeModalWidget()
         if not isinstance(box, QMessageBox):
             QTimer.singleShot(20, answer)
             return
         seen.append(box.text())
-        box.button(button).click()
+        if isinstance(button, str):
+            next(b for b in box.buttons() if b.text() == button).click()
+        else:
+            box.button(button).click()
 
     QTimer.singleShot(0, answer)
 
@@ -404,8 +410,23 @@ def test_an_archive_outage_mid_retrieval_shows_and_the_retry_completes(
         sop = vp.model.stack.frames[0].instance.sop_instance_uid
         np.testing.assert_array_equal(vp.model.stack.values(0), _modality_values(files[sop]))
         assert remote.incomplete_series(STUDY)[0].endswith("of 30 images)")
-        # An MPR of the partial series says plainly that it is built from part of it.
+        # An MPR of the partial series: the reader is asked first (the real box); Wait builds
+        # nothing.
+        here = win.series_browser.progress(SERIES)[0]
+        tabs = win.tabs.count()
+        seen: list[str] = []
+        _answer_message_box("Wait", seen)
+        assert win.open_mpr() is False
+        assert seen == [
+            f"This series is still arriving ({here} of 30 images). Build the MPR from what is "
+            "here, or wait?"
+        ]
+        assert win.tabs.count() == tabs and getattr(win, "mpr_view", None) is None
+        # Build (answered through the hook): it says plainly that it is built from part of it.
+        asked: list[tuple[int, int]] = []
+        win.confirm_partial_mpr = lambda k, n: asked.append((k, n)) or True
         assert win.open_mpr()
+        assert asked == [(here, 30)] and win.tabs.count() == tabs + 1
         qtbot.waitUntil(lambda: win.statusBar().currentMessage().startswith("Incomplete: "))
         assert win.statusBar().currentMessage() == (
             f"Incomplete: this MPR is built from {win.series_browser.progress(SERIES)[0]} of 30 "
@@ -419,7 +440,115 @@ def test_an_archive_outage_mid_retrieval_shows_and_the_retry_completes(
         qtbot.waitUntil(lambda: len(vp.model.stack) == 30, timeout=5000)
         assert vp.model.index == 0 and vp.model.stack.frames[0].instance.sop_instance_uid == sop
         assert len(store.instances(SERIES)) == 30
+        # The series is whole now: the MPR is built without a question.
+        win.confirm_partial_mpr = lambda k, n: asked.append((k, n)) or False
+        assert win.open_mpr() and len(asked) == 1
     finally:
         if win is not None:
             win.close()
         orthanc.stop(kill=True)
+
+
+PA, LATERAL = (s.series_instance_uid for s in DX_CHEST.series)  # series numbers 1 and 2
+DX_STUDY = DX_CHEST.study_instance_uid
+
+
+def _shown(win: MainWindow) -> list[str | None]:
+    """The Series Instance UID each viewport of the grid shows (None: empty)."""
+    return [
+        vp.model.stack.series.series_instance_uid if vp.model.stack is not None else None
+        for vp in win.grid.viewports
+    ]
+
+
+def test_a_series_arriving_later_is_hung_by_the_protocol(
+    qtbot, qapp, orthanc_fresh, push, store, tmp_path
+):
+    files = []
+    for s in DX_CHEST.series:
+        ds = generate_slice(s, 0, DX_CHEST)
+        files.append(tmp_path / f"dx{s.series_number}.dcm")
+        ds.save_as(files[-1], enforce_file_format=True)
+    push(orthanc_fresh, files)
+    settings = Settings(
+        archives=(ArchiveConfig(name="orthanc", dicomweb_url=orthanc_fresh.urls.dicomweb),)
+    )
+    # Each radiograph is 2000 x 1700 x 2 bytes (6.8 MB): at 6 MB/s the lateral comes about a
+    # second after the viewer opened at the PA.
+    win = _window(qtbot, qapp, store, settings, bandwidth_bytes_per_s=6e6, foreground_streams=1)
+    try:
+        remote = win.remote
+        assert remote is not None
+        with qtbot.waitSignal(remote.study_shown, timeout=15000):
+            job = remote.open(DX_STUDY)
+        assert job is not None and job.first_image[0] == PA
+        assert win.protocol is not None and win.protocol.id == "chest-xr"
+        assert (win.grid.rows, win.grid.columns) == (1, 2)
+        # Only the PA is here: the lateral viewport (its rule requires a lateral) stays empty.
+        assert _shown(win) == [PA, None]
+        assert [s.series.series_instance_uid for s in win._hang_current[1]] == [PA]
+
+        qtbot.waitUntil(lambda: _shown(win) == [PA, LATERAL], timeout=15000)
+        assert win.stage_label.text() == " Chest radiograph: PA | lateral · PA | lateral (1/2) "
+        assert win.series_browser.count() == 2
+        assert job.wait(15) and job.state is JobState.COMPLETE
+        lateral = win.grid.viewports[1].model.stack
+        assert [i.sop_instance_uid for i in lateral.instances] == [
+            str(generate_slice(DX_CHEST.series[1], 0, DX_CHEST).SOPInstanceUID)
+        ]
+        assert remote.arriving(LATERAL) is None
+    finally:
+        win.close()
+
+
+@pytest.mark.parametrize("scrolled", [False, True])
+def test_an_arriving_series_never_replaces_what_the_reader_reads(qtbot, qapp, store, scrolled):
+    """The lateral is here first, so the protocol hangs it in the frontal place; when the PA
+    arrives the engine prefers PA | lateral, unless the reader already scrolled that viewport."""
+    store.add_dataset(generate_slice(DX_CHEST.series[1], 0, DX_CHEST))
+    store.commit()
+    # An archive is configured (the controller exists) but never reached in this test.
+    settings = Settings(
+        archives=(ArchiveConfig(name="o", dicomweb_url="http://127.0.0.1:9/dicom-web"),)
+    )
+    win = _window(qtbot, qapp, store, settings)
+    try:
+        remote = win.remote
+        assert remote is not None
+        win.open_study(DX_STUDY)
+        assert win.protocol is not None and win.protocol.id == "chest-xr"
+        assert _shown(win) == [LATERAL, None]
+        vp0 = win.grid.viewports[0]
+        if scrolled:
+            pos = QPointF(vp0.vtk_widget.width() / 2, vp0.vtk_widget.height() / 2)
+            wheel = QWheelEvent(
+                pos,
+                vp0.vtk_widget.mapToGlobal(pos),
+                QPoint(0, 0),
+                QPoint(0, -120),
+                Qt.MouseButton.NoButton,
+                Qt.KeyboardModifier.NoModifier,
+                Qt.ScrollPhase.NoScrollPhase,
+                False,
+            )
+            QApplication.sendEvent(vp0.vtk_widget, wheel)
+        assert remote.readers_choice(0, vp0) is scrolled
+
+        store.add_dataset(generate_slice(DX_CHEST.series[0], 0, DX_CHEST))
+        store.commit()
+        loaded = remote.hang_arrived()
+        if scrolled:
+            # The reader's viewport keeps the lateral; the lateral is not shown twice.
+            assert loaded == [] and _shown(win) == [LATERAL, None]
+        else:
+            assert loaded == [0, 1] and _shown(win) == [PA, LATERAL]
+            # What the protocol hung stays the protocol's: nothing moves a second time.
+            assert remote.hang_arrived() == []
+
+        # A series the reader drops into a viewport is the reader's choice too.
+        win.grid.series_dropped.emit(1, PA)
+        assert _shown(win)[1] == PA and remote.readers_choice(1, win.grid.viewports[1])
+        assert remote.hang_arrived() == []
+        assert _shown(win)[1] == PA
+    finally:
+        win.close()

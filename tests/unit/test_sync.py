@@ -85,3 +85,32 @@ def test_what_cannot_be_linked(stacks):
     assert group.add(model_of(cur))
     assert group.add(model_of(dx)) is False  # a radiograph has no slice position
     assert len(group) == 1
+
+
+def test_refresh_measures_a_grown_stack_again(stacks, demo_store):
+    cur, prior, _ = stacks
+    a = LocalArchive(demo_store)
+    try:
+        every = a.instances(CT_HEAD.series[0].series_instance_uid)
+        # A series still arriving: every 10th slice is here (z = -75, -65, ..., 65 mm).
+        partial = ImageStack(a.root, cur.study, cur.series, every[::10])
+    finally:
+        a.close()
+    assert len(partial) == 15
+    mc, mp = model_of(partial), model_of(prior)
+    group = SyncGroup()
+    assert group.add(mc) and group.add(mp)
+    mp.go_to(19)  # z = 22.5: the partial stack's nearest is 25 mm
+    assert z_of(partial, mc.index) == pytest.approx(25.0)
+
+    shown = partial.frames[mc.index].instance.sop_instance_uid
+    assert partial.add_instances(every) == 135 and len(partial) == 150
+    mc.index = partial.index_of(shown)  # what RemoteStudies does: the same image stays shown
+    assert mc.index == 100  # z = 25 in the whole series
+    assert group.refresh(mc) is True
+    mp.go_to(18)  # z = 17.5, a tie between 17 and 18 mm: the lower index
+    assert mc.index == 92 and z_of(partial, mc.index) == pytest.approx(17.0)
+    mc.go_to(96)  # z = 21 -> the prior at 22.5 mm (a slice the 15-slice stack could not reach)
+    assert mp.index == 19
+    assert group.refresh(model_of(cur)) is False  # not a member: nothing measured
+    assert len(group) == 2

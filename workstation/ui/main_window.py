@@ -5,6 +5,7 @@ from __future__ import annotations
 import getpass
 import logging
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +95,7 @@ class MainWindow(QMainWindow):
     """Study list tab and viewer tab over one local store."""
 
     study_opened = Signal(str)
+    stage_applied = Signal(int)  # the grid was hung by a protocol stage (its index)
 
     def __init__(
         self,
@@ -583,6 +585,7 @@ class MainWindow(QMainWindow):
             if first is not None:
                 self.open_series(first.series.series_instance_uid)
             self.stage_label.setText("")
+            self.stage_applied.emit(0)
             return
         stages = self.protocol.stages
         self.stage_index = max(0, min(index, len(stages) - 1))
@@ -602,6 +605,54 @@ class MainWindow(QMainWindow):
         self.stage_label.setText(
             f" {self.protocol.name} · {stage.name} ({self.stage_index + 1}/{len(stages)}) "
         )
+        self.stage_applied.emit(self.stage_index)
+
+    def hang_arrived_series(self, keep: Callable[[int, ImageViewport], bool]) -> list[int]:
+        """Hang series of the open study that arrived after it was hung, by the current stage.
+
+        The protocol's matching (:func:`hanging.assign_viewports`) is run again with the series
+        the store holds now; a viewport whose best match is not what it shows is loaded when it
+        is empty or ``keep(index, viewport)`` is False (the reader did not choose what it shows).
+        Returns the indices of the viewports loaded; none when the layout was changed by hand.
+        """
+        if self._hang_current is None or self.protocol is None:
+            return []
+        uid = self._hang_current[0].study_instance_uid
+        try:
+            study = self.archive.study(uid)
+            self._hang_current = (study, self._series_infos(self.archive.series(uid)))
+        except WorkstationError as exc:
+            log.warning("arrived series not hung: %s", type(exc).__name__)
+            return []
+        stage = self.protocol.stages[self.stage_index]
+        if (self.grid.rows, self.grid.columns) != (stage.rows, stage.columns):
+            return []
+        relevant = hanging.relevant_priors(self.protocol, study, self._hang_priors)
+        assignments = hanging.assign_viewports(stage, self._hang_current, relevant)
+        viewports = self.grid.viewports
+        kept = {
+            vp.model.stack.series.series_instance_uid
+            for i, vp in enumerate(viewports)
+            if vp.model.stack is not None and keep(i, vp)
+        }
+        loaded: list[int] = []
+        for a in assignments:
+            if a.series is None:
+                continue
+            vp = viewports[a.index]
+            shown = vp.model.stack
+            wanted = a.series.series.series_instance_uid
+            if shown is not None and (
+                shown.series.series_instance_uid == wanted or keep(a.index, vp)
+            ):
+                continue
+            if wanted in kept and not a.viewport.allow_reuse:
+                continue  # the reader shows it elsewhere: not twice unless the stage says so
+            if self._load_into(vp, wanted):
+                loaded.append(a.index)
+        if loaded:
+            self._auto_link()
+        return loaded
 
     def go_to_stage(self, step: int) -> None:
         if self.protocol is not None:
@@ -754,11 +805,41 @@ class MainWindow(QMainWindow):
         )
         return marked
 
+    def confirm_partial_mpr(self, received: int, expected: int) -> bool:
+        """Ask whether to build an MPR of a series still arriving (True: build it now).
+
+        Tests replace this method to answer without a dialog.
+        """
+        box = QMessageBox(
+            QMessageBox.Icon.Question,
+            self.tr("MPR"),
+            self.tr(
+                "This series is still arriving (%1 of %2 images). Build the MPR from what is "
+                "here, or wait?"
+            )
+            .replace("%1", str(received))
+            .replace("%2", str(expected)),
+            parent=self,
+        )
+        build = box.addButton(self.tr("Build"), QMessageBox.ButtonRole.AcceptRole)
+        wait = box.addButton(self.tr("Wait"), QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(wait)
+        box.exec()
+        return box.clickedButton() is build
+
     def open_mpr(self) -> bool:
-        """The active viewport's series as a volume in the MPR tab (three planes, 3D optional)."""
+        """The active viewport's series as a volume in the MPR tab (three planes, 3D optional).
+
+        A series still being retrieved is built only when the reader says so
+        (:meth:`confirm_partial_mpr`); False when there is nothing to build or the reader waits.
+        """
         stack = self.grid.active.model.stack
         if stack is None:
             return False
+        if self.remote is not None:
+            arriving = self.remote.arriving(stack.series.series_instance_uid)
+            if arriving is not None and not self.confirm_partial_mpr(*arriving):
+                return False
         try:
             result = assemble_series(self.archive, stack.series.series_instance_uid)
             volume = result.volume

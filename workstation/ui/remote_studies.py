@@ -6,9 +6,10 @@ settings name an archive. It owns an :class:`ArchiveSearchBar` (QIDO-RS study se
 :class:`~workstation.archive.queue.RetrievalQueue`. Opening a study that is not (fully) local
 retrieves it in progressive order and shows the viewer as soon as its first image is stored;
 viewports showing a series that is still arriving grow as instances come in (slices not yet
-here are skipped, never stood in for) and a banner under them says so; the series browser
-shows n/N bars; the study list's Cache column follows. A series counts as complete only when
-the queue says so (PS3.4 C.3.3 counts and the archive's own instance list).
+here are skipped, never stood in for) and a banner under them says so; series that arrive
+later are hung by the current protocol stage where they fit, never over the reader's choice;
+the series browser shows n/N bars; the study list's Cache column follows. A series counts as
+complete only when the queue says so (PS3.4 C.3.3 counts and the archive's own instance list).
 
 Queue events arrive on worker threads and are handed to the GUI thread by queued signals.
 """
@@ -39,7 +40,6 @@ from workstation.core.errors import ConfigError, NotFoundError, WorkstationError
 from workstation.core.model import Study
 from workstation.ui.study_model import COLUMN_CACHE, CacheKind, CacheState
 from workstation.viewer.stack import ImageStack
-from workstation.viewer.sync import SlicePositions
 
 if TYPE_CHECKING:
     from workstation.core.settings import ArchiveConfig, Settings
@@ -204,11 +204,16 @@ class RemoteStudies(QObject):
         self._dirty_studies: set[str] = set()
         self._grown: weakref.WeakSet[ImageStack] = weakref.WeakSet()
         self._final: weakref.WeakSet[ImageStack] = weakref.WeakSet()
+        # What the protocol hung in each viewport, and viewports the reader scrolled since:
+        # a series arriving later never replaces the reader's choice.
+        self._hung: dict[int, str | None] = {}
+        self._scrolled: weakref.WeakSet[ImageViewport] = weakref.WeakSet()
         self._tick = QTimer(self)
         self._tick.setInterval(TICK_MS)
         self._tick.timeout.connect(self._fold)
         window.installEventFilter(self)
         window.study_opened.connect(self._on_study_opened)
+        window.stage_applied.connect(self._on_stage_applied)
         window.tabs.currentChanged.connect(self._on_tab_changed)
         self._take_over_opening()
         # The Cache column is the model's last; the reader sees it first.
@@ -278,6 +283,11 @@ class RemoteStudies(QObject):
                 self._search_client.close()
 
     def eventFilter(self, obj: QObject, ev: QEvent) -> bool:
+        if ev.type() in (QEvent.Type.Wheel, QEvent.Type.KeyPress) and obj is not self.window:
+            for vp in self.window.grid.viewports:
+                if vp.vtk_widget is obj:
+                    self._scrolled.add(vp)  # the reader is reading this one
+            return False
         if obj is self.window:
             if ev.type() == QEvent.Type.Show and not self._closed:
                 try:
@@ -439,7 +449,45 @@ class RemoteStudies(QObject):
             except NotFoundError:
                 return
             self.window.series_browser.add_series(self.archive, series)
+            self.hang_arrived()
         self._arrived.add(series_uid)
+
+    def _on_stage_applied(self, _stage: int) -> None:
+        """The protocol hung the grid: remember what it put where, forget earlier scrolling."""
+        self._scrolled = weakref.WeakSet()
+        self._hung = {}
+        for i, vp in enumerate(self.window.grid.viewports):
+            stack = vp.model.stack
+            self._hung[i] = stack.series.series_instance_uid if stack is not None else None
+            vp.vtk_widget.installEventFilter(self)
+
+    def readers_choice(self, index: int, vp: ImageViewport) -> bool:
+        """True when the reader put the viewport's series there (dropped, opened from the
+        browser) or scrolled it since the protocol hung it."""
+        stack = vp.model.stack
+        shown = stack.series.series_instance_uid if stack is not None else None
+        return vp in self._scrolled or self._hung.get(index) != shown
+
+    def hang_arrived(self) -> list[int]:
+        """Hang series that arrived after the open study was hung, where the current stage's
+        rules place them (empty viewports, or better matches), keeping the reader's choices.
+        Returns the indices of the viewports loaded."""
+        if self._closed:
+            return []
+        loaded = self.window.hang_arrived_series(self.readers_choice)
+        for i in loaded:
+            stack = self.window.grid.viewports[i].model.stack
+            self._hung[i] = stack.series.series_instance_uid if stack is not None else None
+        if loaded:
+            log.info("arrived series hung in %d viewport(s)", len(loaded))
+        return loaded
+
+    def arriving(self, series_instance_uid: str) -> tuple[int, int] | None:
+        """(received, expected) images of a series still being retrieved, else None."""
+        p = self.progress.get(series_instance_uid)
+        if p is None or p.complete:
+            return None
+        return p.received, p.expected
 
     def _show_instance(self, series_uid: str, sop_uid: str) -> None:
         """The viewport showing ``series_uid`` goes to the first retrieved image (the middle
@@ -628,9 +676,7 @@ class RemoteStudies(QObject):
             if k is not None:
                 m.index = k  # the same image, at its place in the longer stack
         # A linked viewport's slice positions were measured on the shorter stack.
-        member = self.window.sync._member(m)
-        if member is not None:
-            member.positions = SlicePositions.of(stack)
+        self.window.sync.refresh(m)
         m.changed.emit()
 
     @staticmethod

@@ -129,6 +129,20 @@ class SyncGroup:
         o.offset = g - o.sign * o.positions.distances[other.index]
         return True
 
+    def refresh(self, model: StackViewModel) -> bool:
+        """Measure a member's slice positions again after its stack grew (a series still
+        arriving); its sign and offset stay. False when the model is not a member, or its stack
+        lost the geometry to link by (it is then removed from the group)."""
+        member = self._member(model)
+        if member is None:
+            return False
+        pos = SlicePositions.of(model.stack) if model.stack is not None else None
+        if pos is None or not pos.usable:
+            self.remove(model)
+            return False
+        member.positions = pos
+        return True
+
     def remove(self, model: StackViewModel) -> None:
         keep = []
         for m in self._members:
