@@ -2,8 +2,9 @@
 
 When to run: after any change to a user-visible string in ``workstation/ui/`` (a ``self.tr()``
 or ``_tr()`` call, a column title, a shortcut description, a built-in worklist filter name).
-Then translate the entries it marks ``unfinished`` in ``resources/i18n/workstation_ar.ts``
-(``.venv/bin/pyside6-linguist`` or any text editor) and run it once more to compile the .qm.
+Then translate the entries it marks ``unfinished`` in ``resources/i18n/workstation_ar.ts`` and
+fill the English plural forms ("1 image", "%n images") it adds to ``workstation_en.ts``
+(``.venv/bin/pyside6-linguist`` or any text editor), and run it once more to compile the .qm.
 ``tests/ui/test_i18n.py`` fails until both steps are done. Commit the .ts, the .qm and
 ``resources/i18n/extracted_strings.py`` together.
 
@@ -33,8 +34,10 @@ ROOT = Path(__file__).resolve().parents[1]
 UI_DIR = ROOT / "workstation" / "ui"
 I18N_DIR = ROOT / "resources" / "i18n"
 STUB = I18N_DIR / "extracted_strings.py"
-# The translated languages; English is the source language and needs no catalogue.
+# The translated languages. English is the source language: its catalogue holds only the plural
+# messages ("%n image(s)" -> "1 image" / "3 images"), made with lupdate -pluralonly.
 LANGUAGES = ("ar",)
+PLURAL_ONLY_LANGUAGES = ("en",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +164,8 @@ def run_lupdate(ts_files: Iterable[Path], stub: Path = STUB, ui_dir: Path = UI_D
     for ts in ts_files:
         lang = ts.stem.rsplit("_", 1)[-1]
         cmd = [_tool("pyside6-lupdate"), "-no-obsolete", "-locations", "relative"]
+        if lang in PLURAL_ONLY_LANGUAGES:
+            cmd.append("-pluralonly")
         cmd += ["-source-language", "en", "-target-language", lang, *sources, "-ts", str(ts)]
         done = subprocess.run(cmd, check=True, capture_output=True, text=True)
         out += done.stdout + done.stderr
@@ -180,7 +185,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     I18N_DIR.mkdir(parents=True, exist_ok=True)
     write_stub(all_messages())
-    ts_files = [I18N_DIR / f"workstation_{lang}.ts" for lang in LANGUAGES]
+    languages = (*LANGUAGES, *PLURAL_ONLY_LANGUAGES)
+    ts_files = [I18N_DIR / f"workstation_{lang}.ts" for lang in languages]
     print(run_lupdate(ts_files), end="")
     if not args.no_lrelease:
         for ts in ts_files:

@@ -45,9 +45,66 @@
     </message>
 </context>
 <context>
+    <name>Dictation</name>
+    <message>
+        <location filename="extracted_strings.py" line="+9"/>
+        <source>No microphone: no audio input device was found</source>
+        <extracomment>workstation/ui/dictation.py</extracomment>
+        <translation>لا يوجد ميكروفون: لم يُعثر على جهاز إدخال صوتي</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Dictation is unavailable: %1</source>
+        <extracomment>workstation/ui/dictation.py</extracomment>
+        <translation>الإملاء غير متاح: %1</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>No microphone support: Qt Multimedia is not installed (pip install PySide6-Addons)</source>
+        <extracomment>workstation/ui/dictation.py</extracomment>
+        <translation>لا يوجد دعم للميكروفون: وحدة Qt Multimedia غير مثبّتة (pip install PySide6-Addons)</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>the microphone&apos;s sample format %1 is unusable</source>
+        <extracomment>workstation/ui/dictation.py</extracomment>
+        <translation>صيغة عيّنات الميكروفون %1 غير قابلة للاستخدام</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>No microphone: %1 cannot be opened (in use, or access denied)</source>
+        <extracomment>workstation/ui/dictation.py</extracomment>
+        <translation>لا يوجد ميكروفون: تعذّر فتح %1 (قيد الاستخدام، أو رُفض الوصول)</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>the microphone %1 stopped (%2)</source>
+        <extracomment>workstation/ui/dictation.py</extracomment>
+        <translation>توقّف الميكروفون %1 (%2)</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Dictation is unavailable: the speech engine failed to load (%1)</source>
+        <extracomment>workstation/ui/dictation.py</extracomment>
+        <translation>الإملاء غير متاح: تعذّر تحميل محرك التعرّف على الكلام (%1)</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Dictation failed: %1</source>
+        <extracomment>workstation/ui/dictation.py</extracomment>
+        <translation>فشل الإملاء: %1</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Dictation failed: the speech engine stopped (%1)</source>
+        <extracomment>workstation/ui/dictation.py</extracomment>
+        <translation>فشل الإملاء: توقّف محرك التعرّف على الكلام (%1)</translation>
+    </message>
+</context>
+<context>
     <name>ImageViewport</name>
     <message>
-        <location filename="extracted_strings.py" line="+333"/>
+        <location line="+330"/>
         <source>User calibration removed: the file&apos;s spacing applies.</source>
         <extracomment>workstation/ui/viewport.py</extracomment>
         <translation>أُزيلت معايرة المستخدم: تُطبَّق المسافة بين البكسلات المحددة في الملف.</translation>
@@ -112,7 +169,7 @@ True length of the object in mm:</source>
 <context>
     <name>MainWindow</name>
     <message>
-        <location filename="../../workstation/ui/main_window.py" line="+107"/>
+        <location filename="../../workstation/ui/main_window.py" line="+109"/>
         <location line="+356"/>
         <source>Reading Workstation</source>
         <translation>محطة القراءة</translation>
@@ -284,7 +341,7 @@ True length of the object in mm:</source>
         <translation>تعطّل محرّر التقرير: </translation>
     </message>
     <message>
-        <location line="+77"/>
+        <location line="+117"/>
         <source>Grid</source>
         <translation>الشبكة</translation>
     </message>
@@ -325,11 +382,27 @@ True length of the object in mm:</source>
     </message>
     <message>
         <location line="+15"/>
+        <source>This series is still arriving (%1 of %2 images). Build the MPR from what is here, or wait?</source>
+        <translation>لا تزال هذه السلسلة قيد الوصول (%1 من %2 صورة). هل تُنشأ إعادة بناء MPR مما وصل، أم الانتظار؟</translation>
+    </message>
+    <message>
+        <location line="+7"/>
+        <source>Build</source>
+        <translation>إنشاء</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>Wait</source>
+        <translation>انتظار</translation>
+    </message>
+    <message>
+        <location line="+22"/>
         <source>No MPR for this series: </source>
         <translation>لا تتوفر إعادة بناء MPR لهذه السلسلة: </translation>
     </message>
     <message>
-        <location line="+12"/>
+        <location line="-32"/>
+        <location line="+44"/>
         <source>MPR</source>
         <translatorcomment>DICOM/radiology abbreviation (multiplanar reformation): kept.</translatorcomment>
         <translation>MPR</translation>
@@ -668,7 +741,7 @@ True length of the object in mm:</source>
 <context>
     <name>RemoteStudies</name>
     <message>
-        <location filename="../../workstation/ui/remote_studies.py" line="+187"/>
+        <location filename="../../workstation/ui/remote_studies.py" line="+197"/>
         <source>The archive queue did not start: </source>
         <translation>لم تبدأ قائمة انتظار الأرشيف: </translation>
     </message>
@@ -678,12 +751,12 @@ True length of the object in mm:</source>
         <translation>جارٍ البحث…</translation>
     </message>
     <message>
-        <location line="-101"/>
+        <location line="-106"/>
         <source>The archive is not used: </source>
         <translation>الأرشيف غير مستخدم: </translation>
     </message>
     <message>
-        <location line="+135"/>
+        <location line="+140"/>
         <source>1 study</source>
         <translation>دراسة واحدة</translation>
     </message>
@@ -718,7 +791,7 @@ True length of the object in mm:</source>
         <translation>جارٍ استرجاع الدراسة من الأرشيف…</translation>
     </message>
     <message>
-        <location line="+65"/>
+        <location line="+103"/>
         <source>Incomplete: this MPR is built from %1 of %2 images; the series is still being retrieved</source>
         <translation>غير مكتمل: أُعيد بناء MPR هذا من %1 من أصل %2 صورة؛ ما زال استرجاع السلسلة جاريًا</translation>
     </message>

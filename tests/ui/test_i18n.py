@@ -487,3 +487,76 @@ def test_arabic_worklist_cells(english_after):
     install_translator(english_after, "en")
     assert model.data(cache) == "partial"
     assert model.data(left, Qt.ItemDataRole.ToolTipRole) == f"Due {shown}"
+
+
+EN_TS = resource_path("i18n", "workstation_en.ts")
+EN_QM = resource_path("i18n", "workstation_en.qm")
+
+
+def test_english_plural_catalogue_is_complete_and_compiled(tmp_path):
+    """The English catalogue holds every plural message of the UI and nothing else, each with
+    its two forms (one, other) filled and its placeholders kept; the .qm matches the .ts."""
+    tool = _tool()
+    out = tmp_path / "workstation_en.qm"
+    tool.run_lrelease(EN_TS, out)
+    assert out.read_bytes() == EN_QM.read_bytes(), "run tools/update_translations.py"
+    stub = tmp_path / "extracted_strings.py"
+    tool.write_stub(tool.all_messages(), stub)
+    fresh = tmp_path / "workstation_en.ts"
+    shutil.copy(EN_TS, fresh)
+    tool.run_lupdate([fresh], stub=stub)
+    committed, updated = _messages(EN_TS), _messages(fresh)
+    assert sorted(set(updated) ^ set(committed)) == [], "run tools/update_translations.py"
+    unfinished = [key for key, (text, kind) in updated.items() if kind is not None or not text]
+    assert unfinished == [], f"fill the English plural forms in {EN_TS.name}: {unfinished}"
+    english = _plural_forms(EN_TS)
+    assert set(english) == set(_plural_forms(TS))  # the same plural messages as Arabic
+    assert len(english) == len(committed) == 10
+    for (context, source), forms in english.items():
+        assert len(forms) == 2, (context, source)
+        for form in forms:
+            assert sorted(_PLACEHOLDER.findall(form)) == sorted(_PLACEHOLDER.findall(source))
+    assert english[("WorklistPanel", "%n work item(s)")] == ["%n work item", "%n work items"]
+
+
+def test_english_plural_forms_follow_the_number_and_arabic_is_unchanged(english_after):
+    """English says "1 work item" / "3 work items"; Arabic keeps its six forms."""
+    assert install_translator(english_after, "en") == "en"
+
+    def items(n: int) -> str:
+        return QCoreApplication.translate("WorklistPanel", "%n work item(s)", "", n)
+
+    assert [items(n) for n in (0, 1, 3)] == ["0 work items", "1 work item", "3 work items"]
+    acknowledged = QCoreApplication.translate(
+        "ReportEditor", "acknowledged by %1 at %2 after %n attempts", "", 1
+    )
+    assert acknowledged == "acknowledged by %1 at %2 after 1 attempt"
+    # A non-plural text is left to the source: the English catalogue holds plurals only.
+    assert QCoreApplication.translate("MainWindow", "&File") == "&File"
+    install_translator(english_after, "ar")
+    assert [items(n) for n in (0, 1, 2, 3, 11, 100)] == [
+        "لا توجد عناصر عمل",
+        "عنصر عمل واحد",
+        "عنصرا عمل",
+        "3 عناصر عمل",
+        "11 عنصر عمل",
+        "100 عنصر عمل",
+    ]
+
+
+def test_dictation_reasons_in_the_interface_language(english_after):
+    """The dictation controller's reasons are translated, their %1 filled after translation."""
+    from workstation.ui import dictation
+
+    reason = "whisper: no model"
+    install_translator(english_after, "ar")
+    assert dictation._tr("Dictation is unavailable: %1", reason) == "الإملاء غير متاح: " + reason
+    assert (
+        dictation._tr("No microphone: no audio input device was found")
+        == "لا يوجد ميكروفون: لم يُعثر على جهاز إدخال صوتي"
+    )
+    assert dictation._tr("the microphone %1 stopped (%2)", "'USB'", "%1") == (
+        "توقّف الميكروفون 'USB' (%1)"
+    )
+    install_translator(english_after, "en")
+    assert dictation._tr("Dictation failed: %1", reason) == "Dictation failed: " + reason

@@ -20,12 +20,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import queue
+import re
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import QCoreApplication, QObject, Qt, Signal
 
 from workstation.reporting.dictation import (
     AudioError,
@@ -77,7 +78,9 @@ def _multimedia() -> Any:
         from PySide6 import QtMultimedia
     except ImportError:
         raise NoMicrophoneError(
-            "No microphone support: Qt Multimedia is not installed (pip install PySide6-Addons)"
+            _tr(
+                "No microphone support: Qt Multimedia is not installed (pip install PySide6-Addons)"
+            )
         ) from None
     return QtMultimedia
 
@@ -89,8 +92,19 @@ def microphone_unavailable_reason() -> str | None:
     except NoMicrophoneError as exc:
         return str(exc)
     if not mm.QMediaDevices.audioInputs():
-        return "No microphone: no audio input device was found"
+        return _tr("No microphone: no audio input device was found")
     return None
+
+
+def _tr(text: str, *args: str) -> str:
+    """``text`` in the interface language (context "Dictation"), ``%1``, ``%2``... filled in."""
+    out = QCoreApplication.translate("Dictation", text)
+    # One pass, so that an argument holding "%1" is not filled in again.
+    return re.sub(
+        r"%(\d+)",
+        lambda m: args[int(m[1]) - 1] if 0 < int(m[1]) <= len(args) else m[0],
+        out,
+    )
 
 
 _FORMAT_NAMES = {"UInt8": "uint8", "Int16": "int16", "Int32": "int32", "Float": "float"}
@@ -112,10 +126,10 @@ class MicrophoneSource(QObject):
         mm = _multimedia()
         if device is None:
             if not mm.QMediaDevices.audioInputs():
-                raise NoMicrophoneError("No microphone: no audio input device was found")
+                raise NoMicrophoneError(_tr("No microphone: no audio input device was found"))
             device = mm.QMediaDevices.defaultAudioInput()
         if device.isNull():
-            raise NoMicrophoneError("No microphone: no audio input device was found")
+            raise NoMicrophoneError(_tr("No microphone: no audio input device was found"))
         fmt = mm.QAudioFormat()
         fmt.setSampleRate(SAMPLE_RATE)
         fmt.setChannelCount(1)
@@ -125,7 +139,7 @@ class MicrophoneSource(QObject):
         name = _FORMAT_NAMES.get(fmt.sampleFormat().name)
         if name is None:
             raise AudioError(
-                f"the microphone's sample format {fmt.sampleFormat().name} is unusable"
+                _tr("the microphone's sample format %1 is unusable", fmt.sampleFormat().name)
             )
         self.sample_rate = SAMPLE_RATE
         self.device_name = device.description()
@@ -136,7 +150,10 @@ class MicrophoneSource(QObject):
         self._io = self._source.start()
         if self._io is None or self._source.error() != mm.QAudio.Error.NoError:
             raise NoMicrophoneError(
-                f"No microphone: {self.device_name!r} cannot be opened (in use, or access denied)"
+                _tr(
+                    "No microphone: %1 cannot be opened (in use, or access denied)",
+                    repr(self.device_name),
+                )
             )
         self._no_error = mm.QAudio.Error.NoError
         self._io.readyRead.connect(self._read)
@@ -161,7 +178,13 @@ class MicrophoneSource(QObject):
             self._read()
             self._closed = True
             self._queue.put(
-                AudioError(f"the microphone {self.device_name!r} stopped ({self._source.error()})")
+                AudioError(
+                    _tr(
+                        "the microphone %1 stopped (%2)",
+                        repr(self.device_name),
+                        str(self._source.error()),
+                    )
+                )
             )
 
     def __iter__(self) -> Iterator[bytes]:
@@ -316,8 +339,10 @@ class DictationController(QObject):
             name = self.resolved_engine()
             a = engine_availability(name, **self._options(name))
         except EngineUnavailableError as exc:
-            return f"Dictation is unavailable: {exc}"
-        return None if a.available else f"Dictation is unavailable: {name}: {a.reason}"
+            return _tr("Dictation is unavailable: %1", str(exc))
+        if a.available:
+            return None
+        return _tr("Dictation is unavailable: %1", f"{name}: {a.reason}")
 
     def unavailable_reason(self, *, microphone: bool = True) -> str | None:
         """Why the reader cannot dictate now: the engine first, then (with ``microphone``)
@@ -412,11 +437,14 @@ class DictationController(QObject):
         try:
             self._load_engine()
         except DictationError as exc:  # EngineUnavailableError, ModelNotFoundError
-            self._bridge.unavailable.emit(f"Dictation is unavailable: {exc}")
+            self._bridge.unavailable.emit(_tr("Dictation is unavailable: %1", str(exc)))
         except Exception as exc:
             log.exception("the speech engine failed to load")
             self._bridge.unavailable.emit(
-                f"Dictation is unavailable: the speech engine failed to load ({type(exc).__name__})"
+                _tr(
+                    "Dictation is unavailable: the speech engine failed to load (%1)",
+                    type(exc).__name__,
+                )
             )
 
     def _on_unavailable(self, message: str) -> None:
@@ -453,16 +481,18 @@ class DictationController(QObject):
                     _drop_shared_engine(shared)  # its state is unknown: load it afresh
                     raise
         except EngineUnavailableError as exc:  # includes a model that does not load
-            self._bridge.failed.emit(generation, f"Dictation is unavailable: {exc}", True)
+            message = _tr("Dictation is unavailable: %1", str(exc))
+            self._bridge.failed.emit(generation, message, True)
         except ModelNotFoundError as exc:
-            self._bridge.failed.emit(generation, f"Dictation is unavailable: {exc}", True)
+            message = _tr("Dictation is unavailable: %1", str(exc))
+            self._bridge.failed.emit(generation, message, True)
         except DictationError as exc:
-            self._bridge.failed.emit(generation, f"Dictation failed: {exc}", False)
+            self._bridge.failed.emit(generation, _tr("Dictation failed: %1", str(exc)), False)
         except Exception as exc:  # an engine's own crash must not end the program
             log.exception("the speech engine failed")
             self._bridge.failed.emit(
                 generation,
-                f"Dictation failed: the speech engine stopped ({type(exc).__name__})",
+                _tr("Dictation failed: the speech engine stopped (%1)", type(exc).__name__),
                 False,
             )
         else:

@@ -1,6 +1,8 @@
 """The interface language: Qt translators and layout direction (English or Arabic).
 
-English is the source language of every UI text. Arabic comes from the project's catalogue
+English is the source language of every UI text; its small catalogue
+``resources/i18n/workstation_en.qm`` holds only the plural forms ("%n image(s)" -> "1 image",
+"3 images"). Arabic comes from the project's catalogue
 ``resources/i18n/workstation_ar.qm`` (built by ``tools/update_translations.py``) and Qt's own
 ``qtbase_ar.qm`` (the standard dialogs' buttons), and mirrors the layout right to left.
 Install before the windows are built: widgets take their texts when they are created.
@@ -71,6 +73,16 @@ def _install(app: QCoreApplication, translator: QTranslator) -> None:
         _installed.append((app, translator))
 
 
+def _install_english_plurals(app: QCoreApplication) -> None:
+    """English plural forms; without the catalogue the source texts show, "(s)" and all."""
+    path = catalogue_path(SOURCE_LANGUAGE)
+    plurals = QTranslator()
+    if path.is_file() and plurals.load(str(path)):
+        _install(app, plurals)
+    else:
+        log.info("no English plural forms at %s (run tools/update_translations.py)", path)
+
+
 def install_translator(app: QCoreApplication, language: str = "system") -> str:
     """Put the interface in ``language`` ("system", "en" or "ar"); return the one used.
 
@@ -107,6 +119,8 @@ def install_translator(app: QCoreApplication, language: str = "system") -> str:
                     "no Qt translation qtbase_%s in %s: standard buttons in English", used, qt_dir
                 )
             _install(app, ours)
+    if used == SOURCE_LANGUAGE:
+        _install_english_plurals(app)
     if isinstance(app, QGuiApplication):
         direction = (
             Qt.LayoutDirection.RightToLeft

@@ -7,6 +7,9 @@ nearest-neighbour or linear interpolation. The camera follows a
 :class:`~workstation.viewer.stack_view.DisplayTransform` (zoom, pan, rotation, flips); with none
 set, row 0 is drawn at the top and the image fills the window pixel for pixel at its native
 size. Everything drawn over the image is placed in display pixels through the same transform.
+The corner text is laid out as vtkCornerAnnotation does; in narrow viewports the edge letters
+and the scale bar step past the corner blocks, and a left and a right line that would meet are
+elided with "…".
 """
 
 from __future__ import annotations
@@ -20,7 +23,6 @@ import numpy as np
 from vtkmodules.util import numpy_support
 from vtkmodules.vtkCommonCore import vtkPoints
 from vtkmodules.vtkCommonDataModel import vtkCellArray, vtkImageData, vtkPolyData
-from vtkmodules.vtkRenderingAnnotation import vtkCornerAnnotation
 from vtkmodules.vtkRenderingCore import (
     vtkActor2D,
     vtkImageActor,
@@ -28,6 +30,7 @@ from vtkmodules.vtkRenderingCore import (
     vtkRenderer,
     vtkRenderWindow,
     vtkTextActor,
+    vtkTextMapper,
     vtkWindowToImageFilter,
 )
 
@@ -48,7 +51,6 @@ import vtkmodules.vtkRenderingFreeType  # isort: skip - text rendering
 import vtkmodules.vtkRenderingOpenGL2  # noqa: F401  # isort: skip - OpenGL backend
 
 CORNERS = ("bottom_left", "bottom_right", "top_left", "top_right")
-_CORNER_INDEX = {"bottom_left": 0, "bottom_right": 1, "top_left": 2, "top_right": 3}
 _FONT_CANDIDATES = (
     "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
     "/usr/share/fonts/TTF/DejaVuSans.ttf",
@@ -131,6 +133,67 @@ def _text_actor(renderer: vtkRenderer, size: int = 14) -> vtkTextActor:
     return actor
 
 
+# The corner blocks as vtkCornerAnnotation lays them out (VTK's vtkCornerAnnotation.cxx): 5 px
+# from the edges; the largest font at which the blocks fill at most 90 % of the viewport,
+# doubled (LinearFontScaleFactor 2), at most 16 points, and not drawn at all below 9.
+_CORNER_MARGIN = 5
+_CORNER_FONT_START = 15
+_CORNER_FONT_SCALE = 2
+_CORNER_MAX_FONT = 16
+_CORNER_MIN_FONT = 9
+_CORNER_JUSTIFY = {
+    "bottom_left": ("Left", "Bottom"),
+    "bottom_right": ("Right", "Bottom"),
+    "top_left": ("Left", "Top"),
+    "top_right": ("Right", "Top"),
+}
+_LETTER_MARGIN = 8
+_GAP_PX = 4  # least room between a letter and a corner block
+_LINE_GAP_PX = 10  # least room between a left and a right corner line on one row
+_SCALE_BAR_FROM_BOTTOM = 34
+ELLIPSIS = "\u2026"
+
+#: A text's extent in display pixels: (x0, y0, x1, y1), y pointing up as in VTK's viewport.
+Box = tuple[float, float, float, float]
+
+
+def boxes_overlap(a: Box, b: Box) -> bool:
+    """Whether two display boxes share any area (touching edges do not count)."""
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def _number_of_lines(text: str) -> int:
+    return text.count("\n") + 1 if text else 0
+
+
+def _is_right_to_left(line: str) -> bool:
+    return any(unicodedata.bidirectional(ch) in ("R", "AL") for ch in line)
+
+
+def shorten_line(line: str) -> str:
+    """``line`` one character shorter, marked with an ellipsis where text was cut: at the end,
+    or for right-to-left text (already in display order) at the start, its logical end."""
+    rtl = _is_right_to_left(line)
+    core = line.removeprefix(ELLIPSIS) if rtl else line.removesuffix(ELLIPSIS)
+    core = core[1:] if rtl else core[:-1]
+    if not core.strip():
+        return ""
+    return ELLIPSIS + core.lstrip() if rtl else core.rstrip() + ELLIPSIS
+
+
+def _corner_text_property(mapper: vtkTextMapper, corner: str) -> None:
+    prop = mapper.GetTextProperty()
+    prop.SetColor(*_TEXT_COLOR)
+    prop.SetShadow(1)
+    font = unicode_font()
+    if font:
+        prop.SetFontFamily(4)  # VTK_FONT_FILE
+        prop.SetFontFile(font)
+    horizontal, vertical = _CORNER_JUSTIFY[corner]
+    getattr(prop, f"SetJustificationTo{horizontal}")()
+    getattr(prop, f"SetVerticalJustificationTo{vertical}")()
+
+
 # Approximate size of label text at 14 points, to keep labels from covering each other.
 _LABEL_LINE_PX = 17.0
 _LABEL_CHAR_PX = 8.0
@@ -175,20 +238,28 @@ class SliceScene:
         self.actor.InterpolateOff()
         self.actor.VisibilityOff()
         self.renderer.AddViewProp(self.actor)
-        self.corners = vtkCornerAnnotation()
-        self.corners.SetMaximumFontSize(16)
-        self.corners.SetMinimumFontSize(9)
-        self.corners.SetLinearFontScaleFactor(2)
-        self.corners.SetNonlinearFontScaleFactor(1)
-        prop = self.corners.GetTextProperty()
-        prop.SetColor(*_TEXT_COLOR)
-        prop.SetShadow(1)
-        font = unicode_font()
-        if font:
-            prop.SetFontFamily(4)  # VTK_FONT_FILE
-            prop.SetFontFile(font)
-        self.renderer.AddViewProp(self.corners)
+        # The four corner blocks: text mappers on 2D actors, sized and placed as VTK's
+        # vtkCornerAnnotation does (so a large viewport looks the same), but measurable, so
+        # that narrow viewports can keep the blocks and the edge letters apart.
+        self._corner_mappers: dict[str, vtkTextMapper] = {}
+        self._corner_actors: dict[str, vtkActor2D] = {}
+        for corner in CORNERS:
+            mapper = vtkTextMapper()
+            _corner_text_property(mapper, corner)
+            actor2d = vtkActor2D()
+            actor2d.SetMapper(mapper)
+            actor2d.VisibilityOff()
+            self.renderer.AddViewProp(actor2d)
+            self._corner_mappers[corner] = mapper
+            self._corner_actors[corner] = actor2d
+        self._corner_font_guess = _CORNER_FONT_START
+        self.corner_font_size = 0  # font size of the corner text at the last render
         self.corner_text: dict[str, str] = dict.fromkeys(CORNERS, "")
+        self.corner_shown: dict[str, str] = dict.fromkeys(CORNERS, "")  # as drawn (elided)
+        self.corner_boxes: dict[str, Box] = {}  # display boxes of the blocks drawn, by corner
+        self._corner_layout_key: tuple[object, ...] | None = None
+        self._line_mapper = vtkTextMapper()
+        _corner_text_property(self._line_mapper, "top_left")
         self._array: np.ndarray | None = None
         self._shape: tuple[int, ...] | None = None
         self._spacing = (1.0, 1.0)
@@ -209,6 +280,7 @@ class SliceScene:
         self.scale_bar_label = ""
         self._scale_lines = _Lines2D(self.renderer, _TEXT_COLOR)
         self._scale_text = _text_actor(self.renderer, 13)
+        self._bottom_letter_lift = 0.0  # how far the bottom letter moved up off the corners
         # Measurements
         self._measurements: list[Measurement] = []
         self._selected_id: str | None = None
@@ -265,9 +337,9 @@ class SliceScene:
         self._shape = None
 
     def set_corner_text(self, texts: Mapping[str, str]) -> None:
+        """The text of each corner block (several lines), drawn at the next render."""
         for corner, text in texts.items():
             self.corner_text[corner] = text
-            self.corners.SetText(_CORNER_INDEX[corner], shape_for_display(text))
 
     def set_interpolation(self, linear: bool) -> None:
         self.actor.SetInterpolate(1 if linear else 0)
@@ -345,6 +417,141 @@ class SliceScene:
         cam.SetParallelScale(height / (2.0 * t.scale))
         self.renderer.ResetCameraClippingRange()
 
+    # -- corner text and edge letters -----------------------------------------------------------
+    def _text_size(self, mapper: vtkTextMapper, font_size: int) -> tuple[int, int]:
+        mapper.GetTextProperty().SetFontSize(font_size)
+        size = [0, 0]
+        mapper.GetSize(self.renderer, size)
+        return int(size[0]), int(size[1])
+
+    def _fit_corner_font(self, texts: Mapping[str, str], w: int, h: int) -> int:
+        """The corner font size vtkCornerAnnotation would choose for ``texts`` (0: hidden)."""
+        if not any(texts.values()):
+            return 0
+        for corner, mapper in self._corner_mappers.items():
+            mapper.SetInput(texts[corner])
+        lines = {c: _number_of_lines(t) for c, t in texts.items()}
+        line_max_left = int(h) * max(lines["bottom_left"] + lines["top_left"], 1)
+        line_max_right = int(h) * max(lines["bottom_right"] + lines["top_right"], 1)
+        target_w, target_h = int(0.9 * w), int(0.9 * h)
+
+        def measure(size: int) -> tuple[int, int, int]:
+            s = {c: self._text_size(m, size) for c, m in self._corner_mappers.items()}
+            left = s["bottom_left"][1] + s["top_left"][1]
+            right = s["bottom_right"][1] + s["top_right"][1]
+            width = max(
+                s["bottom_left"][0] + s["bottom_right"][0], s["top_left"][0] + s["top_right"][0]
+            )
+            return left, right, width
+
+        def too_small(size: int) -> bool:
+            left, right, width = measure(size)
+            return (
+                left < target_h
+                and right < target_h
+                and width < target_w
+                and left < line_max_left
+                and right < line_max_right
+            )
+
+        def too_large(size: int) -> bool:
+            left, right, width = measure(size)
+            return (
+                left > target_h
+                or right > target_h
+                or width > target_w
+                or left > line_max_left
+                or right > line_max_right
+            )
+
+        size = self._corner_font_guess
+        while size < 100 and too_small(size):
+            size += 1
+        while size > 0 and too_large(size):
+            size -= 1
+        # The next fit starts here: a new slice's text fits at about the same size.
+        self._corner_font_guess = max(size, 1)
+        scaled = min(size * _CORNER_FONT_SCALE, _CORNER_MAX_FONT)
+        return scaled if scaled >= _CORNER_MIN_FONT else 0
+
+    def _line_width(self, line: str, font_size: int) -> int:
+        mapper = self._line_mapper
+        mapper.SetInput(line)
+        return self._text_size(mapper, font_size)[0] if line else 0
+
+    def _elide(self, texts: dict[str, str], font_size: int, w: int) -> dict[str, str]:
+        """Shorten the longer of a left and a right line on the same row until the two leave
+        ``_LINE_GAP_PX`` between them (the longer is cut until both are as long, then both
+        in turn); rows count from the top of the top blocks and from the bottom of the bottom
+        blocks, where each pair shares its height."""
+        room = w - 2 * _CORNER_MARGIN - _LINE_GAP_PX
+        out = dict(texts)
+        for left, right, from_top in (
+            ("top_left", "top_right", True),
+            ("bottom_left", "bottom_right", False),
+        ):
+            lines_l = out[left].split("\n") if out[left] else []
+            lines_r = out[right].split("\n") if out[right] else []
+            for k in range(min(len(lines_l), len(lines_r))):
+                i = k if from_top else len(lines_l) - 1 - k
+                j = k if from_top else len(lines_r) - 1 - k
+                width_l = self._line_width(lines_l[i], font_size)
+                width_r = self._line_width(lines_r[j], font_size)
+                while width_l + width_r > room and (lines_l[i] or lines_r[j]):
+                    if width_l >= width_r:
+                        lines_l[i] = shorten_line(lines_l[i])
+                        width_l = self._line_width(lines_l[i], font_size)
+                    else:
+                        lines_r[j] = shorten_line(lines_r[j])
+                        width_r = self._line_width(lines_r[j], font_size)
+            out[left], out[right] = "\n".join(lines_l), "\n".join(lines_r)
+        return out
+
+    def _draw_corners(self) -> None:
+        """Lay out the four corner blocks as vtkCornerAnnotation would, eliding lines where a
+        left and a right block would run into each other (narrow viewports)."""
+        w, h = (int(v) for v in self.render_window.GetSize())
+        shaped = {c: shape_for_display(self.corner_text[c]) for c in CORNERS}
+        key = (w, h, tuple(shaped.values()))
+        if key != self._corner_layout_key:
+            self._corner_layout_key = key
+            font_size = self._fit_corner_font(shaped, w, h)
+            shown = self._elide(shaped, font_size, w) if font_size else dict.fromkeys(CORNERS, "")
+            self.corner_font_size = font_size
+            self.corner_shown = shown
+            self.corner_boxes = {}
+            for corner in CORNERS:
+                mapper, actor = self._corner_mappers[corner], self._corner_actors[corner]
+                text = shown[corner]
+                mapper.SetInput(text)
+                if not text:
+                    actor.VisibilityOff()
+                    continue
+                cw, ch = self._text_size(mapper, font_size)
+                right = corner.endswith("right")
+                top = corner.startswith("top")
+                x = w - _CORNER_MARGIN if right else _CORNER_MARGIN
+                y = h - _CORNER_MARGIN if top else _CORNER_MARGIN
+                actor.SetPosition(x, y)
+                actor.VisibilityOn()
+                self.corner_boxes[corner] = (
+                    float(x - cw if right else x),
+                    float(y - ch if top else y),
+                    float(x if right else x + cw),
+                    float(y if top else y + ch),
+                )
+
+    def letter_boxes(self) -> dict[str, Box]:
+        """The display boxes of the edge letters drawn at the last render, by edge."""
+        out = {}
+        for edge, actor in self._letters.items():
+            if actor.GetVisibility():
+                bb = [0.0] * 4
+                actor.GetBoundingBox(self.renderer, bb)  # relative to its position
+                x, y = actor.GetPosition()
+                out[edge] = (x + bb[0], y + bb[2], x + bb[1], y + bb[3])
+        return out
+
     # -- drawings -----------------------------------------------------------------------------
     def set_orientation(self, image_orientation_patient: Sequence[float] | None) -> None:
         """Image Orientation (Patient) of the image, for the edge letters (None: no letters)."""
@@ -369,6 +576,7 @@ class SliceScene:
 
     def _update_drawings(self) -> None:
         t = self.transform()
+        self._draw_corners()
         if t is None or not self.actor.GetVisibility():
             for lines in (self._normal_lines, self._selected_lines, self._preview_lines):
                 lines.set_lines([], 1)
@@ -422,6 +630,34 @@ class SliceScene:
             actor.SetInput(text)
             actor.SetDisplayPosition(round(x), round(y))
             actor.VisibilityOn()
+        self._keep_letters_off_corners()
+
+    def _keep_letters_off_corners(self) -> None:
+        """Move a letter that would cover a corner block just past it: the top letter below
+        the top blocks it meets, the bottom one above, the side ones beside. Where nothing
+        meets (large viewports) the letters stay at their places by the edges."""
+        self._bottom_letter_lift = 0.0
+        corners = self.corner_boxes
+        for edge, box in self.letter_boxes().items():
+            actor = self._letters[edge]
+            x, y = actor.GetPosition()
+            grown = (box[0] - _GAP_PX, box[1] - _GAP_PX, box[2] + _GAP_PX, box[3] + _GAP_PX)
+            hit = [c for c in corners.values() if boxes_overlap(grown, c)]
+            if not hit:
+                continue
+            if edge == "top":
+                dy = min(c[1] for c in hit) - _GAP_PX - box[3]
+                actor.SetDisplayPosition(round(x), round(y + dy))
+            elif edge == "bottom":
+                dy = max(c[3] for c in hit) + _GAP_PX - box[1]
+                actor.SetDisplayPosition(round(x), round(y + dy))
+                self._bottom_letter_lift = round(y + dy) - y
+            elif edge == "left":
+                dx = max(c[2] for c in hit) + _GAP_PX - box[0]
+                actor.SetDisplayPosition(round(x + dx), round(y))
+            else:
+                dx = min(c[0] for c in hit) - _GAP_PX - box[2]
+                actor.SetDisplayPosition(round(x + dx), round(y))
 
     def _draw_scale_bar(self, t: DisplayTransform) -> None:
         length = None
@@ -434,7 +670,13 @@ class SliceScene:
             return
         px = length * t.scale
         x0, x1 = t.width / 2.0 - px / 2.0, t.width / 2.0 + px / 2.0
-        y = t.height - 34.0  # above the bottom letter (y down)
+        # Above the bottom letter (lifted with it) and above the bottom corner blocks it
+        # would cross (narrow viewports); y points down here.
+        above = _SCALE_BAR_FROM_BOTTOM + self._bottom_letter_lift
+        for box in self.corner_boxes.values():
+            if box[1] < _SCALE_BAR_FROM_BOTTOM and box[0] < x1 + _GAP_PX and x0 - _GAP_PX < box[2]:
+                above = max(above, box[3] + _GAP_PX)
+        y = t.height - above
         self._scale_lines.set_lines(
             [
                 [(x0, y - 5), (x0, y), (x1, y), (x1, y - 5)],

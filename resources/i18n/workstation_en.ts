@@ -1,0 +1,96 @@
+<?xml version="1.0" encoding="utf-8"?>
+<!DOCTYPE TS>
+<TS version="2.1" language="en" sourcelanguage="en">
+<context>
+    <name>ReportEditor</name>
+    <message numerus="yes">
+        <location filename="../../workstation/ui/report_editor.py" line="+984"/>
+        <source>Fields filled with normal text: %n</source>
+        <translation>
+            <numerusform>Field filled with normal text: %n</numerusform>
+            <numerusform>Fields filled with normal text: %n</numerusform>
+        </translation>
+    </message>
+    <message numerus="yes">
+        <location line="+662"/>
+        <source>acknowledged by %1 at %2 after %n attempts</source>
+        <translation>
+            <numerusform>acknowledged by %1 at %2 after %n attempt</numerusform>
+            <numerusform>acknowledged by %1 at %2 after %n attempts</numerusform>
+        </translation>
+    </message>
+    <message numerus="yes">
+        <location line="+16"/>
+        <source>not yet acknowledged by %1 after %n attempts: %2; next attempt %3</source>
+        <translation>
+            <numerusform>not yet acknowledged by %1 after %n attempt: %2; next attempt %3</numerusform>
+            <numerusform>not yet acknowledged by %1 after %n attempts: %2; next attempt %3</numerusform>
+        </translation>
+    </message>
+    <message numerus="yes">
+        <location line="+9"/>
+        <source>%n pending</source>
+        <comment>outbox entries</comment>
+        <translation>
+            <numerusform>%n pending</numerusform>
+            <numerusform>%n pending</numerusform>
+        </translation>
+    </message>
+    <message numerus="yes">
+        <location line="+2"/>
+        <source>%n sent</source>
+        <comment>outbox entries</comment>
+        <translation>
+            <numerusform>%n sent</numerusform>
+            <numerusform>%n sent</numerusform>
+        </translation>
+    </message>
+    <message numerus="yes">
+        <location line="+1"/>
+        <source>%n failed</source>
+        <comment>outbox entries</comment>
+        <translation>
+            <numerusform>%n failed</numerusform>
+            <numerusform>%n failed</numerusform>
+        </translation>
+    </message>
+</context>
+<context>
+    <name>WorklistPanel</name>
+    <message numerus="yes">
+        <location filename="../../workstation/ui/worklist_panel.py" line="+847"/>
+        <source>%n work item(s)</source>
+        <translation>
+            <numerusform>%n work item</numerusform>
+            <numerusform>%n work items</numerusform>
+        </translation>
+    </message>
+    <message numerus="yes">
+        <location line="+3"/>
+        <source>%n overdue</source>
+        <comment>work items</comment>
+        <translation>
+            <numerusform>%n overdue</numerusform>
+            <numerusform>%n overdue</numerusform>
+        </translation>
+    </message>
+    <message numerus="yes">
+        <location line="+92"/>
+        <source>%n assigned</source>
+        <comment>work items</comment>
+        <translation>
+            <numerusform>%n assigned</numerusform>
+            <numerusform>%n assigned</numerusform>
+        </translation>
+    </message>
+    <message numerus="yes">
+        <location line="+3"/>
+        <source>%n refused: %1</source>
+        <comment>work items</comment>
+        <translation>
+            <numerusform>%n refused: %1</numerusform>
+            <numerusform>%n refused: %1</numerusform>
+        </translation>
+    </message>
+</context>
+</TS>
