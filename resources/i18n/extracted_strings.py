@@ -260,12 +260,6 @@ QCoreApplication.translate(
 #: workstation/ui/series_browser.py
 QCoreApplication.translate(
     "SeriesBrowser",
-    "%n image(s)",
-)
-
-#: workstation/ui/series_browser.py
-QCoreApplication.translate(
-    "SeriesBrowser",
     "no image",
 )
 

@@ -104,7 +104,7 @@
 <context>
     <name>ImageViewport</name>
     <message>
-        <location line="+330"/>
+        <location line="+324"/>
         <source>User calibration removed: the file&apos;s spacing applies.</source>
         <extracomment>workstation/ui/viewport.py</extracomment>
         <translation>أُزيلت معايرة المستخدم: تُطبَّق المسافة بين البكسلات المحددة في الملف.</translation>
@@ -341,7 +341,7 @@ True length of the object in mm:</source>
         <translation>تعطّل محرّر التقرير: </translation>
     </message>
     <message>
-        <location line="+117"/>
+        <location line="+126"/>
         <source>Grid</source>
         <translation>الشبكة</translation>
     </message>
@@ -446,7 +446,7 @@ True length of the object in mm:</source>
 <context>
     <name>MeasurementPanel</name>
     <message>
-        <location filename="extracted_strings.py" line="-378"/>
+        <location filename="extracted_strings.py" line="-372"/>
         <source>No measurements in this study</source>
         <extracomment>workstation/ui/measurement_panel.py</extracomment>
         <translation>لا توجد قياسات في هذه الدراسة</translation>
@@ -1159,14 +1159,20 @@ True length of the object in mm:</source>
 </context>
 <context>
     <name>SeriesBrowser</name>
-    <message>
-        <location filename="extracted_strings.py" line="+6"/>
+    <message numerus="yes">
+        <location filename="../../workstation/ui/series_browser.py" line="+200"/>
         <source>%n image(s)</source>
-        <extracomment>workstation/ui/series_browser.py</extracomment>
-        <translation>%n صورة</translation>
+        <translation>
+            <numerusform>لا توجد صور</numerusform>
+            <numerusform>صورة واحدة</numerusform>
+            <numerusform>صورتان</numerusform>
+            <numerusform>%n صور</numerusform>
+            <numerusform>%n صورة</numerusform>
+            <numerusform>%n صورة</numerusform>
+        </translation>
     </message>
     <message>
-        <location line="+6"/>
+        <location filename="extracted_strings.py" line="+6"/>
         <source>no image</source>
         <extracomment>workstation/ui/series_browser.py</extracomment>
         <translation>لا توجد صورة</translation>

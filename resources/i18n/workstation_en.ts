@@ -56,6 +56,17 @@
     </message>
 </context>
 <context>
+    <name>SeriesBrowser</name>
+    <message numerus="yes">
+        <location filename="../../workstation/ui/series_browser.py" line="+200"/>
+        <source>%n image(s)</source>
+        <translation>
+            <numerusform>%n image</numerusform>
+            <numerusform>%n images</numerusform>
+        </translation>
+    </message>
+</context>
+<context>
     <name>WorklistPanel</name>
     <message numerus="yes">
         <location filename="../../workstation/ui/worklist_panel.py" line="+847"/>

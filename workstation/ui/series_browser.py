@@ -197,7 +197,7 @@ def _label(series: Series, count: int) -> str:
     return (
         f"{series.series_number if series.series_number is not None else '-'} "
         f"{series.modality}\n{series.series_description[:24]}\n"
-        + _tr("%n image(s)").replace("%n", str(count))
+        + QCoreApplication.translate("SeriesBrowser", "%n image(s)", "", count)
     )
 
 
