@@ -159,6 +159,8 @@ def test_worklist_prefetch_claim_sign_and_complete_on_acknowledgement(
 
     qtbot.waitUntil(lambda: all(local_count(u) == SLICES for u in uids), timeout=60_000)
     assert window.current_study_uid is None
+    assert set(window._prefetch_asked) == uids  # each queued once, not at every refresh
+    assert window.prefetch_worklist() == 0  # both whole in the store: nothing more to ask
 
     panel.open_item(ct_item)
     qtbot.waitUntil(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import getpass
 import logging
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -89,6 +90,11 @@ class ImportWorker(QObject):
             self.finished.emit(report)
         finally:
             self.archive.index.close()
+
+
+# A worklist study queued for prefetch is not queued again (nor its priors searched again)
+# for this long: the retrieval queue retries failures by itself.
+PREFETCH_AGAIN_S = 600.0
 
 
 class MainWindow(QMainWindow):
@@ -177,6 +183,7 @@ class MainWindow(QMainWindow):
         # Studies another reader holds: opened read-only (message kept for the editor).
         self._read_only: dict[str, str] = {}
         self._prefetching = False
+        self._prefetch_asked: dict[str, float] = {}  # study UID -> when it was last queued
         self.template_errors: list[ConfigError] = []
         self.templates = load_builtin_templates(errors=self.template_errors)
         self.editor: ReportEditor | None = None
@@ -305,6 +312,9 @@ class MainWindow(QMainWindow):
                 continue
             if self.remote.incomplete_series(uid) == [] and self.archive.index.study(uid):
                 continue  # already here, whole
+            asked = self._prefetch_asked.get(uid)
+            if asked is not None and time.monotonic() - asked < PREFETCH_AGAIN_S:
+                continue  # queued a short while ago: the queue retries it by itself
             uids.append(uid)
             if len(uids) == wanted:
                 break
@@ -312,6 +322,8 @@ class MainWindow(QMainWindow):
             return 0
         priors = self.settings.prefetch.priors
         self._prefetching = True
+        now = time.monotonic()
+        self._prefetch_asked.update((uid, now) for uid in uids)
 
         def run() -> None:
             try:
