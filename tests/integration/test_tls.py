@@ -235,7 +235,6 @@ def test_mutual_tls_needs_the_client_certificate(pki, orthanc, tmp_path):
             pytest.raises(RemoteError) as err,
         ):
             anonymous.search_studies(limit=1)
-        print("anonymous:", err.value)
         assert "TLS failed" in str(err.value)
         with DicomWebClient(
             _config(front, ca_bundle=str(pki.ca), client_cert=str(pki.client))
@@ -245,7 +244,6 @@ def test_mutual_tls_needs_the_client_certificate(pki, orthanc, tmp_path):
         stranger = _config(front, ca_bundle=str(pki.ca), client_cert=str(pki.wrong_host))
         with DicomWebClient(stranger) as client, pytest.raises(RemoteError) as err:
             client.search_studies(limit=1)
-        print("stranger:", err.value)
         assert "TLS failed" in str(err.value)
     finally:
         front.stop()
