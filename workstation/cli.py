@@ -658,25 +658,15 @@ def cmd_check(args: argparse.Namespace) -> int:
 def _check_worklist(config: Any, site_file: str) -> Any:
     """One page of the UPS-RS worklist as the archive's user: the role and pools the network's
     worklist.json gives that user, and that the archive lets it search (PS3.18 11.9)."""
-    import json
     import tempfile
 
     from workstation.archive.remote import timed_step
     from workstation.core import ups
-    from workstation.core.errors import ConfigError
     from workstation.worklist.upsrs import UpsRsClient
 
     def search() -> str:
-        try:
-            with open(site_file, encoding="utf-8") as fp:
-                site = ups.load_worklist_config(json.load(fp), site_file)
-        except (OSError, json.JSONDecodeError) as exc:
-            raise ConfigError(f"{site_file}: cannot read the worklist site file: {exc}") from None
-        user = site.user(config.user)
-        if user is None:
-            raise ConfigError(
-                f"{site_file}: the archive user {config.user!r} is not among the worklist's Users"
-            )
+        site = ups.read_worklist_config(site_file)
+        user = ups.archive_user(site, config.user, site_file=site_file, archive=config.name)
         with tempfile.TemporaryDirectory() as tmp:  # a check claims nothing: throwaway claims
             client = UpsRsClient(config, user, site=site, claims=Path(tmp) / "claims.sqlite")
             try:

@@ -240,4 +240,6 @@ def test_check_tests_the_ups_rs_worklist_as_the_archive_user(tmp_path, server, c
     assert r.returncode == 1
     [worklist] = [ln for ln in r.stdout.splitlines() if ln.strip().startswith("UPS-RS worklist")]
     assert "FAILED" in worklist
-    assert "the archive user 'outsider' is not among the worklist's Users" in worklist
+    assert "the archive user 'outsider' of archive 'hub' is not among the worklist's Users (" in (
+        worklist
+    )

@@ -30,7 +30,7 @@ from typing import Any, TextIO
 import workstation
 from workstation.archive.orthanc import PYTHON_PLUGIN, OrthancProcess
 from workstation.core.errors import ConfigError, WorkstationError
-from workstation.core.ups import WorklistConfig, load_worklist_config
+from workstation.core.ups import WorklistConfig, read_worklist_config
 
 _SOURCE_ROOT = Path(workstation.__file__).resolve().parents[1]
 PLUGIN_SCRIPT = _SOURCE_ROOT / "server" / "orthanc" / "worklist_plugin.py"
@@ -56,16 +56,7 @@ class ServeOptions:
 
 def load_site(path: Path) -> WorklistConfig:
     """The reading network's worklist configuration (pools, routing, users); ConfigError."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"cannot read the worklist config {path}: {exc.strerror}") from None
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{path}: not valid JSON (line {exc.lineno}): {exc.msg}") from None
-    config = load_worklist_config(data, str(path))
-    if not config.users:
-        raise ConfigError(f"{path}: key 'Users': at least one user is needed to log in")
-    return config
+    return read_worklist_config(path)
 
 
 def load_credentials(data_dir: Path, users: Sequence[str]) -> dict[str, str]:

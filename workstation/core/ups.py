@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import enum
 import json
+import os
 import re
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 from workstation.core.errors import ConfigError, WorkstationError
@@ -1455,3 +1457,35 @@ def second_read_of(dataset: Mapping[str, Any]) -> str | None:
             uids = (item.get(_UIDREF) or {}).get("Value") or []
             return str(uids[0]) if uids else None
     return None
+
+
+def read_worklist_config(path: str | os.PathLike[str]) -> WorklistConfig:
+    """The reading network's worklist.json (pools, routing, users), validated; ConfigError names
+    the file. Read the same way by the archive (``workstation archive serve``) and by the
+    workstation (the UPS-RS worklist, ``workstation check``)."""
+    p = Path(path)
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read the worklist config {p}: {exc.strerror}") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{p}: not valid JSON (line {exc.lineno}): {exc.msg}") from None
+    config = load_worklist_config(data, str(p))
+    if not config.users:
+        raise ConfigError(f"{p}: key 'Users': at least one user is needed to log in")
+    return config
+
+
+def archive_user(
+    site: WorklistConfig, user_name: str, *, site_file: str, archive: str
+) -> WorklistUser:
+    """The worklist user an archive's credentials log in as; ConfigError naming the file, the
+    archive and the users the site knows when the site does not list it."""
+    user = site.user(user_name)
+    if user is None:
+        known = ", ".join(sorted(site.users)) or "none"
+        raise ConfigError(
+            f"{site_file}: the archive user {user_name!r} of archive {archive!r} is not among "
+            f"the worklist's Users ({known})"
+        )
+    return user

@@ -17,7 +17,6 @@ receivers' thread (queued), so no widget is touched from a worker thread.
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
@@ -27,25 +26,13 @@ from PySide6.QtCore import QObject, Signal
 from workstation.archive.credentials import resolve_credentials
 from workstation.archive.local import LocalArchive
 from workstation.core import ups
-from workstation.core.errors import ConfigError, WorkstationError
+from workstation.core.errors import WorkstationError
 from workstation.core.settings import ArchiveConfig, Settings
 from workstation.reporting.outbox import Delivery, Outbox, OutboxWorker, sender_for
 from workstation.worklist.backend import WorklistBackend
 from workstation.worklist.embedded import EmbeddedWorklist
 
 log = logging.getLogger(__name__)
-
-
-def load_site(path: str) -> ups.WorklistConfig:
-    """The reading network's worklist.json, validated; ConfigError names the file."""
-    try:
-        with open(path, encoding="utf-8") as fp:
-            data = json.load(fp)
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{path}: not valid JSON: line {exc.lineno}: {exc.msg}") from None
-    return ups.load_worklist_config(data, path)
 
 
 def is_final_report(archive: LocalArchive, sop_instance_uid: str) -> bool:
@@ -99,15 +86,13 @@ class ReadingServices(QObject):
         self.worklist_user: ups.WorklistUser | None = None
         wl_archive = settings.worklist_archive()
         if wl_archive is not None:
-            self.site = load_site(settings.worklist.site_file)
-            user = self.site.user(wl_archive.user)
-            if user is None:
-                known = ", ".join(sorted(self.site.users)) or "none"
-                raise ConfigError(
-                    f"{settings.worklist.site_file}: the archive user {wl_archive.user!r} of "
-                    f"archive {wl_archive.name!r} is not among the worklist's Users ({known})"
-                )
-            self.worklist_user = user
+            self.site = ups.read_worklist_config(settings.worklist.site_file)
+            self.worklist_user = ups.archive_user(
+                self.site,
+                wl_archive.user,
+                site_file=settings.worklist.site_file,
+                archive=wl_archive.name,
+            )
         if self.archive_config is not None:
             try:
                 sender = sender_for(self.archive_config)
