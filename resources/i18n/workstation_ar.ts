@@ -4,7 +4,7 @@
 <context>
     <name>ArchiveSearchBar</name>
     <message>
-        <location filename="../../workstation/ui/remote_studies.py" line="+80"/>
+        <location filename="../../workstation/ui/remote_studies.py" line="+85"/>
         <source>Patient ID</source>
         <translation>رقم المريض</translation>
     </message>
@@ -169,29 +169,29 @@ True length of the object in mm:</source>
 <context>
     <name>MainWindow</name>
     <message>
-        <location filename="../../workstation/ui/main_window.py" line="+109"/>
-        <location line="+356"/>
+        <location filename="../../workstation/ui/main_window.py" line="+115"/>
+        <location line="+362"/>
         <source>Reading Workstation</source>
         <translation>محطة القراءة</translation>
     </message>
     <message>
-        <location line="-349"/>
+        <location line="-355"/>
         <source>Search name, patient ID or accession</source>
         <translation>ابحث بالاسم أو رقم المريض أو رقم الطلب</translation>
     </message>
     <message>
-        <location line="+83"/>
+        <location line="+84"/>
         <source>Studies</source>
         <translation>الدراسات</translation>
     </message>
     <message>
         <location line="+1"/>
-        <location line="+173"/>
+        <location line="+178"/>
         <source>Viewer</source>
         <translation>العارض</translation>
     </message>
     <message>
-        <location line="-172"/>
+        <location line="-177"/>
         <source>Reports</source>
         <translation>التقارير</translation>
     </message>
@@ -216,7 +216,7 @@ True length of the object in mm:</source>
         <translation>مشكلة في الإعدادات، يستمر العمل دون الأرشيف: %1</translation>
     </message>
     <message>
-        <location line="+89"/>
+        <location line="+94"/>
         <source>&amp;File</source>
         <translation>&amp;ملف</translation>
     </message>
@@ -617,6 +617,11 @@ True length of the object in mm:</source>
         <source>Camera back to the front view, whole volume</source>
         <translation>إعادة الكاميرا إلى المنظر الأمامي والحجم كاملًا</translation>
     </message>
+    <message>
+        <location line="+2"/>
+        <source>3D at reduced resolution: software rendering</source>
+        <translation>عرض ثلاثي الأبعاد بدقة منخفضة: عرض برمجي</translation>
+    </message>
 </context>
 <context>
     <name>MprView</name>
@@ -741,22 +746,22 @@ True length of the object in mm:</source>
 <context>
     <name>RemoteStudies</name>
     <message>
-        <location filename="../../workstation/ui/remote_studies.py" line="+197"/>
+        <location filename="../../workstation/ui/remote_studies.py" line="+211"/>
         <source>The archive queue did not start: </source>
         <translation>لم تبدأ قائمة انتظار الأرشيف: </translation>
     </message>
     <message>
-        <location line="+44"/>
+        <location line="+55"/>
         <source>Searching…</source>
         <translation>جارٍ البحث…</translation>
     </message>
     <message>
-        <location line="-106"/>
+        <location line="-122"/>
         <source>The archive is not used: </source>
         <translation>الأرشيف غير مستخدم: </translation>
     </message>
     <message>
-        <location line="+140"/>
+        <location line="+171"/>
         <source>1 study</source>
         <translation>دراسة واحدة</translation>
     </message>
@@ -766,14 +771,19 @@ True length of the object in mm:</source>
         <translation>%n دراسة</translation>
     </message>
     <message>
-        <location line="+4"/>
+        <location line="+5"/>
         <source> in the archive</source>
         <translation> في الأرشيف</translation>
     </message>
     <message>
-        <location line="+1"/>
+        <location line="-3"/>
         <source> (more available)</source>
         <translation> (يتوفر المزيد)</translation>
+    </message>
+    <message>
+        <location line="+2"/>
+        <source> (the archive has more matches: narrow the search)</source>
+        <translation> (في الأرشيف نتائج أخرى: ضيّق البحث)</translation>
     </message>
     <message>
         <location line="+9"/>
@@ -796,7 +806,7 @@ True length of the object in mm:</source>
         <translation>غير مكتمل: أُعيد بناء MPR هذا من %1 من أصل %2 صورة؛ ما زال استرجاع السلسلة جاريًا</translation>
     </message>
     <message>
-        <location line="+29"/>
+        <location line="+33"/>
         <source>Study retrieved completely</source>
         <translation>استُرجعت الدراسة كاملة</translation>
     </message>
@@ -806,7 +816,7 @@ True length of the object in mm:</source>
         <translation>توقف الاسترجاع: </translation>
     </message>
     <message>
-        <location line="+6"/>
+        <location line="+7"/>
         <source>Cannot open the study: </source>
         <translation>تعذّر فتح الدراسة: </translation>
     </message>

@@ -308,7 +308,11 @@ class DimseClient:
         return time.perf_counter() - started
 
     # -- C-FIND ----------------------------------------------------------------------------
-    def _find(self, level: str, keys: Mapping[str, Any]) -> list[Dataset]:
+    def _find(
+        self, level: str, keys: Mapping[str, Any], max_matches: int | None = None
+    ) -> list[Dataset]:
+        """The C-FIND answers; with ``max_matches``, reading stops (the association is
+        aborted, PS3.8 7.3) once that many have come, so a vague query cannot flood us."""
         query = _query(level, keys)
         out: list[Dataset] = []
         model = StudyRootQueryRetrieveInformationModelFind
@@ -320,14 +324,23 @@ class DimseClient:
                 if code in _PENDING:
                     if identifier is not None:
                         out.append(identifier)
+                    if max_matches is not None and len(out) >= max_matches:
+                        assoc.abort()
+                        break
                 elif code != 0:
                     raise RemoteError(
                         f"{self.where} answered C-FIND with failure status {code:#06x}"
                     )
         return out
 
-    def find_studies(self, limit: int | None = None, **filters: Any) -> list[Study]:
-        """C-FIND at STUDY level, Study Root (PS3.4 C.6.2) with DICOM keywords as filters."""
+    def find_studies(
+        self, limit: int | None = None, *, max_matches: int | None = None, **filters: Any
+    ) -> list[Study]:
+        """C-FIND at STUDY level, Study Root (PS3.4 C.6.2) with DICOM keywords as filters,
+        latest first. ``max_matches`` stops reading the archive's answers after that many
+        (C-FIND has no paging: a caller asks for one more than it shows to know of more)."""
+        if max_matches is not None and max_matches < 1:
+            raise ValueError(f"max_matches must be at least 1 (got {max_matches!r})")
         keys: dict[str, Any] = {k: "" for k in _STUDY_KEYS}
         keys["StudyInstanceUID"] = ""
         for k, v in filters.items():
@@ -337,7 +350,7 @@ class DimseClient:
                 )
             if v not in (None, ""):
                 keys[k] = str(v)
-        studies = [study_from_dataset(ds) for ds in self._find("STUDY", keys)]
+        studies = [study_from_dataset(ds) for ds in self._find("STUDY", keys, max_matches)]
         studies.sort(key=lambda s: (s.study_date, s.study_time), reverse=True)
         return studies[:limit] if limit is not None else studies
 
@@ -472,6 +485,85 @@ class DimseClient:
             result.seconds,
         )
         return result
+
+    def get_instances(
+        self,
+        study_uid: str,
+        series_uid: str,
+        archive: LocalArchive,
+        *,
+        sop_instance_uids: Sequence[str] | None = None,
+        sop_class_uids: Sequence[str] = (),
+        on_stored: Callable[[str, int], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> bool:
+        """C-GET a series, or only ``sop_instance_uids`` of it by IMAGE-level requests with a
+        list of UIDs (PS3.4 C.4.3, C.6.2.2.2), into ``archive``, for the retrieval queue.
+
+        ``on_stored(sop_uid, n_bytes)`` runs for each object that is in the store once it
+        arrived (also one stored meanwhile by someone else), on the thread that called.
+        ``should_stop()`` is asked at each object: when true the association is aborted and
+        False returned. The caller judges completeness against its own C-FIND IMAGE list.
+        Raises RemoteError (lost association, refused request) or StoreError (the disk).
+        """
+        classes = sorted({c for c in sop_class_uids if c}) or list(COMMON_STORAGE_CLASSES)
+        contexts = [build_context(StudyRootQueryRetrieveInformationModelGet)]
+        contexts += storage_contexts(classes, self.config.transfer_syntax)
+        roles = [build_role(c, scp_role=True) for c in classes]
+        store_error: list[str] = []
+        stopping = should_stop or (lambda: False)
+
+        def on_store(event: Any) -> int:
+            if stopping():
+                return 0xA702  # refused: out of resources, unable to perform (PS3.4 C.4.3.1.4)
+            try:
+                ds = event.dataset
+                ds.file_meta = event.file_meta
+                sop = str(ds.get("SOPInstanceUID", ""))
+                if archive.add_dataset(ds):
+                    archive.commit()
+                if on_stored is not None and sop and archive.index.has_instance(sop):
+                    on_stored(sop, len(event.request.DataSet.getvalue()))
+                return 0x0000
+            except InvalidDicomError as exc:
+                log.warning("C-GET: one object rejected: %s", exc)
+                return 0xC000  # cannot understand (PS3.4 Table B.2-1)
+            except StoreError as exc:
+                store_error.append(str(exc))
+                return 0xA700  # out of resources
+            except Exception as exc:  # a handler must answer; pynetdicom would abort
+                log.warning("C-GET: unexpected %s storing one object", type(exc).__name__)
+                return 0xC001
+
+        series_keys = {"StudyInstanceUID": study_uid, "SeriesInstanceUID": series_uid}
+        if sop_instance_uids is None:
+            queries = [_query("SERIES", series_keys)]
+        else:
+            wanted = list(dict.fromkeys(sop_instance_uids))
+            queries = [
+                _query("IMAGE", {**series_keys, "SOPInstanceUID": wanted[k : k + _MOVE_UID_BATCH]})
+                for k in range(0, len(wanted), _MOVE_UID_BATCH)
+            ]
+        model = StudyRootQueryRetrieveInformationModelGet
+        with self._associate(
+            contexts, roles=roles, handlers=[(evt.EVT_C_STORE, on_store)]
+        ) as assoc:
+            for msg_id, query in enumerate(queries, 1):
+                final = None
+                for status, _identifier in assoc.send_c_get(query, model, msg_id=msg_id):
+                    if stopping():
+                        assoc.abort()
+                        return False
+                    if not status or "Status" not in status:
+                        raise self._lost("C-GET")
+                    final = int(status.Status)
+                if final is None or final in _PENDING:
+                    raise self._lost("C-GET")
+                if store_error:
+                    raise StoreError(store_error[0])
+                if final not in (0x0000, *_WARNINGS):
+                    log.warning("C-GET ended with status %#06x", final)
+        return True
 
     def get_study(
         self,

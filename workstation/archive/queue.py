@@ -1,10 +1,15 @@
-"""A retrieval queue: studies from a DICOMweb archive into the local store, by priority.
+"""A retrieval queue: studies from a DICOMweb or DIMSE archive into the local store, by priority.
 
 Three kinds of job, most urgent first (:class:`Priority`): the study being read (fetched
 instance by instance in progressive order, so its first image is up at once), worklist
 prefetch, then the priors of worklist studies. Background jobs fetch whole series as one
 WADO-RS multipart answer (PS3.18 10.4.1.1.3); the foreground job asks for single instances
-(PS3.18 10.4.1.1.4) in the order of :mod:`workstation.archive.progressive`.
+(PS3.18 10.4.1.1.4) in the order of :mod:`workstation.archive.progressive`. An archive
+reached by DIMSE only (no DICOMweb URL) is listed by C-FIND and retrieved by C-GET (PS3.4 C.4.3,
+as ``workstation retrieve`` does by default): the foreground job first asks for each series'
+middle instance by an IMAGE-level C-GET, then for the rest of the series in progressive order
+in one IMAGE-level C-GET (the archive sends in its own order); background jobs get each series
+whole. With both, DICOMweb is used.
 
 Worker threads do the work; nothing here imports Qt. The queue reports through
 :class:`~workstation.core.events.Event` attributes whose callbacks run on a worker thread: a
@@ -34,11 +39,12 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
 import requests
 
 from workstation.archive.dicomweb import DicomWebClient, instance_from_json
+from workstation.archive.dimse import DimseClient
 from workstation.archive.multipart import (
     MultipartError,
     boundary_of,
@@ -270,7 +276,8 @@ class _SeriesPlan:
 
 
 class RetrievalQueue:
-    """Worker threads that retrieve studies from one DICOMweb archive into ``archive``.
+    """Worker threads that retrieve studies from one archive into ``archive``: by WADO-RS when
+    it has a DICOMweb URL, else by C-GET from its DIMSE peer (:attr:`via`).
 
     ``workers`` jobs run at once (one is kept for the foreground when there are two or more);
     ``foreground_streams`` single-instance requests are in flight for a progressive job.
@@ -321,8 +328,15 @@ class RetrievalQueue:
         self.retry_first_s = retry_first_s
         self.retry_max_s = retry_max_s
         self.max_retries = max_retries
+        if config.dicomweb_url:
+            self.via = "wado-rs"
+        elif config.dimse is not None:
+            self.via = "c-get"
+        else:
+            raise ValueError(f"archive {config.name!r} has neither a dicomweb_url nor [dimse]")
         self._client_factory = client_factory or (lambda: DicomWebClient(config))
         self._clients: list[DicomWebClient] = []
+        self._dimse = DimseClient(config) if self.via == "c-get" else None
         self._local = threading.local()
 
         self.job_changed = Event("job_changed")
@@ -516,10 +530,20 @@ class RetrievalQueue:
         QIDO-RS and checked again here. Relevant: a modality in common (non-image modalities
         such as SR do not count) or a Body Part Examined in common (PS3.3 C.7.3.1).
         """
-        client = self._client()
+        client: DicomWebClient | DimseClient
+        search_studies: Callable[..., list[Study]]
+        search_series: Callable[[str], list[Series]]
+        if self._dimse is not None:  # C-FIND, Study Root (PS3.4 C.6.2)
+            client = self._dimse
+            search_studies = client.find_studies
+            search_series = client.find_series
+        else:
+            client = self._client()
+            search_studies = client.search_studies
+            search_series = client.search_series
         found = [
             s
-            for s in client.search_studies(StudyInstanceUID=study_instance_uid)
+            for s in search_studies(StudyInstanceUID=study_instance_uid)
             if s.study_instance_uid == study_instance_uid
         ]
         if not found:
@@ -528,13 +552,13 @@ class RetrievalQueue:
         patient_id, issuer = current.patient.key
         if not patient_id or limit <= 0:
             return []
-        filters = {"PatientID": patient_id}
+        filters: dict[str, Any] = {"PatientID": patient_id}
         if issuer:
             filters["IssuerOfPatientID"] = issuer
         when = (current.study_date, current.study_time)
         candidates = [
             s
-            for s in client.search_studies(**filters)
+            for s in search_studies(**filters)
             if s.study_instance_uid != study_instance_uid
             and s.patient.key == current.patient.key
             and not (s.study_date and current.study_date and (s.study_date, s.study_time) >= when)
@@ -551,8 +575,8 @@ class RetrievalQueue:
                 out.append(s)
             else:
                 if parts is None:
-                    parts = _body_parts(client.search_series(study_instance_uid))
-                if parts and parts & _body_parts(client.search_series(s.study_instance_uid)):
+                    parts = _body_parts(search_series(study_instance_uid))
+                if parts and parts & _body_parts(search_series(s.study_instance_uid)):
                     out.append(s)
             if len(out) >= limit:
                 break
@@ -644,6 +668,9 @@ class RetrievalQueue:
         try:
             if job._cancel.is_set():
                 raise _Stop
+            if self._dimse is not None:
+                self._run_dimse(job, self._dimse, stop)
+                return
             client = self._client()
             series = self._series(job, client)
             early = self._first_images(job, client, series, stop) if job.progressive else {}
@@ -685,9 +712,12 @@ class RetrievalQueue:
         finally:
             stop.set()
 
-    def _series(self, job: RetrievalJob, client: DicomWebClient) -> list[Series]:
-        """The study's series (QIDO-RS), in series-number order."""
-        series = client.search_series(job.study_instance_uid)
+    def _series(self, job: RetrievalJob, client: DicomWebClient | DimseClient) -> list[Series]:
+        """The study's series (QIDO-RS or C-FIND), in series-number order."""
+        if isinstance(client, DimseClient):
+            series = client.find_series(job.study_instance_uid)
+        else:
+            series = client.search_series(job.study_instance_uid)
         if not series:  # not transient: no retry
             raise NotFoundError(
                 f"the archive at {client.where} lists no series for study {job.study_instance_uid}"
@@ -734,14 +764,18 @@ class RetrievalQueue:
     def _plan(
         self,
         job: RetrievalJob,
-        client: DicomWebClient,
+        client: DicomWebClient | DimseClient,
         series: list[Series],
         early: Mapping[str, _SeriesPlan],
     ) -> list[_SeriesPlan]:
-        """The archive's instances (QIDO-RS) of each series against what the store holds."""
+        """The archive's instances (QIDO-RS, or C-FIND at IMAGE level) of each series against
+        what the store holds."""
         plans = []
         for s in series:
-            listed = client.search_instances(job.study_instance_uid, s.series_instance_uid)
+            if isinstance(client, DimseClient):
+                listed = client.find_instances(job.study_instance_uid, s.series_instance_uid)
+            else:
+                listed = client.search_instances(job.study_instance_uid, s.series_instance_uid)
             order = progressive_order(listed) if job.progressive else listed
             uids = frozenset(i.sop_instance_uid for i in listed)
             plan = _SeriesPlan(s, order, uids, max(s.number_of_instances, len(uids)))
@@ -863,6 +897,60 @@ class RetrievalQueue:
                 concurrent.futures.wait(pending)
         if failure is not None:
             raise failure
+
+    def _run_dimse(self, job: RetrievalJob, client: DimseClient, stop: threading.Event) -> None:
+        """A job by C-FIND and C-GET (PS3.4 C.6.2, C.4.3): the foreground asks for each
+        series' middle instance first, then the rest in progressive order; a background job
+        asks for each series whole (only the missing instances when some are stored)."""
+        series = self._series(job, client)
+        plans = self._plan(job, client, series, {})
+        if job.progressive:
+            for plan in plans:  # an image already in the store is shown at once
+                present = next((i for i in plan.order if i.sop_instance_uid in plan.have), None)
+                if present is not None:
+                    self._stored(job, plan, present.sop_instance_uid, new=False)
+            for plan in plans:
+                todo = next((i for i in plan.order if i.sop_instance_uid not in plan.have), None)
+                if todo is not None and not plan.first_image_sent:
+                    self._c_get(job, client, plan, [todo.sop_instance_uid], stop)
+        for plan in plans:
+            missing = [
+                i.sop_instance_uid for i in plan.order if i.sop_instance_uid not in plan.have
+            ]
+            if missing:
+                whole = not plan.have and not job.progressive
+                self._c_get(job, client, plan, None if whole else missing, stop)
+        self._conclude(job, plans)
+
+    def _c_get(
+        self,
+        job: RetrievalJob,
+        client: DimseClient,
+        plan: _SeriesPlan,
+        sop_instance_uids: list[str] | None,
+        stop: threading.Event,
+    ) -> None:
+        """One C-GET of ``sop_instance_uids`` of a series (None: the whole series), each
+        object booked as it is stored and throttled like a WADO-RS chunk."""
+        self._check(job, stop)
+
+        def on_stored(sop_uid: str, n_bytes: int) -> None:
+            with job._lock:
+                job.bytes_received += n_bytes
+            self._stored(job, plan, sop_uid)
+            with contextlib.suppress(_Stop):  # should_stop ends the C-GET at the next object
+                self._throttle(job, n_bytes, stop)
+
+        client.get_instances(
+            job.study_instance_uid,
+            plan.series.series_instance_uid,
+            self.archive,
+            sop_instance_uids=sop_instance_uids,
+            sop_class_uids=[i.sop_class_uid for i in plan.order],
+            on_stored=on_stored,
+            should_stop=lambda: job._cancel.is_set() or stop.is_set(),
+        )
+        self._check(job, stop)
 
     def _stream_fetch(
         self, job: RetrievalJob, plan: _SeriesPlan, inst: RemoteInstance, stop: threading.Event

@@ -2,9 +2,12 @@
 
 :class:`RemoteStudies` belongs to a :class:`~workstation.ui.main_window.MainWindow` whose
 settings name an archive. It owns an :class:`ArchiveSearchBar` (QIDO-RS study search, PS3.18
-10.6, run on a worker thread, paged with limit/offset) and a
-:class:`~workstation.archive.queue.RetrievalQueue`. Opening a study that is not (fully) local
-retrieves it in progressive order and shows the viewer as soon as its first image is stored;
+10.6, paged with limit/offset; or, for an archive reached by DIMSE only, a Study Root C-FIND at
+STUDY level, PS3.4 C.6.2, which has no offset: one answer of at most ``dimse_max_matches``
+studies is kept and paged here; either runs on a worker thread) and a
+:class:`~workstation.archive.queue.RetrievalQueue` (WADO-RS, or C-GET for DIMSE only).
+Opening a study that is not (fully) local retrieves it in progressive order and shows the
+viewer as soon as its first image is stored;
 viewports showing a series that is still arriving grow as instances come in (slices not yet
 here are skipped, never stood in for) and a banner under them says so; series that arrive
 later are hung by the current protocol stage where they fit, never over the reader's choice;
@@ -35,6 +38,7 @@ from PySide6.QtWidgets import (
 
 from workstation.archive.credentials import resolve_credentials
 from workstation.archive.dicomweb import DicomWebClient
+from workstation.archive.dimse import DimseClient
 from workstation.archive.queue import JobState, RetrievalJob, RetrievalQueue, SeriesProgress
 from workstation.core.errors import ConfigError, NotFoundError, WorkstationError
 from workstation.core.model import Study
@@ -49,6 +53,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 100  # studies per QIDO-RS page; "More" asks for the next one
+DIMSE_PAGES = 10  # a C-FIND answer is read up to this many pages (C-FIND cannot page)
 TICK_MS = 150  # how often arrivals are folded into the views
 BANNER_NAME = "retrieving-banner"
 MODALITIES = ("", "CT", "MR", "CR", "DX", "MG", "US", "PT", "NM", "XA", "RF", "SR")
@@ -154,7 +159,9 @@ class RemoteStudies(QObject):
     """Archive search, cache state and progressive opening for one main window.
 
     ``queue_options`` are keyword arguments for the :class:`RetrievalQueue`, read when the
-    queue starts (when the window is first shown, or at the first retrieval).
+    queue starts (when the window is first shown, or at the first retrieval). An archive with
+    a DICOMweb URL is searched by QIDO-RS; one with DIMSE settings only by C-FIND, reading at
+    most ``dimse_max_matches`` answers (default: ``DIMSE_PAGES`` pages) and paging them here.
     """
 
     search_finished = Signal(int)  # studies in the list from the archive
@@ -193,11 +200,17 @@ class RemoteStudies(QObject):
             max_workers=1, thread_name_prefix="archive-search"
         )
         self._search_client: DicomWebClient | None = None  # used on the search thread only
+        # DIMSE only (no DICOMweb URL): C-FIND searches, answers paged here.
+        self.dimse_only = not config.dicomweb_url and config.dimse is not None
+        self.dimse_max_matches: int | None = None  # None: DIMSE_PAGES pages
+        self._matches: list[Study] = []  # the last C-FIND answer, at most the cap
+        self._truncated = False  # the archive had more matches than the cap
         self._token = 0
         self._filters: dict[str, str] = {}
         self._offset = 0
         self._closed = False
         self.jobs: dict[str, RetrievalJob] = {}  # the latest job of each study
+        self._finished: set[int] = set()  # job ids whose end was handled
         self.progress: dict[str, SeriesProgress] = {}  # series UID -> latest progress
         self._opening: str | None = None  # a study to show at its first image
         self._arrived: set[str] = set()  # series with new instances since the last tick
@@ -222,8 +235,9 @@ class RemoteStudies(QObject):
 
     @classmethod
     def attach(cls, window: MainWindow, settings: Settings) -> RemoteStudies | None:
-        """The controller for the settings' archive, or None when no archive is configured
-        (or it has no DICOMweb URL: DIMSE-only archives are not searched here yet)."""
+        """The controller for the settings' archive, or None when no archive is configured or
+        it has neither a DICOMweb URL nor DIMSE settings. DICOMweb is used when both are set;
+        a DIMSE-only archive is searched by C-FIND and retrieved by C-GET."""
         try:
             # the keyring's password too: a missing entry is said here, not at the first search
             config = resolve_credentials(settings.archive())
@@ -236,9 +250,13 @@ class RemoteStudies(QObject):
                     30000,
                 )
             return None
-        if not config.dicomweb_url:
-            log.info("the archive has no DICOMweb URL: no archive search in the study list")
+        if not config.dicomweb_url and config.dimse is None:
+            log.info("the archive has neither a DICOMweb URL nor DIMSE settings: no archive search")
             return None
+        if config.dicomweb_url:
+            log.info("archive search by QIDO-RS, retrieval by WADO-RS")
+        else:
+            log.info("the archive has no DICOMweb URL: search by C-FIND, retrieval by C-GET")
         return cls(window, config)
 
     # -- life cycle ------------------------------------------------------------------------
@@ -281,6 +299,7 @@ class RemoteStudies(QObject):
         if self._search_client is not None:
             with contextlib.suppress(Exception):
                 self._search_client.close()
+        self._matches = []
 
     def eventFilter(self, obj: QObject, ev: QEvent) -> bool:
         if ev.type() in (QEvent.Type.Wheel, QEvent.Type.KeyPress) and obj is not self.window:
@@ -331,10 +350,21 @@ class RemoteStudies(QObject):
         if not self._closed:
             self._submit(append=True)
 
+    def _max_matches(self) -> int:
+        return self.dimse_max_matches or self.page_size * DIMSE_PAGES
+
     def _submit(self, append: bool) -> None:
         self._token += 1
         token = self._token
-        filters = dict(self._filters, limit=self.page_size, offset=self._offset)
+        if self.dimse_only:
+            if append:  # the next page of the C-FIND answer kept here
+                page = self._matches[self._offset : self._offset + self.page_size]
+                self._emit(self._bridge.search_done, token, page, True)
+                return
+            # One more than the cap: that one says the archive holds more.
+            filters: dict[str, Any] = dict(self._filters, max_matches=self._max_matches() + 1)
+        else:
+            filters = dict(self._filters, limit=self.page_size, offset=self._offset)
         self.search_bar.search_button.setEnabled(False)
         self.search_bar.more_button.setEnabled(False)
         self.search_bar.show_message(self.tr("Searching…"))
@@ -344,11 +374,14 @@ class RemoteStudies(QObject):
             return
 
     def _run_search(self, token: int, filters: dict[str, Any], append: bool) -> None:
-        """On the search thread: one QIDO-RS page."""
+        """On the search thread: one QIDO-RS page, or the whole C-FIND answer (up to the cap)."""
         try:
-            if self._search_client is None:
-                self._search_client = DicomWebClient(self.config)
-            studies = self._search_client.search_studies(**filters)
+            if self.dimse_only:
+                studies = DimseClient(self.config).find_studies(**filters)
+            else:
+                if self._search_client is None:
+                    self._search_client = DicomWebClient(self.config)
+                studies = self._search_client.search_studies(**filters)
         except (WorkstationError, ValueError) as exc:
             self._emit(self._bridge.search_failed, token, str(exc))
             return
@@ -361,23 +394,34 @@ class RemoteStudies(QObject):
     def _on_search_done(self, token: int, studies: list[Study], append: bool) -> None:
         if token != self._token or self._closed:
             return  # a newer search is on its way
-        self._offset += len(studies)
+        capped = False
+        if self.dimse_only:
+            if not append:  # the whole C-FIND answer: keep it, show its first page
+                cap = self._max_matches()
+                self._truncated = len(studies) > cap
+                self._matches = list(studies[:cap])
+                studies = self._matches[: self.page_size]
+            self._offset += len(studies)
+            more = self._offset < len(self._matches)
+            capped = not more and self._truncated
+        else:
+            self._offset += len(studies)
+            more = len(studies) >= self.page_size
         model = self.window.study_model
         model.set_remote_results(studies, append=append)
         for uid, job in self.jobs.items():
             model.set_cache_state(uid, self._job_state(job))
         bar = self.search_bar
         bar.search_button.setEnabled(True)
-        bar.more_button.setEnabled(len(studies) >= self.page_size)
+        bar.more_button.setEnabled(more)
         total = self._offset
         found = (
             self.tr("1 study") if total == 1 else self.tr("%n studies").replace("%n", str(total))
         )
-        bar.show_message(
-            found
-            + self.tr(" in the archive")
-            + (self.tr(" (more available)") if len(studies) >= self.page_size else "")
-        )
+        note = self.tr(" (more available)") if more else ""
+        if capped:
+            note = self.tr(" (the archive has more matches: narrow the search)")
+        bar.show_message(found + self.tr(" in the archive") + note)
         self.search_finished.emit(total)
 
     def _on_search_failed(self, token: int, message: str) -> None:
@@ -556,10 +600,15 @@ class RemoteStudies(QObject):
             model.add_study(uid)
         model.update_local(uid)
         model.set_cache_state(uid, self._job_state(job))
-        if job.state is JobState.COMPLETE:
+        # Queued events carry the job itself: an earlier event can arrive after the job turned
+        # final; its end is said once, so a repeat does not hide "Cannot open the study".
+        if job.job_id in self._finished:
+            pass
+        elif job.state is JobState.COMPLETE:
             self._status(self.tr("Study retrieved completely"), 8000)
         elif job.state in (JobState.FAILED, JobState.INCOMPLETE):
             self._status(self.tr("Retrieval stopped: ") + job.error, 30000)
+        self._finished.add(job.job_id)
         if self._opening == uid:
             self._opening = None
             if self._has_images(uid):
@@ -579,8 +628,8 @@ class RemoteStudies(QObject):
         self._arrived.add(series_uid)
 
     def _on_retrying(self, job: RetrievalJob, attempt: int, delay_s: float, message: str) -> None:
-        if self._closed:
-            return
+        if self._closed or job.state.final:
+            return  # a retry that the job's end overtook (a dead peer fails fast)
         self._status(
             self.tr("The archive did not answer (%1); retry %2 in %3 s")
             .replace("%1", message)
