@@ -388,6 +388,10 @@ class Mpr3DViewport(QWidget):
         self.reset_view_button = QToolButton()
         self.reset_view_button.setText(self.tr("Reset view"))
         self.reset_view_button.setToolTip(self.tr("Camera back to the front view, whole volume"))
+        # Software OpenGL ray casts a block-averaged copy (render3d): the view says so.
+        self.reduced_label = QLabel(self.tr("3D at reduced resolution: software rendering"))
+        self.reduced_label.setObjectName("mpr3dReduced")
+        self.reduced_label.setVisible(False)
         bar = QHBoxLayout()
         bar.setContentsMargins(0, 0, 0, 0)
         for w in (
@@ -400,6 +404,7 @@ class Mpr3DViewport(QWidget):
         ):
             bar.addWidget(w)
         bar.addStretch(1)
+        bar.addWidget(self.reduced_label)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(1)
@@ -475,6 +480,12 @@ class Mpr3DViewport(QWidget):
         self._settle.stop()
         self.scene.set_interactive(False)
         self.scene.render()
+        self._show_reduction()
+
+    def _show_reduction(self) -> None:
+        reduced = self.scene.reduction > 1
+        if self.reduced_label.isVisibleTo(self) != reduced:
+            self.reduced_label.setVisible(reduced)
 
     # -- tools -------------------------------------------------------------------------------
     def set_planes_visible(self, visible: bool) -> None:
@@ -516,6 +527,7 @@ class Mpr3DViewport(QWidget):
         self._settle.stop()
         self.scene.set_interactive(False)
         rgb = self.scene.capture()
+        self._show_reduction()
         self.owner.show_notices()
         return rgb
 

@@ -243,7 +243,9 @@ def _export_3d(
         raise ConfigError(f"--size must be between 1 and {MAX_SIDE} per side")
     win = offscreen_window(width, height)
     try:
-        view = VolumeRenderView(win, image, modality=series.modality or "CT")
+        view = VolumeRenderView(
+            win, image, modality=series.modality or "CT", reduce_on_software_gl=False
+        )
         if mode is not None:
             view.set_blend_mode(mode, (window.center, window.width))  # type: ignore[arg-type]
         view.look_from("anterior" if normal is None else normal, focal_lps=point)

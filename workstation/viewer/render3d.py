@@ -7,6 +7,13 @@ back to ``vtkSmartVolumeMapper`` in CPU ray-cast mode and says so in its ``notic
 Software OpenGL takes seconds per full-quality frame, so while the user drags, the view renders
 at reduced quality (coarser samples along the ray, a third of the rays, no shading); jittering
 removes the wood-grain pattern coarse sampling would leave.
+
+Software OpenGL (Mesa llvmpipe, softpipe, swrast) keeps the 3D texture in system memory, a second
+copy of the volume beside the one the MPR views share. There, a volume larger than
+:data:`SOFTWARE_GL_MAX_TEXTURE_BYTES` is ray cast from a block-averaged copy
+(:func:`workstation.viewer.volume.reduced_volume`, geometry kept) and ``reduction`` says by how
+much, for the UI to tell the user; :data:`REDUCE_3D_ON_SOFTWARE_GL` turns this off. A hardware
+driver always gets the full volume; the 2D MPR planes are always full resolution.
 """
 
 from __future__ import annotations
@@ -43,6 +50,7 @@ from vtkmodules.vtkRenderingVolumeOpenGL2 import vtkSmartVolumeMapper
 from workstation.core.errors import ConfigError
 from workstation.viewer.planes3d import Box, Extent, clamp_box, crop_extent, extent_local_planes
 from workstation.viewer.reslice import VolumeImage, capture_window
+from workstation.viewer.volume import reduced_volume
 
 import vtkmodules.vtkRenderingOpenGL2  # noqa: F401  # isort: skip - OpenGL backend
 from workstation.core.paths import resource_path
@@ -83,6 +91,11 @@ VIEW_DIRECTIONS: dict[str, tuple[tuple[float, float, float], tuple[float, float,
 INTERACTIVE_SAMPLE_FACTOR = 4.0
 INTERACTIVE_IMAGE_SAMPLE_DISTANCE = 3.0
 OUTLINE_WIDTH_PX = 2.0
+# Software OpenGL: ray cast from a block-averaged copy when the volume's texture would exceed
+# this (a 512×512×400 int16 CT, 200 MiB, is averaged over 2×2×2 blocks: 25 MiB).
+REDUCE_3D_ON_SOFTWARE_GL = True
+SOFTWARE_GL_MAX_TEXTURE_BYTES = 32 * 2**20
+SOFTWARE_RENDERERS = ("llvmpipe", "softpipe", "swrast")
 Color = tuple[float, float, float]
 
 
@@ -212,6 +225,32 @@ def default_preset_key(modality: str, presets: dict[str, VolumePreset]) -> str:
     return next(iter(presets))
 
 
+def opengl_renderer(render_window: vtkRenderWindow) -> str:
+    """The OpenGL renderer string of an initialised window ("" when not known)."""
+    if not render_window.GetInitialized():
+        return ""  # asking VTK before the context exists crashes (VTK 9.7, OSMesa)
+    for line in str(render_window.ReportCapabilities()).splitlines():
+        if line.startswith("OpenGL renderer string:"):
+            return line.split(":", 1)[1].strip()
+    return ""
+
+
+def is_software_renderer(renderer: str) -> bool:
+    """True for Mesa's CPU rasterisers, whose textures live in system memory."""
+    low = renderer.lower()
+    return any(name in low for name in SOFTWARE_RENDERERS)
+
+
+def software_reduction_factor(nbytes: int, max_bytes: int = SOFTWARE_GL_MAX_TEXTURE_BYTES) -> int:
+    """The smallest block size f whose f³-averaged copy fits ``max_bytes`` (1: no reduction)."""
+    if max_bytes <= 0:
+        raise ConfigError("the 3D texture budget must be a positive number of bytes")
+    f = 1
+    while nbytes / f**3 > max_bytes:
+        f += 1
+    return f
+
+
 def _gpu_mapper() -> Any:
     """The OpenGL implementation of the GPU ray-cast mapper (the factory's choice)."""
     return vtkGPUVolumeRayCastMapper()
@@ -233,9 +272,17 @@ class VolumeRenderView:
         presets: dict[str, VolumePreset] | None = None,
         modality: str = "CT",
         use_gpu: bool = True,
+        reduce_on_software_gl: bool | None = None,
     ) -> None:
         self.render_window = render_window
         self.image = image
+        # None: REDUCE_3D_ON_SOFTWARE_GL decides (read at the first frame); an export asks
+        # for full resolution, since it holds no MPR views beside the 3D texture.
+        self._reduce = reduce_on_software_gl
+        # What the ray caster reads: ``image``, or its block-averaged copy on software OpenGL.
+        self.render_image = image
+        self.reduction = 1
+        self._input_chosen = False
         self.presets = presets if presets is not None else load_volume_presets()
         self.renderer = vtkRenderer()
         self.renderer.SetBackground(0.0, 0.0, 0.0)
@@ -279,7 +326,7 @@ class VolumeRenderView:
     # -- mappers -----------------------------------------------------------------------------
     def _use_gpu(self) -> None:
         mapper = _gpu_mapper()
-        mapper.SetInputData(self.image.image_data)
+        mapper.SetInputData(self.render_image.image_data)
         mapper.SetUseJittering(1)
         mapper.AddObserver(vtkCommand.ErrorEvent, self._on_gpu_error)
         self.mapper = mapper
@@ -297,7 +344,42 @@ class VolumeRenderView:
     def _on_gpu_error(self, _obj: Any, _event: str) -> None:
         self._gpu_failed = True
 
+    def _choose_input(self) -> None:
+        """Before the first upload: on software OpenGL, a volume over the texture budget is
+        replaced by its block-averaged copy (see the module's docstring)."""
+        self._input_chosen = True
+        reduce = REDUCE_3D_ON_SOFTWARE_GL if self._reduce is None else self._reduce
+        if not reduce or self.mapper_kind != "gpu":
+            return
+        factor = software_reduction_factor(self.image.array.nbytes, SOFTWARE_GL_MAX_TEXTURE_BYTES)
+        if factor == 1:
+            return
+        if not self.render_window.GetInitialized():
+            self.volume.VisibilityOff()  # a frame without the volume makes the context
+            try:
+                self.render_window.Render()
+            finally:
+                self.volume.VisibilityOn()
+        renderer = opengl_renderer(self.render_window)
+        if not is_software_renderer(renderer):
+            return
+        self._set_render_image(VolumeImage(reduced_volume(self.image.volume, factor)), factor)
+        log.info("3D on software OpenGL: ray cast at 1/%d resolution", factor)
+
+    def _set_render_image(self, image: VolumeImage, reduction: int) -> None:
+        self.render_image = image
+        self.reduction = reduction
+        self.volume.SetUserMatrix(image.placement_matrix())
+        self.sample_distance = float(min(image.geometry.spacing_mm))
+        if self.mapper_kind == "gpu":
+            self.mapper.SetInputData(image.image_data)
+            self._apply_mapper_state()
+
     def _use_fallback(self, reason: str) -> None:
+        if self.render_image is not self.image:  # the CPU ray caster needs no texture
+            self.render_image, self.reduction = self.image, 1
+            self.volume.SetUserMatrix(self.image.placement_matrix())
+            self.sample_distance = float(min(self.image.geometry.spacing_mm))
         mapper = vtkSmartVolumeMapper()
         mapper.SetInputData(self.image.image_data)
         mapper.SetRequestedRenderModeToRayCast()
@@ -416,7 +498,11 @@ class VolumeRenderView:
             return
         # Whole voxels: the planes lie half a voxel beyond the first and last kept centres.
         m.SetCropping(1)
-        m.SetCroppingRegionPlanes(*extent_local_planes(self.image.geometry, self.crop_extent))
+        planes = extent_local_planes(self.image.geometry, self.crop_extent)
+        if self.render_image is not self.image:  # the same planes in the coarse image's frame
+            shift = self.image.to_local_point(self.render_image.geometry.origin_lps)
+            planes = tuple(p - shift[i // 2] for i, p in enumerate(planes))
+        m.SetCroppingRegionPlanes(*planes)
         m.SetCroppingRegionFlagsToSubVolume()
 
     # -- overlays: plane outlines and a marker -----------------------------------------------
@@ -574,6 +660,8 @@ class VolumeRenderView:
 
     # -- drawing -----------------------------------------------------------------------------
     def render(self) -> None:
+        if not self._input_chosen:
+            self._choose_input()
         self.renderer.ResetCameraClippingRange()
         self.render_window.Render()
         if self._gpu_failed and self.mapper_kind == "gpu":

@@ -122,6 +122,11 @@ class VolumeImage:
         """Reslice axes in the image's own frame from axes given in LPS."""
         return _matrix(self._to_local @ lps_axes)
 
+    def to_local_point(self, point_lps: Sequence[float]) -> NDArray[np.float64]:
+        """An LPS point in the image's own millimetres (x, y, z = column, row, slice axes)."""
+        p = np.append(np.asarray(point_lps, dtype=np.float64).reshape(3), 1.0)
+        return (self._to_local @ p)[:3]
+
     def placement_matrix(self) -> vtkMatrix4x4:
         return _matrix(self.placement)
 

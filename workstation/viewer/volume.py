@@ -745,3 +745,66 @@ def _shifted(
         return a
     b, c, d = base[:-1, 1:], base[1:, :-1], base[1:, 1:]
     return (1 - fr) * ((1 - fc) * a + fc * b) + fr * ((1 - fc) * c + fc * d)
+
+
+# ---------------------------------------------------------------------------------------------
+# Reduced copies (the 3D view on software OpenGL)
+
+
+def block_mean(array: NDArray[Any], factor: int) -> NDArray[Any]:
+    """The mean of every ``factor``³ block of a (slices, rows, columns) array, same dtype.
+
+    An axis whose length is not a multiple of ``factor`` is padded by repeating its last plane,
+    so for factor 2 a partial block at the far edge is the mean of the voxels it holds. Integer
+    arrays are summed exactly and rounded half up; made one output slice at a time, so the
+    temporaries stay a few slices large whatever the volume's size.
+    """
+    f = int(factor)
+    if f < 1 or f != factor:
+        raise ConfigError(f"a reduction factor must be a positive whole number, not {factor!r}")
+    if array.ndim != 3 or min(array.shape) < 1:
+        raise ConfigError("a block mean needs a (slices, rows, columns) array")
+    if f == 1:
+        return array
+    k, r, c = array.shape
+    ok, orr, oc = -(-k // f), -(-r // f), -(-c // f)
+    integer = array.dtype.kind in "iu"
+    acc_type: Any = (np.int32 if array.dtype.itemsize <= 2 else np.int64) if integer else np.float64
+    out = np.empty((ok, orr, oc), array.dtype if integer else np.float32)
+    rows = None if r == orr * f else np.minimum(np.arange(orr * f), r - 1)
+    cols = None if c == oc * f else np.minimum(np.arange(oc * f), c - 1)
+    n = f**3
+    for kk in range(ok):
+        planes = np.minimum(np.arange(kk * f, kk * f + f), k - 1)
+        acc = array[planes].sum(axis=0, dtype=acc_type)
+        if rows is not None:
+            acc = acc[rows]
+        if cols is not None:
+            acc = acc[:, cols]
+        s = acc.reshape(orr, f, oc, f).sum(axis=(1, 3))
+        out[kk] = (s + n // 2) // n if integer else s / n
+    return out
+
+
+def reduced_volume(volume: Volume, factor: int) -> Volume:
+    """``volume`` averaged over ``factor``³ blocks (:func:`block_mean`), geometry kept.
+
+    Coarse voxel (K, R, C) is the mean of fine voxels f·K … f·K + f − 1 (each axis), so its
+    centre is fine index f·K + (f − 1)/2: the origin moves by (f − 1)/2 fine voxels along each
+    axis and the spacing grows f times; the volume's box stays where it was (PS3.3 C.7.6.2.1.1).
+    """
+    geo = volume.geometry
+    arr = block_mean(volume.array, factor)
+    if arr is volume.array:
+        return volume
+    f = int(factor)
+    half = (f - 1) / 2.0
+    origin = geo.index_to_lps(half, half, half).reshape(3)
+    coarse = VolumeGeometry(
+        shape=(int(arr.shape[0]), int(arr.shape[1]), int(arr.shape[2])),
+        spacing_mm=(geo.spacing_mm[0] * f, geo.spacing_mm[1] * f, geo.spacing_mm[2] * f),
+        origin_lps=(float(origin[0]), float(origin[1]), float(origin[2])),
+        direction=geo.direction,
+    )
+    arr.flags.writeable = False
+    return Volume(arr, coarse, (), (), volume.warnings, resampled=True, reason=volume.reason)

@@ -1,0 +1,64 @@
+"""The 3D view beside MPR says when software OpenGL ray casts a reduced copy of the volume,
+while the 2D planes keep reslicing the full, shared volume."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from workstation.core.volume_geometry import VolumeGeometry
+from workstation.ui.mpr_view import MprView
+from workstation.viewer import render3d
+from workstation.viewer.render3d import is_software_renderer, opengl_renderer
+from workstation.viewer.volume import Volume
+
+
+def _volume() -> Volume:
+    arr = np.full((24, 32, 32), -1000, np.int16)
+    arr[10:14, 12:20, 12:20] = 1500
+    arr.flags.writeable = False
+    geo = VolumeGeometry.from_image_plane(
+        (0.0, 0.0, 0.0), (1, 0, 0, 0, 1, 0), (1.0, 1.0), 1.0, arr.shape
+    )
+    return Volume(arr, geo, (), ())
+
+
+def test_reduced_3d_is_announced_and_2d_stays_full(qapp, monkeypatch):
+    vol = _volume()
+    monkeypatch.setattr(render3d, "SOFTWARE_GL_MAX_TEXTURE_BYTES", vol.array.nbytes // 4)
+    view = MprView(vol, window=(40.0, 400.0), show_3d=True)
+    try:
+        view.resize(420, 360)
+        view.show()
+        qapp.processEvents()
+        view.render_all()
+        vp3 = view.viewport_3d
+        assert vp3 is not None
+        software = is_software_renderer(opengl_renderer(vp3.render_window))
+        assert vp3.scene.reduction == (2 if software else 1)
+        assert vp3.reduced_label.isVisibleTo(vp3) == software
+        assert vp3.reduced_label.text() == "3D at reduced resolution: software rendering"
+        # the 2D planes reslice the volume's own memory at full resolution
+        assert view.image.shares_memory()
+        grid = view.viewport("axial").scene.grid
+        assert grid is not None and grid.spacing_mm <= 1.0 + 1e-9
+    finally:
+        view.close_views()
+        view.close()
+
+
+def test_no_notice_when_the_reduction_is_off(qapp, monkeypatch):
+    vol = _volume()
+    monkeypatch.setattr(render3d, "SOFTWARE_GL_MAX_TEXTURE_BYTES", vol.array.nbytes // 4)
+    monkeypatch.setattr(render3d, "REDUCE_3D_ON_SOFTWARE_GL", False)
+    view = MprView(vol, window=(40.0, 400.0), show_3d=True)
+    try:
+        view.resize(420, 360)
+        view.show()
+        qapp.processEvents()
+        view.render_all()
+        vp3 = view.viewport_3d
+        assert vp3 is not None and vp3.scene.reduction == 1
+        assert not vp3.reduced_label.isVisibleTo(vp3)
+    finally:
+        view.close_views()
+        view.close()
