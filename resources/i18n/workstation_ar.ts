@@ -4,7 +4,7 @@
 <context>
     <name>ArchiveSearchBar</name>
     <message>
-        <location filename="../../workstation/ui/remote_studies.py" line="+85"/>
+        <location filename="../../workstation/ui/remote_studies.py" line="+96"/>
         <source>Patient ID</source>
         <translation>رقم المريض</translation>
     </message>
@@ -27,6 +27,11 @@
         <location line="+2"/>
         <source>To YYYY-MM-DD</source>
         <translation>إلى YYYY-MM-DD</translation>
+    </message>
+    <message>
+        <location line="+2"/>
+        <source>Hospital</source>
+        <translation>المستشفى</translation>
     </message>
     <message>
         <location line="+4"/>
@@ -746,7 +751,7 @@ True length of the object in mm:</source>
 <context>
     <name>RemoteStudies</name>
     <message>
-        <location filename="../../workstation/ui/remote_studies.py" line="+211"/>
+        <location filename="../../workstation/ui/remote_studies.py" line="+218"/>
         <source>The archive queue did not start: </source>
         <translation>لم تبدأ قائمة انتظار الأرشيف: </translation>
     </message>

@@ -244,6 +244,20 @@ def test_paging_wildcards_and_close_during_a_retrieval(qtbot, qapp, loaded, stor
     assert remote.search() is False
     assert bar.message.text() == "the From date is after the To date"
 
+    # The sending hospital, as a prefix: the demo prior's, and one that sent nothing.
+    for w in (bar.patient_name, bar.date_from, bar.date_to):
+        w.clear()
+    bar.institution.setText("Demo General")
+    assert bar.filters() == {"InstitutionName": "Demo?General*"}  # Orthanc and spaces
+    with qtbot.waitSignal(remote.search_finished, timeout=10000) as hospital:
+        qtbot.keyClick(bar.institution, Qt.Key.Key_Return)
+    assert hospital.args == [1] and win.study_model.study_at(0).study_instance_uid == STUDY
+    bar.institution.setText("St Elsewhere")
+    with qtbot.waitSignal(remote.search_finished, timeout=10000) as nowhere:
+        qtbot.keyClick(bar.institution, Qt.Key.Key_Return)
+    assert nowhere.args == [0] and win.study_model.rowCount() == 0
+    bar.institution.clear()
+
     # Closing the window while a study arrives cancels it and returns quickly.
     with qtbot.waitSignal(remote.study_shown, timeout=15000):
         job = remote.open(STUDY)

@@ -71,9 +71,20 @@ def _date(text: str, what: str) -> str:
     return "".join(m.groups())
 
 
+def _prefix_match(text: str) -> str:
+    """What a name or hospital box sends: a prefix match unless it holds a wildcard, spaces as
+    "?" (see :meth:`ArchiveSearchBar.filters`)."""
+    text = " ".join(text.split())
+    if not text:
+        return ""
+    typed_wildcard = "*" in text or "?" in text
+    text = text.replace(" ", "?")
+    return text if typed_wildcard else text + "*"
+
+
 class ArchiveSearchBar(QWidget):
-    """Patient ID, name (wildcards * and ?), accession, date range and modality; Enter or
-    Search runs the query, More fetches the next page."""
+    """Patient ID, name (wildcards * and ?), accession, date range, modality and the sending
+    hospital (Institution Name); Enter or Search runs the query, More fetches the next page."""
 
     search_requested = Signal()
     more_requested = Signal()
@@ -91,6 +102,8 @@ class ArchiveSearchBar(QWidget):
         self.date_from.setPlaceholderText(self.tr("From YYYY-MM-DD"))
         self.date_to = QLineEdit()
         self.date_to.setPlaceholderText(self.tr("To YYYY-MM-DD"))
+        self.institution = QLineEdit()
+        self.institution.setPlaceholderText(self.tr("Hospital"))
         self.modality = QComboBox()
         self.modality.setEditable(True)
         self.modality.addItems(MODALITIES)
@@ -102,7 +115,8 @@ class ArchiveSearchBar(QWidget):
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(QLabel(self.tr("Archive:")))
-        for w in (self.patient_id, self.patient_name, self.accession, self.date_from, self.date_to):
+        edits = (self.patient_id, self.patient_name, self.accession, self.date_from, self.date_to)
+        for w in (*edits, self.institution):
             layout.addWidget(w)
             w.returnPressed.connect(self.search_requested)
         self.modality.lineEdit().returnPressed.connect(self.search_requested)
@@ -116,15 +130,18 @@ class ArchiveSearchBar(QWidget):
     def filters(self) -> dict[str, str]:
         """The QIDO-RS keys of what is typed (DICOM keywords); ValueError for a bad date.
 
-        A name without a wildcard matches as a prefix ("Doe" finds "Doe^Jane"), as readers
-        expect of a search box (PS3.4 C.2.2.2.4 wildcard matching).
+        A name or hospital without a wildcard matches as a prefix ("Doe" finds "Doe^Jane"), as
+        readers expect of a search box (PS3.4 C.2.2.2.4 wildcard matching). A space in them is
+        sent as the one-character wildcard "?", which matches the space everywhere: Orthanc
+        1.10's QIDO-RS matches no value that holds a space ("Demo General*" finds nothing,
+        "Demo?General*" finds "Demo General Hospital"; measured with the Debian package).
         """
         out: dict[str, str] = {}
         if self.patient_id.text().strip():
             out["PatientID"] = self.patient_id.text().strip()
-        name = self.patient_name.text().strip()
+        name = _prefix_match(self.patient_name.text())
         if name:
-            out["PatientName"] = name if ("*" in name or "?" in name) else name + "*"
+            out["PatientName"] = name
         if self.accession.text().strip():
             out["AccessionNumber"] = self.accession.text().strip()
         start = _date(self.date_from.text(), "From")
@@ -136,6 +153,9 @@ class ArchiveSearchBar(QWidget):
         modality = self.modality.currentText().strip().upper()
         if modality:
             out["ModalitiesInStudy"] = modality
+        hospital = _prefix_match(self.institution.text())
+        if hospital:
+            out["InstitutionName"] = hospital
         return out
 
     def show_message(self, text: str, error: bool = False) -> None:
