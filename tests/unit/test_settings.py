@@ -499,3 +499,40 @@ def test_a_later_layer_moves_the_password_into_the_keyring_and_back(tmp_path):
         f"{tmp_path / 'settings.toml'}: archives[0].password: missing: "
         'auth = "basic" needs password or password_env'
     )
+
+
+def test_http_compression_defaults_to_auto_and_later_layers_refine_it(tmp_path):
+    s = _load(tmp_path, SITE, environ={})
+    assert s.archive("hub").http_compression == "auto"
+    assert ArchiveConfig("x").http_compression == "auto"
+    site_off = SITE.replace(
+        "read_timeout_s = 120\n", 'read_timeout_s = 120\nhttp_compression = "off"\n'
+    )
+    s = _load(tmp_path, site_off, environ={})
+    assert (s.archive("hub").http_compression, s.archive("backup").http_compression) == (
+        "off",
+        "auto",
+    )
+    user_on = '[[archives]]\nname = "hub"\nhttp_compression = "on"\n'
+    assert _load(tmp_path, site_off, user_on, environ={}).archive("hub").http_compression == "on"
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (
+            '"gzip"',
+            "archives[0].http_compression: must be one of auto, on, off (got 'gzip')",
+        ),
+        (
+            '"onn"',
+            "archives[0].http_compression: must be one of auto, on, off (got 'onn'); "
+            "did you mean 'on'?",
+        ),
+        ("true", "archives[0].http_compression: must be a string, not a boolean"),
+    ],
+)
+def test_bad_http_compression_names_file_key_and_choices(tmp_path, value, message):
+    text = f'[[archives]]\nname = "a"\ndicomweb_url = "http://x"\nhttp_compression = {value}\n'
+    got = _error(tmp_path, text, environ={})
+    assert got == f"{tmp_path / 'site.toml'}: {message}", got

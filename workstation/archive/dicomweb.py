@@ -246,6 +246,28 @@ def _check_uid(uid: str, what: str) -> str:
 # -- the client -----------------------------------------------------------------------------------
 
 
+def compression_wanted(mode: str, host: str | None) -> bool:
+    """Whether to ask an archive for gzip answers (``ArchiveConfig.http_compression``).
+
+    "auto" asks for none on a loopback host ("localhost", 127.0.0.0/8, ::1), where gzip costs
+    more than it saves (a 175 kB worklist page from Orthanc: 2.6 ms with, 1.5 ms without); any
+    other host gets it, since a wide-area link gains more than the compression costs.
+    """
+    if mode in ("on", "off"):
+        return mode == "on"
+    import ipaddress  # here, not at the top: this function is the only user
+
+    name = (host or "").rstrip(".").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return False
+    try:
+        address = ipaddress.ip_address(name)
+    except ValueError:
+        return True  # a host name other than localhost
+    mapped = getattr(address, "ipv4_mapped", None)  # ::ffff:127.0.0.1
+    return not (address.is_loopback or (mapped is not None and mapped.is_loopback))
+
+
 class ArchiveSession(requests.Session):
     """A requests session whose own TLS settings beat the environment's.
 
@@ -285,6 +307,10 @@ class DicomWebClient:
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         self.session.headers["User-Agent"] = "workstation-dicomweb/1"
+        if not compression_wanted(config.http_compression, parts.hostname):
+            # Every request of this session (QIDO-RS, UPS-RS, metadata) asks for the answer as
+            # it is (RFC 9110 12.5.3); a request may still set its own Accept-Encoding.
+            self.session.headers["Accept-Encoding"] = "identity"
         if config.auth == "basic":
             self.session.auth = (config.user, config.password)
         elif config.auth == "bearer":

@@ -31,6 +31,7 @@ USER_CONFIG_NAME = "settings.toml"
 
 AUTH_KINDS = ("none", "basic", "bearer")
 TRANSFER_SYNTAX_POLICIES = ("lossless", "lossy-allowed", "uncompressed")
+HTTP_COMPRESSION_MODES = ("auto", "on", "off")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 DEFAULT_OUR_AE_TITLE = "WORKSTATION"
 DICTATION_ENGINES = ("auto", "whisper", "pocketsphinx", "none")
@@ -69,6 +70,9 @@ class ArchiveConfig:
     connect_timeout_s: float = 5.0
     read_timeout_s: float = 60.0
     transfer_syntax: str = "lossless"  # lossless | lossy-allowed | uncompressed
+    # gzip of DICOMweb answers (Accept-Encoding, RFC 9110 12.5.3): on | off | auto = off for a
+    # loopback host (compressing costs more than it saves there), on for any other host
+    http_compression: str = "auto"
     dimse: DimseConfig | None = None
     # The password / token is kept in the OS keyring (service "workstation", user
     # "<archive name>:<user>"), read by workstation.archive.credentials.resolve_credentials.
@@ -207,6 +211,7 @@ _ARCHIVE_KEYS = (
     "connect_timeout_s",
     "read_timeout_s",
     "transfer_syntax",
+    "http_compression",
     "dimse",
 )
 _DIMSE_KEYS = ("host", "port", "ae_title", "our_ae_title", "our_port")
@@ -417,6 +422,7 @@ def _parse_archive(
     for key, value in (
         ("auth", layer.choice(raw, "auth", where, AUTH_KINDS)),
         ("transfer_syntax", layer.choice(raw, "transfer_syntax", where, TRANSFER_SYNTAX_POLICIES)),
+        ("http_compression", layer.choice(raw, "http_compression", where, HTTP_COMPRESSION_MODES)),
         ("user", layer.string(raw, "user", where)),
         ("ca_bundle", layer.file(raw, "ca_bundle", where)),
         ("client_cert", layer.file(raw, "client_cert", where)),

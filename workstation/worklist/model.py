@@ -90,6 +90,120 @@ def _dt(dataset: Mapping[str, Any], keyword: str) -> datetime | None:
     return ups.parse_dt(str(text)) if text else None
 
 
+# -- the fast path of from_dicom_json ------------------------------------------------------------
+# A page of 100 workitems is decoded on every refresh. These read the shapes a DICOM JSON
+# answer has (PS3.18 F.2: objects, lists, strings) by tag with direct dict access and hand
+# anything else to the generic helpers above, so the result is the same for every input.
+_T = _TAGS.__getitem__
+_T_SOP_UID = _T("SOPInstanceUID")
+_T_STATE = _T("ProcedureStepState")
+_T_PRIORITY = _T("ScheduledProcedureStepPriority")
+_T_PERFORMERS = _T("ScheduledHumanPerformersSequence")
+_T_PERFORMER_CODE = _T("HumanPerformerCodeSequence")
+_T_PERFORMER_NAME = _T("HumanPerformerName")
+_T_CODE_VALUE = _T("CodeValue")
+_T_LONG_CODE_VALUE = _T("LongCodeValue")
+_T_CODE_MEANING = _T("CodeMeaning")
+_T_STATIONS = _T("ScheduledStationNameCodeSequence")
+_T_STUDY_UID = _T("StudyInstanceUID")
+_T_REQUESTS = _T("ReferencedRequestSequence")
+_T_ACCESSION = _T("AccessionNumber")
+_T_REQUESTED_DESCRIPTION = _T("RequestedProcedureDescription")
+_T_INPUTS = _T("InputInformationSequence")
+_T_PROCESSING = _T("ScheduledProcessingParametersSequence")
+_T_REPLACED = _T("ReplacedProcedureStepSequence")
+_T_REFERENCED_SOP_UID = _T("ReferencedSOPInstanceUID")
+_T_DUE = _T("ExpectedCompletionDateTime")
+_T_START = _T("ScheduledProcedureStepStartDateTime")
+_T_LABEL = _T("ProcedureStepLabel")
+_T_WORKLIST_LABEL = _T("WorklistLabel")
+_T_PATIENT_NAME = _T("PatientName")
+_T_PATIENT_ID = _T("PatientID")
+_STATES: dict[Any, ProcedureStepState] = {s.value: s for s in ProcedureStepState}
+_PRIORITIES: dict[Any, UpsPriority] = {p.value: p for p in UpsPriority}
+_DT_CACHE: dict[str, datetime] = {}  # DT text -> parsed; a refresh sees the same values again
+_DT_CACHE_MAX = 50_000
+
+
+def _s(dataset: Mapping[str, Any], tag: str) -> str:
+    """``_text(_first(dataset, tag))``: the first value as stripped text, "" when absent."""
+    elem = dataset.get(tag)
+    if elem is None:
+        return ""
+    if type(elem) is dict:
+        vals = elem.get("Value")
+        if vals is None or vals == []:
+            return ""
+        if type(vals) is list:
+            v = vals[0]
+            if type(v) is str:  # a PN given as a plain string reads the same (str(v))
+                return v.strip()
+            if type(v) is dict and elem.get("vr") == "PN":
+                name = v.get("Alphabetic", "")
+                if type(name) is str:
+                    return name.strip()
+    return _text(_first(dataset, tag))
+
+
+def _seq(dataset: Mapping[str, Any], tag: str) -> list[Mapping[str, Any]]:
+    """``_items(dataset, tag)``: the items of a sequence."""
+    elem = dataset.get(tag)
+    if elem is None:
+        return []
+    if type(elem) is dict and elem.get("vr") != "PN":
+        vals = elem.get("Value")
+        if vals is None:
+            return []
+        if type(vals) is list:
+            return [v for v in vals if type(v) is dict or isinstance(v, Mapping)]
+    return _items(dataset, tag)
+
+
+def _fast_dt(dataset: Mapping[str, Any], tag: str) -> datetime | None:
+    """``_dt(dataset, tag)``, with the parsed values cached by their text."""
+    elem = dataset.get(tag)
+    if elem is None:
+        return None
+    if type(elem) is dict and elem.get("vr") != "PN":
+        vals = elem.get("Value")
+        if not vals:
+            return None
+        if type(vals) is list and type(vals[0]) is str:
+            text = vals[0]
+            if not text:
+                return None
+            moment = _DT_CACHE.get(text)
+            if moment is None:
+                moment = ups.parse_dt(text)  # UpsError 400 for a broken value, as before
+                if len(_DT_CACHE) >= _DT_CACHE_MAX:
+                    _DT_CACHE.clear()
+                _DT_CACHE[text] = moment
+            return moment
+    return _dt(dataset, tag)
+
+
+def _plain(value: Any) -> str | None:
+    """A value as text for ups.parse_*: a number or list sent for a code string becomes its text
+    (refused with UpsError 400 there, not an AttributeError)."""
+    return value if value is None or isinstance(value, str) else str(value)
+
+
+def _f(dataset: Mapping[str, Any], tag: str) -> Any:
+    """``_first(dataset, tag)``: the first value as sent (None when absent)."""
+    elem = dataset.get(tag)
+    if type(elem) is dict and elem.get("vr") != "PN":
+        vals = elem.get("Value")
+        if type(vals) is list:
+            return vals[0] if vals else None
+    return _first(dataset, tag)
+
+
+def _fast_code_parts(item: Mapping[str, Any]) -> tuple[str, str]:
+    """``_code_parts(item)``: Long Code Value only when Code Value is absent or empty as sent."""
+    value = _f(item, _T_CODE_VALUE) or _f(item, _T_LONG_CODE_VALUE)
+    return (value.strip() if type(value) is str else _text(value)), _s(item, _T_CODE_MEANING)
+
+
 def _code_parts(item: Mapping[str, Any]) -> tuple[str, str]:
     """(code value, code meaning) of a code sequence item."""
     return _text(_first(item, "CodeValue") or _first(item, "LongCodeValue")), _text(
@@ -116,6 +230,19 @@ def _sop_refs(dataset: Mapping[str, Any]) -> tuple[int, str | None, str]:
             else:
                 count += 1
     return (count if seen_any else -1), linked, study
+
+
+def _modality(dataset: Mapping[str, Any]) -> str:
+    """Modalities in Study (else Modality), upper case, "/"-joined without repeats."""
+    elem = dataset.get(TAG_MODALITIES_IN_STUDY)
+    if type(elem) is dict and elem.get("vr") != "PN":
+        vals = elem.get("Value")
+        if type(vals) is list and len(vals) == 1 and type(vals[0]) is str and vals[0].strip():
+            return vals[0].strip().upper()  # the common case: one modality
+    modalities = [_text(m) for m in _values(dataset, TAG_MODALITIES_IN_STUDY) if _text(m)] or [
+        _text(m) for m in _values(dataset, TAG_MODALITY) if _text(m)
+    ]
+    return "/".join(dict.fromkeys(m.upper() for m in modalities))
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,7 +287,7 @@ class WorkItem:
         due = self.due.timestamp() if self.due is not None else 0.0
         key = (ups.PRIORITY_RANK[self.priority], self.due is None, due, self.uid)
         object.__setattr__(self, "order_key", key)
-        object.__setattr__(self, "fingerprint", tuple(getattr(self, f) for f in _COMPARED_FIELDS))
+        object.__setattr__(self, "fingerprint", _FINGERPRINT(self))
 
     @classmethod
     def from_dicom_json(cls, dataset: Mapping[str, Any]) -> WorkItem:
@@ -171,40 +298,48 @@ class WorkItem:
         """
         if not isinstance(dataset, Mapping):
             raise ups.UpsError("a workitem must be a DICOM JSON object", http_status=400)
-        uid = _text(_first(dataset, "SOPInstanceUID"))
+        uid = _s(dataset, _T_SOP_UID)
         if not uid:
             raise ups.UpsError.from_status(
                 ups.MISSING_ATTRIBUTE, "a workitem without SOP Instance UID (0008,0018)"
             )
-        state = ups.parse_state(_first(dataset, "ProcedureStepState"))
-        priority = ups.parse_priority(_first(dataset, "ScheduledProcedureStepPriority"))
+        state = _STATES.get(_s(dataset, _T_STATE))
+        if state is None:  # the generic path words the error (a non-text value as text)
+            state = ups.parse_state(_plain(_first(dataset, "ProcedureStepState")))
+        priority = _PRIORITIES.get(_s(dataset, _T_PRIORITY))
+        if priority is None:
+            priority = ups.parse_priority(_plain(_first(dataset, "ScheduledProcedureStepPriority")))
         performer_code: str | None = None
         performer_name = ""
-        for person in _items(dataset, "ScheduledHumanPerformersSequence"):
-            for code in _items(person, "HumanPerformerCodeSequence"):
-                value, meaning = _code_parts(code)
+        for person in _seq(dataset, _T_PERFORMERS):
+            for code in _seq(person, _T_PERFORMER_CODE):
+                value, meaning = _fast_code_parts(code)
                 if value:
                     performer_code = value
                     performer_name = meaning
                     break
-            name = _text(_first(person, "HumanPerformerName"))
+            name = _s(person, _T_PERFORMER_NAME)
             performer_name = name or performer_name
             if performer_code:
                 break
         hospital_code = hospital = ""
-        for station in _items(dataset, "ScheduledStationNameCodeSequence"):
-            hospital_code, hospital = _code_parts(station)
+        for station in _seq(dataset, _T_STATIONS):
+            hospital_code, hospital = _fast_code_parts(station)
             if hospital_code:
                 break
-        hospital = hospital or _text(_first(dataset, TAG_INSTITUTION_NAME)) or hospital_code
+        hospital = hospital or _s(dataset, TAG_INSTITUTION_NAME) or hospital_code
         accession = description = ""
-        study_uid = _text(_first(dataset, "StudyInstanceUID"))
-        for request in _items(dataset, "ReferencedRequestSequence"):
-            accession = accession or _text(_first(request, "AccessionNumber"))
-            description = description or _text(_first(request, "RequestedProcedureDescription"))
-            study_uid = study_uid or _text(_first(request, "StudyInstanceUID"))
-        refs, second_read_of, input_study = _sop_refs(dataset)
-        second_read_of = ups.second_read_of(dataset) or second_read_of
+        study_uid = _s(dataset, _T_STUDY_UID)
+        for request in _seq(dataset, _T_REQUESTS):
+            accession = accession or _s(request, _T_ACCESSION)
+            description = description or _s(request, _T_REQUESTED_DESCRIPTION)
+            study_uid = study_uid or _s(request, _T_STUDY_UID)
+        if _T_INPUTS in dataset:
+            refs, second_read_of, input_study = _sop_refs(dataset)
+        else:
+            refs, second_read_of, input_study = -1, None, ""
+        if _T_PROCESSING in dataset:
+            second_read_of = ups.second_read_of(dataset) or second_read_of
         study_uid = study_uid or input_study
         count_value = _first(dataset, TAG_NUMBER_OF_STUDY_INSTANCES)
         try:
@@ -213,37 +348,35 @@ class WorkItem:
             images = None
         if images is None and refs >= 0:
             images = refs
-        modalities = [_text(m) for m in _values(dataset, TAG_MODALITIES_IN_STUDY) if _text(m)] or [
-            _text(m) for m in _values(dataset, TAG_MODALITY) if _text(m)
-        ]
+        modality = _modality(dataset)
         replaces = None
-        for ref in _items(dataset, "ReplacedProcedureStepSequence"):
-            replaces = _text(_first(ref, "ReferencedSOPInstanceUID")) or None
+        for ref in _seq(dataset, _T_REPLACED):
+            replaces = _s(ref, _T_REFERENCED_SOP_UID) or None
         return cls(
             uid=uid,
             state=state,
             priority=priority,
-            due=_dt(dataset, "ExpectedCompletionDateTime"),
-            scheduled_start=_dt(dataset, "ScheduledProcedureStepStartDateTime"),
-            pool=_text(_first(dataset, "ProcedureStepLabel")) or None,
-            worklist_label=_text(_first(dataset, "WorklistLabel")),
+            due=_fast_dt(dataset, _T_DUE),
+            scheduled_start=_fast_dt(dataset, _T_START),
+            pool=_s(dataset, _T_LABEL) or None,
+            worklist_label=_s(dataset, _T_WORKLIST_LABEL),
             performer_code=performer_code,
             performer_name=performer_name,
             hospital_code=hospital_code,
             hospital=hospital,
-            modality="/".join(dict.fromkeys(m.upper() for m in modalities)),
-            body_part=_text(_first(dataset, TAG_BODY_PART)).upper(),
-            patient_name=_text(_first(dataset, "PatientName")),
-            patient_id=_text(_first(dataset, "PatientID")),
+            modality=modality,
+            body_part=_s(dataset, TAG_BODY_PART).upper(),
+            patient_name=_s(dataset, _T_PATIENT_NAME),
+            patient_id=_s(dataset, _T_PATIENT_ID),
             accession_number=accession,
             study_instance_uid=study_uid,
-            study_date=_text(_first(dataset, TAG_STUDY_DATE)),
-            study_description=description or _text(_first(dataset, TAG_STUDY_DESCRIPTION)),
+            study_date=_s(dataset, TAG_STUDY_DATE),
+            study_description=description or _s(dataset, TAG_STUDY_DESCRIPTION),
             number_of_images=images,
             second_read_of=second_read_of,
             replaces=replaces,
-            study_time=_text(_first(dataset, TAG_STUDY_TIME)),
-            referring_physician=_text(_first(dataset, TAG_REFERRING_PHYSICIAN)),
+            study_time=_s(dataset, TAG_STUDY_TIME),
+            referring_physician=_s(dataset, TAG_REFERRING_PHYSICIAN),
         )
 
     # -- time ------------------------------------------------------------------------------
@@ -271,6 +404,7 @@ class WorkItem:
 
 
 _COMPARED_FIELDS = tuple(name for name, f in WorkItem.__dataclass_fields__.items() if f.compare)
+_FINGERPRINT = attrgetter(*_COMPARED_FIELDS)  # a tuple of the compared fields, in order
 
 
 def worklist_order(items: Iterable[WorkItem]) -> list[WorkItem]:
