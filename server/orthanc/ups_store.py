@@ -289,6 +289,89 @@ def _new_row(
     return row
 
 
+# -- what both stores share; the SQL dialect comes in as the table name and the placeholder -----
+_JSON_SELECT = "SELECT uid, dataset, summary, tags FROM {table}"  # what page_json reads
+
+
+def _raw_row(r: Mapping[str, Any]) -> RawRow:
+    """A page_json row (sqlite3.Row or a psycopg2 dict row) as RawRow."""
+    return RawRow(r["uid"], r["dataset"], r["summary"], r["tags"] or "")
+
+
+def _audit_insert_sql(table: str, mark: str) -> str:
+    marks = ", ".join([mark] * 7)
+    return (
+        f'INSERT INTO {table} (uid, at_utc, "user", role, action, old_value, new_value) '
+        f"VALUES ({marks})"
+    )
+
+
+def _audit_params(entries: Sequence[AuditEntry], now: float) -> list[tuple[Any, ...]]:
+    return [
+        (e.uid, e.at_utc or now, e.user, e.role, e.action, e.old_value, e.new_value)
+        for e in entries
+    ]
+
+
+def _audit_select(table: str, mark: str, uid: str | None) -> tuple[str, tuple[Any, ...]]:
+    """The audit trail query: every entry, or one workitem's, in the order written."""
+    sql = f'SELECT uid, at_utc, "user", role, action, old_value, new_value FROM {table}'
+    args: tuple[Any, ...] = ()
+    if uid is not None:
+        sql += f" WHERE uid = {mark}"
+        args = (uid,)
+    return sql + " ORDER BY id", args
+
+
+def _audit_entry(r: Mapping[str, Any]) -> AuditEntry:
+    return AuditEntry(
+        uid=r["uid"],
+        user=r["user"],
+        action=r["action"],
+        old_value=r["old_value"],
+        new_value=r["new_value"],
+        role=r["role"],
+        at_utc=r["at_utc"],
+    )
+
+
+def _apply_change(
+    uid: str,
+    item: StoredItem | None,
+    rule: Callable[[StoredItem | None], Change],
+    *,
+    table: str,
+    mark: str,
+    execute: Callable[[str, Sequence[Any]], int],
+    insert_row: Callable[[Mapping[str, Any]], bool],
+    add_audit: Callable[[Sequence[AuditEntry], float], None],
+) -> Change:
+    """The body of both stores' ``mutate``, inside their transaction: let ``rule`` decide on
+    ``item`` (None: missing), write its fields with an UPDATE conditional on the state and
+    version read, its inserts and its audit. ``execute`` runs SQL and returns the row count.
+    """
+    change = rule(item)
+    now = time.time()
+    if change.fields and item is not None:
+        values = dict(change.fields)
+        _derived_fields(values)
+        values["version"] = item.version + 1
+        values["updated_utc"] = now
+        assignments = ", ".join(f"{k} = {mark}" for k in values)
+        count = execute(
+            f"UPDATE {table} SET {assignments} "
+            f"WHERE uid = {mark} AND state = {mark} AND version = {mark}",
+            [*values.values(), uid, item.state, item.version],
+        )
+        if count != 1:
+            raise StoreBusy("the workitem changed during the transaction")
+    for new_uid, columns, dataset in change.inserts:
+        if not insert_row(_new_row(new_uid, columns, dataset, None, now)):
+            raise DuplicateItem(f"workitem {new_uid} exists")
+    add_audit(change.audit, now)
+    return change
+
+
 class UpsStore:
     """Workitems and audit in one SQLite file (WAL), safe for many threads and processes."""
 
@@ -412,10 +495,8 @@ class UpsStore:
     def page_json(self, *, offset: int, limit: int, **filters: Any) -> tuple[list[RawRow], int]:
         """One page as stored text (DICOM JSON, summary, tags), nothing decoded, and how many
         matching items follow it: what the search answer is joined from."""
-        rows, more = self._page(
-            "SELECT uid, dataset, summary, tags FROM workitems", offset, limit, filters
-        )
-        return [RawRow(r[0], r[1], r[2], r[3] or "") for r in rows], more
+        rows, more = self._page(_JSON_SELECT.format(table="workitems"), offset, limit, filters)
+        return [_raw_row(r) for r in rows], more
 
     def _page(
         self, select: str, offset: int, limit: int, filters: Mapping[str, Any]
@@ -441,24 +522,8 @@ class UpsStore:
         return [str(r["detail"]) for r in plan]
 
     def audit_entries(self, uid: str | None = None) -> list[AuditEntry]:
-        sql = "SELECT uid, at_utc, user, role, action, old_value, new_value FROM audit"
-        args: tuple[Any, ...] = ()
-        if uid is not None:
-            sql += " WHERE uid = ?"
-            args = (uid,)
-        sql += " ORDER BY id"
-        return [
-            AuditEntry(
-                uid=r["uid"],
-                user=r["user"],
-                action=r["action"],
-                old_value=r["old_value"],
-                new_value=r["new_value"],
-                role=r["role"],
-                at_utc=r["at_utc"],
-            )
-            for r in self._conn().execute(sql, args)
-        ]
+        sql, args = _audit_select("audit", "?", uid)
+        return [_audit_entry(r) for r in self._conn().execute(sql, args)]
 
     def get_meta(self, key: str) -> str | None:
         row = self._conn().execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
@@ -514,38 +579,20 @@ class UpsStore:
         """
         with self._write() as conn:
             row = conn.execute(f"SELECT {_COLUMNS} FROM workitems WHERE uid = ?", (uid,)).fetchone()
-            item = StoredItem.from_row(row) if row else None
-            change = rule(item)
-            now = time.time()
-            if change.fields and item is not None:
-                values = dict(change.fields)
-                _derived_fields(values)
-                values["version"] = item.version + 1
-                values["updated_utc"] = now
-                assignments = ", ".join(f"{k} = ?" for k in values)
-                cur = conn.execute(
-                    f"UPDATE workitems SET {assignments} "
-                    "WHERE uid = ? AND state = ? AND version = ?",
-                    [*values.values(), uid, item.state, item.version],
-                )
-                if cur.rowcount != 1:
-                    raise StoreBusy("the workitem changed during the transaction")
-            for new_uid, columns, dataset in change.inserts:
-                if not self._insert_row(conn, _new_row(new_uid, columns, dataset, None, now)):
-                    raise DuplicateItem(f"workitem {new_uid} exists")
-            self._add_audit(conn, change.audit, now)
-        return change
+            return _apply_change(
+                uid,
+                StoredItem.from_row(row) if row else None,
+                rule,
+                table="workitems",
+                mark="?",
+                execute=lambda sql, args: conn.execute(sql, args).rowcount,
+                insert_row=lambda new: self._insert_row(conn, new),
+                add_audit=lambda entries, now: self._add_audit(conn, entries, now),
+            )
 
     @staticmethod
     def _add_audit(conn: sqlite3.Connection, entries: Sequence[AuditEntry], now: float) -> None:
-        conn.executemany(
-            "INSERT INTO audit (uid, at_utc, user, role, action, old_value, new_value) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [
-                (e.uid, e.at_utc or now, e.user, e.role, e.action, e.old_value, e.new_value)
-                for e in entries
-            ],
-        )
+        conn.executemany(_audit_insert_sql("audit", "?"), _audit_params(entries, now))
 
 
 def _candidates_sql(
@@ -977,13 +1024,9 @@ class PgUpsStore:
 
     def page_json(self, *, offset: int, limit: int, **filters: Any) -> tuple[list[RawRow], int]:
         """One page as stored text and the count after it (as ``UpsStore.page_json``)."""
-        rows, more = self._page(
-            f"SELECT uid, dataset, summary, tags FROM {self._t['workitems']}",
-            offset,
-            limit,
-            filters,
-        )
-        return [RawRow(r["uid"], r["dataset"], r["summary"], r["tags"] or "") for r in rows], more
+        select = _JSON_SELECT.format(table=self._t["workitems"])
+        rows, more = self._page(select, offset, limit, filters)
+        return [_raw_row(r) for r in rows], more
 
     def _page(
         self, select: str, offset: int, limit: int, filters: Mapping[str, Any]
@@ -1006,28 +1049,11 @@ class PgUpsStore:
         return self._run(work)
 
     def audit_entries(self, uid: str | None = None) -> list[AuditEntry]:
-        table = self._t["audit"]
-        sql = f'SELECT uid, at_utc, "user", role, action, old_value, new_value FROM {table}'
-        args: tuple[Any, ...] = ()
-        if uid is not None:
-            sql += " WHERE uid = %s"
-            args = (uid,)
-        sql += " ORDER BY id"
+        sql, args = _audit_select(self._t["audit"], "%s", uid)
 
         def work(cur: Any) -> list[AuditEntry]:
             cur.execute(sql, args)
-            return [
-                AuditEntry(
-                    uid=r["uid"],
-                    user=r["user"],
-                    action=r["action"],
-                    old_value=r["old_value"],
-                    new_value=r["new_value"],
-                    role=r["role"],
-                    at_utc=r["at_utc"],
-                )
-                for r in cur.fetchall()
-            ]
+            return [_audit_entry(r) for r in cur.fetchall()]
 
         return self._run(work)
 
@@ -1097,41 +1123,28 @@ class PgUpsStore:
                 (uid,),
             )
             row = cur.fetchone()
-            item = StoredItem.from_row(row) if row else None
-            change = rule(item)
-            now = time.time()
-            if change.fields and item is not None:
-                values = dict(change.fields)
-                _derived_fields(values)
-                values["version"] = item.version + 1
-                values["updated_utc"] = now
-                assignments = ", ".join(f"{k} = %s" for k in values)
-                cur.execute(
-                    f"UPDATE {self._t['workitems']} SET {assignments} "
-                    "WHERE uid = %s AND state = %s AND version = %s",
-                    [*values.values(), uid, item.state, item.version],
-                )
-                if cur.rowcount != 1:
-                    raise StoreBusy("the workitem changed during the transaction")
-            for new_uid, columns, dataset in change.inserts:
-                if not self._insert_row(cur, _new_row(new_uid, columns, dataset, None, now)):
-                    raise DuplicateItem(f"workitem {new_uid} exists")
-            self._add_audit(cur, change.audit, now)
-            return change
+
+            def execute(sql: str, args: Sequence[Any]) -> int:
+                cur.execute(sql, args)
+                return int(cur.rowcount)
+
+            return _apply_change(
+                uid,
+                StoredItem.from_row(row) if row else None,
+                rule,
+                table=self._t["workitems"],
+                mark="%s",
+                execute=execute,
+                insert_row=lambda new: self._insert_row(cur, new),
+                add_audit=lambda entries, now: self._add_audit(cur, entries, now),
+            )
 
         return self._run(work)
 
     def _add_audit(self, cur: Any, entries: Sequence[AuditEntry], now: float) -> None:
         if not entries:
             return
-        cur.executemany(
-            f'INSERT INTO {self._t["audit"]} (uid, at_utc, "user", role, action, old_value, '
-            "new_value) VALUES (%s, %s, %s, %s, %s, %s, %s)",
-            [
-                (e.uid, e.at_utc or now, e.user, e.role, e.action, e.old_value, e.new_value)
-                for e in entries
-            ],
-        )
+        cur.executemany(_audit_insert_sql(self._t["audit"], "%s"), _audit_params(entries, now))
 
 
 def open_store(

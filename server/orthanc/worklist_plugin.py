@@ -869,6 +869,17 @@ _HAND_BACK_BODY = frozenset(
 )
 
 
+def _extension_body(req: Request, allowed: frozenset[str], what: str) -> dict[str, Any]:
+    """The DICOM JSON body of a site extension resource ({} when empty); UpsError 400 naming
+    the attributes ``what`` does not take."""
+    body = ups.parse_dataset_body(req.body) if req.body.strip() else {}
+    unknown = sorted(set(body) - allowed)
+    if unknown:
+        names = ", ".join(ups.KEYWORD_BY_TAG.get(t, t) for t in unknown)
+        raise ups.UpsError(f"{what} does not take {names}", http_status=400)
+    return body
+
+
 def hand_back(req: Request, uid: str) -> Reply:
     """The holder gives IN PROGRESS workitem ``uid`` back to its pool, in one transaction.
 
@@ -885,11 +896,7 @@ def hand_back(req: Request, uid: str) -> Reply:
     assert SERVICE.config is not None and SERVICE.store is not None
     user = _caller(req)
     _require(user, ups.Permission.PERFORM)
-    body = ups.parse_dataset_body(req.body) if req.body.strip() else {}
-    unknown = sorted(set(body) - _HAND_BACK_BODY)
-    if unknown:
-        names = ", ".join(ups.KEYWORD_BY_TAG.get(t, t) for t in unknown)
-        raise ups.UpsError(f"a hand back does not take {names}", http_status=400)
+    body = _extension_body(req, _HAND_BACK_BODY, "a hand back")
     transaction_uid = ups.first(body, "TransactionUID")
     if not transaction_uid:
         raise ups.UpsError.from_status(
@@ -1015,11 +1022,7 @@ def request_second_read(req: Request, uid: str) -> Reply:
     config = SERVICE.config
     user = _caller(req)
     _require(user, ups.Permission.CLAIM)
-    body = ups.parse_dataset_body(req.body) if req.body.strip() else {}
-    unknown = sorted(set(body) - _SECOND_READ_BODY)
-    if unknown:
-        names = ", ".join(ups.KEYWORD_BY_TAG.get(t, t) for t in unknown)
-        raise ups.UpsError(f"a second-read request does not take {names}", http_status=400)
+    body = _extension_body(req, _SECOND_READ_BODY, "a second-read request")
     pool = ups.first(body, "ProcedureStepLabel")
     if not pool:
         raise ups.UpsError.from_status(
