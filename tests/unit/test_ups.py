@@ -550,3 +550,18 @@ def test_imports_only_the_standard_library() -> None:
         [python, "-c", code, str(REPO)], capture_output=True, text=True, check=True, timeout=30
     ).stdout
     assert out.strip() == "['workstation']"
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        {"0040A043": "not a sequence"},
+        {"0040A043": {"vr": "SQ", "Value": ["not an item"]}},
+        {"0040A043": {"vr": "SQ", "Value": [{"00080100": {"vr": "SH", "Value": []}}]}},
+        {"0040A043": {"vr": "SQ", "Value": [{}]}, "0040A124": "not an element"},
+    ],
+)
+def test_a_malformed_processing_parameter_is_no_second_read(item):
+    """A broken Scheduled Processing Parameters item must not break a worklist refresh."""
+    dataset = {"00741210": {"vr": "SQ", "Value": [item]}}
+    assert ups.second_read_of(dataset) is None

@@ -1452,10 +1452,17 @@ def second_read_parameters(first_uid: str) -> dict[str, Any]:
 def second_read_of(dataset: Mapping[str, Any]) -> str | None:
     """The first workitem's UID when ``dataset`` is a second read (by its parameters), else None."""
     for item in items(dataset, "ScheduledProcessingParametersSequence"):
-        names = (item.get(_CONCEPT_NAME) or {}).get("Value") or []
-        if names and code_value(names[0]) == FIRST_READ[0]:
-            uids = (item.get(_UIDREF) or {}).get("Value") or []
-            return str(uids[0]) if uids else None
+        name = item.get(_CONCEPT_NAME)
+        names = name.get("Value") if isinstance(name, Mapping) else None
+        if (
+            isinstance(names, list)
+            and names
+            and isinstance(names[0], Mapping)
+            and code_value(names[0]) == FIRST_READ[0]
+        ):
+            ref = item.get(_UIDREF)
+            uids = ref.get("Value") if isinstance(ref, Mapping) else None
+            return str(uids[0]) if isinstance(uids, list) and uids else None
     return None
 
 
