@@ -90,6 +90,10 @@ class _Handler(BaseHTTPRequestHandler):
         is_series_retrieve = path.endswith(f"/series/{SERIES}")
         if path.endswith("/instances"):
             self._send(200, _instances_json(), "application/dicom+json")
+        elif path.endswith(f"/studies/{STUDY}/series") and mode.endswith("counted"):
+            series = {"0020000E": {"vr": "UI", "Value": [SERIES]}}
+            series["00201209"] = {"vr": "IS", "Value": [len(SOPS)]}
+            self._send(200, json.dumps([series]).encode(), "application/dicom+json")
         elif mode == "e500":
             self._send(500, b'{"Message": "boom"}', "application/json")
         elif mode == "e401":
@@ -120,7 +124,7 @@ class _Handler(BaseHTTPRequestHandler):
             cut = body.index(OBJECTS[1]) + 500
             self._send(200, body[:cut], f"multipart/related; boundary={BOUNDARY}", len(body))
             self.close_connection = True
-        elif is_series_retrieve and mode == "badpart":
+        elif is_series_retrieve and mode in ("badpart", "badpartcounted"):
             bodies = [OBJECTS[0], b"this is not DICOM at all" * 10, OBJECTS[2]]
             self._send(200, _multipart(bodies), f"multipart/related; boundary={BOUNDARY}")
         else:
@@ -216,9 +220,12 @@ def test_broken_retrievals_keep_only_whole_objects(fake, tmp_path, mode, stored,
     store.close()
 
 
-def test_a_bad_part_is_rejected_and_reported_missing(fake, tmp_path):
+@pytest.mark.parametrize("mode", ["badpart", "badpartcounted"])
+def test_a_bad_part_is_rejected_and_reported_missing(fake, tmp_path, mode):
+    """With the series' count (short by one) and without it (no series-level QIDO-RS), the
+    instance list names the missing instance."""
     store = LocalArchive(tmp_path / "store")
-    with _client(fake, "badpart") as c:
+    with _client(fake, mode) as c:
         result = c.retrieve_series(STUDY, SERIES, store)
     assert (result.expected, result.received, result.missing) == (3, 2, (SOPS[1],))
     assert not result.complete

@@ -1,8 +1,9 @@
-"""WADO-RS into an empty store asks for the instance list (QIDO-RS) while the series streams.
+"""WADO-RS into an empty store asks for the series' count (QIDO-RS) while the series streams.
 
-A loopback HTTP server of the test's own answers the list and the series, each after a delay
-or with a fault, so the order of events is known: the list's own failure is what the caller
-sees, progress starts at (0, N) and ends at (N, N), and the two requests overlap.
+A loopback HTTP server of the test's own answers the count, the instance list and the series,
+each after a delay or with a fault, so the order of events is known: the two requests overlap,
+progress starts at (0, N) and ends at (N, N), the instance list is asked for only when the
+count is short or missing, and then the list's own failure is what the caller sees.
 """
 
 from __future__ import annotations
@@ -58,9 +59,19 @@ LISTING = json.dumps(
 ).encode()  # fmt: skip
 
 
+ASKED: list[tuple[str, str]] = []  # (mode, "count" | "list" | "series"), in order
+
+
+def _count(n: int) -> bytes:
+    return json.dumps(
+        [{"0020000E": {"vr": "UI", "Value": [SERIES]}, "00201209": {"vr": "IS", "Value": [n]}}]
+    ).encode()
+
+
 class _Handler(BaseHTTPRequestHandler):
-    """/MODE/dicom-web/...: ``slow`` delays both answers, ``listfail`` fails the list with 500,
-    ``listempty`` lists nothing."""
+    """/MODE/dicom-web/...: ``slow`` delays every answer, ``short`` counts one instance more
+    than the archive sends; ``listfail`` (the list fails with 500) and ``listempty`` (lists
+    nothing) have no series-level QIDO-RS, as some archives."""
 
     protocol_version = "HTTP/1.1"
 
@@ -79,12 +90,20 @@ class _Handler(BaseHTTPRequestHandler):
         path = rest.split("?")[0]
         if mode == "slow":
             time.sleep(DELAY_S)
-        if path.endswith("/instances"):
+        if path.endswith(f"/studies/{STUDY}/series"):
+            ASKED.append((mode, "count"))
+            if mode in ("slow", "ok", "short"):
+                self._send(200, _count(4 if mode == "short" else 3), "application/dicom+json")
+            else:
+                self._send(404, b"", "text/plain")
+        elif path.endswith("/instances"):
+            ASKED.append((mode, "list"))
             if mode == "listfail":
                 self._send(500, b'{"Message": "boom"}', "application/json")
             else:
                 self._send(200, b"[]" if mode == "listempty" else LISTING, "application/dicom+json")
         elif path.endswith(f"/series/{SERIES}"):
+            ASKED.append((mode, "series"))
             self._send(
                 200, BODY, f'multipart/related; type="application/dicom"; boundary={BOUNDARY}'
             )
@@ -123,6 +142,18 @@ def test_list_and_series_overlap_and_progress_is_whole(server: str, tmp_path: Pa
     # Two answers of 0.6 s each, asked for at once: well under the 1.2 s of one after the other.
     assert DELAY_S <= elapsed < 2 * DELAY_S - 0.05
     assert list(store.tmp_dir.iterdir()) == []
+    # The count sufficed: the instance list (slow to build on a big series) was not asked for.
+    assert sorted(kind for m, kind in ASKED if m == "slow") == ["count", "series"]
+    store.close()
+
+
+def test_a_short_count_asks_for_the_list(server: str, tmp_path: Path):
+    """The archive counts 4, sends 3 and lists 3: the list decides (the series is whole)."""
+    store = LocalArchive(tmp_path / "store")
+    with _client(server, "short") as c:
+        result = c.retrieve_series(STUDY, SERIES, store)
+    assert (result.expected, result.received, result.missing, result.complete) == (3, 3, (), True)
+    assert sorted(kind for m, kind in ASKED if m == "short") == ["count", "list", "series"]
     store.close()
 
 
