@@ -151,6 +151,16 @@ def main() -> int:
         mem.append((step, current_rss_mb(), peak_rss_mb(), *rss_split_mb()))
 
     note("interpreter, Qt, VTK loaded")
+    # The app never opens MPR cold: its 2D viewer (an OpenGL viewport) is up before. That
+    # viewer's cost (the GL driver's code and first context) is the app's baseline too.
+    from workstation.ui.viewport import ImageViewport
+
+    viewer_2d = ImageViewport()
+    viewer_2d.resize(SIZE, SIZE)
+    viewer_2d.show()
+    app.processEvents()
+    viewer_2d.render_window.Render()
+    note("+ the 2D viewer's viewport shown (the app before MPR opens)")
     t0 = time.perf_counter()
     volume = synthetic_ct(args.slices)
     made_s = time.perf_counter() - t0
@@ -309,7 +319,17 @@ def main() -> int:
     ratio = total / vol_mb
     verdict = "meets" if ratio <= 2.0 else "misses"
     print(f"| all open, peak above the interpreter | | | {total:.0f} | {ratio:.2f} | | |")
+    app_total = max(m[2] for m in mem) - mem[1][2]
+    app_ratio = app_total / vol_mb
+    print(
+        f"| all open, peak above the app with its 2D viewer | | | {app_total:.0f} "
+        f"| {app_ratio:.2f} | | |"
+    )
     print()
+    print(
+        f"Above the app as it is before MPR opens (2D viewer shown): {app_ratio:.2f}× — "
+        f"{'meets' if app_ratio <= 2.0 else 'misses'} the goal."
+    )
     how = (
         f"a 1/{reduction}-per-axis block mean (software OpenGL)"
         if reduction > 1

@@ -10,6 +10,7 @@ from PySide6.QtCore import Qt
 from support import clear_reader_annotations
 
 from workstation.archive.local import LocalArchive
+from workstation.core.settings import Settings, UiConfig
 from workstation.demo import CT_HEAD, CT_HEAD_PRIOR, MR_BRAIN
 from workstation.ui.main_window import MainWindow
 from workstation.ui.theme import apply_dark_theme
@@ -286,6 +287,12 @@ def test_mpr_tab_from_the_active_series(window, qtbot, artifact_dir):
     assert window.open_mpr() is True
     assert window.tabs.currentWidget() is window.mpr_view
     assert window.mpr_view.volume.array.shape == (150, 512, 512)
+    assert window.mpr_view.reduce_3d_on_software_gl is None  # no settings: the renderer decides
+    # A site's [ui] software_3d reaches the MPR view (and from it the 3D view).
+    window.settings = Settings(ui=UiConfig(software_3d="full"))
+    assert window.open_mpr() is True
+    assert window.mpr_view.reduce_3d_on_software_gl is False
+    window.settings = None
     qtbot.wait(100)
     window.open_study(CT_HEAD.study_instance_uid)
     window.grid.set_layout(1, 1)

@@ -62,3 +62,23 @@ def test_no_notice_when_the_reduction_is_off(qapp, monkeypatch):
     finally:
         view.close_views()
         view.close()
+
+
+def test_the_site_setting_full_keeps_3d_at_full_resolution(qapp, monkeypatch):
+    """``[ui] software_3d = "full"`` reaches the 3D view through MprView (the main window
+    passes it): no reduction, no notice, whatever the renderer."""
+    vol = _volume()
+    monkeypatch.setattr(render3d, "SOFTWARE_GL_MAX_TEXTURE_BYTES", vol.array.nbytes // 4)
+    view = MprView(vol, window=(40.0, 400.0), show_3d=True, reduce_3d_on_software_gl=False)
+    try:
+        view.resize(420, 360)
+        view.show()
+        qapp.processEvents()
+        view.render_all()
+        vp3 = view.viewport_3d
+        assert vp3 is not None and vp3.scene.reduction == 1
+        assert vp3.scene.render_image is view.image
+        assert not vp3.reduced_label.isVisibleTo(vp3)
+    finally:
+        view.close_views()
+        view.close()

@@ -353,7 +353,8 @@ def test_user_file_refines_the_site_sections_key_by_key(tmp_path):
         ONE_ARCHIVE
         + '[reader]\norganisation = "Hub"\n[worklist]\nsource = "archive"\npoll_s = 30\n'
         + f'site_file = "{site_json}"\n'
-        + '[ui]\nlanguage = "ar"\n[prefetch]\nstudies = 5\nbandwidth_mbit_s = 20\n',
+        + '[ui]\nlanguage = "ar"\nsoftware_3d = "full"\n'
+        + "[prefetch]\nstudies = 5\nbandwidth_mbit_s = 20\n",
     )
     user = _write(
         tmp_path / "u.toml",
@@ -364,7 +365,8 @@ def test_user_file_refines_the_site_sections_key_by_key(tmp_path):
     assert s.reader == ReaderConfig("Haddad^Lina", "Hub")
     assert s.dictation == DictationConfig("whisper", str(model))
     assert s.worklist == WorklistConfig("archive", "", str(site_json), 30.0)
-    assert s.ui == UiConfig("en")
+    assert s.ui == UiConfig("en", "full")  # language from the user, software_3d from the site
+    assert load_settings(user_path=user).ui.software_3d == "reduced"  # the default
     assert s.prefetch == PrefetchConfig(5, 2, 0.25, 20.0)
     assert s.has_archive() is True
     assert s.worklist_archive() == s.archive("hub")
@@ -390,6 +392,7 @@ def test_user_file_refines_the_site_sections_key_by_key(tmp_path):
         ),
         ('[worklist]\nsite_file = "/no/such.json"\n', "worklist.site_file: no such file"),
         ('[ui]\nlanguage = "fr"\n', "ui.language: must be one of system, en, ar"),
+        ('[ui]\nsoftware_3d = "half"\n', "ui.software_3d: must be one of reduced, full"),
         ("[prefetch]\nstudies = 51\n", "prefetch.studies: must be between 0 and 50"),
         ("[prefetch]\nshare = 0\n", "prefetch.share: must be more than 0 and at most 1"),
         ("[prefetch]\nbandwidth_mbit_s = -5\n", "prefetch.bandwidth_mbit_s: must not be neg"),

@@ -37,6 +37,7 @@ DEFAULT_OUR_AE_TITLE = "WORKSTATION"
 DICTATION_ENGINES = ("auto", "whisper", "pocketsphinx", "none")
 WORKLIST_SOURCES = ("embedded", "archive")
 UI_LANGUAGES = ("system", "en", "ar")
+UI_SOFTWARE_3D = ("reduced", "full")
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _ENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -126,6 +127,9 @@ class UiConfig:
     """How the application looks to its user."""
 
     language: str = "system"  # system | en | ar
+    # 3D where OpenGL is software (no GPU): "reduced" ray casts a half-resolution copy when the
+    # volume is large (the texture is a second copy in system memory), "full" the volume itself.
+    software_3d: str = "reduced"
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,7 +197,7 @@ _READER_KEYS = ("name", "organisation")
 _DICTATION_KEYS = ("engine", "model_path")
 _WORKLIST_KEYS = ("source", "archive", "site_file", "poll_s")
 _PREFETCH_KEYS = ("studies", "priors", "share", "bandwidth_mbit_s")
-_UI_KEYS = ("language",)
+_UI_KEYS = ("language", "software_3d")
 _ARCHIVE_KEYS = (
     "name",
     "dicomweb_url",
@@ -527,7 +531,10 @@ def _parse_sections(layer: _Layer, data: Mapping[str, Any]) -> dict[str, dict[st
         out["prefetch"] = {k: v for k, v in prefetch.items() if v is not None}
     raw = _table(layer, data, "ui", _UI_KEYS)
     if raw is not None:
-        values = {"language": layer.choice(raw, "language", "ui.", UI_LANGUAGES)}
+        values = {
+            "language": layer.choice(raw, "language", "ui.", UI_LANGUAGES),
+            "software_3d": layer.choice(raw, "software_3d", "ui.", UI_SOFTWARE_3D),
+        }
         out["ui"] = {k: v for k, v in values.items() if v is not None}
     return out
 

@@ -867,6 +867,9 @@ class MainWindow(QMainWindow):
             series_instance_uid=stack.series.series_instance_uid,
             archive=self.archive,
             study_instance_uid=stack.study.study_instance_uid,
+            reduce_3d_on_software_gl=(
+                None if self.settings is None else self.settings.ui.software_3d == "reduced"
+            ),
         )
         self._mpr_tab = self.tabs.addTab(self.mpr_view, self.tr("MPR"))
         self.tabs.setCurrentIndex(self._mpr_tab)

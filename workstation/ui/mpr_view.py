@@ -413,7 +413,11 @@ class Mpr3DViewport(QWidget):
         self.render_window = self.vtk_widget.GetRenderWindow()
         self.render_window.SetMultiSamples(0)  # ray casting gains nothing from MSAA
         self.scene = VolumeRenderView(
-            self.render_window, owner.image, preset, modality=owner.modality
+            self.render_window,
+            owner.image,
+            preset,
+            modality=owner.modality,
+            reduce_on_software_gl=owner.reduce_3d_on_software_gl,
         )
         interactor = self.render_window.GetInteractor()
         style = vtkInteractorStyleTrackballCamera()
@@ -571,11 +575,14 @@ class MprView(QWidget):
         series_instance_uid: str = "",
         archive: LocalArchive | None = None,
         study_instance_uid: str = "",
+        reduce_3d_on_software_gl: bool | None = None,
         parent: QWidget | None = None,
     ) -> None:
         """With ``archive`` and ``study_instance_uid`` the view stores what is measured on it
-        and shows again what was measured on this series before."""
+        and shows again what was measured on this series before. ``reduce_3d_on_software_gl``
+        is the site's ``[ui] software_3d`` (None: the renderer's default)."""
         super().__init__(parent)
+        self.reduce_3d_on_software_gl = reduce_3d_on_software_gl
         self.volume = volume
         self.modality = modality
         self.series_instance_uid = series_instance_uid
