@@ -193,6 +193,56 @@ def test_prefetch_of_two_worklist_studies_also_fetches_their_prior(archive, stor
     }
 
 
+def _spy_instance_lists(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The series whose instance list (QIDO-RS at instance level) the queue asks Orthanc for;
+    the real request still goes out."""
+    asked: list[str] = []
+    real = DicomWebClient.search_instances
+
+    def search_instances(self, study_uid: str, series_uid: str):  # type: ignore[no-untyped-def]
+        asked.append(series_uid)
+        return real(self, study_uid, series_uid)
+
+    monkeypatch.setattr(DicomWebClient, "search_instances", search_instances)
+    return asked
+
+
+def test_a_background_job_into_an_empty_store_goes_by_the_count(archive, store, monkeypatch):
+    """No instance list for a series the store holds none of: its count decides, and every
+    instance arrives (UIDs exactly the archive's)."""
+    asked = _spy_instance_lists(monkeypatch)
+    with RetrievalQueue(archive.config(), store) as queue:
+        job = queue.enqueue(A0.study_uid, Priority.PREFETCH)
+        assert job.wait(30)
+    assert job.state is JobState.COMPLETE, job.error
+    assert [(s.received, s.expected, s.complete) for s in job.series] == [(12, 12, True)]
+    assert asked == []
+    expected = {generate_uid(entropy_srcs=["queue-test", "A0", str(k)]) for k in range(12)}
+    assert {i.sop_instance_uid for i in store.instances(A0.series_uid)} == expected
+
+
+def test_a_background_job_on_a_partly_held_series_lists_it(archive, store, monkeypatch, tmp_path):
+    """Two of A1's six instances are local already: the list names the four to fetch."""
+    base = list(iter_series_datasets(PRIOR_SERIES, CT_HEAD_PRIOR))[: A1.slices]
+    paths = _write(A1, base, tmp_path)
+    store.import_paths(paths[:2])
+    asked = _spy_instance_lists(monkeypatch)
+    with RetrievalQueue(archive.config(), store) as queue:
+        job = queue.enqueue(A1.study_uid, Priority.PREFETCH)
+        assert job.wait(30)
+    assert job.state is JobState.COMPLETE, job.error
+    assert [(s.received, s.expected, s.complete) for s in job.series] == [(6, 6, True)]
+    assert asked == [A1.series_uid]
+    for p in paths:
+        ds = pydicom.dcmread(p)
+        stored = store.path_of(
+            next(
+                i for i in store.instances(A1.series_uid) if i.sop_instance_uid == ds.SOPInstanceUID
+            )
+        )
+        assert _pixels(stored) == _pixels(p)
+
+
 def test_foreground_job_overtakes_queued_prefetch_and_gets_most_of_the_link(archive, store):
     rate = 8e6
     share = 0.25
