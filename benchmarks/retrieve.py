@@ -166,8 +166,11 @@ def files_of(work: Path, variant: Variant) -> list[Path]:
 # -- the measurements (used on loopback and, in the client namespace, over the slow link) --------
 
 
-def curl_floor(url: str, accept: str, extra: tuple[str, ...] = ()) -> dict[str, float]:
-    """curl fetching ``url`` to /dev/null: its own transfer time, the wall time and the size."""
+def curl_floor(
+    url: str, accept: str, extra: tuple[str, ...] = (), out: str = "/dev/null"
+) -> dict[str, float]:
+    """curl fetching ``url`` to /dev/null (or ``out``): its own transfer time, the wall time
+    and the size."""
     started = time.perf_counter()
     r = subprocess.run(
         [
@@ -175,7 +178,7 @@ def curl_floor(url: str, accept: str, extra: tuple[str, ...] = ()) -> dict[str, 
             "-s",
             "-f",
             "-o",
-            "/dev/null",
+            out,
             "-w",
             "%{time_total} %{size_download} %{time_connect} %{time_starttransfer}",
             "-H",
@@ -374,6 +377,11 @@ def measure_link(
                 queue_job(dicomweb, v, scratch, progressive=True)
             )
             if dimse_port is not None:  # loopback only
+                answer = scratch / "curl-answer.multipart"
+                samples.setdefault("curl-file", []).append(
+                    curl_floor(series_url(dicomweb, v), accept, out=str(answer))
+                )
+                answer.unlink()
                 samples.setdefault("cget", []).append(cget(dicomweb, dimse_port, v, scratch))
                 samples.setdefault("python", []).append(python_floor(dicomweb, v, scratch))
         for _ in range(first_runs):
@@ -653,6 +661,7 @@ def print_loopback(
     size = median(s["curl"], "bytes")
     rows = [
         ("curl WADO-RS multipart → /dev/null (floor)", floor_t),
+        ("curl, the same answer → one file (context)", median(s["curl-file"], "seconds")),
         ("DicomWebClient.retrieve_series (WADO-RS)", median(s["wado"], "seconds")),
         ("RetrievalQueue background job (series)", median(s["queue-bg"], "seconds")),
         ("RetrievalQueue progressive job (instances)", median(s["queue-prog"], "seconds")),
