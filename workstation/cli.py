@@ -464,6 +464,7 @@ def cmd_query(args: argparse.Namespace) -> int:
         "AccessionNumber": args.accession,
         "StudyDate": args.date,
         "ModalitiesInStudy": args.modality,
+        "InstitutionName": args.institution,
     }
     try:
         if config.dicomweb_url and args.via != "cfind":
@@ -795,6 +796,9 @@ def add_archive_commands(sub) -> None:  # type: ignore[no-untyped-def]
     q.add_argument("--accession", metavar="NUMBER")
     q.add_argument("--date", metavar="FROM-TO", help="YYYYMMDD, or a range YYYYMMDD-YYYYMMDD")
     q.add_argument("--modality", metavar="MOD", help="a modality in the study, e.g. CT")
+    q.add_argument(
+        "--institution", metavar="NAME", help="the sending hospital; * and ? are wildcards"
+    )
     q.add_argument("--limit", type=int, metavar="N")
     q.add_argument("--via", choices=("qido", "cfind"), help="default: qido when configured")
     q.set_defaults(func=cmd_query)

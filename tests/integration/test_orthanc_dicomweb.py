@@ -249,6 +249,28 @@ def test_cli_query_and_retrieve(loaded, cli, tmp_path):
         "30 images",
     ]
     assert "1 studies on command-line" in q.stderr
+
+    # The sending hospital, with a space in it (Orthanc 1.10 matches it only as "?"), over
+    # QIDO-RS and over C-FIND; other tests of the module may have stored more studies.
+    def hospital(via: str, name: str) -> list[str]:
+        h = cli(
+            "query",
+            "--dicomweb-url",
+            url,
+            "--dimse",
+            f"127.0.0.1:{loaded.orthanc.dicom_port}:ORTHANC",
+            "--via",
+            via,
+            "--institution",
+            name,
+        )
+        assert h.returncode == 0, h.stderr
+        return [x.split("\t")[0] for x in h.stdout.strip().splitlines()]
+
+    for via in ("qido", "cfind"):
+        assert loaded.ct_study_uid in hospital(via, "Demo General*")
+        assert loaded.ct_study_uid in hospital(via, "Demo General Hospital")
+        assert hospital(via, "St Elsewhere*") == []
     store = tmp_path / "store"
     r = cli("retrieve", "--dicomweb-url", url, "--data-dir", str(store), loaded.ct_study_uid)
     assert r.returncode == 0, r.stderr

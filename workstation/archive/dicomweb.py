@@ -193,6 +193,9 @@ def instance_from_json(obj: Mapping[str, Any], study_uid: str, series_uid: str) 
     )
 
 
+_TEXT_KEYS = frozenset(("InstitutionName", "StudyDescription"))
+
+
 def study_query_params(filters: Mapping[str, Any]) -> dict[str, str]:
     """QIDO-RS query parameters from DICOM keywords (PS3.18 8.3.4), checked before sending.
 
@@ -220,6 +223,11 @@ def study_query_params(filters: Mapping[str, Any]) -> dict[str, str]:
                 # does not decode query arguments, so "Doe^Jane" would never match there. The
                 # single-character wildcard "?" matches the separator itself (PS3.4 C.2.2.2.4).
                 text = text.replace("^", "?").replace(" ", "?")
+            elif key in _TEXT_KEYS:
+                # The same for a space in a hospital or a description ("Demo General*" finds
+                # nothing on Orthanc 1.10, "Demo?General*" finds "Demo General Hospital").
+                # Identifiers keep their exact match.
+                text = text.replace(" ", "?")
             params[key] = text
         else:
             raise ValueError(

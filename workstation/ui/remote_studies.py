@@ -72,14 +72,12 @@ def _date(text: str, what: str) -> str:
 
 
 def _prefix_match(text: str) -> str:
-    """What a name or hospital box sends: a prefix match unless it holds a wildcard, spaces as
-    "?" (see :meth:`ArchiveSearchBar.filters`)."""
+    """What a name or hospital box sends: a prefix match unless it holds a wildcard (see
+    :meth:`ArchiveSearchBar.filters`); inner runs of spaces count as one."""
     text = " ".join(text.split())
     if not text:
         return ""
-    typed_wildcard = "*" in text or "?" in text
-    text = text.replace(" ", "?")
-    return text if typed_wildcard else text + "*"
+    return text if ("*" in text or "?" in text) else text + "*"
 
 
 class ArchiveSearchBar(QWidget):
@@ -131,10 +129,7 @@ class ArchiveSearchBar(QWidget):
         """The QIDO-RS keys of what is typed (DICOM keywords); ValueError for a bad date.
 
         A name or hospital without a wildcard matches as a prefix ("Doe" finds "Doe^Jane"), as
-        readers expect of a search box (PS3.4 C.2.2.2.4 wildcard matching). A space in them is
-        sent as the one-character wildcard "?", which matches the space everywhere: Orthanc
-        1.10's QIDO-RS matches no value that holds a space ("Demo General*" finds nothing,
-        "Demo?General*" finds "Demo General Hospital"; measured with the Debian package).
+        readers expect of a search box (PS3.4 C.2.2.2.4 wildcard matching).
         """
         out: dict[str, str] = {}
         if self.patient_id.text().strip():
