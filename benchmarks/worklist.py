@@ -3,7 +3,10 @@
 On loopback, in the same run, with the client's default settings (``http_compression = "auto"``:
 no gzip on a loopback host) unless a row says otherwise:
   (a) the HTTP floor: ``GET /system`` on the same authenticated session,
-  (b) a filtered worklist query, first page of 100: one state and one pool (one request), and
+  (b) a filtered worklist query, first page of 100: one state and one pool (one request;
+      unconditional: the client's kept answers cleared first), the same poll when nothing
+      changed since the last one (If-None-Match -> 304, the kept page reused), and after one
+      change elsewhere in the worklist (a claim of another item: 200 with a new ETag), and
       the default open worklist (SCHEDULED + IN PROGRESS: one request per state, merged); the
       same page with gzip asked for (``http_compression = "on"``), and the bare HTTP exchange
       of that page with and without gzip (no JSON decoding),
@@ -175,6 +178,12 @@ def populate(db: Path, site: ups.WorklistConfig, n: int, instances: int) -> list
     return uids
 
 
+def fresh(client: UpsRsClient, flt: WorklistFilter, **kw: Any) -> Any:
+    """A search without the kept answers (no If-None-Match): the full cost of a poll."""
+    client.clear_search_cache()
+    return client.search(flt, **kw)
+
+
 def ui_refresh(items: list[WorkItem], runs: int) -> dict[str, float]:
     """UI-thread time of WorklistTableModel.set_items with a QTableView attached."""
     from PySide6.QtWidgets import QApplication, QTableView
@@ -277,7 +286,12 @@ def main() -> int:
         rows.append(("GET /system with gzip (the floor before)", ms_gz_floor, _LAST_MIN[0], "gzip"))
 
         one = WorklistFilter(states=(ups.ProcedureStepState.SCHEDULED,), pools=("chest",))
-        ms, page = median_ms(lambda: rad.search(one, limit=100), args.runs)
+
+        def full_page() -> Any:
+            rad.clear_search_cache()  # unconditional: what every poll cost before ETags
+            return rad.search(one, limit=100)
+
+        ms, page = median_ms(full_page, args.runs)
         rows.append(
             (
                 "page of 100: SCHEDULED, pool chest (1 request)",
@@ -288,11 +302,58 @@ def main() -> int:
         )
         page_ratio = paired_ratio(
             lambda: session.get(proc.urls.http + "/system").raise_for_status(),
-            lambda: rad.search(one, limit=100),
+            full_page,
             2 * args.runs + 1,
         )
+
+        def unchanged_poll() -> Any:
+            result = rad.search(one, limit=100)
+            assert rad.last_status == 304, rad.last_status
+            return result
+
+        rad.search(one, limit=100)  # the poll before: its answer and ETag are kept
+        ms_304, page_304 = median_ms(unchanged_poll, args.runs)
+        assert page_304.items == page.items
+        rows.append(
+            (
+                "page of 100, unchanged since the last poll (304)",
+                ms_304,
+                _LAST_MIN[0],
+                f"{len(page_304.items)} rows reused, If-None-Match",
+            )
+        )
+        ratio_304 = paired_ratio(
+            lambda: session.get(proc.urls.http + "/system").raise_for_status(),
+            unchanged_poll,
+            2 * args.runs + 1,
+        )
+        # One change elsewhere before each timed poll: a claim of an unassigned body item, taken
+        # from the end of the list (the claim rows below take theirs from the start).
+        body = WorklistFilter(
+            states=(ups.ProcedureStepState.SCHEDULED,), pools=("body",), unassigned=True
+        )
+        to_change = iter(reversed([i.uid for i in rad.search_all(body)]))
+        changed_ms: list[float] = []
+        for run in range(args.runs + 1):
+            rad.change_state(
+                next(to_change), ups.ProcedureStepState.IN_PROGRESS, f"2.25.{time.time_ns()}"
+            )
+            t = time.perf_counter()
+            rad.search(one, limit=100)
+            elapsed = 1000 * (time.perf_counter() - t)
+            assert rad.last_status == 200, rad.last_status
+            if run:  # the first is the warm-up
+                changed_ms.append(elapsed)
+        rows.append(
+            (
+                "page of 100 after one change (200)",
+                statistics.median(changed_ms),
+                min(changed_ms),
+                "If-None-Match sent, tag stale",
+            )
+        )
         zipped = client("dr.chest", "on")
-        ms_zip, _ = median_ms(lambda: zipped.search(one, limit=100), args.runs)
+        ms_zip, _ = median_ms(lambda: fresh(zipped, one, limit=100), args.runs)
         rows.append(
             (
                 "page of 100 (1 request), http_compression = on",
@@ -302,7 +363,7 @@ def main() -> int:
             )
         )
         zipped.close()
-        ms_open, page = median_ms(lambda: rad.search(WorklistFilter(), limit=100), args.runs)
+        ms_open, page = median_ms(lambda: fresh(rad, WorklistFilter(), limit=100), args.runs)
         rows.append(
             (
                 "page of 100: open worklist (2 requests)",
@@ -314,7 +375,7 @@ def main() -> int:
         fat = UpsRsClient(
             rad.config, rad.user, claims=work / "fat.sqlite", site=site, include_inputs=True
         )
-        ms_fat, _ = median_ms(lambda: fat.search(one, limit=100), args.runs)
+        ms_fat, _ = median_ms(lambda: fresh(fat, one, limit=100), args.runs)
         rows.append(
             (
                 "page of 100, 1 request, with Input Information",
@@ -342,7 +403,9 @@ def main() -> int:
             ("page of 100, 1 request, HTTP only, uncompressed", ms_plain, _LAST_MIN[0], "identity")
         )
         full_runs = max(3, args.runs // 2)
-        ms_full, full = median_ms(lambda: rad.search_all(my_pools(rad.user)), full_runs, warmup=0)
+        ms_full, full = median_ms(
+            lambda: fresh(rad, my_pools(rad.user), limit=None).items, full_runs, warmup=0
+        )
         rows.append(("full 'my pools' set (all pages)", ms_full, _LAST_MIN[0], f"{len(full)} rows"))
 
         pool = iter(i.uid for i in rad.search_all(one))
@@ -441,6 +504,8 @@ def main() -> int:
         f"{page_ms / floor:.1f}× (paired with the floor run by run: {page_ratio:.1f}×; "
         f"min ÷ min: {page_min / floor_min:.1f}×) -> "
         f"{'met' if page_ms <= 100 and page_ratio <= 5 else 'NOT met'};"
+        f" unchanged poll (304): {ms_304:.1f} ms, {ms_304 / floor:.1f}× (paired: "
+        f"{ratio_304:.1f}×) -> {'met' if ms_304 <= 100 and ratio_304 <= 5 else 'NOT met'};"
         f" claim ≤ 50 ms: {ms_claim:.1f} ms -> {'met' if ms_claim <= 50 else 'NOT met'};"
         f" UI refresh ≤ 100 ms: {ui['1 % changed']:.1f} ms -> "
         f"{'met' if ui['1 % changed'] <= 100 else 'NOT met'}"

@@ -24,6 +24,13 @@ and ``due_key`` (the due time, or a far future for none), all written in the tra
 every change. A search page is then joined from stored JSON text (``page_json``) in index
 order (``priority_rank, due_key, created_utc, uid``) instead of decoding and re-encoding each
 workitem, and every search key the plugin maps to a column is filtered in SQL.
+
+Store generation (``generation()``): ``meta.generation`` is a counter incremented in the
+transaction of every committed change of workitems (an insert, a ``mutate`` that updates or
+inserts a row; never a refused change or an audit-only one), and ``meta.epoch`` a random UUID
+set once when the store is created (added to older stores when opened). Epoch and counter
+together name the worklist's state: the plugin's search ETag (RFC 9110 §8.8.3) is built on it,
+and Orthancs sharing one PostgreSQL read the same counter, so their ETags agree.
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ import json
 import sqlite3
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -84,6 +92,8 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 
 SCHEMA_VERSION = 2
 _VERSION_KEY = "schema_version"
+GENERATION_KEY = "generation"  # meta: committed changes of workitems, counted
+EPOCH_KEY = "epoch"  # meta: a random UUID of this store, set once at its creation
 NO_DUE = 1e300  # due_key of a workitem without a due time: after every real one
 # Input Information Sequence: the reference to every image, most of a reading workitem's bytes.
 SUMMARY_OMITS = frozenset({"00404021"})
@@ -335,6 +345,26 @@ def _audit_entry(r: Mapping[str, Any]) -> AuditEntry:
     )
 
 
+def _bump_sql(table: str, mark: str, integer: str) -> str:
+    """The UPDATE that counts one committed change in ``meta.generation``."""
+    return (
+        f"UPDATE {table} SET value = CAST(CAST(value AS {integer}) + 1 AS TEXT) WHERE key = {mark}"
+    )
+
+
+def _identity_rows() -> list[tuple[str, str]]:
+    """The meta rows a store gets once (kept when present): a fresh epoch, generation 0."""
+    return [(EPOCH_KEY, str(uuid.uuid4())), (GENERATION_KEY, "0")]
+
+
+def _generation_text(values: Mapping[str, str]) -> str:
+    """``epoch:counter`` from the two meta values; StoreBusy when a store lacks them."""
+    epoch, counter = values.get(EPOCH_KEY), values.get(GENERATION_KEY)
+    if epoch is None or counter is None:
+        raise StoreBusy("the worklist store has no generation yet (it is being created)")
+    return f"{epoch}:{int(counter)}"
+
+
 def _apply_change(
     uid: str,
     item: StoredItem | None,
@@ -345,13 +375,17 @@ def _apply_change(
     execute: Callable[[str, Sequence[Any]], int],
     insert_row: Callable[[Mapping[str, Any]], bool],
     add_audit: Callable[[Sequence[AuditEntry], float], None],
+    bump: Callable[[], None],
 ) -> Change:
     """The body of both stores' ``mutate``, inside their transaction: let ``rule`` decide on
     ``item`` (None: missing), write its fields with an UPDATE conditional on the state and
-    version read, its inserts and its audit. ``execute`` runs SQL and returns the row count.
+    version read, its inserts and its audit. ``execute`` runs SQL and returns the row count;
+    ``bump`` counts the change in the store generation, once, when a row was written (last, so
+    that PostgreSQL holds the generation row's lock only until the commit that follows).
     """
     change = rule(item)
     now = time.time()
+    changed = False
     if change.fields and item is not None:
         values = dict(change.fields)
         _derived_fields(values)
@@ -365,10 +399,14 @@ def _apply_change(
         )
         if count != 1:
             raise StoreBusy("the workitem changed during the transaction")
+        changed = True
     for new_uid, columns, dataset in change.inserts:
         if not insert_row(_new_row(new_uid, columns, dataset, None, now)):
             raise DuplicateItem(f"workitem {new_uid} exists")
+        changed = True
     add_audit(change.audit, now)
+    if changed:
+        bump()
     return change
 
 
@@ -395,6 +433,11 @@ class UpsStore:
                     f"worklist database {self.path} has schema version {version}: this plugin "
                     f"knows up to {SCHEMA_VERSION} (update the plugin)"
                 )
+            # Every store gets its epoch and generation once (stores made before them too).
+            c.executemany(
+                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
+                _identity_rows(),
+            )
             if version == SCHEMA_VERSION:
                 return
             have = {r["name"] for r in c.execute("PRAGMA table_info(workitems)")}
@@ -529,6 +572,18 @@ class UpsStore:
         row = self._conn().execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return row["value"] if row else None
 
+    def generation(self) -> str:
+        """``epoch:counter``: changes exactly when a change of workitems commits (one read)."""
+        rows = self._conn().execute(
+            "SELECT key, value FROM meta WHERE key IN (?, ?)", (EPOCH_KEY, GENERATION_KEY)
+        )
+        return _generation_text({r["key"]: r["value"] for r in rows})
+
+    @staticmethod
+    def _bump(conn: sqlite3.Connection) -> None:
+        if conn.execute(_bump_sql("meta", "?", "INTEGER"), (GENERATION_KEY,)).rowcount != 1:
+            conn.execute("INSERT INTO meta (key, value) VALUES (?, '1')", (GENERATION_KEY,))
+
     def set_meta(self, key: str, value: str) -> None:
         with self._write() as conn:
             conn.execute(
@@ -554,6 +609,7 @@ class UpsStore:
             if not self._insert_row(conn, row):
                 return False
             self._add_audit(conn, audit, now)
+            self._bump(conn)
         return True
 
     @staticmethod
@@ -588,6 +644,7 @@ class UpsStore:
                 execute=lambda sql, args: conn.execute(sql, args).rowcount,
                 insert_row=lambda new: self._insert_row(conn, new),
                 add_audit=lambda entries, now: self._add_audit(conn, entries, now),
+                bump=lambda: self._bump(conn),
             )
 
     @staticmethod
@@ -881,6 +938,13 @@ class PgUpsStore:
                 f"worklist schema {self.settings.schema!r} at {self.settings.where} has version "
                 f"{version}: this plugin knows up to {SCHEMA_VERSION} (update the plugin)"
             )
+        # Every store gets its epoch and generation once (schemas made before them too); the
+        # advisory lock of _create_schema keeps two Orthancs from racing here.
+        cur.executemany(
+            f"INSERT INTO {self._t['meta']} (key, value) VALUES (%s, %s) "
+            "ON CONFLICT (key) DO NOTHING",
+            _identity_rows(),
+        )
         if version == SCHEMA_VERSION:
             return
         for name, _sqlite_type, pg_type in _V2_COLUMNS:
@@ -1065,6 +1129,26 @@ class PgUpsStore:
 
         return self._run(work)
 
+    def generation(self) -> str:
+        """``epoch:counter`` (as ``UpsStore.generation``): every Orthanc of the site reads the
+        same row, so their search ETags agree."""
+
+        def work(cur: Any) -> str:
+            cur.execute(
+                f"SELECT key, value FROM {self._t['meta']} WHERE key IN (%s, %s)",
+                (EPOCH_KEY, GENERATION_KEY),
+            )
+            return _generation_text({r["key"]: r["value"] for r in cur.fetchall()})
+
+        return self._run(work)
+
+    def _bump(self, cur: Any) -> None:
+        cur.execute(_bump_sql(self._t["meta"], "%s", "BIGINT"), (GENERATION_KEY,))
+        if cur.rowcount != 1:
+            cur.execute(
+                f"INSERT INTO {self._t['meta']} (key, value) VALUES (%s, '1')", (GENERATION_KEY,)
+            )
+
     def set_meta(self, key: str, value: str) -> None:
         self._run(
             lambda cur: cur.execute(
@@ -1096,6 +1180,7 @@ class PgUpsStore:
             if not self._insert_row(cur, row):
                 return False
             self._add_audit(cur, audit, now)
+            self._bump(cur)
             return True
 
         return self._run(work)
@@ -1137,6 +1222,7 @@ class PgUpsStore:
                 execute=execute,
                 insert_row=lambda new: self._insert_row(cur, new),
                 add_audit=lambda entries, now: self._add_audit(cur, entries, now),
+                bump=lambda: self._bump(cur),
             )
 
         return self._run(work)

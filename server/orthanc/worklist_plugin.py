@@ -50,15 +50,26 @@ PoolSize). Several Orthanc processes on one PostgreSQL index then share one work
 stays atomic whichever process takes it. A search returns
 at most MaximumResults items, with a Warning naming how many more there are; only DICOM JSON
 bodies are accepted (others 415).
+
+Conditional search (RFC 9110 §8.8.3, §13.1.2, §15.4.5): a search answer (200 or 204) carries
+``ETag: "<hash>"`` over the store generation (``generation()``, changed by every committed
+change of workitems, shared by the Orthancs of one PostgreSQL), what decides the caller's view
+(user name, role, performer code, pools), the server's page cap, the Accept-Encoding and every
+query parameter. A request whose ``If-None-Match`` holds that tag (or ``*``; weak comparison)
+gets ``304 Not Modified`` with the tag and no body, and the page is not built. The generation is
+read before the page, so a tag can only be older than its page, never newer: a change that
+lands while a page is built gives the next poll a 200, never a stale 304.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import os
 import queue
+import re
 import signal
 import sqlite3
 import sys
@@ -462,11 +473,63 @@ def _answer_rows(
 _DEFAULT_SEARCH_TAGS = frozenset(ups.tag_of(k) for k in ups.DEFAULT_SEARCH_ATTRIBUTES)
 
 
+# Changes whenever the answer's form changes for the same store state (this plugin's output).
+_ETAG_FORMAT = "worklist-search-1"
+_ENTITY_TAG = re.compile(r'(?:W/)?"([^"]*)"')
+
+
+def search_etag(
+    user: ups.WorklistUser, params: dict[str, str], generation: str, coding: str = ""
+) -> str:
+    """The entity tag of a search answer (RFC 9110 §8.8.3): a hash of everything the page
+    depends on, so that equal tags mean equal answers (store state, caller's view, query);
+    ``coding`` is the request's Accept-Encoding (a strong tag names one content coding)."""
+    key = [
+        _ETAG_FORMAT,
+        generation,
+        coding,
+        user.name,
+        user.role.value,
+        user.performer_code or "",
+        sorted(user.pools),
+        SERVICE.maximum_results,
+        sorted(params.items()),
+    ]
+    digest = hashlib.sha256(json.dumps(key, separators=(",", ":")).encode("utf-8"))
+    return f'"{digest.hexdigest()[:40]}"'
+
+
+def none_match(header: str | None, etag: str) -> bool:
+    """Whether ``If-None-Match`` matches ``etag`` (RFC 9110 §13.1.2: ``*`` or a list of entity
+    tags, compared weakly: a ``W/`` prefix on either side is ignored)."""
+    if header is None:
+        return False
+    if header.strip() == "*":
+        return True
+    wanted = etag[2:] if etag.startswith("W/") else etag
+    return any(f'"{m.group(1)}"' == wanted for m in _ENTITY_TAG.finditer(header))
+
+
+def _cache_headers(etag: str) -> list[tuple[str, str]]:
+    """ETag plus what keeps shared caches from serving one user's page to another."""
+    return [
+        ("ETag", etag),
+        ("Cache-Control", "private, no-cache"),
+        ("Vary", "Authorization, Accept-Encoding"),
+    ]
+
+
 def search(req: Request) -> Reply:
     assert SERVICE.config is not None and SERVICE.store is not None
     t0 = time.perf_counter()
     user = _caller(req)
     _require(user, ups.Permission.VIEW_ALL, ups.Permission.VIEW_OWN)
+    # Read before the page is built (see the module docstring): a tag never outruns its page.
+    etag = search_etag(
+        user, req.params, SERVICE.store.generation(), req.headers.get("accept-encoding", "")
+    )
+    if none_match(req.headers.get("if-none-match"), etag):
+        return Reply(304, headers=_cache_headers(etag))
     query = ups.parse_search_query(req.params)
     visible = None
     if not user.may(ups.Permission.VIEW_ALL):
@@ -502,7 +565,7 @@ def search(req: Request) -> Reply:
         body = json.dumps([ups.select_attributes(r.dataset, query) for r in page])
         timings["encode"] = time.perf_counter() - t2
         timings["decoded"] = len(candidates)
-    headers = []
+    headers = _cache_headers(etag)
     if query.fuzzy_requested:
         headers.append(
             _warning(req.host, "fuzzymatching is not supported: literal matching was used")

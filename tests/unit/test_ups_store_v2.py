@@ -91,6 +91,21 @@ def test_a_version_1_store_is_migrated_in_place(tmp_path: Path) -> None:
     again.close()
 
 
+def test_a_version_1_store_gets_an_epoch_and_generation_once(tmp_path: Path) -> None:
+    path = tmp_path / "worklist.sqlite"
+    make_v1(path)
+    store = ups_store.UpsStore(path)
+    first = store.generation()
+    epoch, counter = first.rsplit(":", 1)
+    assert (len(epoch), epoch.count("-"), counter) == (36, 4, "0")  # a UUID, nothing counted yet
+    store.close()
+    again = ups_store.UpsStore(path)
+    assert again.generation() == first  # opening again keeps both
+    again.mutate("1.1", lambda item: ups_store.Change(fields={"state": "IN PROGRESS"}))
+    assert again.generation() == f"{epoch}:1"
+    again.close()
+
+
 def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "worklist.sqlite"
     ups_store.UpsStore(path).set_meta("schema_version", "3")

@@ -16,6 +16,11 @@ credentials and TLS settings (the same ``requests`` session set-up as the DICOMw
   sees POST query strings). PS3.18 puts them in the query string (``?{workitem}``,
   ``?{transaction-uid}``); a server that insists on that needs the query added in
   :meth:`UpsRsClient.create` and :meth:`UpsRsClient.update`.
+* Conditional refresh (RFC 9110 §13.1.2, §15.4.5): the last answer of each exact search request
+  (URL and parameters) is kept with its ``ETag``, in a small LRU cache of this client (so per
+  user and archive); the next identical request sends ``If-None-Match`` and a ``304 Not
+  Modified`` reuses the kept WorkItems without decoding anything. A 200 or 204 replaces the
+  entry, any failure drops it; a server without ETags is asked unconditionally, as before.
 * A refusal becomes UpsError (its PS3.4 status read from the Warning header), PermissionDenied
   (403), ClaimConflict, or RemoteError for transport, authentication and server failures. The
   messages carry status texts and UIDs, never patient data.
@@ -28,9 +33,12 @@ import json
 import logging
 import os
 import re
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -64,6 +72,21 @@ _MORE_RE = re.compile(r"There are (\d+) additional results")
 _PERFORMER_KEY = "ScheduledHumanPerformersSequence.HumanPerformerCodeSequence.CodeValue"
 _HOSPITAL_KEY = "ScheduledStationNameCodeSequence.CodeValue"
 _ACCESSION_KEY = "ReferencedRequestSequence.AccessionNumber"
+
+
+PAGE_CACHE_SIZE = 64  # search answers kept for conditional requests, per client
+PAGE_CACHE_ITEMS = 50_000  # and at most this many WorkItems in them (memory stays bounded)
+
+
+@dataclass(frozen=True, slots=True)
+class _CachedPage:
+    """One search answer as decoded, kept with its entity tag for If-None-Match."""
+
+    etag: str
+    items: tuple[WorkItem, ...]
+    count: int  # rows in the answer, broken ones included (the next page's offset moves by it)
+    remaining: int | None  # from the Warning "There are N additional results", if it said
+    warnings: tuple[str, ...]
 
 
 def default_claims_path() -> Path:
@@ -141,6 +164,13 @@ class UpsRsClient(WorklistBackend):
         self._includefield = ",".join(fields)
         self._seen_readers: dict[str, Reader] = {}
         self._seen_pools: set[str] = set()
+        self._pages: OrderedDict[tuple[str, tuple[tuple[str, str], ...]], _CachedPage] = (
+            OrderedDict()
+        )
+        self._pages_lock = threading.Lock()
+        self._cached_items = 0
+        # HTTP status of the last search page request (200, 204 or 304; None after a failure).
+        self.last_status: int | None = None
 
     def close(self) -> None:
         self._web.close()
@@ -156,8 +186,9 @@ class UpsRsClient(WorklistBackend):
         params: Mapping[str, str] | None = None,
         body: Mapping[str, Any] | None = None,
         ok: tuple[int, ...] = (200,),
+        extra_headers: Mapping[str, str] | None = None,
     ) -> requests.Response:
-        headers = {"Accept": DICOM_JSON}
+        headers = {"Accept": DICOM_JSON, **(extra_headers or {})}
         data = None
         if body is not None:
             headers["Content-Type"] = DICOM_JSON
@@ -278,29 +309,10 @@ class UpsRsClient(WorklistBackend):
         more = False
         while True:
             want = self.page_size if limit is None else min(self.page_size, limit - len(got))
-            r = self._request(
-                "GET",
-                "",
-                "a worklist search (UPS-RS)",
-                params={**params, "offset": str(pos), "limit": str(want)},
-                ok=(200, 204),
-            )
-            remaining = None
-            for text in warning_texts(r.headers.get("Warning")):
-                m = _MORE_RE.search(text)
-                if m:
-                    remaining = int(m.group(1))
-                elif text not in warnings:
-                    warnings.append(text)
-            with _gc_paused():
-                rows = self._json_list(r, "a worklist search")
-                count = len(rows)
-                for row in rows:
-                    try:
-                        got.append(WorkItem.from_dicom_json(row))
-                    except UpsError as exc:
-                        log.warning("skipping a workitem the archive sent broken: %s", exc)
-                del rows  # freed while paused: no collection goes through the page's objects
+            page = self._page({**params, "offset": str(pos), "limit": str(want)})
+            got.extend(page.items)
+            warnings.extend(w for w in page.warnings if w not in warnings)
+            count, remaining = page.count, page.remaining
             pos += count
             # A server that does not say how many remain has more when it filled the page.
             more = remaining > 0 if remaining is not None else (count > 0 and count >= want)
@@ -308,6 +320,82 @@ class UpsRsClient(WorklistBackend):
                 break
         self._learn(got)
         return got, more, warnings
+
+    def clear_search_cache(self) -> None:
+        """Forget every kept search answer: the next searches ask unconditionally."""
+        with self._pages_lock:
+            self._pages.clear()
+            self._cached_items = 0
+
+    def _page(self, params: dict[str, str]) -> _CachedPage:
+        """One search request, conditional when its last answer is kept (RFC 9110 §13.1.2):
+        a 304 reuses that answer, a 200 or 204 replaces it, a failure drops it."""
+        key = (self.base, tuple(sorted(params.items())))
+        with self._pages_lock:
+            cached = self._pages.get(key)
+        self.last_status = None  # stays None when the request fails
+        try:
+            r = self._request(
+                "GET",
+                "",
+                "a worklist search (UPS-RS)",
+                params=params,
+                ok=(200, 204, 304) if cached is not None else (200, 204),
+                extra_headers={"If-None-Match": cached.etag} if cached is not None else None,
+            )
+            self.last_status = r.status_code
+            if r.status_code == 304:
+                assert cached is not None
+                with self._pages_lock:
+                    if key in self._pages:
+                        self._pages.move_to_end(key)
+                return cached
+            page = self._decode_page(r)
+        except BaseException:
+            with self._pages_lock:
+                self._drop(key)
+            raise
+        with self._pages_lock:
+            self._drop(key)
+            if page.etag:
+                self._pages[key] = page
+                self._pages.move_to_end(key)
+                self._cached_items += len(page.items)
+                while len(self._pages) > PAGE_CACHE_SIZE or (
+                    self._cached_items > PAGE_CACHE_ITEMS and len(self._pages) > 1
+                ):
+                    self._cached_items -= len(self._pages.popitem(last=False)[1].items)
+        return page
+
+    def _drop(self, key: tuple[str, tuple[tuple[str, str], ...]]) -> None:
+        """Forget one kept answer (the lock is held)."""
+        old = self._pages.pop(key, None)
+        if old is not None:
+            self._cached_items -= len(old.items)
+
+    def _decode_page(self, r: requests.Response) -> _CachedPage:
+        """The WorkItems, row count, remaining count and other warnings of a 200 or 204."""
+        remaining = None
+        warnings: list[str] = []
+        for text in warning_texts(r.headers.get("Warning")):
+            m = _MORE_RE.search(text)
+            if m:
+                remaining = int(m.group(1))
+            elif text not in warnings:
+                warnings.append(text)
+        items: list[WorkItem] = []
+        with _gc_paused():
+            rows = self._json_list(r, "a worklist search")
+            count = len(rows)
+            for row in rows:
+                try:
+                    items.append(WorkItem.from_dicom_json(row))
+                except UpsError as exc:
+                    log.warning("skipping a workitem the archive sent broken: %s", exc)
+            del rows  # freed while paused: no collection goes through the page's objects
+        return _CachedPage(
+            r.headers.get("ETag") or "", tuple(items), count, remaining, tuple(warnings)
+        )
 
     def _search(
         self, flt: WorklistFilter, offset: int, limit: int | None, now: datetime
