@@ -57,6 +57,10 @@ log = logging.getLogger(__name__)
 DICOM_JSON = "application/dicom+json"
 EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1"
 _CHUNK = 1 << 20
+# Series of one study retrieved at once: each series request's round trip and the archive's
+# time to start its answer overlap the others' transfer (with its instance-count request, two
+# connections of the session's pool of 8 per series).
+SERIES_IN_PARALLEL = 3
 _INGEST_BATCH = 32  # parts ingested together: fewer index commits, bounded temp space
 _HOLD_BATCHES = 2  # batches kept in temp files while the series count is still on its way
 _STOW_BATCH_FILES = 50
@@ -662,13 +666,17 @@ class DicomWebClient:
         study_uid: str,
         archive: LocalArchive,
         progress: Callable[[Series, int, int], None] | None = None,
+        *,
+        parallel: int = SERIES_IN_PARALLEL,
     ) -> list[RetrieveResult]:
-        """Retrieve every series of a study; one result per series, in series-number order."""
+        """Retrieve every series of a study, ``parallel`` series at once over the pooled
+        session; one result per series, in series-number order."""
         return retrieve_each_series(
             self.search_series(study_uid),
             lambda uid, cb: self.retrieve_series(study_uid, uid, archive, cb),
             progress,
             f"the archive at {self.where} has no study {study_uid}",
+            parallel=parallel,
         )
 
     def _retrieve_multipart(

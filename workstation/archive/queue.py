@@ -311,6 +311,7 @@ class RetrievalQueue:
         *,
         workers: int = 2,
         foreground_streams: int = 6,
+        series_streams: int = 3,
         bandwidth_bytes_per_s: float | None = None,
         prefetch_share: float = 0.25,
         retry_first_s: float = 1.0,
@@ -323,6 +324,10 @@ class RetrievalQueue:
             raise ValueError(f"workers must be a whole number of at least 1 (got {workers!r})")
         if not isinstance(foreground_streams, int) or foreground_streams < 1:
             raise ValueError(f"foreground_streams must be at least 1 (got {foreground_streams!r})")
+        if isinstance(series_streams, bool) or not isinstance(series_streams, int):
+            raise ValueError(f"series_streams must be a whole number (got {series_streams!r})")
+        if series_streams < 1:
+            raise ValueError(f"series_streams must be at least 1 (got {series_streams!r})")
         if not 0.0 < prefetch_share <= 1.0:
             raise ValueError(f"prefetch_share must lie in (0, 1] (got {prefetch_share!r})")
         if bandwidth_bytes_per_s is not None and not bandwidth_bytes_per_s > 0:
@@ -335,6 +340,7 @@ class RetrievalQueue:
         self.archive = archive
         self.workers = workers
         self.foreground_streams = foreground_streams
+        self.series_streams = series_streams
         self.prefetch_share = prefetch_share
         self.retry_first_s = retry_first_s
         self.retry_max_s = retry_max_s
@@ -992,20 +998,55 @@ class RetrievalQueue:
         plans: list[_SeriesPlan],
         stop: threading.Event,
     ) -> None:
-        """Each series as one multipart answer; a series more than half there is resumed
-        instance by instance instead (PS3.18 10.4.1.1.4)."""
-        for plan in plans:
-            if not plan.listed:  # nothing of it local: the whole series, one answer
-                self._whole_series(job, client, plan, stop)
-                continue
-            missing = [i for i in plan.order if i.sop_instance_uid not in plan.have]
-            if not missing:
-                continue
-            if plan.have and len(missing) <= len(plan.expected_uids) // 2:
-                for inst in missing:
-                    self._fetch_instance(job, client, plan, inst, stop)
-                continue
+        """Each series as one multipart answer, ``series_streams`` series at once over the
+        job's session (each request's round trip and the archive's time to start an answer
+        overlap the others' transfer); a series more than half there is resumed instance by
+        instance instead (PS3.18 10.4.1.1.4). A series that fails does not stop the others:
+        its error is raised once they have ended (the retry then needs that series alone)."""
+        todo = [p for p in plans if not p.listed or any(
+            i.sop_instance_uid not in p.have for i in p.order
+        )]  # fmt: skip
+        if self.series_streams <= 1 or len(todo) <= 1:
+            for plan in todo:
+                self._one_series(job, client, plan, stop)
+            return
+
+        def run(plan: _SeriesPlan) -> None:
+            try:
+                self._one_series(job, client, plan, stop)
+            finally:
+                self.archive.index.close()  # this thread's own index connection
+
+        with concurrent.futures.ThreadPoolExecutor(
+            min(self.series_streams, len(todo)), thread_name_prefix="retrieval-series"
+        ) as pool:
+            futures = [pool.submit(run, plan) for plan in todo]
+            concurrent.futures.wait(futures)
+        failures = [f.exception() for f in futures if f.exception() is not None]
+        if failures:
+            # A cancelled job ends every series with _Stop; any other error is the cause.
+            real = [e for e in failures if not isinstance(e, _Stop)]
+            raise (real or failures)[0]  # type: ignore[misc]
+
+    def _one_series(
+        self,
+        job: RetrievalJob,
+        client: DicomWebClient,
+        plan: _SeriesPlan,
+        stop: threading.Event,
+    ) -> None:
+        """What a background job fetches of one series: all of it, or the missing instances."""
+        if not plan.listed:  # nothing of it local: the whole series, one answer
             self._whole_series(job, client, plan, stop)
+            return
+        missing = [i for i in plan.order if i.sop_instance_uid not in plan.have]
+        if not missing:
+            return
+        if plan.have and len(missing) <= len(plan.expected_uids) // 2:
+            for inst in missing:
+                self._fetch_instance(job, client, plan, inst, stop)
+            return
+        self._whole_series(job, client, plan, stop)
 
     def _whole_series(
         self,

@@ -7,6 +7,7 @@ that are missing, never shown as complete (DESIGN.md, "What must never happen").
 
 from __future__ import annotations
 
+import concurrent.futures
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -191,16 +192,33 @@ def retrieve_each_series(
     one: Callable[[str, Callable[[int, int], None] | None], RetrieveResult],
     progress: Callable[[Series, int, int], None] | None,
     no_study: str,
+    parallel: int = 1,
 ) -> list[RetrieveResult]:
     """Retrieve a study series by series, so each is judged complete (and resumed) alone.
 
     ``one(series_uid, progress)`` retrieves one series; ``no_study`` is the error when the
-    archive lists no series.
+    archive lists no series. ``parallel`` series run at once (each request's round trip and
+    the archive's time to start an answer overlap the others' transfer); the results come in
+    series order, and when some series failed, the first failure in that order is raised
+    after every series has ended (what the others stored stays stored).
     """
     if not series:
         raise RemoteError(no_study)
-    results = []
-    for s in in_series_order(series):
-        cb = (lambda d, t, s=s: progress(s, d, t)) if progress else None
-        results.append(one(s.series_instance_uid, cb))
-    return results
+    ordered = in_series_order(series)
+
+    def run(s: Series) -> RetrieveResult:
+        cb = (lambda d, t: progress(s, d, t)) if progress else None
+        return one(s.series_instance_uid, cb)
+
+    if parallel <= 1 or len(ordered) == 1:
+        return [run(s) for s in ordered]
+    with concurrent.futures.ThreadPoolExecutor(
+        min(parallel, len(ordered)), thread_name_prefix="series"
+    ) as pool:
+        futures = [pool.submit(run, s) for s in ordered]
+        concurrent.futures.wait(futures)
+    for f in futures:
+        exc = f.exception()
+        if exc is not None:
+            raise exc
+    return [f.result() for f in futures]
