@@ -7,6 +7,7 @@ import contextlib
 import logging
 import os
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -499,8 +500,43 @@ def cmd_query(args: argparse.Namespace) -> int:
     return 0
 
 
+def _retrieve_series(  # type: ignore[no-untyped-def]
+    one, study_uid: str, series_uids: list[str], store, parallel: int
+) -> list[tuple[str, Any, str | None]]:
+    """Each series by ``one(study, series, store, progress)``, ``parallel`` at once, under one
+    progress bar for the study; (series UID, result or None, error text or None) in the given
+    order. A failed series keeps what arrived whole (RetrieveError's result) and the others go
+    on."""
+    import concurrent.futures
+
+    from workstation.archive.remote import RemoteError, RetrieveError
+
+    bar = TerminalProgress(f"{len(series_uids)} series")
+    seen: dict[str, tuple[int, int]] = {}
+    lock = threading.Lock()
+
+    def run(series_uid: str) -> tuple[str, Any, str | None]:
+        def progress(done: int, total: int) -> None:
+            with lock:
+                seen[series_uid] = (done, total)
+                bar(sum(d for d, _ in seen.values()), sum(t for _, t in seen.values()))
+
+        try:
+            return series_uid, one(study_uid, series_uid, store, progress), None
+        except RetrieveError as exc:
+            return series_uid, exc.result, str(exc)
+        except RemoteError as exc:
+            return series_uid, None, str(exc)
+
+    if parallel <= 1 or len(series_uids) <= 1:
+        return [run(uid) for uid in series_uids]
+    with concurrent.futures.ThreadPoolExecutor(min(parallel, len(series_uids))) as pool:
+        return list(pool.map(run, series_uids))
+
+
 def cmd_retrieve(args: argparse.Namespace) -> int:
-    from workstation.archive.remote import RemoteError, RetrieveError, in_series_order
+    from workstation.archive.dicomweb import SERIES_IN_PARALLEL
+    from workstation.archive.remote import RemoteError, in_series_order
 
     settings, config = _archive_config(args)
     via = args.via or ("wado" if config.dicomweb_url else "cget")
@@ -557,17 +593,14 @@ def cmd_retrieve(args: argparse.Namespace) -> int:
                     print(f"error: {study_uid}: {exc}", file=sys.stderr)
                     all_complete = False
                     continue
-                for n, series_uid in enumerate(series_uids, 1):
-                    bar = TerminalProgress(f"Series {n}/{len(series_uids)}")
-                    try:
-                        result = one(study_uid, series_uid, store, bar)
-                    except RetrieveError as exc:
-                        result = exc.result
-                        print(f"error: {series_uid}: {exc}", file=sys.stderr)
+                # WADO-RS: several series at once; DIMSE: one association at a time.
+                parallel = SERIES_IN_PARALLEL if via == "wado" else 1
+                outcomes = _retrieve_series(one, study_uid, series_uids, store, parallel)
+                for series_uid, result, error in outcomes:
+                    if error is not None:
+                        print(f"error: {series_uid}: {error}", file=sys.stderr)
                         all_complete = False
-                    except RemoteError as exc:
-                        print(f"error: {series_uid}: {exc}", file=sys.stderr)
-                        all_complete = False
+                    if result is None:
                         continue
                     print(f"{series_uid}\t{result.summary()}")
                     if not result.complete:

@@ -279,6 +279,17 @@ def test_cli_query_and_retrieve(loaded, cli, tmp_path):
     a = LocalArchive(store)
     assert a.index.counts() == {"studies": 1, "series": 1, "instances": 30}
     a.close()
+    # A study of two series (retrieved together): one line each.
+    r = cli("retrieve", "--dicomweb-url", url, "--data-dir", str(store), loaded.samples_study_uid)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.strip().splitlines()
+    assert sorted(x.split("\t")[0] for x in lines) == sorted(
+        [loaded.mr_series_uid, loaded.jls_series_uid]
+    )
+    assert all("\t1/1 instances (1 received, 0 already present)" in x for x in lines)
+    a = LocalArchive(store)
+    assert a.index.counts() == {"studies": 2, "series": 3, "instances": 32}
+    a.close()
 
 
 def test_cli_check_tests_every_configured_archive(loaded, cli, isolated_home):
