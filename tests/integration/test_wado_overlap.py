@@ -187,3 +187,27 @@ def test_the_index_lists_the_series_uids(server: str, tmp_path: Path):
     assert store.index.sop_instance_uids(SERIES) == set(SOPS)
     assert store.index.sop_instance_uids(UID_ROOT + "9") == set()
     store.close()
+
+
+def test_two_retrievals_of_one_series_at_once_both_end_complete(server: str, tmp_path: Path):
+    """The CLI and the app's queue may fetch the same series into one store together: what
+    the other stored meanwhile counts as present, and neither reports the series partial."""
+    store = LocalArchive(tmp_path / "store")
+    results: list[object] = []
+
+    def fetch() -> None:
+        with _client(server, "slow") as c:
+            results.append(c.retrieve_series(STUDY, SERIES, store))
+
+    threads = [threading.Thread(target=fetch) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert len(results) == 2
+    for r in results:
+        assert (r.expected, r.missing, r.complete) == (3, (), True)  # type: ignore[attr-defined]
+        assert r.received + r.already_present == 3  # type: ignore[attr-defined]
+    assert sum(r.received for r in results) == 3  # type: ignore[attr-defined]
+    assert store.index.sop_instance_uids(SERIES) == set(SOPS)
+    store.close()

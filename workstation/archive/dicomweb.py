@@ -619,6 +619,8 @@ class DicomWebClient:
             have = archive.index.sop_instance_uids(series_uid)
             if count and len(have) >= count:
                 result.expected = count
+                # What another retrieval of the same series stored meanwhile counts as present.
+                result.already_present = max(0, len(have) - result.received)
                 expected.update(have)
             else:  # short, or no count given: the list says what is missing
                 listed()
