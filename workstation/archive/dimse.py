@@ -12,7 +12,7 @@ import contextlib
 import logging
 import socket
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -422,57 +422,32 @@ class DimseClient:
         if len(present) == len(expected):
             result.seconds = time.perf_counter() - started
             return result
-        classes = sorted({i.sop_class_uid for i in remote if i.sop_class_uid})
-        if not classes:
-            classes = list(COMMON_STORAGE_CLASSES)
-        contexts = [build_context(StudyRootQueryRetrieveInformationModelGet)]
-        contexts += storage_contexts(classes, self.config.transfer_syntax)
-        roles = [build_role(c, scp_role=True) for c in classes]
-        store_error: list[str] = []
 
-        def on_store(event: Any) -> int:
-            try:
-                ds = event.dataset
-                ds.file_meta = event.file_meta
-                sop = str(ds.get("SOPInstanceUID", ""))
-                if archive.add_dataset(ds):
-                    archive.commit()  # this handler's thread owns its index connection
-                    result.received += 1
-                    result.bytes_received += len(event.request.DataSet.getvalue())
-                elif sop not in present:
-                    present.add(sop)  # stored meanwhile by someone else: not ours to count
-                if progress:
-                    progress(min(len(present) + result.received, len(expected)), len(expected))
-                return 0x0000
-            except InvalidDicomError as exc:
-                result.rejected.append((f"object {result.received + 1}", str(exc)))
-                return 0xC000  # cannot understand (PS3.4 Table B.2-1)
-            except StoreError as exc:
-                store_error.append(str(exc))
-                return 0xA700  # out of resources
-            except Exception as exc:  # a handler must answer; pynetdicom would abort
-                log.warning("C-GET: unexpected %s storing one object", type(exc).__name__)
-                result.rejected.append((f"object {result.received + 1}", type(exc).__name__))
-                return 0xC001
+        def on_object(sop: str, new: bool, n_bytes: int) -> None:
+            if new:
+                result.received += 1
+                result.bytes_received += n_bytes
+            elif sop not in present:
+                present.add(sop)  # stored meanwhile by someone else: not ours to count
+            if progress:
+                progress(min(len(present) + result.received, len(expected)), len(expected))
+
+        def on_reject(reason: str) -> None:
+            result.rejected.append((f"object {result.received + 1}", reason))
 
         query = _query("SERIES", {"StudyInstanceUID": study_uid, "SeriesInstanceUID": series_uid})
-        final_status = None
         try:
-            with self._associate(
-                contexts, roles=roles, handlers=[(evt.EVT_C_STORE, on_store)]
-            ) as assoc:
-                for status, _identifier in assoc.send_c_get(
-                    query, StudyRootQueryRetrieveInformationModelGet
-                ):
-                    if not status or "Status" not in status:
-                        raise self._lost("C-GET")
-                    final_status = int(status.Status)
+            final_status = self._c_get(
+                [query],
+                [i.sop_class_uid for i in remote],
+                archive,
+                on_object,
+                on_reject=on_reject,
+            )
         except RemoteError as exc:
             result.missing = missing_uids(expected, archive, series_uid)
             result.seconds = time.perf_counter() - started
             raise RetrieveError(str(exc), result) from None
-        if store_error:
-            raise StoreError(store_error[0])
         result.missing = missing_uids(expected, archive, series_uid)
         result.seconds = time.perf_counter() - started
         if final_status not in (0x0000, *_WARNINGS) and result.missing:
@@ -506,6 +481,46 @@ class DimseClient:
         False returned. The caller judges completeness against its own C-FIND IMAGE list.
         Raises RemoteError (lost association, refused request) or StoreError (the disk).
         """
+
+        def on_object(sop: str, _new: bool, n_bytes: int) -> None:
+            if on_stored is not None and sop and archive.index.has_instance(sop):
+                on_stored(sop, n_bytes)
+
+        series_keys = {"StudyInstanceUID": study_uid, "SeriesInstanceUID": series_uid}
+        if sop_instance_uids is None:
+            queries = [_query("SERIES", series_keys)]
+        else:
+            wanted = list(dict.fromkeys(sop_instance_uids))
+            queries = [
+                _query("IMAGE", {**series_keys, "SOPInstanceUID": wanted[k : k + _MOVE_UID_BATCH]})
+                for k in range(0, len(wanted), _MOVE_UID_BATCH)
+            ]
+        final = self._c_get(queries, sop_class_uids, archive, on_object, should_stop=should_stop)
+        if final is None:
+            return False
+        if final not in (0x0000, *_WARNINGS):
+            log.warning("C-GET ended with status %#06x", final)
+        return True
+
+    def _c_get(
+        self,
+        queries: Sequence[Dataset],
+        sop_class_uids: Iterable[str],
+        archive: LocalArchive,
+        on_object: Callable[[str, bool, int], None],
+        *,
+        on_reject: Callable[[str], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> int | None:
+        """C-GET ``queries`` on one association into ``archive`` (PS3.4 C.4.3): the final status
+        of the last, or None when ``should_stop()`` turned true (the association is aborted).
+
+        We take the SCP role for the objects' storage classes (PS3.4 C.4.3.1, PS3.7 D.3.3.4),
+        so they arrive on the same association, each stored by ``add_dataset``;
+        ``on_object(sop_uid, new, n_bytes)`` follows each object that is in the store (``new``
+        False: it was there already). A rejected object goes to ``on_reject(reason)``, else to
+        the log. Raises RemoteError (lost association, no final status) or StoreError.
+        """
         classes = sorted({c for c in sop_class_uids if c}) or list(COMMON_STORAGE_CLASSES)
         contexts = [build_context(StudyRootQueryRetrieveInformationModelGet)]
         contexts += storage_contexts(classes, self.config.transfer_syntax)
@@ -519,32 +534,29 @@ class DimseClient:
             try:
                 ds = event.dataset
                 ds.file_meta = event.file_meta
+                new = archive.add_dataset(ds)
+                if new:
+                    archive.commit()  # this handler's thread owns its index connection
                 sop = str(ds.get("SOPInstanceUID", ""))
-                if archive.add_dataset(ds):
-                    archive.commit()
-                if on_stored is not None and sop and archive.index.has_instance(sop):
-                    on_stored(sop, len(event.request.DataSet.getvalue()))
+                on_object(sop, new, len(event.request.DataSet.getvalue()))
                 return 0x0000
             except InvalidDicomError as exc:
-                log.warning("C-GET: one object rejected: %s", exc)
+                if on_reject is not None:
+                    on_reject(str(exc))
+                else:
+                    log.warning("C-GET: one object rejected: %s", exc)
                 return 0xC000  # cannot understand (PS3.4 Table B.2-1)
             except StoreError as exc:
                 store_error.append(str(exc))
                 return 0xA700  # out of resources
             except Exception as exc:  # a handler must answer; pynetdicom would abort
                 log.warning("C-GET: unexpected %s storing one object", type(exc).__name__)
+                if on_reject is not None:
+                    on_reject(type(exc).__name__)
                 return 0xC001
 
-        series_keys = {"StudyInstanceUID": study_uid, "SeriesInstanceUID": series_uid}
-        if sop_instance_uids is None:
-            queries = [_query("SERIES", series_keys)]
-        else:
-            wanted = list(dict.fromkeys(sop_instance_uids))
-            queries = [
-                _query("IMAGE", {**series_keys, "SOPInstanceUID": wanted[k : k + _MOVE_UID_BATCH]})
-                for k in range(0, len(wanted), _MOVE_UID_BATCH)
-            ]
         model = StudyRootQueryRetrieveInformationModelGet
+        final = None
         with self._associate(
             contexts, roles=roles, handlers=[(evt.EVT_C_STORE, on_store)]
         ) as assoc:
@@ -553,7 +565,7 @@ class DimseClient:
                 for status, _identifier in assoc.send_c_get(query, model, msg_id=msg_id):
                     if stopping():
                         assoc.abort()
-                        return False
+                        return None
                     if not status or "Status" not in status:
                         raise self._lost("C-GET")
                     final = int(status.Status)
@@ -561,9 +573,7 @@ class DimseClient:
                     raise self._lost("C-GET")
                 if store_error:
                     raise StoreError(store_error[0])
-                if final not in (0x0000, *_WARNINGS):
-                    log.warning("C-GET ended with status %#06x", final)
-        return True
+        return final
 
     def get_study(
         self,
