@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import logging
 import os
 import sys
@@ -507,9 +508,7 @@ def _retrieve_series(  # type: ignore[no-untyped-def]
     progress bar for the study; (series UID, result or None, error text or None) in the given
     order. A failed series keeps what arrived whole (RetrieveError's result) and the others go
     on."""
-    import concurrent.futures
-
-    from workstation.archive.remote import RemoteError, RetrieveError
+    from workstation.archive.remote import RemoteError, RetrieveError, at_once
 
     bar = TerminalProgress(f"{len(series_uids)} series")
     seen: dict[str, tuple[int, int]] = {}
@@ -530,8 +529,11 @@ def _retrieve_series(  # type: ignore[no-untyped-def]
 
     if parallel <= 1 or len(series_uids) <= 1:
         return [run(uid) for uid in series_uids]
-    with concurrent.futures.ThreadPoolExecutor(min(parallel, len(series_uids))) as pool:
-        return list(pool.map(run, series_uids))
+    outcomes = at_once([functools.partial(run, uid) for uid in series_uids], parallel)
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome  # not an archive's failure: a bug or the disk
+    return outcomes  # type: ignore[return-value]
 
 
 def cmd_retrieve(args: argparse.Namespace) -> int:

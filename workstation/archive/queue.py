@@ -30,6 +30,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import enum
+import functools
 import itertools
 import logging
 import os
@@ -52,7 +53,7 @@ from workstation.archive.multipart import (
     read_multipart,
 )
 from workstation.archive.progressive import progressive_order
-from workstation.archive.remote import RemoteError, RemoteInstance, local_sop_uids
+from workstation.archive.remote import RemoteError, RemoteInstance, at_once, local_sop_uids
 from workstation.core.errors import InvalidDicomError, NotFoundError, WorkstationError
 from workstation.core.events import Event
 from workstation.core.model import Series, Study
@@ -1017,12 +1018,8 @@ class RetrievalQueue:
             finally:
                 self.archive.index.close()  # this thread's own index connection
 
-        with concurrent.futures.ThreadPoolExecutor(
-            min(self.series_streams, len(todo)), thread_name_prefix="retrieval-series"
-        ) as pool:
-            futures = [pool.submit(run, plan) for plan in todo]
-            concurrent.futures.wait(futures)
-        failures = [f.exception() for f in futures if f.exception() is not None]
+        outcomes = at_once([functools.partial(run, plan) for plan in todo], self.series_streams)
+        failures = [o for o in outcomes if isinstance(o, BaseException)]
         if failures:
             # A cancelled job ends every series with _Stop; any other error is the cause.
             real = [e for e in failures if not isinstance(e, _Stop)]

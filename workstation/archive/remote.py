@@ -8,10 +8,11 @@ that are missing, never shown as complete (DESIGN.md, "What must never happen").
 from __future__ import annotations
 
 import concurrent.futures
+import functools
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from workstation.core.errors import WorkstationError
 from workstation.core.model import Series
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from workstation.core.settings import ArchiveConfig
 
 ProgressCallback = Callable[[int, int], None]
+T = TypeVar("T")
 
 # Study search keys a caller may give, as DICOM keywords (PS3.18 Table 10.6.1-5, PS3.4 C.6.2.1.2).
 STUDY_SEARCH_KEYS = (
@@ -212,13 +214,19 @@ def retrieve_each_series(
 
     if parallel <= 1 or len(ordered) == 1:
         return [run(s) for s in ordered]
+    outcomes = at_once([functools.partial(run, s) for s in ordered], parallel)
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
+    return outcomes  # type: ignore[return-value]
+
+
+def at_once(calls: Sequence[Callable[[], T]], parallel: int) -> list[T | BaseException]:
+    """Every call, up to ``parallel`` at once on threads of their own, each to its end: each
+    one's result, or what it raised, in the calls' order."""
     with concurrent.futures.ThreadPoolExecutor(
-        min(parallel, len(ordered)), thread_name_prefix="series"
+        max(1, min(parallel, len(calls))), thread_name_prefix="at-once"
     ) as pool:
-        futures = [pool.submit(run, s) for s in ordered]
+        futures = [pool.submit(call) for call in calls]
         concurrent.futures.wait(futures)
-    for f in futures:
-        exc = f.exception()
-        if exc is not None:
-            raise exc
-    return [f.result() for f in futures]
+    return [exc if (exc := f.exception()) is not None else f.result() for f in futures]
