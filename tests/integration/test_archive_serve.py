@@ -15,31 +15,20 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 import requests
+from support import wait_for
 
 from workstation.archive.orthanc import free_port
 from workstation.archive.serve import DEFAULT_SITE_CONFIG
 from workstation.core.ups import reading_workitem_uid
 
-T = TypeVar("T")
 START_TIMEOUT_S = 30.0
 STOP_BOUND_S = 15.0  # Orthanc 1.10's own clean stop takes about 2-4 s
 SERVE = [sys.executable, "-m", "workstation.archive.serve"]
-
-
-def wait_for(probe: Callable[[], T | None], timeout_s: float = 15.0, what: str = "it") -> T:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
 
 
 class Served:

@@ -26,6 +26,7 @@ from upsrs_helpers import (
     UpsApi,
     audit_rows,
     start_worklist_orthanc,
+    upsrs_client,
 )
 
 from workstation.archive.orthanc import OrthancProcess
@@ -57,19 +58,8 @@ def client(server: OrthancProcess, tmp_path: Path) -> Iterator[Callable[..., Ups
     made: list[UpsRsClient] = []
 
     def make(user: str, claims: Path | None = None, password: str = PASSWORD) -> UpsRsClient:
-        config = ArchiveConfig(
-            name="hub",
-            dicomweb_url=server.urls.dicomweb,
-            auth="basic",
-            user=user,
-            password=password,
-            read_timeout_s=30.0,
-        )
-        c = UpsRsClient(
-            config,
-            SITE.user(user) or ups.WorklistUser(user, ups.Role.RADIOLOGIST),
-            claims=claims or tmp_path / "claims.sqlite",
-            site=SITE,
+        c = upsrs_client(
+            server.urls.dicomweb, user, claims or tmp_path / "claims.sqlite", password=password
         )
         made.append(c)
         return c

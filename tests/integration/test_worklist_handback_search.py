@@ -25,7 +25,6 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "worklist"))
 from upsrs_helpers import (
-    PASSWORD,
     SITE_CONFIG,
     UID_ROOT,
     UpsApi,
@@ -34,12 +33,12 @@ from upsrs_helpers import (
     start_worklist_orthanc,
     storescu,
     uid_from_location,
+    upsrs_client,
     write_ct_study,
 )
 
 from workstation.archive.orthanc import OrthancProcess
 from workstation.core import ups
-from workstation.core.settings import ArchiveConfig
 from workstation.worklist.model import WorkItem, WorklistFilter
 from workstation.worklist.upsrs import UpsRsClient
 
@@ -61,15 +60,7 @@ def client(server: OrthancProcess, tmp_path: Path) -> Iterator[Callable[[str], U
     made: list[UpsRsClient] = []
 
     def make(user: str) -> UpsRsClient:
-        config = ArchiveConfig(
-            name="hub",
-            dicomweb_url=server.urls.dicomweb,
-            auth="basic",
-            user=user,
-            password=PASSWORD,
-            read_timeout_s=30.0,
-        )
-        c = UpsRsClient(config, SITE.users[user], claims=tmp_path / f"{user}.sqlite", site=SITE)
+        c = upsrs_client(server.urls.dicomweb, user, tmp_path / f"{user}.sqlite")
         made.append(c)
         return c
 

@@ -12,11 +12,12 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 import requests
 from pg import SYSTEM_PYTHON, PgCluster, pg_cluster, require_postgres
+from support import wait_for
 from upsrs_helpers import (
     ORTHANC_USERS,
     PASSWORD,
@@ -28,6 +29,7 @@ from upsrs_helpers import (
     start_worklist_orthanc,
     storescu,
     uid_from_location,
+    upsrs_client,
     workitem,
     write_ct_study,
 )
@@ -35,26 +37,13 @@ from upsrs_helpers import (
 from workstation.archive.orthanc import DICOMWEB_PLUGIN, PYTHON_PLUGIN, OrthancProcess
 from workstation.archive.remote import RemoteError
 from workstation.core import ups
-from workstation.core.settings import ArchiveConfig
 from workstation.core.ups import ProcedureStepState as S
 from workstation.worklist import upsrs
 from workstation.worklist.model import WorklistFilter
 from workstation.worklist.upsrs import UpsRsClient
 
-T = TypeVar("T")
 SITE = ups.load_worklist_config(SITE_CONFIG)
 SERVER_DIR = REPO / "server" / "orthanc"
-
-
-def wait_for(probe: Callable[[], T | None], timeout_s: float = 15.0, what: str = "it") -> T:
-    """Poll ``probe`` every 50 ms until it returns something truthy."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
 
 
 @pytest.fixture(scope="module")
@@ -68,17 +57,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OrthancProcess]
 
 
 def make_client(dicomweb: str, user: str, tmp_path: Path) -> UpsRsClient:
-    config = ArchiveConfig(
-        name="hub",
-        dicomweb_url=dicomweb,
-        auth="basic",
-        user=user,
-        password=PASSWORD,
-        read_timeout_s=30.0,
-    )
-    return UpsRsClient(
-        config, SITE.users[user], claims=tmp_path / f"{user}-claims.sqlite", site=SITE
-    )
+    return upsrs_client(dicomweb, user, tmp_path / f"{user}-claims.sqlite")
 
 
 @pytest.fixture

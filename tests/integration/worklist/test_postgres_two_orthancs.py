@@ -15,13 +15,14 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 import requests
 from pg import ORTHANC_PG_INDEX, SYSTEM_PYTHON, PgCluster, pg_cluster, require_postgres
+from support import wait_for
 from upsrs_helpers import (
     ORTHANC_USERS,
     PASSWORD,
@@ -40,21 +41,10 @@ from upsrs_helpers import (
 from workstation.archive.orthanc import DICOMWEB_PLUGIN, PYTHON_PLUGIN, OrthancProcess, free_port
 from workstation.core.ups import reading_workitem_uid
 
-T = TypeVar("T")
 WORKER = Path(__file__).with_name("claim_worker.py")
 ITEMS = 100
 SLOT_MS = 10
 HOSPITAL = "St Elsewhere General Hospital"
-
-
-def wait_for(probe: Callable[[], T | None], timeout_s: float = 15.0, what: str = "it") -> T:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
 
 
 def pg_orthanc(

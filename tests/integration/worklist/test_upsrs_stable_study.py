@@ -8,13 +8,13 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 import requests
+from support import wait_for
 from upsrs_helpers import (
     PASSWORD,
     UID_ROOT,
@@ -30,19 +30,7 @@ from upsrs_helpers import (
 from workstation.archive.orthanc import OrthancProcess
 from workstation.core.ups import reading_workitem_uid
 
-T = TypeVar("T")
 HOSPITAL = "St Elsewhere General Hospital"
-
-
-def wait_for(probe: Callable[[], T | None], timeout_s: float = 15.0, what: str = "it") -> T:
-    """Poll ``probe`` every 50 ms until it returns something truthy."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
 
 
 def items_of(lead: UpsApi, patient_id: str) -> list[dict[str, Any]]:

@@ -23,6 +23,9 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from workstation.archive.orthanc import OrthancProcess
+from workstation.core import ups
+from workstation.core.settings import ArchiveConfig
+from workstation.worklist.upsrs import UpsRsClient
 
 REPO = Path(__file__).resolve().parents[3]
 PLUGIN = REPO / "server" / "orthanc" / "worklist_plugin.py"
@@ -288,3 +291,21 @@ def storescu(proc: OrthancProcess, paths: Sequence[Path]) -> None:
         env={**os.environ, "TCP_NODELAY": "1"},  # dcmtk reads it (STACK.md: Nagle on C-STORE)
     )
     assert result.returncode == 0, result.stderr
+
+
+def upsrs_client(
+    dicomweb: str, user: str, claims: Path, *, password: str = PASSWORD
+) -> UpsRsClient:
+    """The workstation's UPS-RS client acting as ``user`` of SITE_CONFIG (an unknown user as a
+    radiologist), basic auth, its claims in ``claims``."""
+    site = ups.load_worklist_config(SITE_CONFIG)
+    config = ArchiveConfig(
+        name="hub",
+        dicomweb_url=dicomweb,
+        auth="basic",
+        user=user,
+        password=password,
+        read_timeout_s=30.0,
+    )
+    person = site.user(user) or ups.WorklistUser(user, ups.Role.RADIOLOGIST)
+    return UpsRsClient(config, person, claims=claims, site=site)
