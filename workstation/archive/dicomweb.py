@@ -587,15 +587,16 @@ class DicomWebClient:
         if not local:
             counting = _Background(lambda: self._series_count(study_uid, series_uid))
 
-            told: list[bool] = []
+            told = False
 
             def tick() -> None:
+                nonlocal told
                 counting.wait()
                 n = counting.value()
                 if progress:
                     total = n if n else result.received
                     if not told:  # the count first, as on a resume
-                        told.append(True)
+                        told = True
                         progress(0, total)
                     progress(min(result.received, total), total)
 
