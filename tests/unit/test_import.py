@@ -9,6 +9,7 @@ import hashlib
 import os
 import shutil
 import stat
+import threading
 import time
 import zipfile
 from collections.abc import Callable
@@ -601,6 +602,41 @@ def test_ingest_file_renames_into_place_and_skips_duplicates(archive, sample):
         archive.ingest_file(bad)
     assert bad.exists()  # left to the caller
     assert archive.index.counts()["instances"] == 1
+
+
+def test_the_same_instance_ingested_by_two_threads_at_once_is_new_once(archive):
+    """Two retrievals may store one instance at the same moment, each on its own index
+    connection, both past the early "already stored?" check: the index's own answer, given
+    inside the write transaction, makes exactly one of them report it new."""
+    raw = sample_bytes("CT_small.dcm")
+    start = threading.Barrier(2)
+    answers: list[bool] = []
+
+    def ingest(name: str) -> None:
+        part = archive.tmp_dir / name
+        part.write_bytes(raw)
+        start.wait()
+        try:
+            answers.append(archive.ingest_file(part))
+            archive.commit()
+        finally:
+            archive.index.close()  # this thread's connection
+
+    for _ in range(20):  # the race is won differently each round; the count never is
+        answers.clear()
+        threads = [threading.Thread(target=ingest, args=(f"{k}.part",)) for k in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        assert sorted(answers) == [False, True]
+        assert archive.index.counts()["instances"] == 1
+        (inst,) = all_instances(archive)
+        assert archive.path_of(inst).read_bytes() == raw
+        for i in all_instances(archive):  # forget it for the next round
+            archive.index.connection().execute("DELETE FROM instances")
+            archive.commit()
+            archive.path_of(i).unlink()
 
 
 def test_a_second_store_object_keeps_fresh_temp_files(archive):

@@ -223,8 +223,13 @@ class StoreIndex:
         )
         return row is not None
 
-    def add(self, patient: Patient, study: Study, series: Series, instance: Instance) -> None:
-        """Insert one instance and, the first time they are seen, its series and study."""
+    def add(self, patient: Patient, study: Study, series: Series, instance: Instance) -> bool:
+        """Insert one instance and, the first time they are seen, its series and study.
+
+        True when the instance was not indexed before. The question is asked inside the write
+        transaction the study's insert opened, so of two connections storing the same instance
+        at once exactly one hears True (the other waits for its commit).
+        """
         conn = self.connection()
         conn.execute(
             f"INSERT OR IGNORE INTO studies ({', '.join(_PATIENT_FIELDS + _STUDY_FIELDS)}, "
@@ -239,6 +244,9 @@ class StoreIndex:
             f"VALUES ({', '.join('?' * len(_SERIES_FIELDS))})",
             [getattr(series, f) for f in _SERIES_FIELDS],
         )
+        known = conn.execute(
+            "SELECT 1 FROM instances WHERE sop_instance_uid=?", (instance.sop_instance_uid,)
+        ).fetchone()
         values = []
         for f in _INSTANCE_FIELDS:
             v = getattr(instance, f)
@@ -250,6 +258,7 @@ class StoreIndex:
             f"VALUES ({', '.join('?' * len(_INSTANCE_FIELDS))})",
             values,
         )
+        return known is None
 
     def commit(self) -> None:
         self.connection().commit()

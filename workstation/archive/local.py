@@ -403,18 +403,18 @@ class LocalArchive:
         tmp = self._tmp_path()
         try:
             ds.save_as(tmp, enforce_file_format=True)
-            self._ingest_tmp(tmp, label=f"dataset {sop or '(no SOP Instance UID)'}")
+            return self._ingest_tmp(tmp, label=f"dataset {sop or '(no SOP Instance UID)'}")
         finally:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
-        return True
 
     def ingest_file(self, path: str | os.PathLike[str]) -> bool:
         """Move a complete file written under :attr:`tmp_dir` into the store and index it.
 
-        Returns False, and deletes the file, when its SOP Instance UID is already stored.
-        Raises :class:`InvalidDicomError` (the file is left to the caller). Call
-        :meth:`commit` after a batch.
+        Returns False, and deletes the file, when its SOP Instance UID is already stored (also
+        when another retrieval stored it at the same moment: then its copy is replaced by this
+        identical one). Raises :class:`InvalidDicomError` (the file is left to the caller).
+        Call :meth:`commit` after a batch.
         """
         tmp = Path(path)
         with open(tmp, "rb") as fp:
@@ -427,8 +427,7 @@ class LocalArchive:
             _add_file_meta(full)
             full.save_as(tmp, enforce_file_format=True)
             parsed = self._reparse(tmp)
-        self._place(tmp, parsed)
-        return True
+        return self._place(tmp, parsed)
 
     def commit(self) -> None:
         self.index.commit()
@@ -436,13 +435,13 @@ class LocalArchive:
     def _tmp_path(self) -> Path:
         return self.root / "tmp" / f"{uuid.uuid4().hex}.part"
 
-    def _ingest_tmp(self, tmp: Path, label: str) -> ParsedInstance:
+    def _ingest_tmp(self, tmp: Path, label: str) -> bool:
         with open(tmp, "rb") as fp:
             parsed = _parse_open(fp, os.fstat(fp.fileno()).st_size)
-        self._place(tmp, parsed)
-        return parsed
+        return self._place(tmp, parsed)
 
-    def _place(self, tmp: Path, parsed: ParsedInstance) -> None:
+    def _place(self, tmp: Path, parsed: ParsedInstance) -> bool:
+        """Rename ``tmp`` into the store and index it; True when the instance is new there."""
         rel = Path(
             "studies",
             _safe_name(parsed.study.study_instance_uid),
@@ -460,7 +459,7 @@ class LocalArchive:
         except OSError as exc:
             raise StoreError(f"cannot write into the local store: {exc.strerror}") from None
         instance = _replace_path(parsed.instance, str(rel))
-        self.index.add(parsed.patient, parsed.study, parsed.series, instance)
+        return self.index.add(parsed.patient, parsed.study, parsed.series, instance)
 
     # -- import ----------------------------------------------------------------------------
     def import_paths(
