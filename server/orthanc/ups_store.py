@@ -301,6 +301,14 @@ def _new_row(
 
 # -- what both stores share; the SQL dialect comes in as the table name and the placeholder -----
 _JSON_SELECT = "SELECT uid, dataset, summary, tags FROM {table}"  # what page_json reads
+# page_json(lean=True): the summary only (the dataset itself where it has nothing to omit). A
+# reading workitem's dataset is ~8 kB against a ~2 kB summary: not reading it, nor making a
+# Python string of it, halves the store's share of a page (measured 0.78 -> 0.4 ms in Orthanc).
+_LEAN_SELECT = "SELECT uid, '' AS dataset, COALESCE(summary, dataset) AS summary, tags FROM {table}"
+
+
+def _json_select(table: str, lean: bool) -> str:
+    return (_LEAN_SELECT if lean else _JSON_SELECT).format(table=table)
 
 
 def _raw_row(r: Mapping[str, Any]) -> RawRow:
@@ -416,7 +424,14 @@ class UpsStore:
     def __init__(self, path: str | Path, *, busy_timeout_s: float = 30.0) -> None:
         self.path = Path(path)
         self.busy_timeout_s = busy_timeout_s
-        self._local = threading.local()
+        # One connection per OS thread, by thread ident, not threading.local: Orthanc calls the
+        # plugin from its own threads, and CPython gives such a thread a new thread state on
+        # each call, which empties a threading.local. Every request then opened a connection
+        # with a cold page cache (measured in Orthanc: 0.2 ms to open, a page read 0.7 ms
+        # instead of 0.3).
+        self._conns: dict[int, sqlite3.Connection] = {}
+        self._conns_lock = threading.Lock()
+        self.connections_opened = 0  # over the store's life (logged with each search)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = self._conn()
         conn.execute("PRAGMA journal_mode=WAL")
@@ -463,26 +478,41 @@ class UpsStore:
 
     # -- connections -----------------------------------------------------------------------
     def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        """This thread's connection, opened on first use and kept while the thread lives."""
+        ident = threading.get_ident()
+        conn = self._conns.get(ident)
         if conn is None:
+            # Registers a foreign (Orthanc) thread with threading, so _close_orphans sees it.
+            threading.current_thread()
             conn = sqlite3.connect(
                 self.path,
                 timeout=self.busy_timeout_s,
                 isolation_level=None,  # explicit BEGIN/COMMIT only
-                check_same_thread=True,
+                # Used by its own thread only (the dict's key); closed by another one only
+                # once that thread has ended (_close_orphans).
+                check_same_thread=False,
             )
             conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
-            self._local.conn = conn
+            with self._conns_lock:
+                self._close_orphans()
+                self._conns[ident] = conn
+                self.connections_opened += 1
         return conn
+
+    def _close_orphans(self) -> None:
+        """Close the connections of threads that have ended (the lock is held)."""
+        live = {t.ident for t in threading.enumerate()}
+        for ident in [i for i in self._conns if i not in live]:
+            self._conns.pop(ident).close()
 
     def close(self) -> None:
         """Close this thread's connection (others close when their threads end)."""
-        conn = getattr(self._local, "conn", None)
+        with self._conns_lock:
+            conn = self._conns.pop(threading.get_ident(), None)
         if conn is not None:
             conn.close()
-            self._local.conn = None
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -535,10 +565,16 @@ class UpsStore:
         rows, more = self._page(f"SELECT {_COLUMNS} FROM workitems", offset, limit, filters)
         return [StoredItem.from_row(r) for r in rows], more
 
-    def page_json(self, *, offset: int, limit: int, **filters: Any) -> tuple[list[RawRow], int]:
+    def page_json(
+        self, *, offset: int, limit: int, lean: bool = False, **filters: Any
+    ) -> tuple[list[RawRow], int]:
         """One page as stored text (DICOM JSON, summary, tags), nothing decoded, and how many
-        matching items follow it: what the search answer is joined from."""
-        rows, more = self._page(_JSON_SELECT.format(table="workitems"), offset, limit, filters)
+        matching items follow it: what the search answer is joined from.
+
+        ``lean``: for an answer without ``SUMMARY_OMITS``, each row's ``dataset`` is left empty
+        (not read) and its ``summary`` is always set (the dataset where it omits nothing).
+        """
+        rows, more = self._page(_json_select("workitems", lean), offset, limit, filters)
         return [_raw_row(r) for r in rows], more
 
     def _page(
@@ -877,10 +913,12 @@ class PgUpsStore:
         self._idle_lock = threading.Lock()
         self._schema_ready = False
         self._schema_lock = threading.Lock()
+        self.connections_opened = 0  # over the store's life (logged with each search)
 
     # -- connections -----------------------------------------------------------------------
     def _connect(self) -> Any:
         st = self.settings
+        self.connections_opened += 1  # attempts (a count for the log, not exact under races)
         try:
             conn = self._pg.connect(
                 host=st.host,
@@ -1086,10 +1124,11 @@ class PgUpsStore:
         )
         return [StoredItem.from_row(r) for r in rows], more
 
-    def page_json(self, *, offset: int, limit: int, **filters: Any) -> tuple[list[RawRow], int]:
+    def page_json(
+        self, *, offset: int, limit: int, lean: bool = False, **filters: Any
+    ) -> tuple[list[RawRow], int]:
         """One page as stored text and the count after it (as ``UpsStore.page_json``)."""
-        select = _JSON_SELECT.format(table=self._t["workitems"])
-        rows, more = self._page(select, offset, limit, filters)
+        rows, more = self._page(_json_select(self._t["workitems"], lean), offset, limit, filters)
         return [_raw_row(r) for r in rows], more
 
     def _page(

@@ -426,19 +426,34 @@ def sql_filters(query: ups.SearchQuery) -> dict[str, Any] | None:
     return out
 
 
+def _kept_tags(query: ups.SearchQuery) -> frozenset[str] | None:
+    """The top-level tags a search returns (``select_attributes``); None for all of them."""
+    if query.include is None:
+        return None
+    return _DEFAULT_SEARCH_TAGS | query.include | frozenset(c.path[0] for c in query.criteria)
+
+
+def _lean(keep: frozenset[str] | None) -> bool:
+    """Whether the answer never holds what a row's summary omits (``page_json(lean=True)``)."""
+    return keep is not None and not keep & ups_store.SUMMARY_OMITS
+
+
 def _answer_rows(
-    rows: list[ups_store.RawRow], query: ups.SearchQuery, timings: dict[str, float]
+    rows: list[ups_store.RawRow],
+    query: ups.SearchQuery,
+    keep: frozenset[str] | None,
+    timings: dict[str, float],
 ) -> str:
     """The DICOM JSON array of a page, joined from each row's stored text where it holds exactly
-    the attributes to return; rows with others are decoded and filtered (``select_attributes``).
+    the attributes to return (``keep``, from ``_kept_tags``); rows with others are decoded and
+    filtered (``select_attributes``). Rows of a lean page carry their summary only: it holds
+    every attribute such an answer may return.
 
     The Transaction UID is never stored in a row's DICOM JSON; a row that has it anyway is
     filtered, so it is never returned (PS3.4 CC.2.5.1.2).
     """
     started = time.perf_counter()
-    keep: frozenset[str] | None = None
-    if query.include is not None:
-        keep = _DEFAULT_SEARCH_TAGS | query.include | frozenset(c.path[0] for c in query.criteria)
+    lean = _lean(keep)
     choice: dict[str, int] = {}  # tags text -> 0 dataset, 1 summary, 2 decode
     parts: list[str] = []
     decoded = 0
@@ -448,7 +463,7 @@ def _answer_rows(
             tags = frozenset(row.tags.split(",")) if row.tags else frozenset()
             if _TRANSACTION_UID in tags:
                 how = 2
-            elif keep is None or tags <= keep:
+            elif keep is None or (tags <= keep and not lean):
                 how = 0
             elif tags - ups_store.SUMMARY_OMITS <= keep:
                 how = 1
@@ -463,7 +478,8 @@ def _answer_rows(
             parts.append(row.dataset)  # no omitted attribute in this row: it is its summary
         else:
             decoded += 1
-            selected = ups.select_attributes(json.loads(row.dataset), query)
+            text = row.summary if lean else row.dataset
+            selected = ups.select_attributes(json.loads(text), query)
             parts.append(json.dumps(selected, separators=(",", ":")))
     timings["encode"] = time.perf_counter() - started
     timings["decoded"] = decoded
@@ -542,12 +558,13 @@ def search(req: Request) -> Reply:
     if filters is not None:
         # Every key is a column filter: filter, order and page in SQL (PS3.18 8.3.4.4) and
         # answer with the stored JSON text of the page's rows.
+        keep = _kept_tags(query)
         rows, more = SERVICE.store.page_json(
-            offset=query.offset, limit=page_size, visible_to=visible, **filters
+            offset=query.offset, limit=page_size, lean=_lean(keep), visible_to=visible, **filters
         )
         timings["sql"] = time.perf_counter() - t1
         count = len(rows)
-        body = _answer_rows(rows, query, timings) if rows else ""
+        body = _answer_rows(rows, query, keep, timings) if rows else ""
     else:
         narrowed = {
             column: value
@@ -575,7 +592,8 @@ def search(req: Request) -> Reply:
     orthanc.LogInfo(
         f"worklist: search {'sql' if filters is not None else 'python'} path, {count} rows "
         f"({int(timings.get('decoded', 0))} decoded): parse {1000 * timings['parse']:.2f} ms, "
-        f"store {1000 * timings['sql']:.2f} ms, encode {1000 * timings.get('encode', 0):.2f} ms"
+        f"store {1000 * timings['sql']:.2f} ms, encode {1000 * timings.get('encode', 0):.2f} ms; "
+        f"store connections opened {SERVICE.store.connections_opened}"
     )
     if not count:
         return Reply(204, headers=headers)

@@ -72,8 +72,10 @@ def start_worklist_orthanc(
     site: Mapping[str, Any] = SITE_CONFIG,
     maximum_results: int = MAXIMUM_RESULTS,
     supervised_by_plugin: bool = False,
+    verbose: bool = False,
 ) -> OrthancProcess:
-    """Start Orthanc with DICOMweb, the worklist plugin, authentication and the test site."""
+    """Start Orthanc with DICOMweb, the worklist plugin, authentication and the test site
+    (``verbose``: Orthanc's info level, where the plugin logs each search's timings)."""
     folder.mkdir(parents=True, exist_ok=True)
     site_file = folder / "worklist-site.json"
     site_file.write_text(json.dumps(site), encoding="utf-8")
@@ -94,6 +96,7 @@ def start_worklist_orthanc(
             },
         },
         die_with_parent=not supervised_by_plugin,
+        verbose=verbose,
     )
     return proc.start()
 
