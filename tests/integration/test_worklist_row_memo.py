@@ -203,7 +203,7 @@ def test_broken_row_is_skipped_and_not_kept(
     with caplog.at_level(logging.WARNING, logger="workstation.worklist.upsrs"):
         fake.clear_search_cache()  # (clears the memo too: fill it once more first)
         first = fake.search(ANY_SCHEDULED, limit=100).items
-        fake._pages.clear()  # an unconditional request, the memo kept
+        fake.clear_search_cache(rows=False)  # an unconditional request, the memo kept
         again = fake.search(ANY_SCHEDULED, limit=100).items
     assert all(a is b for a, b in zip(again, first, strict=True))
     assert caplog.text.count("is not a UPS state") == 2  # once per answer

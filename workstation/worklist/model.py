@@ -170,16 +170,19 @@ def _fast_dt(dataset: Mapping[str, Any], tag: str) -> datetime | None:
             return None
         if type(vals) is list and type(vals[0]) is str:
             text = vals[0]
-            if not text:
-                return None
-            moment = _DT_CACHE.get(text)
-            if moment is None:
-                moment = ups.parse_dt(text)  # UpsError 400 for a broken value, as before
-                if len(_DT_CACHE) >= _DT_CACHE_MAX:
-                    _DT_CACHE.clear()
-                _DT_CACHE[text] = moment
-            return moment
+            return _cached_dt(text) if text else None
     return _dt(dataset, tag)
+
+
+def _cached_dt(text: str) -> datetime:
+    """``ups.parse_dt(text)`` (UpsError 400 for a broken value), cached by the text."""
+    moment = _DT_CACHE.get(text)
+    if moment is None:
+        moment = ups.parse_dt(text)
+        if len(_DT_CACHE) >= _DT_CACHE_MAX:
+            _DT_CACHE.clear()
+        _DT_CACHE[text] = moment
+    return moment
 
 
 def _plain(value: Any) -> str | None:
@@ -344,7 +347,7 @@ class WorkItem:
         count_value = _first(dataset, TAG_NUMBER_OF_STUDY_INSTANCES)
         try:
             images: int | None = int(count_value) if count_value is not None else None
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # (OverflowError: 1e400 is infinite)
             images = None
         if images is None and refs >= 0:
             images = refs

@@ -63,6 +63,7 @@ from workstation.worklist.backend import (
 )
 from workstation.worklist.claims import ClaimStore
 from workstation.worklist.model import EXTRA_SEARCH_FIELDS, WorkItem, WorklistFilter
+from workstation.worklist.rowdecode import decode_row
 
 log = logging.getLogger(__name__)
 
@@ -374,13 +375,14 @@ class UpsRsClient(WorklistBackend):
         self._learn(got)
         return got, more, warnings
 
-    def clear_search_cache(self) -> None:
-        """Forget every kept search answer and decoded row: the next searches ask
-        unconditionally and decode every row."""
+    def clear_search_cache(self, *, rows: bool = True) -> None:
+        """Forget every kept search answer, and with ``rows`` every decoded row: the next
+        searches ask unconditionally (and decode every row)."""
         with self._pages_lock:
             self._pages.clear()
             self._cached_items = 0
-        self.rows.clear()
+        if rows:
+            self.rows.clear()
 
     def _page(self, params: dict[str, str]) -> _CachedPage:
         """One search request, conditional when its last answer is kept (RFC 9110 §13.1.2):
@@ -449,6 +451,8 @@ class UpsRsClient(WorklistBackend):
             for row, key in decoded:
                 if isinstance(row, WorkItem):
                     items.append(row)
+                    if key is not None:
+                        new[key] = row
                     continue
                 try:
                     item = WorkItem.from_dicom_json(row)
@@ -466,16 +470,17 @@ class UpsRsClient(WorklistBackend):
         )
 
     def _memo_rows(self, r: requests.Response) -> list[tuple[Any, bytes | None]] | None:
-        """Each row of a search answer as (its WorkItem when the memo has its text, else its
-        decoded DICOM JSON object; its text); None when msgspec cannot read the answer or a
-        row is not an object (``_json_list`` then reads it, and words the error, as before)."""
+        """Each row of a search answer with its text: its WorkItem when the memo has the text
+        or the typed reader reads it (``rowdecode``), else its decoded DICOM JSON object.
+        None when msgspec cannot read the answer or a row is not an object (``_json_list``
+        then reads it, and words the error, as before)."""
         if r.status_code == 204 or not r.content:
             return []
         try:
             keys = [bytes(raw) for raw in _RAW_ROWS.decode(r.content)]
             out: list[tuple[Any, bytes | None]] = []
-            for key, item in zip(keys, self.rows.get_many(keys), strict=True):
-                row = item if item is not None else _ROW.decode(key)
+            for key, known in zip(keys, self.rows.get_many(keys), strict=True):
+                row = known or decode_row(key) or _ROW.decode(key)
                 if not isinstance(row, dict | WorkItem):
                     return None
                 out.append((row, key))
