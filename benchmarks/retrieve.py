@@ -342,6 +342,24 @@ def python_floor(dicomweb: str, v: Variant, scratch: Path) -> dict[str, float]:
     return out
 
 
+def process_cpu_s(pid: int | None) -> float:
+    """CPU seconds (user + system, every thread) a process has used, from /proc; 0 without."""
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def with_server_cpu(pid: int | None, run: Any, *args: Any) -> dict[str, float]:
+    """``run(*args)``'s sample with the CPU time the archive process used meanwhile."""
+    before = process_cpu_s(pid)
+    sample = run(*args)
+    return {**sample, "server_cpu_s": process_cpu_s(pid) - before}
+
+
 def series_url(dicomweb: str, v: Variant) -> str:
     return f"{dicomweb}/studies/{v.study_uid}/series/{v.series_uid}"
 
@@ -356,8 +374,10 @@ def measure_link(
     dimse_port: int | None = None,
     warm: bool = True,
     brief_accept_for: str = "uncompressed",
+    server_pid: int | None = None,
 ) -> dict[str, dict[str, list[dict[str, float]]]]:
-    """Every method on every variant, methods interleaved run by run; returns raw samples."""
+    """Every method on every variant, methods interleaved run by run; returns raw samples
+    (the curl and WADO-RS ones with the archive's CPU time when ``server_pid`` is known)."""
     dicomweb = f"{base}/dicom-web"
     out: dict[str, dict[str, list[dict[str, float]]]] = {}
     for v in variants:
@@ -368,8 +388,12 @@ def measure_link(
         if warm:
             curl_floor(series_url(dicomweb, v), accept)  # warm Orthanc's and the page cache
         for _ in range(runs):
-            samples.setdefault("curl", []).append(curl_floor(series_url(dicomweb, v), accept))
-            samples.setdefault("wado", []).append(wado_client(dicomweb, v, scratch))
+            samples.setdefault("curl", []).append(
+                with_server_cpu(server_pid, curl_floor, series_url(dicomweb, v), accept)
+            )
+            samples.setdefault("wado", []).append(
+                with_server_cpu(server_pid, wado_client, dicomweb, v, scratch)
+            )
             samples.setdefault("queue-bg", []).append(
                 queue_job(dicomweb, v, scratch, progressive=False)
             )
@@ -686,6 +710,22 @@ def print_loopback(
             f"\nDicomWebClient.retrieve_series CPU time of the client process (all threads), "
             f"median: {median(s['wado'], 'cpu_s'):.3f} s"
         )
+    if all(x.get("server_cpu_s") for x in s["wado"] + s["curl"]):
+        # Both processes share the machine's cores: a retrieve cannot take less wall time than
+        # their CPU time together divided by the cores, whatever the overlap.
+        cores = os.cpu_count() or 1
+        server_curl = median(s["curl"], "server_cpu_s")
+        server_wado = median(s["wado"], "server_cpu_s")
+        client = median(s["wado"], "cpu_s")
+        bound = (server_wado + client) / cores
+        budget = floor_t / 0.8 * cores - server_wado
+        print(
+            f"Orthanc's CPU time per answer: {server_curl:.3f} s while curl fetches, "
+            f"{server_wado:.3f} s while the workstation retrieves. On {cores} cores a retrieve "
+            f"takes at least (Orthanc + client CPU) / cores = {bound:.3f} s, at best "
+            f"{floor_t / bound:.2f} × the floor; 0.8 × needs the client's CPU ≤ {budget:.3f} s "
+            f"(it uses {client:.3f} s)."
+        )
     wado_ratio = floor_t / median(s["wado"], "seconds")
     first = median(s["first"], "first_image_s")
     print(
@@ -787,6 +827,7 @@ def main() -> int:
                 runs=args.runs,
                 first_runs=args.first_runs,
                 dimse_port=orthanc.dicom_port,
+                server_pid=orthanc.pid,
             )
             firsts = {
                 v.name: [
