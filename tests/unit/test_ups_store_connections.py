@@ -63,8 +63,7 @@ def test_connections_of_ended_threads_are_closed(tmp_path: Path) -> None:
             release.wait(0.01)
         assert len({id(c) for c in got}) == 5
         assert store.connections_opened == 6  # this thread's (the schema) and five
-        # A sixth thread, alive alongside the five (so its ident is none of theirs), opens its
-        # connection once they have ended: theirs are closed then.
+        # A sixth thread opens its connection once they have ended: theirs are closed then.
         go = threading.Event()
         newest: list[sqlite3.Connection] = []
 
@@ -84,11 +83,29 @@ def test_connections_of_ended_threads_are_closed(tmp_path: Path) -> None:
                 conn.execute("SELECT 1")
         assert newest[0].execute("SELECT 1").fetchone()[0] == 1
         assert store.connections_opened == 7
-        assert len(store._conns) == 2  # this thread's and the sixth's
+        assert len(store._conns) == 2  # this thread's and the sixth's (closed at the next open)
         store.generation()  # this thread's connection still works
     finally:
         store.close()
     assert threading.get_ident() not in store._conns
+
+
+def test_a_new_thread_on_an_ended_threads_ident_gets_its_own_connection(tmp_path: Path) -> None:
+    """OS thread idents are reused: a connection is for one thread object, never inherited."""
+    store = ups_store.UpsStore(tmp_path / "w.sqlite")
+    try:
+        seen: list[tuple[int, sqlite3.Connection]] = []
+        for _ in range(8):  # one at a time: the OS usually hands out the same ident again
+            t = threading.Thread(target=lambda: seen.append((threading.get_ident(), store._conn())))
+            t.start()
+            t.join(5)
+        assert len({id(conn) for _ident, conn in seen}) == 8
+        for _ident, conn in seen[:-1]:
+            with pytest.raises(sqlite3.ProgrammingError, match="closed"):
+                conn.execute("SELECT 1")
+        assert store.connections_opened == 9
+    finally:
+        store.close()
 
 
 def _reading_dataset(i: int, with_inputs: bool) -> dict[str, object]:
