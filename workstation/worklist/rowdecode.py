@@ -17,7 +17,7 @@ decodes the row the general way, so the result is the same for every input
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import msgspec
 from msgspec import UNSET, Struct, UnsetType, field
@@ -25,12 +25,14 @@ from msgspec import UNSET, Struct, UnsetType, field
 from workstation.worklist import model
 from workstation.worklist.model import WorkItem
 
+T = TypeVar("T")
 
-class _Text(Struct):
-    """An element whose values are all JSON strings (any VR)."""
+
+class _Element(Struct, Generic[T]):
+    """A DICOM JSON element whose values are all of type T (PS3.18 F.2.2)."""
 
     vr: str = ""
-    Value: list[str] | None = None
+    Value: list[T] | None = None
 
 
 class _Name(Struct):
@@ -39,18 +41,9 @@ class _Name(Struct):
     Alphabetic: str = ""
 
 
-class _NameElement(Struct):
-    """An element whose values are strings or name objects (a name object only under PN)."""
-
-    vr: str = ""
-    Value: list[str | _Name] | None = None
-
-
-class _Number(Struct):
-    """Number of Study Related Instances: IS sent as a JSON number (F.2.3) or a string."""
-
-    vr: str = ""
-    Value: list[int | float | str] | None = None
+_Text = _Element[str]  # any VR with string values
+_NameElement = _Element[str | _Name]  # strings, or name objects (only under PN)
+_Number = _Element[int | float | str]  # IS as a JSON number (F.2.3) or a string
 
 
 def _tag(tag: str) -> Any:
@@ -64,19 +57,9 @@ class _Code(Struct):
     meaning: _Text | None = _tag(model._T_CODE_MEANING)
 
 
-class _Codes(Struct):
-    vr: str = ""
-    Value: list[_Code] | None = None
-
-
 class _Performer(Struct):
-    codes: _Codes | None = _tag(model._T_PERFORMER_CODE)
+    codes: _Element[_Code] | None = _tag(model._T_PERFORMER_CODE)
     name: _NameElement | None = _tag(model._T_PERFORMER_NAME)
-
-
-class _Performers(Struct):
-    vr: str = ""
-    Value: list[_Performer] | None = None
 
 
 class _Request(Struct):
@@ -85,18 +68,8 @@ class _Request(Struct):
     description: _Text | None = _tag(model._T_REQUESTED_DESCRIPTION)
 
 
-class _Requests(Struct):
-    vr: str = ""
-    Value: list[_Request] | None = None
-
-
 class _Replaced(Struct):
     uid: _Text | None = _tag(model._T_REFERENCED_SOP_UID)
-
-
-class _Replacements(Struct):
-    vr: str = ""
-    Value: list[_Replaced] | None = None
 
 
 class _Row(Struct):
@@ -107,8 +80,8 @@ class _Row(Struct):
     start: _Text | None = _tag(model._T_START)
     label: _Text | None = _tag(model._T_LABEL)
     worklist_label: _Text | None = _tag(model._T_WORKLIST_LABEL)
-    performers: _Performers | None = _tag(model._T_PERFORMERS)
-    stations: _Codes | None = _tag(model._T_STATIONS)
+    performers: _Element[_Performer] | None = _tag(model._T_PERFORMERS)
+    stations: _Element[_Code] | None = _tag(model._T_STATIONS)
     institution: _Text | None = _tag(model.TAG_INSTITUTION_NAME)
     modalities: _Text | None = _tag(model.TAG_MODALITIES_IN_STUDY)
     modality: _Text | None = _tag(model.TAG_MODALITY)
@@ -116,13 +89,13 @@ class _Row(Struct):
     patient_name: _NameElement | None = _tag(model._T_PATIENT_NAME)
     patient_id: _Text | None = _tag(model._T_PATIENT_ID)
     study_uid: _Text | None = _tag(model._T_STUDY_UID)
-    requests: _Requests | None = _tag(model._T_REQUESTS)
+    requests: _Element[_Request] | None = _tag(model._T_REQUESTS)
     study_date: _Text | None = _tag(model.TAG_STUDY_DATE)
     study_time: _Text | None = _tag(model.TAG_STUDY_TIME)
     study_description: _Text | None = _tag(model.TAG_STUDY_DESCRIPTION)
     referring: _NameElement | None = _tag(model.TAG_REFERRING_PHYSICIAN)
     images: _Number | None = _tag(model.TAG_NUMBER_OF_STUDY_INSTANCES)
-    replaced: _Replacements | None = _tag(model._T_REPLACED)
+    replaced: _Element[_Replaced] | None = _tag(model._T_REPLACED)
     # Present at all (even empty or null): the general reader decides (counts, links).
     inputs: Any | UnsetType = field(name=model._T_INPUTS, default=UNSET)
     processing: Any | UnsetType = field(name=model._T_PROCESSING, default=UNSET)
