@@ -293,35 +293,26 @@ def main() -> int:
 
         one = WorklistFilter(states=(ups.ProcedureStepState.SCHEDULED,), pools=("chest",))
 
-        def full_page() -> Any:
-            rad.clear_search_cache()  # a new client: no kept answer, no known row
-            return rad.search(one, limit=100)
+        def unconditional(keep_rows: bool) -> Callable[[], Any]:
+            def run() -> Any:
+                rad.clear_search_cache(rows=not keep_rows)
+                return rad.search(one, limit=100)
 
-        ms, page = median_ms(full_page, args.runs)
-        rows.append(
-            (
-                "page of 100: SCHEDULED, pool chest, new client",
-                ms,
-                _LAST_MIN[0],
-                f"{len(page.items)} rows, all decoded; default (auto: no gzip)",
-            )
-        )
-        system = lambda: session.get(proc.urls.http + "/system").raise_for_status()  # noqa: E731
-        page_ratio = paired_ratio(system, full_page, 2 * args.runs + 1)
+            return run
 
-        def known_rows() -> Any:
-            rad.clear_search_cache(rows=False)  # unconditional, its rows seen before
-            return rad.search(one, limit=100)
-
-        ms_known, _ = median_ms(known_rows, args.runs)
-        rows.append(
+        full_page = unconditional(keep_rows=False)  # a new client: no kept answer, no known row
+        for label, fn, note in (
+            ("page of 100: SCHEDULED, pool chest, new client", full_page, "all decoded"),
             (
                 "page of 100, unconditional, rows seen before",
-                ms_known,
-                _LAST_MIN[0],
+                unconditional(keep_rows=True),
                 "another filter's rows: WorkItems reused",
-            )
-        )
+            ),
+        ):
+            ms, page = median_ms(fn, args.runs)
+            rows.append((label, ms, _LAST_MIN[0], f"{len(page.items)} rows, {note}"))
+        system = lambda: session.get(proc.urls.http + "/system").raise_for_status()  # noqa: E731
+        page_ratio = paired_ratio(system, full_page, 2 * args.runs + 1)
 
         def unchanged_poll() -> Any:
             result = rad.search(one, limit=100)

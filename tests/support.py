@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -39,6 +39,37 @@ def loopback_http(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
         httpd.shutdown()
         httpd.server_close()
         thread.join(5)
+
+
+def ct_study_facts(
+    study_uid: str,
+    *,
+    name: str,
+    patient_id: str,
+    accession: str,
+    priority: str = "ROUTINE",
+    hospital: str = "Demo General Hospital",
+    description: str = "CT CHEST",
+    study_date: str = "20261126",
+) -> Any:
+    """``ups.StudyFacts`` of a stored study of one CT CHEST instance, what the worklist plugin
+    builds a reading workitem from."""
+    from workstation.core import ups
+
+    ct = "1.2.840.10008.5.1.4.1.1.2"
+    return ups.StudyFacts(
+        study_instance_uid=study_uid,
+        accession_number=accession,
+        patient_name=name,
+        patient_id=patient_id,
+        institution_name=hospital,
+        study_description=description,
+        study_date=study_date,
+        study_time="101500",
+        referring_physician_name="Referrer^Rita",
+        requested_procedure_priority=priority,
+        series=(ups.SeriesFacts(f"{study_uid}.1", "CT", "CHEST", ((ct, f"{study_uid}.1.1"),)),),
+    )
 
 
 def clear_reader_annotations(store: Path) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support import ct_study_facts
 
 from workstation.core import ups
 from workstation.worklist.model import WorkItem
@@ -142,18 +143,15 @@ def plugin_page(tmp_path_factory: pytest.TempPathFactory, site: ups.WorklistConf
     readers = [u for u in site.users.values() if u.may(ups.Permission.CLAIM) and u.pools]
     for i in range(120):
         study = f"1.2.826.0.1.3680043.10.999.6.{i + 1}"
-        facts = ups.StudyFacts(
-            study_instance_uid=study,
-            accession_number=f"ACC{i:06d}",
-            patient_name=f"Decode^Patient{i}",
+        facts = ct_study_facts(
+            study,
+            name=f"Decode^Patient{i}",
             patient_id=f"DEC-{i:05d}",
-            institution_name=rng.choice(["Demo General Hospital", "Riverside Clinic"]),
-            study_description=f"CT {rng.choice(['HEAD', 'CHEST'])}",
+            accession=f"ACC{i:06d}",
+            hospital=rng.choice(["Demo General Hospital", "Riverside Clinic"]),
+            description=f"CT {rng.choice(['HEAD', 'CHEST'])}",
             study_date=f"2026{1 + i % 12:02d}{1 + i % 28:02d}",
-            study_time="101500",
-            referring_physician_name="Referrer^Rita",
-            requested_procedure_priority=rng.choice(["STAT", "URGENT", "ROUTINE"]),
-            series=(ups.SeriesFacts(f"{study}.1", "CT", "CHEST", ((CT, f"{study}.1.1"),)),),
+            priority=rng.choice(["STAT", "URGENT", "ROUTINE"]),  # (the random draws' order)
         )
         started = NOW - timedelta(minutes=rng.uniform(0, 600))
         ds = ups.build_reading_workitem(

@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support import ct_study_facts
 
 from workstation.core import ups
 from workstation.core.errors import WorkstationError
 from workstation.worklist.model import WorkItem
 from workstation.worklist.rowdecode import decode_row
 
-CT = "1.2.840.10008.5.1.4.1.1.2"
 SITE_FILE = Path(__file__).resolve().parents[2] / "server" / "orthanc" / "worklist.json"
 
 
@@ -32,18 +32,12 @@ def _base_rows() -> list[dict[str, Any]]:
     rows = []
     for i in range(6):
         study = f"1.2.826.0.1.3680043.10.999.55.{i + 1}"
-        facts = ups.StudyFacts(
-            study_instance_uid=study,
-            accession_number=f"ACC{i:04d}",
-            patient_name=f"Row^Patient{i}",
+        facts = ct_study_facts(
+            study,
+            name=f"Row^Patient{i}",
             patient_id=f"ROW-{i:03d}",
-            institution_name="Demo General Hospital",
-            study_description="CT CHEST",
-            study_date="20261126",
-            study_time="101500",
-            referring_physician_name="Referrer^Rita",
-            requested_procedure_priority=["STAT", "URGENT", "ROUTINE"][i % 3],
-            series=(ups.SeriesFacts(f"{study}.1", "CT", "CHEST", ((CT, f"{study}.1.1"),)),),
+            accession=f"ACC{i:04d}",
+            priority=["STAT", "URGENT", "ROUTINE"][i % 3],
         )
         ds = ups.build_reading_workitem(
             facts,
