@@ -12,7 +12,8 @@ no gzip on a loopback host) unless a row says otherwise:
       (SCHEDULED + IN PROGRESS: one request per state, merged); the same page with gzip asked
       for (``http_compression = "on"``), and the bare HTTP exchange of that page with and
       without gzip (no JSON decoding); ratios to the floor also paired run by run,
-  (c) the full "my pools" set of a radiologist (every page, both states),
+  (c) the full "my pools" set of a radiologist (every page, both states), new and after one
+      change elsewhere (every page's tag stale, the rows known),
   (d) a claim (SCHEDULED -> IN PROGRESS with a new Transaction UID kept on disk first),
   (e) in this process: the plugin store's share of one page request (``UpsStore.page_json``:
       the SQL page in index order and the remainder count, nothing decoded) and the client's
@@ -418,6 +419,27 @@ def main() -> int:
             lambda: fresh(rad, my_pools(rad.user), limit=None).items, full_runs, warmup=0
         )
         rows.append(("full 'my pools' set (all pages)", ms_full, _LAST_MIN[0], f"{len(full)} rows"))
+        # A lead's or reader's poll of the whole set after one change anywhere: every page's
+        # tag is stale (one store generation), so every page comes back 200; rows known.
+        mine = my_pools(rad.user)
+        rad.search(mine, limit=None)
+        full_changed: list[float] = []
+        for _ in range(full_runs):
+            rad.change_state(
+                next(to_change), ups.ProcedureStepState.IN_PROGRESS, f"2.25.{time.time_ns()}"
+            )
+            t = time.perf_counter()
+            rad.search(mine, limit=None)
+            full_changed.append(1000 * (time.perf_counter() - t))
+            assert rad.last_status == 200, rad.last_status
+        rows.append(
+            (
+                "full 'my pools' set after one change",
+                statistics.median(full_changed),
+                min(full_changed),
+                "every page 200, rows known",
+            )
+        )
 
         pool = iter(i.uid for i in rad.search_all(one))
         ms_claim, _ = median_ms(lambda: rad.claim(next(pool)), args.runs)
