@@ -17,13 +17,14 @@ waits for the lock, then reads IN PROGRESS and is refused. Connections come from
 a connection lost to a server restart is replaced and the transaction retried once (it had been
 rolled back by the server), an unreachable server gives ``StoreUnavailable``.
 
-Schema version 2 (kept in ``meta.schema_version``; a version 1 store is migrated in place when
-opened, in one transaction): each row also keeps ``tags`` (its top-level attribute tags),
+Schema version 3 (kept in ``meta.schema_version``; a version 1 or 2 store is migrated in place
+when opened, in one transaction): each row also keeps ``tags`` (its top-level attribute tags),
 ``summary`` (its DICOM JSON without the Input Information Sequence, or NULL when it has none)
 and ``due_key`` (the due time, or a far future for none), all written in the transaction of
-every change. A search page is then joined from stored JSON text (``page_json``) in index
-order (``priority_rank, due_key, created_utc, uid``) instead of decoding and re-encoding each
-workitem, and every search key the plugin maps to a column is filtered in SQL.
+every change (version 2). A search page is then joined from stored JSON text (``page_json``) in
+index order (``priority_rank, due_key, created_utc, uid``) instead of decoding and re-encoding
+each workitem, and every search key the plugin maps to a column is filtered in SQL. Version 3
+adds performer and pool to the state index, so a radiologist's view is filtered on it.
 
 Store generation (``generation()``): ``meta.generation`` is a counter incremented in the
 transaction of every committed change of workitems (an insert, a ``mutate`` that updates or
@@ -90,7 +91,7 @@ CREATE INDEX IF NOT EXISTS audit_uid ON audit (uid, id);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 _VERSION_KEY = "schema_version"
 GENERATION_KEY = "generation"  # meta: committed changes of workitems, counted
 EPOCH_KEY = "epoch"  # meta: a random UUID of this store, set once at its creation
@@ -103,11 +104,14 @@ _V2_COLUMNS = (
     ("tags", "TEXT", "TEXT"),
     ("summary", "TEXT", "TEXT"),
 )
-# Indexes of version 2: every ordered one ends in the worklist order, so a filtered page is read
+# Indexes (version 3): every ordered one ends in the worklist order, so a filtered page is read
 # in index order and LIMIT stops early (no sort of every match); {uid} is the UID's collation.
-_V2_INDEXES = (
+# workitems_state_order carries performer and pool (version 3) so that a radiologist's view
+# (their items and their pools' unassigned ones) is decided on the index: the rows an OFFSET
+# skips are never read (a 1,000-row page at offset 4,000: 13.5 -> 5.3 ms).
+_INDEXES = (
     ("workitems_order", "priority_rank, due_key, created_utc, {uid}"),
-    ("workitems_state_order", "state, priority_rank, due_key, created_utc, {uid}"),
+    ("workitems_state_order", "state, priority_rank, due_key, created_utc, {uid}, performer, pool"),
     (
         "workitems_state_pool_order",
         "state, pool, priority_rank, due_key, created_utc, {uid}, performer",
@@ -122,6 +126,7 @@ _V2_INDEXES = (
     ("workitems_due", "due_utc"),
 )
 _V1_DROPPED_INDEXES = ("workitems_queue",)  # (state, priority_rank, due_utc): superseded
+_V3_REDEFINED_INDEXES = ("workitems_state_order",)  # version 2's lacked performer and pool
 # Keyword arguments of candidates/page/page_json: column filters and ranges.
 FILTER_KEYS = frozenset(
     {
@@ -441,7 +446,7 @@ class UpsStore:
         self._migrate(conn)
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
-        """Bring the store to SCHEMA_VERSION in one transaction (version 1 -> 2 in place)."""
+        """Bring the store to SCHEMA_VERSION in one transaction (versions 1 and 2 in place)."""
         with self._write() as c:
             row = c.execute("SELECT value FROM meta WHERE key = ?", (_VERSION_KEY,)).fetchone()
             version = int(row["value"]) if row else 1
@@ -457,18 +462,19 @@ class UpsStore:
             )
             if version == SCHEMA_VERSION:
                 return
-            have = {r["name"] for r in c.execute("PRAGMA table_info(workitems)")}
-            for name, sqlite_type, _pg_type in _V2_COLUMNS:
-                if name not in have:
-                    c.execute(f"ALTER TABLE workitems ADD COLUMN {name} {sqlite_type}")
-            rows = c.execute("SELECT uid, dataset, due_utc FROM workitems").fetchall()
-            c.executemany(
-                "UPDATE workitems SET due_key = ?, tags = ?, summary = ? WHERE uid = ?",
-                [_backfill(r["uid"], r["dataset"], r["due_utc"]) for r in rows],
-            )
-            for name in _V1_DROPPED_INDEXES:
+            if version < 2:
+                have = {r["name"] for r in c.execute("PRAGMA table_info(workitems)")}
+                for name, sqlite_type, _pg_type in _V2_COLUMNS:
+                    if name not in have:
+                        c.execute(f"ALTER TABLE workitems ADD COLUMN {name} {sqlite_type}")
+                rows = c.execute("SELECT uid, dataset, due_utc FROM workitems").fetchall()
+                c.executemany(
+                    "UPDATE workitems SET due_key = ?, tags = ?, summary = ? WHERE uid = ?",
+                    [_backfill(r["uid"], r["dataset"], r["due_utc"]) for r in rows],
+                )
+            for name in _V1_DROPPED_INDEXES + _V3_REDEFINED_INDEXES:
                 c.execute(f"DROP INDEX IF EXISTS {name}")
-            for name, cols in _V2_INDEXES:
+            for name, cols in _INDEXES:
                 c.execute(
                     f"CREATE INDEX IF NOT EXISTS {name} ON workitems ({cols.format(uid='uid')})"
                 )
@@ -989,18 +995,19 @@ class PgUpsStore:
         )
         if version == SCHEMA_VERSION:
             return
-        for name, _sqlite_type, pg_type in _V2_COLUMNS:
-            cur.execute(f"ALTER TABLE {t} ADD COLUMN IF NOT EXISTS {name} {pg_type}")
-        cur.execute(f"SELECT uid, dataset, due_utc FROM {t}")
-        rows = cur.fetchall()
-        if rows:
-            cur.executemany(
-                f"UPDATE {t} SET due_key = %s, tags = %s, summary = %s WHERE uid = %s",
-                [_backfill(r[0], r[1], r[2]) for r in rows],
-            )
-        for name in _V1_DROPPED_INDEXES:
+        if version < 2:
+            for name, _sqlite_type, pg_type in _V2_COLUMNS:
+                cur.execute(f"ALTER TABLE {t} ADD COLUMN IF NOT EXISTS {name} {pg_type}")
+            cur.execute(f"SELECT uid, dataset, due_utc FROM {t}")
+            rows = cur.fetchall()
+            if rows:
+                cur.executemany(
+                    f"UPDATE {t} SET due_key = %s, tags = %s, summary = %s WHERE uid = %s",
+                    [_backfill(r[0], r[1], r[2]) for r in rows],
+                )
+        for name in _V1_DROPPED_INDEXES + _V3_REDEFINED_INDEXES:
             cur.execute(f"DROP INDEX IF EXISTS {self.settings.schema}.{name}")
-        for name, cols in _V2_INDEXES:
+        for name, cols in _INDEXES:
             cur.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {t} ({cols.format(uid=_PG_UID)})")
         cur.execute(
             f"INSERT INTO {self._t['meta']} (key, value) VALUES (%s, %s) "

@@ -99,7 +99,7 @@ def test_postgres_version_1_schema_is_migrated_and_hand_back_is_atomic() -> None
         )
     assert result.returncode == 0, result.stderr
     out = json.loads(result.stdout)
-    assert (out["version"], out["seq"]) == ("2", "7")
+    assert (out["version"], out["seq"]) == ("3", "7")
     # worklist order: HIGH first; then due time with none last
     assert out["page"] == [
         ["1.3", "x", None],
@@ -113,4 +113,4 @@ def test_postgres_version_1_schema_is_migrated_and_hand_back_is_atomic() -> None
     assert out["duplicate"] == "refused"
     assert out["after_refusal"] == ["IN PROGRESS", 1, 0]
     assert out["after_hand_back"] == ["CANCELED", 2, "SCHEDULED", {"y": 1}]
-    assert out["reopened"] == ["2", ["1.3", "1.2", "1.1", "1.4"]]  # no due: by creation
+    assert out["reopened"] == ["3", ["1.3", "1.2", "1.1", "1.4"]]  # no due: by creation

@@ -151,7 +151,7 @@ def test_store_made_before_generations_gets_them_when_opened(tmp_path: Path) -> 
     opened = ups_store.UpsStore(path)
     assert counter(opened) == 0
     assert str(uuid.UUID(epoch(opened))) == epoch(opened)
-    assert opened.get_meta("schema_version") == "2"
+    assert opened.get_meta("schema_version") == "3"
     assert opened.insert("1.2", dict(COLUMNS), {"x": 2}, [])
     assert counter(opened) == 1
 

@@ -1,4 +1,4 @@
-"""The worklist plugin's store, schema version 2: migration in place, JSON text kept per row,
+"""The worklist plugin's store, schema versions 2 and 3: migration in place, JSON text kept per row,
 filters and worklist order served by indexes (EXPLAIN QUERY PLAN), atomic linked inserts."""
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ def test_a_version_1_store_is_migrated_in_place(tmp_path: Path) -> None:
     path = tmp_path / "worklist.sqlite"
     make_v1(path)
     store = ups_store.UpsStore(path)
-    assert store.get_meta("schema_version") == "2"
+    assert store.get_meta("schema_version") == "3"
     assert store.get_meta("orthanc_change_seq") == "41"  # kept
     rows = {
         r[0]: r[1:]
@@ -78,7 +78,7 @@ def test_a_version_1_store_is_migrated_in_place(tmp_path: Path) -> None:
     }
     names = {r[0] for r in store._conn().execute("SELECT name FROM sqlite_master")}
     assert "workitems_queue" not in names
-    assert {n for n, _cols in ups_store._V2_INDEXES} <= names
+    assert {n for n, _cols in ups_store._INDEXES} <= names
     # worklist order: HIGH first, then due time, none last
     page, more = store.page_json(offset=0, limit=10)
     assert ([r.uid for r in page], more) == (["1.3", "1.2", "1.1"], 0)
@@ -86,9 +86,48 @@ def test_a_version_1_store_is_migrated_in_place(tmp_path: Path) -> None:
     store.close()
     # opening again changes nothing
     again = ups_store.UpsStore(path)
-    assert again.get_meta("schema_version") == "2"
+    assert again.get_meta("schema_version") == "3"
     assert [r.uid for r in again.page_json(offset=0, limit=10)[0]] == ["1.3", "1.2", "1.1"]
     again.close()
+
+
+def _index_columns(store: ups_store.UpsStore, name: str) -> list[str]:
+    return [r["name"] for r in store._conn().execute(f"PRAGMA index_info({name})")]
+
+
+STATE_ORDER_V3 = ["state", "priority_rank", "due_key", "created_utc", "uid", "performer", "pool"]
+
+
+def test_a_version_2_store_gets_the_visibility_columns_in_its_state_index(tmp_path: Path) -> None:
+    path = tmp_path / "worklist.sqlite"
+    made = ups_store.UpsStore(path)
+    fill(made, 30)
+    made.close()
+    conn = sqlite3.connect(path)  # as version 2 left it
+    conn.execute("DROP INDEX workitems_state_order")
+    conn.execute(
+        "CREATE INDEX workitems_state_order ON workitems "
+        "(state, priority_rank, due_key, created_utc, uid)"
+    )
+    conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+    conn.commit()
+    conn.close()
+    store = ups_store.UpsStore(path)
+    assert store.get_meta("schema_version") == "3"
+    assert _index_columns(store, "workitems_state_order") == STATE_ORDER_V3
+    visible = {"state": "SCHEDULED", "visible_to": ("R1", ["neuro"])}
+    assert "INDEX workitems_state_order" in " | ".join(store.explain(**visible))
+    page, _more = store.page(offset=0, limit=100, **visible)
+    assert page and all(
+        i.performer == "R1" or (i.performer is None and i.pool == "neuro") for i in page
+    )
+    store.close()
+
+
+def test_a_new_store_has_the_version_3_state_index(tmp_path: Path) -> None:
+    store = ups_store.UpsStore(tmp_path / "worklist.sqlite")
+    assert _index_columns(store, "workitems_state_order") == STATE_ORDER_V3
+    store.close()
 
 
 def test_a_version_1_store_gets_an_epoch_and_generation_once(tmp_path: Path) -> None:
@@ -108,8 +147,8 @@ def test_a_version_1_store_gets_an_epoch_and_generation_once(tmp_path: Path) -> 
 
 def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "worklist.sqlite"
-    ups_store.UpsStore(path).set_meta("schema_version", "3")
-    with pytest.raises(ups_store.StoreConfigError, match="schema version 3"):
+    ups_store.UpsStore(path).set_meta("schema_version", "4")
+    with pytest.raises(ups_store.StoreConfigError, match="schema version 4"):
         ups_store.UpsStore(path)
 
 
