@@ -1,4 +1,4 @@
-"""The worklist store's schema version 2 in PostgreSQL: a version 1 schema migrated in place,
+"""The worklist store's schema (version 3) in PostgreSQL: a version 1 schema migrated in place,
 pages as stored JSON text in worklist order, and a change with a linked insert (hand back) that
 is written whole or not at all. Runs the store on Debian's Python with psycopg2, as the plugin
 does."""
@@ -60,6 +60,9 @@ with conn.cursor() as cur:
     out["due_key"] = cur.fetchall()
     cur.execute("SELECT indexname FROM pg_indexes WHERE schemaname = 'legacy'")
     out["indexes"] = sorted(r[0] for r in cur.fetchall())
+    cur.execute("SELECT indexdef FROM pg_indexes WHERE schemaname = 'legacy' "
+                "AND indexname = 'workitems_state_order'")
+    out["state_order"] = cur.fetchone()[0]
 conn.commit()
 
 def rule(taken):
@@ -110,6 +113,7 @@ def test_postgres_version_1_schema_is_migrated_and_hand_back_is_atomic() -> None
     assert out["due_key"] == [["1.1", 1e300], ["1.2", 300.0], ["1.3", 900.0]]
     assert "workitems_queue" not in out["indexes"]
     assert {"workitems_order", "workitems_state_pool_order", "workitems_due"} <= set(out["indexes"])
+    assert out["state_order"].endswith('uid COLLATE "C", performer, pool)'), out["state_order"]
     assert out["duplicate"] == "refused"
     assert out["after_refusal"] == ["IN PROGRESS", 1, 0]
     assert out["after_hand_back"] == ["CANCELED", 2, "SCHEDULED", {"y": 1}]
