@@ -25,6 +25,24 @@ def wait_for(probe: Callable[[], T | None], timeout_s: float = 15.0, what: str =
     raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
 
 
+class LoopbackHandler(BaseHTTPRequestHandler):
+    """Base of the tests' own HTTP servers: keep-alive (HTTP/1.1), no request log on stderr,
+    and ``_send`` for a whole answer (``length`` may claim another Content-Length, to cut one
+    short)."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def _send(self, code: int, body: bytes, ctype: str, length: int | None = None) -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body) if length is None else length))
+        self.end_headers()
+        self.wfile.write(body)
+
+
 @contextlib.contextmanager
 def loopback_http(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
     """An HTTP server of a test's own on 127.0.0.1 (a free port), answering with ``handler``

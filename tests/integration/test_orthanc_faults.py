@@ -10,13 +10,12 @@ import io
 import json
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pydicom
 import pytest
 from pydicom.data import get_testdata_file
-from support import loopback_http
+from support import LoopbackHandler, loopback_http
 
 from workstation.archive.dicomweb import DicomWebClient
 from workstation.archive.local import LocalArchive
@@ -69,20 +68,8 @@ def _instances_json() -> bytes:
     ).encode()
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(LoopbackHandler):
     """Answers by the first path segment, the fault mode: /MODE/dicom-web/..."""
-
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args: object) -> None:  # keep the test output clean
-        pass
-
-    def _send(self, code: int, body: bytes, ctype: str, length: int | None = None) -> None:
-        self.send_response(code)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body) if length is None else length))
-        self.end_headers()
-        self.wfile.write(body)
 
     def do_GET(self) -> None:
         mode, _, rest = self.path.lstrip("/").partition("/")

@@ -13,13 +13,12 @@ import io
 import json
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pydicom
 import pytest
 from pydicom.data import get_testdata_file
-from support import loopback_http
+from support import LoopbackHandler, loopback_http
 
 from workstation.archive.dicomweb import DicomWebClient
 from workstation.archive.local import LocalArchive
@@ -68,21 +67,9 @@ def _series_list() -> bytes:
     ).encode()
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(LoopbackHandler):
     """/MODE/dicom-web/...: every series answer waits DELAY_S; in mode ``fail2`` the second
     series answers 500."""
-
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-    def _send(self, code: int, body: bytes, ctype: str) -> None:
-        self.send_response(code)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
 
     def do_GET(self) -> None:
         mode, _, rest = self.path.lstrip("/").partition("/")

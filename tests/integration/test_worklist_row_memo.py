@@ -15,12 +15,11 @@ import re
 import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
-from support import loopback_http
+from support import LoopbackHandler, loopback_http
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "worklist"))
 from upsrs_helpers import UpsApi, start_worklist_orthanc, upsrs_client, workitem
@@ -135,18 +134,11 @@ def _row(i: int, **change: Any) -> dict[str, Any]:
     return ds
 
 
-class Answer(BaseHTTPRequestHandler):
+class Answer(LoopbackHandler):
     body: ClassVar[bytes] = b"[]"
 
     def do_GET(self) -> None:
-        self.send_response(200)
-        self.send_header("Content-Type", "application/dicom+json")
-        self.send_header("Content-Length", str(len(self.body)))
-        self.end_headers()
-        self.wfile.write(self.body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
+        self._send(200, self.body, "application/dicom+json")
 
 
 @pytest.fixture
