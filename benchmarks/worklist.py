@@ -165,19 +165,7 @@ def populate(db: Path, site: ups.WorklistConfig, n: int, instances: int) -> list
             )
         index = ups.index_workitem(ds)
         uid = ups.first(ds, "SOPInstanceUID")
-        columns = {
-            "state": index.state.value,
-            "priority": index.priority.value,
-            "pool": index.pool,
-            "performer": index.performer,
-            "start_utc": index.start_utc,
-            "due_utc": index.due_utc,
-            "patient_id": index.patient_id,
-            "accession_number": index.accession_number,
-            "institution": index.institution,
-            "study_uid": index.study_instance_uid,
-        }
-        row = ups_store._new_row(uid, columns, ds, study, created + i * 1e-3)
+        row = ups_store._new_row(uid, index.columns(), ds, study, created + i * 1e-3)
         assert store._insert_row(conn, row)
         uids.append(uid)
     conn.execute("COMMIT")

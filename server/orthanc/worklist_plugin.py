@@ -314,21 +314,6 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _columns(index: ups.WorkitemIndex) -> dict[str, Any]:
-    return {
-        "state": index.state.value,
-        "priority": index.priority.value,
-        "pool": index.pool,
-        "performer": index.performer,
-        "start_utc": index.start_utc,
-        "due_utc": index.due_utc,
-        "patient_id": index.patient_id,
-        "accession_number": index.accession_number,
-        "institution": index.institution,
-        "study_uid": index.study_instance_uid,
-    }
-
-
 def _tag(keyword: str) -> str:
     return ups.ATTRIBUTES[keyword][0]
 
@@ -674,7 +659,7 @@ def create(req: Request) -> Reply:
     ]
     if index.performer:
         audit.append(_audit(uid, user, "assign", None, index.performer))
-    if not SERVICE.store.insert(uid, _columns(index), ds, audit):
+    if not SERVICE.store.insert(uid, index.columns(), ds, audit):
         raise ups.UpsError.from_status(ups.DUPLICATE_SOP_INSTANCE, f"workitem {uid} exists")
     url = _workitem_url(req, uid)
     return Reply(201, headers=[("Location", url), ("Content-Location", url)])
@@ -775,7 +760,7 @@ def update(req: Request, uid: str) -> Reply:
                 audit.append(_audit(uid, user, action, old, now_value))
         names = sorted(ups.KEYWORD_BY_TAG.get(t, t) for t in changes)
         audit.append(_audit(uid, user, "update", None, ",".join(names)))
-        return ups_store.Change(fields={**_columns(index), "dataset": new}, audit=audit)
+        return ups_store.Change(fields={**index.columns(), "dataset": new}, audit=audit)
 
     SERVICE.store.mutate(uid, rule)
     return Reply(200)
@@ -896,7 +881,7 @@ def change_state(req: Request, uid: str) -> Reply:
             new[_tag("ProcedureStepProgressInformationSequence")] = _progress_canceled(new, body)
             audit.append(_audit(uid, user, "discontinue", current.value, requested.value))
         new = dict(sorted(new.items()))
-        fields.update(_columns(ups.index_workitem(new)))
+        fields.update(ups.index_workitem(new).columns())
         fields["dataset"] = new
         return ups_store.Change(fields=fields, audit=audit, result=transition)
 
@@ -928,7 +913,7 @@ def cancel_request(req: Request, uid: str) -> Reply:
         )
         new[_tag("ProcedureStepProgressInformationSequence")] = _progress_canceled(new, body)
         new = dict(sorted(new.items()))
-        fields = {**_columns(ups.index_workitem(new)), "dataset": new}
+        fields = {**ups.index_workitem(new).columns(), "dataset": new}
         audit = [_audit(uid, user, "cancel", current.value, transition.new_state.value)]
         return ups_store.Change(fields=fields, audit=audit, result=transition)
 
@@ -1019,10 +1004,10 @@ def hand_back(req: Request, uid: str) -> Reply:
             _audit(new_uid, user, "replaces", None, uid),
         ]
         return ups_store.Change(
-            fields={**_columns(ups.index_workitem(new)), "dataset": new},
+            fields={**ups.index_workitem(new).columns(), "dataset": new},
             audit=audit,
             result=None,
-            inserts=[(new_uid, _columns(index), replacement)],
+            inserts=[(new_uid, index.columns(), replacement)],
         )
 
     change = SERVICE.store.mutate(uid, rule)
@@ -1179,7 +1164,7 @@ def request_second_read(req: Request, uid: str) -> Reply:
     ]
     if index.performer:
         audit.append(_audit(new_uid, user, "assign", None, index.performer))
-    if not SERVICE.store.insert(new_uid, _columns(index), ds, audit):
+    if not SERVICE.store.insert(new_uid, index.columns(), ds, audit):
         reply = _error_reply(
             req, 409, f"a second read of workitem {uid} is already open in pool {pool}"
         )
@@ -1287,7 +1272,7 @@ def ensure_reading_workitem(study_id: str, *, require_stable: bool) -> bool:
     index = ups.index_workitem(dataset)
     uid = ups.first(dataset, "SOPInstanceUID")
     audit = [_audit(uid, None, "create", None, f"SCHEDULED {index.priority.value} {index.pool}")]
-    if SERVICE.store.insert(uid, _columns(index), dataset, audit, reading_study_uid=study_uid):
+    if SERVICE.store.insert(uid, index.columns(), dataset, audit, reading_study_uid=study_uid):
         _log_warning(
             f"reading workitem {uid} created for study {study_id} "
             f"({index.priority.value}, pool {index.pool})"

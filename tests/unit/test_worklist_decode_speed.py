@@ -168,16 +168,7 @@ def plugin_page(tmp_path_factory: pytest.TempPathFactory, site: ups.WorklistConf
                 )
             )
         index = ups.index_workitem(ds)
-        columns = {
-            "state": index.state.value,
-            "priority": index.priority.value,
-            "pool": index.pool,
-            "performer": index.performer,
-            "start_utc": index.start_utc,
-            "due_utc": index.due_utc,
-            "study_uid": index.study_instance_uid,
-        }
-        assert store.insert(ups.first(ds, "SOPInstanceUID"), columns, ds, [])
+        assert store.insert(ups.first(ds, "SOPInstanceUID"), index.columns(), ds, [])
     rows, more = store.page_json(offset=0, limit=100)
     store.close()
     assert (len(rows), more) == (100, 20)

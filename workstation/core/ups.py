@@ -1338,6 +1338,21 @@ class WorkitemIndex:
     institution: str | None
     study_instance_uid: str | None
 
+    def columns(self) -> dict[str, Any]:
+        """The worklist store's columns of these fields (``server/orthanc/ups_store.py``)."""
+        return {
+            "state": self.state.value,
+            "priority": self.priority.value,
+            "pool": self.pool,
+            "performer": self.performer,
+            "start_utc": self.start_utc,
+            "due_utc": self.due_utc,
+            "patient_id": self.patient_id,
+            "accession_number": self.accession_number,
+            "institution": self.institution,
+            "study_uid": self.study_instance_uid,
+        }
+
 
 def _epoch(dataset: Mapping[str, Any], keyword: str) -> float | None:
     text = first(dataset, keyword)
