@@ -31,6 +31,7 @@ from vtkmodules.vtkRenderingCore import (
     vtkRenderWindow,
     vtkTextActor,
     vtkTextMapper,
+    vtkTextProperty,
     vtkWindowToImageFilter,
 )
 
@@ -118,16 +119,21 @@ class _Lines2D:
         self.actor.SetVisibility(1 if self.lines else 0)
 
 
-def _text_actor(renderer: vtkRenderer, size: int = 14) -> vtkTextActor:
-    actor = vtkTextActor()
-    prop = actor.GetTextProperty()
-    prop.SetFontSize(size)
+def _style_text(prop: vtkTextProperty) -> None:
+    """The overlay text look: colour, shadow, and a font with Arabic glyphs when there is one."""
     prop.SetColor(*_TEXT_COLOR)
     prop.SetShadow(1)
     font = unicode_font()
     if font:
         prop.SetFontFamily(4)  # VTK_FONT_FILE
         prop.SetFontFile(font)
+
+
+def _text_actor(renderer: vtkRenderer, size: int = 14) -> vtkTextActor:
+    actor = vtkTextActor()
+    prop = actor.GetTextProperty()
+    prop.SetFontSize(size)
+    _style_text(prop)
     actor.VisibilityOff()
     renderer.AddViewProp(actor)
     return actor
@@ -183,12 +189,7 @@ def shorten_line(line: str) -> str:
 
 def _corner_text_property(mapper: vtkTextMapper, corner: str) -> None:
     prop = mapper.GetTextProperty()
-    prop.SetColor(*_TEXT_COLOR)
-    prop.SetShadow(1)
-    font = unicode_font()
-    if font:
-        prop.SetFontFamily(4)  # VTK_FONT_FILE
-        prop.SetFontFile(font)
+    _style_text(prop)
     horizontal, vertical = _CORNER_JUSTIFY[corner]
     getattr(prop, f"SetJustificationTo{horizontal}")()
     getattr(prop, f"SetVerticalJustificationTo{vertical}")()
