@@ -470,8 +470,9 @@ class UpsRsClient(WorklistBackend):
         )
 
     def _memo_rows(self, r: requests.Response) -> list[tuple[Any, bytes | None]] | None:
-        """Each row of a search answer with its text: its WorkItem when the memo has the text
-        or the typed reader reads it (``rowdecode``), else its decoded DICOM JSON object.
+        """Each row of a search answer with its text (None when the memo has it): its WorkItem
+        when the memo has the text or the typed reader reads it (``rowdecode``), else its
+        decoded DICOM JSON object.
         None when msgspec cannot read the answer or a row is not an object (``_json_list``
         then reads it, and words the error, as before)."""
         if r.status_code == 204 or not r.content:
@@ -483,7 +484,7 @@ class UpsRsClient(WorklistBackend):
                 row = known or decode_row(key) or _ROW.decode(key)
                 if not isinstance(row, dict | WorkItem):
                     return None
-                out.append((row, key))
+                out.append((row, None if known else key))  # a known row is kept already
         except msgspec.MsgspecError:
             return None
         return out
