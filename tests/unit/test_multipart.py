@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import random
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -67,6 +68,33 @@ def test_a_split_at_every_offset_gives_the_same_parts():
     want = _expected()
     for k in range(len(body) + 1):
         assert _parse([body[:k], body[k:]]) == want, f"split at {k}"
+
+
+def test_random_chunkings_give_the_same_parts():
+    """Chunks of every length, around the delimiter's too (a chunk shorter than the held-back
+    tail, one that ends a delimiter begun in the previous chunk): always the same parts."""
+    rng = random.Random(7)
+    body = _body(preamble=b"pre\r\n--b0undary", epilogue=b"\r\n--b0undary-42--")
+    width = len(BOUNDARY) + 4
+    want = _expected()
+    for _ in range(400):
+        chunks, i = [], 0
+        while i < len(body):
+            n = rng.choice((1, 2, width - 2, width - 1, width, width + 1, rng.randint(1, 200)))
+            chunks.append(body[i : i + n])
+            i += n
+        assert _parse(chunks) == want, [len(c) for c in chunks]
+
+
+@pytest.mark.parametrize("head_bytes", [0, 1, 5, 100_000])
+def test_the_head_of_each_part_is_kept_when_asked_for(head_bytes):
+    body = _body()
+    for size in (1, 3, len(body)):
+        chunks = [body[i : i + size] for i in range(0, len(body), size)]
+        parts = list(
+            read_multipart(iter(chunks), BOUNDARY, lambda _h: io.BytesIO(), head_bytes=head_bytes)
+        )
+        assert [p.head for p in parts] == [b[:head_bytes] for b in BODIES]
 
 
 def test_part_without_headers_and_transport_padding():
