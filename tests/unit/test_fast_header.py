@@ -19,8 +19,14 @@ from pydicom.data import get_charset_files, get_testdata_file, get_testdata_file
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
-from workstation.archive.dicomio import ParsedInstance, parse_dataset, parse_head, read_header
-from workstation.archive.local import LocalArchive
+from workstation.archive.dicomio import (
+    ParsedInstance,
+    parse_dataset,
+    parse_head,
+    parse_head_bytes,
+    read_header,
+)
+from workstation.archive.local import LocalArchive, _parse_kept, _parse_open
 from workstation.core.errors import InvalidDicomError
 from workstation.demo import CT_HEAD, iter_series_datasets
 
@@ -229,3 +235,70 @@ def test_a_cut_compressed_frame_gives_the_same_error():
     ref = _pydicom_way(data)
     assert isinstance(got, InvalidDicomError)
     assert str(got) == str(ref) == "truncated: a compressed frame is cut short"
+
+
+@pytest.mark.parametrize("kept", [16 * 1024, 2000, 300])
+def test_a_kept_head_gives_what_the_file_gives(tmp_path: Path, kept: int):
+    """A retrieve parses each part's header from its first bytes kept in memory: the same
+    result (or error) as from the file, for every sample and any kept length."""
+    for path in SAMPLES:
+        data = Path(path).read_bytes()
+        p = tmp_path / "f.dcm"
+        p.write_bytes(data)
+        try:
+            got: object = _parse_kept(p, data[:kept], len(data))
+        except InvalidDicomError as exc:
+            got = exc
+        with open(p, "rb") as fp:
+            try:
+                want: object = _parse_open(fp, len(data))
+            except InvalidDicomError as exc:
+                want = exc
+        assert _same(got, want), Path(path).name
+
+
+def test_the_file_is_read_only_past_the_kept_head():
+    """Native Pixel Data within the kept bytes: the file is never opened; encapsulated Pixel
+    Data: its fragments are walked in the file."""
+
+    def no_file() -> io.BytesIO:
+        raise AssertionError("the file was opened")
+
+    for name in ("CT_small.dcm", "MR_small_bigendian.dcm", "MR_small_implicit.dcm"):
+        data = Path(get_testdata_file(name)).read_bytes()
+        assert parse_head_bytes(data[:16384], len(data), no_file) == _fast_way(data), name
+    data = Path(get_testdata_file("JPEG2000.dcm")).read_bytes()
+    opened: list[int] = []
+
+    def file() -> io.BytesIO:
+        opened.append(1)
+        return io.BytesIO(data)
+
+    assert parse_head_bytes(data[:16384], len(data), file) == _fast_way(data)
+    assert opened
+
+
+def test_ingest_with_the_kept_head_indexes_the_same_instance(tmp_path: Path):
+    data = Path(get_testdata_file("JPEG2000.dcm")).read_bytes()
+    sop = str(pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True).SOPInstanceUID)
+    rows = []
+    for n, head in enumerate((b"", data[:16384], data[:200])):
+        store = LocalArchive(tmp_path / f"store-{n}")
+        p = store.tmp_dir / "part"
+        p.write_bytes(data)
+        assert store.ingest_file(p, head=head, size=len(data) if head else None)
+        store.commit()
+        rows.append(store.index.instance(sop))
+        store.close()
+    assert rows[0] is not None and rows[0] == rows[1] == rows[2]
+
+
+def test_a_cut_compressed_frame_is_rejected_from_the_kept_head_too(tmp_path: Path):
+    data = Path(get_testdata_file("JPEG2000.dcm")).read_bytes()[:-20]
+    store = LocalArchive(tmp_path / "store")
+    p = store.tmp_dir / "part"
+    p.write_bytes(data)
+    with pytest.raises(InvalidDicomError, match=r"^truncated: a compressed frame is cut short$"):
+        store.ingest_file(p, head=data[:16384], size=len(data))
+    assert p.exists()  # left to the caller, as the docstring says
+    store.close()

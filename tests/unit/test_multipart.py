@@ -15,6 +15,7 @@ from workstation.archive.multipart import (
     boundary_of,
     content_type_params,
     read_multipart,
+    read_parts_to_files,
 )
 from workstation.archive.remote import RemoteError
 
@@ -227,3 +228,36 @@ def test_headers_passed_to_the_sink_opener():
 
     list(read_multipart(iter([_body()]), BOUNDARY, opener))
     assert [h["x-n"] for h in seen] == ["0", "1", "2", "3"]
+
+
+def test_parts_to_files_owner_only_and_an_unfinished_part_is_deleted(tmp_path: Path):
+    body = _body()
+    cut = body.index(b"X-N: 1") + 20  # inside part 2's body
+    got = []
+    with pytest.raises(MultipartError, match="ends inside part 2"):
+        for p, part in read_parts_to_files(iter([body[:cut]]), BOUNDARY, tmp_path, "t"):
+            assert p.stat().st_mode & 0o777 == 0o600
+            assert p.name.startswith("t-") and p.suffix == ".part"
+            got.append(p.read_bytes())
+            assert part.size == len(got[-1])
+    assert got == [BODIES[0]]
+    assert len(list(tmp_path.iterdir())) == 1  # the whole part, the caller's now
+
+
+def test_parts_to_files_a_transfer_failing_mid_part_deletes_that_part(tmp_path: Path):
+    payload = b"x" * 1000
+    body = _body(bodies=[b"a", payload])
+    cut = body.index(payload) + 10
+    seen = []
+
+    def chunks():
+        yield body[:cut]
+        seen.append(sorted(p.name.split("-")[0] for p in tmp_path.iterdir()))
+        raise OSError("connection reset")
+
+    kept = []
+    with pytest.raises(OSError, match="connection reset"):
+        for p, _part in read_parts_to_files(chunks(), BOUNDARY, tmp_path, "t"):
+            kept.append(p)
+    assert seen == [["t", "t"]]  # part 2's file was open when the transfer failed
+    assert list(tmp_path.iterdir()) == kept and kept[0].read_bytes() == b"a"

@@ -16,6 +16,7 @@ import io
 import os
 import struct
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -188,7 +189,15 @@ def _transfer_syntax(ds: Dataset) -> UID:
 def _locate_pixel_data(fp: IO[bytes], ts: UID, size: int) -> tuple[int | None, int | None]:
     """Parse the Pixel Data element header at the reader's stop position (PS3.5 7.1.2)."""
     start = fp.tell()
-    head = fp.read(12)
+    offset, length = _pixel_data_element(fp.read(12), start, ts)
+    if length == _UNDEFINED_LENGTH:
+        _check_fragments(fp, offset or 0, size)
+    return offset, length
+
+
+def _pixel_data_element(head: bytes, start: int, ts: UID) -> tuple[int | None, int | None]:
+    """The value offset and length of the Pixel Data element whose first (up to 12) bytes,
+    found at ``start``, are ``head``; (None, None) when it is not Pixel Data."""
     if len(head) < 8:
         return None, None
     endian = ">" if ts == ExplicitVRBigEndian else "<"
@@ -197,15 +206,11 @@ def _locate_pixel_data(fp: IO[bytes], ts: UID, size: int) -> tuple[int | None, i
         return None, None
     if ts == ImplicitVRLittleEndian or head[4:6] not in (b"OB", b"OW", b"OD", b"OF", b"OL", b"UN"):
         (length,) = struct.unpack(endian + "I", head[4:8])
-        offset = start + 8
-    else:
-        if len(head) < 12:
-            raise InvalidDicomError("truncated: Pixel Data element header cut short")
-        (length,) = struct.unpack(endian + "I", head[8:12])
-        offset = start + 12
-    if length == _UNDEFINED_LENGTH:
-        _check_fragments(fp, offset, size)
-    return offset, length
+        return start + 8, length
+    if len(head) < 12:
+        raise InvalidDicomError("truncated: Pixel Data element header cut short")
+    (length,) = struct.unpack(endian + "I", head[8:12])
+    return start + 12, length
 
 
 def _check_fragments(fp: IO[bytes], offset: int, size: int) -> None:
@@ -692,7 +697,15 @@ def parse_head(
     ``fp`` is read from its start; a cut encapsulated Pixel Data raises InvalidDicomError.
     """
     fp.seek(0)
-    head = fp.read(min(size, head_bytes))
+    return parse_head_bytes(fp.read(min(size, head_bytes)), size, lambda: fp, path=path)
+
+
+def parse_head_bytes(
+    head: bytes, size: int, file: Callable[[], IO[bytes]], *, path: str = ""
+) -> ParsedInstance | None:
+    """:func:`parse_head` from a file's first bytes already in memory (a retrieve keeps each
+    part's): ``file()`` is asked for the file only where the bytes past ``head`` matter, the
+    fragments of encapsulated Pixel Data or a Pixel Data element that starts past it."""
     try:
         ds, tag_pos = _fast_header(head)
     except (_Fallback, struct.error, ValueError):
@@ -705,8 +718,14 @@ def parse_head(
         return None
     if any(not str(ds.get(k, "") or "").strip() for k in _REQUIRED):
         return None
-    fp.seek(tag_pos)
-    offset, length = _locate_pixel_data(fp, ts, size)
+    if tag_pos + 12 <= len(head) or len(head) == size:
+        offset, length = _pixel_data_element(head[tag_pos : tag_pos + 12], tag_pos, ts)
+        if length == _UNDEFINED_LENGTH:
+            _check_fragments(file(), offset or 0, size)
+    else:
+        fp = file()
+        fp.seek(tag_pos)
+        offset, length = _locate_pixel_data(fp, ts, size)
     if offset is None or length is None:
         return None
     if length != _UNDEFINED_LENGTH:

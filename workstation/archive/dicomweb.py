@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import re
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 import requests
@@ -27,10 +25,11 @@ from urllib3.util.retry import Retry
 from workstation.archive.multipart import (
     MultipartError,
     MultipartStream,
+    Part,
     boundary_of,
-    content_type_params,
+    dicom_media_type,
     new_boundary,
-    read_multipart,
+    read_parts_to_files,
 )
 from workstation.archive.remote import (
     STUDY_SEARCH_KEYS,
@@ -63,6 +62,9 @@ _CHUNK = 1 << 20
 SERIES_IN_PARALLEL = 3
 _INGEST_BATCH = 32  # parts ingested together: fewer index commits, bounded temp space
 _HOLD_BATCHES = 2  # batches kept in temp files while the series count is still on its way
+# Bytes of each part kept in memory to parse its header from (a CT or MR header is 1-10 kB;
+# a longer one is read from the file).
+HEAD_KEPT = 16 * 1024
 _STOW_BATCH_FILES = 50
 _STOW_BATCH_BYTES = 256 * 1024 * 1024
 _PAGE = 1000
@@ -701,17 +703,7 @@ class DicomWebClient:
         faster.)
         """
         what = "a retrieve (WADO-RS)"
-        tmp_dir = archive.tmp_dir
-        pending: list[Path] = []
-        open_files: list[tuple[Path, IO[bytes]]] = []
-
-        def open_sink(_headers: Mapping[str, str]) -> IO[bytes]:
-            p = tmp_dir / f"wado-{uuid.uuid4().hex}.part"
-            # Owner-only from the first byte: the part holds patient data.
-            fd = os.open(p, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-            fp = os.fdopen(fd, "wb")
-            open_files.append((p, fp))
-            return fp
+        pending: list[tuple[Path, Part]] = []
 
         def flush() -> None:
             if not pending:
@@ -720,9 +712,9 @@ class DicomWebClient:
             pending.clear()
             done = 0
             try:
-                for p in batch:
-                    try:
-                        if archive.ingest_file(p):  # renamed into place: no second copy
+                for p, part in batch:
+                    try:  # renamed into place: no second copy; the header from the kept head
+                        if archive.ingest_file(p, head=part.head, size=part.size):
                             result.received += 1
                     except InvalidDicomError as exc:
                         result.rejected.append((p.name, str(exc)))
@@ -730,7 +722,7 @@ class DicomWebClient:
                     done += 1
             finally:
                 archive.commit()
-                for p in batch[done:]:  # what a failure (a full disk) left in the batch
+                for p, _ in batch[done:]:  # what a failure (a full disk) left in the batch
                     p.unlink(missing_ok=True)
             tick()
 
@@ -740,30 +732,28 @@ class DicomWebClient:
         r = self._request("GET", path, what, headers=headers, stream=True)
         try:
             boundary = boundary_of(r.headers.get("Content-Type", ""))
-            for part in read_multipart(self._chunks(r, what), boundary, open_sink):
-                p, fp = open_files.pop()
-                fp.close()
-                result.bytes_received += part.size
-                media, _ = content_type_params(part.content_type or "application/dicom")
-                if media != "application/dicom":
-                    result.rejected.append((f"part {part.index}", f"media type {media}"))
-                    p.unlink()
-                    continue
-                pending.append(p)
-                if len(pending) >= _INGEST_BATCH and (
-                    ready() or len(pending) >= _INGEST_BATCH * _HOLD_BATCHES
-                ):
-                    flush()
+            parts = read_parts_to_files(
+                self._chunks(r, what), boundary, archive.tmp_dir, "wado", head_bytes=HEAD_KEPT
+            )
+            with contextlib.closing(parts):
+                for p, part in parts:
+                    result.bytes_received += part.size
+                    media = dicom_media_type(part)
+                    if media != "application/dicom":
+                        result.rejected.append((f"part {part.index}", f"media type {media}"))
+                        p.unlink()
+                        continue
+                    pending.append((p, part))
+                    if len(pending) >= _INGEST_BATCH and (
+                        ready() or len(pending) >= _INGEST_BATCH * _HOLD_BATCHES
+                    ):
+                        flush()
         except MultipartError as exc:
             raise RemoteProtocolError(
                 f"{self.where} sent a broken multipart answer: {exc}"
             ) from None
         finally:
             r.close()
-            for p, fp in open_files:  # an unfinished part: never ingested
-                fp.close()
-                with contextlib.suppress(FileNotFoundError):
-                    p.unlink()
             flush()  # every finished part is whole: keep it
 
     def _chunks(self, r: requests.Response, what: str) -> Iterator[bytes]:

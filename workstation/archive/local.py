@@ -39,6 +39,7 @@ from workstation.archive.dicomio import (
     is_dicomdir,
     parse_dataset,
     parse_head,
+    parse_head_bytes,
     read_header,
 )
 from workstation.archive.index import StoreIndex
@@ -408,17 +409,25 @@ class LocalArchive:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
 
-    def ingest_file(self, path: str | os.PathLike[str]) -> bool:
+    def ingest_file(
+        self, path: str | os.PathLike[str], *, head: bytes = b"", size: int | None = None
+    ) -> bool:
         """Move a complete file written under :attr:`tmp_dir` into the store and index it.
 
-        Returns False, and deletes the file, when its SOP Instance UID is already stored (also
-        when another retrieval stored it at the same moment: then its copy is replaced by this
-        identical one). Raises :class:`InvalidDicomError` (the file is left to the caller).
-        Call :meth:`commit` after a batch.
+        ``head`` and ``size``: the file's first bytes and its size, where the caller wrote it
+        and kept them (a retrieve does); the header is then parsed from memory, and the file
+        read only if the header needs more than ``head``. Returns False, and deletes the file,
+        when its SOP Instance UID is already stored (also when another retrieval stored it at
+        the same moment: then its copy is replaced by this identical one). Raises
+        :class:`InvalidDicomError` (the file is left to the caller). Call :meth:`commit` after
+        a batch.
         """
         tmp = Path(path)
-        with open(tmp, "rb") as fp:
-            parsed = _parse_open(fp, os.fstat(fp.fileno()).st_size)
+        if head and size is not None:
+            parsed = _parse_kept(tmp, head, size)
+        else:
+            with open(tmp, "rb") as fp:
+                parsed = _parse_open(fp, os.fstat(fp.fileno()).st_size)
         if self.index.has_instance(parsed.instance.sop_instance_uid):
             tmp.unlink()
             return False
@@ -626,6 +635,20 @@ def _parse_open(fp: IO[bytes], size: int) -> ParsedInstance:
         file_size=size,
         has_file_meta=meta,
     )
+
+
+def _parse_kept(path: Path, head: bytes, size: int) -> ParsedInstance:
+    """:func:`_parse_open` of a file whose first bytes and size the caller kept."""
+    with contextlib.ExitStack() as stack:
+        opened: list[IO[bytes]] = []
+
+        def file() -> IO[bytes]:
+            if not opened:
+                opened.append(stack.enter_context(open(path, "rb")))
+            return opened[0]
+
+        parsed = parse_head_bytes(head, size, file)
+        return parsed if parsed is not None else _parse_open(file(), size)
 
 
 def _find_case_insensitive(base: Path, parts: list[str]) -> Path | None:

@@ -9,10 +9,12 @@ yielded is complete.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import io
 import os
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from email.message import Message
 from pathlib import Path
@@ -58,6 +60,16 @@ def content_type_params(content_type: str) -> tuple[str, dict[str, str]]:
     for k, v in params[1:]:
         values[k.lower()] = str(v)
     return media, values
+
+
+@functools.lru_cache(maxsize=64)
+def _media_type(content_type: str) -> str:
+    return content_type_params(content_type)[0]
+
+
+def dicom_media_type(part: Part) -> str:
+    """A WADO-RS part's media type; a part without a Content-Type is taken as DICOM."""
+    return _media_type(part.content_type or "application/dicom")
 
 
 def boundary_of(content_type: str) -> str:
@@ -243,6 +255,42 @@ def read_multipart(
         f"the multipart body ends after {index} parts without its close delimiter "
         "(the transfer was cut off)"
     )
+
+
+def read_parts_to_files(
+    chunks: Iterable[bytes],
+    boundary: str,
+    folder: Path,
+    prefix: str,
+    *,
+    head_bytes: int = 0,
+) -> Generator[tuple[Path, Part], None, None]:
+    """Each part of a multipart body written to a file of its own in ``folder``, yielded with
+    the part once whole and closed; the caller owns the file from then on.
+
+    Files are owner-only from their first byte (a part holds patient data) and named
+    ``prefix-<random>.part``. The file of a part the body breaks off in is deleted, also when
+    the caller stops early: close the generator (``contextlib.closing``).
+    """
+    open_files: list[tuple[Path, IO[bytes]]] = []
+
+    def open_sink(_headers: Mapping[str, str]) -> IO[bytes]:
+        p = folder / f"{prefix}-{uuid.uuid4().hex}.part"
+        fd = os.open(p, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        fp = os.fdopen(fd, "wb")
+        open_files.append((p, fp))
+        return fp
+
+    try:
+        for part in read_multipart(chunks, boundary, open_sink, head_bytes=head_bytes):
+            p, fp = open_files.pop()
+            fp.close()
+            yield p, part
+    finally:
+        for p, fp in open_files:  # an unfinished part: never handed on
+            fp.close()
+            with contextlib.suppress(FileNotFoundError):
+                p.unlink()
 
 
 # -- writing ------------------------------------------------------------------------------------

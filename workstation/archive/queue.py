@@ -33,24 +33,23 @@ import enum
 import functools
 import itertools
 import logging
-import os
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 
-from workstation.archive.dicomweb import DicomWebClient, instance_from_json
+from workstation.archive.dicomweb import HEAD_KEPT, DicomWebClient, instance_from_json
 from workstation.archive.dimse import DimseClient
 from workstation.archive.multipart import (
     MultipartError,
+    Part,
     boundary_of,
-    content_type_params,
-    read_multipart,
+    dicom_media_type,
+    read_parts_to_files,
 )
 from workstation.archive.progressive import progressive_order
 from workstation.archive.remote import RemoteError, RemoteInstance, at_once, local_sop_uids
@@ -1074,9 +1073,9 @@ class RetrievalQueue:
             f"/instances/{inst.sop_instance_uid}"
         )
 
-        def on_part(p: Path) -> None:
-            try:
-                self.archive.ingest_file(p)  # False: already there (another job); fine
+        def on_part(p: Path, part: Part) -> None:
+            try:  # False: already there (another job); fine
+                self.archive.ingest_file(p, head=part.head, size=part.size)
                 self.archive.commit()
             except InvalidDicomError as exc:
                 log.warning("retrieval job %d: one instance rejected: %s", job.job_id, exc)
@@ -1095,22 +1094,13 @@ class RetrievalQueue:
         job: RetrievalJob,
         client: DicomWebClient,
         path: str,
-        on_part: Callable[[Path], None],
+        on_part: Callable[[Path, Part], None],
         stop: threading.Event,
     ) -> None:
         """GET a WADO-RS multipart answer, throttled chunk by chunk; each whole DICOM part is
-        written to a temp file and handed to ``on_part`` (which owns it from then on)."""
+        written to a temp file and handed to ``on_part`` with its kept head (the callee owns
+        the file from then on)."""
         self._check(job, stop)
-        tmp_dir = self.archive.tmp_dir
-        open_files: list[tuple[Path, IO[bytes]]] = []
-
-        def open_sink(_headers: Mapping[str, str]) -> IO[bytes]:
-            p = tmp_dir / f"queue-{uuid.uuid4().hex}.part"
-            # owner-only from the first byte (the part holds patient data before its rename)
-            fd = os.open(p, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-            fp = os.fdopen(fd, "wb")
-            open_files.append((p, fp))
-            return fp
 
         # identity: pixel data hardly shrinks under gzip, and Orthanc 1.10 spends ~0.1 s per
         # 512x512 instance compressing it when asked (measured here: 100 ms against 3 ms).
@@ -1127,22 +1117,23 @@ class RetrievalQueue:
             r = client._request("GET", path, _WHAT, headers=headers, stream=True)
         try:
             boundary = boundary_of(r.headers.get("Content-Type", ""))
-            for part in read_multipart(self._chunks(job, client, r, stop), boundary, open_sink):
-                p, fp = open_files.pop()
-                fp.close()
-                media, _ = content_type_params(part.content_type or "application/dicom")
-                if media != "application/dicom":
-                    p.unlink()
-                    continue
-                on_part(p)
+            parts = read_parts_to_files(
+                self._chunks(job, client, r, stop),
+                boundary,
+                self.archive.tmp_dir,
+                "queue",
+                head_bytes=HEAD_KEPT,
+            )
+            with contextlib.closing(parts):  # an unfinished part is never stored
+                for p, part in parts:
+                    if dicom_media_type(part) != "application/dicom":
+                        p.unlink()
+                        continue
+                    on_part(p, part)
         except MultipartError as exc:
             raise RemoteError(f"{client.where} sent a broken multipart answer: {exc}") from None
         finally:
             r.close()
-            for p, fp in open_files:  # an unfinished part is never stored
-                fp.close()
-                with contextlib.suppress(FileNotFoundError):
-                    p.unlink()
 
     def _chunks(
         self,
@@ -1197,10 +1188,10 @@ class _Ingester:
         self._queue = queue
         self._job = job
         self._plan = plan
-        self._batch: list[Path] = []
+        self._batch: list[tuple[Path, Part]] = []
 
-    def put(self, path: Path) -> None:
-        self._batch.append(path)
+    def put(self, path: Path, part: Part) -> None:
+        self._batch.append((path, part))
         if len(self._batch) >= _INGEST_BATCH:
             self.flush()
 
@@ -1214,12 +1205,12 @@ class _Ingester:
         parts = list(self._batch)
         self._batch.clear()
         try:
-            for p in parts:
+            for p, part in parts:
                 with contextlib.suppress(InvalidDicomError):
-                    archive.ingest_file(p)
+                    archive.ingest_file(p, head=part.head, size=part.size)
         finally:
             archive.commit()
-            for p in parts:
+            for p, _ in parts:
                 p.unlink(missing_ok=True)
         plan = self._plan
         now_have = local_sop_uids(archive, plan.series.series_instance_uid)
