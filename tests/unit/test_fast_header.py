@@ -169,6 +169,24 @@ def test_character_sets(charset, name, fast):
         assert got is None
 
 
+def test_values_seen_before_are_read_again_in_the_character_set_at_hand():
+    """The fast path keeps values it converted, by their bytes; the same bytes in another
+    character set (and in another VR) still convert as pydicom converts them."""
+    ds = _sample("CT_small.dcm")
+    ds.SpecificCharacterSet = "ISO_IR 192"
+    ds.PatientName = "Müller^Jürgen"
+    utf8 = _bytes(ds)
+    raw = "Müller^Jürgen".encode()
+    latin = utf8.replace(b"ISO_IR 192", b"ISO_IR 100")
+    assert raw in latin
+    names = []
+    for data in (utf8, latin, utf8):
+        got = _fast_way(data)
+        assert isinstance(got, ParsedInstance) and got == _pydicom_way(data)
+        names.append(got.patient.patient_name)
+    assert names == ["Müller^Jürgen", raw.decode("latin_1"), "Müller^Jürgen"]
+
+
 def _with(**changes: object) -> bytes:
     ds = _sample("CT_small.dcm")
     with warnings.catch_warnings():
