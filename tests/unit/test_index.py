@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -328,3 +329,40 @@ def test_non_image_instance(archive, sample):
     (inst,) = archive.instances(series.series_instance_uid)
     assert (inst.rows, inst.columns, inst.has_pixels) == (0, 0, False)
     assert inst.pixel_data_offset is None
+
+
+def test_a_study_deleted_between_transactions_is_indexed_again(tmp_path, write_image):
+    """add() skips the study and series INSERTs for instances after the first of a series in
+    one write transaction; after a commit (an eviction may have deleted the study since, as
+    the cache does from any thread) it inserts them again."""
+    px = np.zeros((4, 4), dtype=np.int64)
+    parsed = [
+        parse_file(
+            write_image(pixels=px, study_uid=S1, series_uid=S1 + ".1", sop_uid=f"{S1}.1.{n}")
+        )
+        for n in (1, 2, 3)
+    ]
+    index = StoreIndex(tmp_path / "index.sqlite")
+    for p in parsed[:2]:
+        assert index.add(p.patient, p.study, p.series, p.instance)
+    index.commit()
+    assert index.counts() == {"studies": 1, "series": 1, "instances": 2}
+
+    def evict() -> None:
+        conn = sqlite3.connect(tmp_path / "index.sqlite")
+        conn.execute("DELETE FROM instances")
+        conn.execute("DELETE FROM series")
+        conn.execute("DELETE FROM studies")
+        conn.commit()
+        conn.close()
+
+    worker = threading.Thread(target=evict)
+    worker.start()
+    worker.join()
+    assert index.counts() == {"studies": 0, "series": 0, "instances": 0}
+    p = parsed[2]
+    assert index.add(p.patient, p.study, p.series, p.instance)
+    index.commit()
+    assert index.counts() == {"studies": 1, "series": 1, "instances": 1}
+    assert index.study(S1).study_instance_uid == S1
+    index.close()

@@ -231,19 +231,28 @@ class StoreIndex:
         at once exactly one hears True (the other waits for its commit).
         """
         conn = self.connection()
-        conn.execute(
-            f"INSERT OR IGNORE INTO studies ({', '.join(_PATIENT_FIELDS + _STUDY_FIELDS)}, "
-            f"search_text) VALUES ({', '.join('?' * (len(_PATIENT_FIELDS) + len(_STUDY_FIELDS)))}"
-            ", ?)",
-            [getattr(patient, f) for f in _PATIENT_FIELDS]
-            + [getattr(study, f) for f in _STUDY_FIELDS]
-            + [search_key(patient.patient_name, patient.patient_id, study.accession_number)],
-        )
-        conn.execute(
-            f"INSERT OR IGNORE INTO series ({', '.join(_SERIES_FIELDS)}) "
-            f"VALUES ({', '.join('?' * len(_SERIES_FIELDS))})",
-            [getattr(series, f) for f in _SERIES_FIELDS],
-        )
+        # The study and series rows this write transaction has already seen to: none can go
+        # before it ends (it holds the write lock), so the next instances of the series skip
+        # their two INSERTs.
+        seen: set[tuple[str, str]] | None = getattr(self._local, "parents", None)
+        if seen is None or not conn.in_transaction:
+            seen = self._local.parents = set()
+        parents = (study.study_instance_uid, series.series_instance_uid)
+        if parents not in seen:
+            conn.execute(
+                f"INSERT OR IGNORE INTO studies ({', '.join(_PATIENT_FIELDS + _STUDY_FIELDS)}, "
+                "search_text) VALUES "
+                f"({', '.join('?' * (len(_PATIENT_FIELDS) + len(_STUDY_FIELDS)))}, ?)",
+                [getattr(patient, f) for f in _PATIENT_FIELDS]
+                + [getattr(study, f) for f in _STUDY_FIELDS]
+                + [search_key(patient.patient_name, patient.patient_id, study.accession_number)],
+            )
+            conn.execute(
+                f"INSERT OR IGNORE INTO series ({', '.join(_SERIES_FIELDS)}) "
+                f"VALUES ({', '.join('?' * len(_SERIES_FIELDS))})",
+                [getattr(series, f) for f in _SERIES_FIELDS],
+            )
+            seen.add(parents)
         known = conn.execute(
             "SELECT 1 FROM instances WHERE sop_instance_uid=?", (instance.sop_instance_uid,)
         ).fetchone()
