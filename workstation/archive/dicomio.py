@@ -261,6 +261,8 @@ def _native_length(ds: Dataset) -> int:
 
 def _s(ds: Dataset, keyword: str) -> str:
     value = ds.get(keyword, "")
+    if type(value) is str:  # the common case, before the costlier ABC check below
+        return value.strip()
     if value is None:
         return ""
     if isinstance(value, pydicom.multival.MultiValue):

@@ -223,8 +223,17 @@ class StoreIndex:
         )
         return row is not None
 
-    def add(self, patient: Patient, study: Study, series: Series, instance: Instance) -> bool:
-        """Insert one instance and, the first time they are seen, its series and study.
+    def add(
+        self,
+        patient: Patient,
+        study: Study,
+        series: Series,
+        instance: Instance,
+        *,
+        path: str | None = None,
+    ) -> bool:
+        """Insert one instance and, the first time they are seen, its series and study;
+        ``path`` stands for the instance's own (where the store put the file).
 
         True when the instance was not indexed before. The question is asked inside the write
         transaction the study's insert opened, so of two connections storing the same instance
@@ -261,6 +270,8 @@ class StoreIndex:
             v = getattr(instance, f)
             if f in _INSTANCE_JSON:
                 v = None if v is None else json.dumps(list(v))
+            elif f == "path" and path is not None:
+                v = path
             values.append(v)
         conn.execute(
             f"INSERT OR REPLACE INTO instances ({', '.join(_INSTANCE_FIELDS)}) "

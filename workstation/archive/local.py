@@ -451,24 +451,26 @@ class LocalArchive:
 
     def _place(self, tmp: Path, parsed: ParsedInstance) -> bool:
         """Rename ``tmp`` into the store and index it; True when the instance is new there."""
-        rel = Path(
+        # Strings, not pathlib: this runs once per retrieved instance.
+        rel = os.path.join(
             "studies",
             _safe_name(parsed.study.study_instance_uid),
             _safe_name(parsed.series.series_instance_uid),
             _safe_name(parsed.instance.sop_instance_uid) + ".dcm",
         )
-        dest = self.root / rel
+        dest = os.path.join(self.root, rel)
         try:
             os.chmod(tmp, 0o600)
             try:
                 os.replace(tmp, dest)
             except FileNotFoundError:  # the series' first file: its folder is new
-                dest.parent.mkdir(parents=True, exist_ok=True)
+                os.makedirs(os.path.dirname(dest), exist_ok=True)
                 os.replace(tmp, dest)
         except OSError as exc:
             raise StoreError(f"cannot write into the local store: {exc.strerror}") from None
-        instance = _replace_path(parsed.instance, str(rel))
-        return self.index.add(parsed.patient, parsed.study, parsed.series, instance)
+        return self.index.add(
+            parsed.patient, parsed.study, parsed.series, parsed.instance, path=rel
+        )
 
     # -- import ----------------------------------------------------------------------------
     def import_paths(
@@ -690,12 +692,6 @@ def _add_file_meta(ds: Dataset) -> None:
     meta.TransferSyntaxUID = ts
     meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
     ds.file_meta = meta
-
-
-def _replace_path(instance: Instance, path: str) -> Instance:
-    from dataclasses import replace
-
-    return replace(instance, path=path)
 
 
 def _utc_now() -> str:
