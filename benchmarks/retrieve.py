@@ -202,6 +202,62 @@ def curl_floor(
     }
 
 
+def describe_fs(path: Path) -> str:
+    """The file system a folder is on, in words: its type, device and whether it journals
+    (an ext4 without a journal makes creating files right after deleting others slow)."""
+    st = os.stat(path)
+    mounts = {}
+    with open("/proc/self/mountinfo") as fp:
+        for line in fp:
+            fields = line.split()
+            sep = fields.index("-")
+            mounts[fields[2]] = (fields[4], fields[sep + 1], fields[sep + 2])
+    major, minor = os.major(st.st_dev), os.minor(st.st_dev)
+    _mount, fstype, source = mounts.get(f"{major}:{minor}", ("?", "?", "?"))
+    words = f"{path.parent} ({fstype} on {source}"
+    if fstype == "ext4":
+        try:
+            name = Path(f"/sys/dev/block/{major}:{minor}").resolve().name
+            journalled = any(p.name.startswith(f"{name}-") for p in Path("/proc/fs/jbd2").iterdir())
+        except OSError:
+            journalled = None
+        if journalled is not None:
+            words += ", with a journal" if journalled else ", without a journal"
+    return words + ")"
+
+
+def spend(folder: Path) -> None:
+    """Put a measured store aside instead of deleting it: its files are emptied (their pages
+    dropped, nothing to write back) and the folder moved under ``spent/``, deleted at the end.
+
+    Deleting 300 files between runs makes the next run's file creation pay for them on an ext4
+    without a journal (this VM's root): the kernel skips inodes deleted in the last 60–300 s
+    (``recently_deleted`` in ``find_inode_bit``), looking each one up. Measured here with
+    ``perf``: creating 300 files went from 0.02 s to 0.13–0.23 s right after such deletions,
+    a third of the kernel's time in ``recently_deleted``. A journalled ext4, as on a reading
+    workstation, has no such check.
+    """
+    spent = folder.parent / "spent"
+    spent.mkdir(exist_ok=True)
+    for dirpath, _dirs, files in os.walk(folder):
+        for name in files:
+            os.truncate(os.path.join(dirpath, name), 0)
+    folder.rename(spent / f"{folder.name}-{time.monotonic_ns()}")
+
+
+def create_probe(scratch: Path) -> dict[str, float]:
+    """The kernel's cost of creating 300 empty files in a new folder beside the stores, now:
+    the part of a retrieve no client can avoid while it keeps one file per instance."""
+    folder = scratch / "create-probe"
+    folder.mkdir()
+    started = time.perf_counter()
+    for n in range(N_SLICES):
+        os.close(os.open(folder / f"{n}.part", os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    seconds = time.perf_counter() - started
+    spend(folder)
+    return {"seconds": seconds}
+
+
 def _config(url: str, policy: str, dimse_port: int | None = None) -> Any:
     from workstation.core.settings import ArchiveConfig, DimseConfig
 
@@ -231,7 +287,7 @@ def wado_client(dicomweb: str, v: Variant, scratch: Path) -> dict[str, float]:
         return {"seconds": seconds, "cpu_s": cpu, "bytes": float(result.bytes_received)}
     finally:
         store.close()
-        shutil.rmtree(scratch / "store-wado")
+        spend(scratch / "store-wado")
 
 
 def queue_job(
@@ -263,7 +319,7 @@ def queue_job(
         return out
     finally:
         store.close()
-        shutil.rmtree(folder)
+        spend(folder)
 
 
 def cget(dicomweb: str, dimse_port: int, v: Variant, scratch: Path) -> dict[str, float]:
@@ -282,7 +338,7 @@ def cget(dicomweb: str, dimse_port: int, v: Variant, scratch: Path) -> dict[str,
         return {"seconds": seconds, "bytes": float(result.bytes_received)}
     finally:
         store.close()
-        shutil.rmtree(scratch / "store-cget")
+        spend(scratch / "store-cget")
 
 
 def python_floor(dicomweb: str, v: Variant, scratch: Path) -> dict[str, float]:
@@ -337,8 +393,8 @@ def python_floor(dicomweb: str, v: Variant, scratch: Path) -> dict[str, float]:
         out["ingest_s"] = time.perf_counter() - started
     finally:
         store.close()
-        shutil.rmtree(scratch / "store-ingest")
-        shutil.rmtree(folder)
+        spend(scratch / "store-ingest")
+        spend(folder)
     return out
 
 
@@ -391,6 +447,7 @@ def measure_link(
             samples.setdefault("curl", []).append(
                 with_server_cpu(server_pid, curl_floor, series_url(dicomweb, v), accept)
             )
+            samples.setdefault("create", []).append(create_probe(scratch))
             samples.setdefault("wado", []).append(
                 with_server_cpu(server_pid, wado_client, dicomweb, v, scratch)
             )
@@ -701,9 +758,15 @@ def print_loopback(
     print(f"|{'-' * 46}|{'-' * 8}|{'-' * 8}|{'-' * 14}|")
     for label, t in rows:
         print(f"| {label:<44} | {t:6.3f} | {size / 1e6 / t:6.0f} | {floor_t / t:12.2f} |")
+    for label, t in (
+        ("  breakdown: LocalArchive.ingest_file × 300", median(s["python"], "ingest_s")),
+        ("  context: kernel creates 300 empty files", median(s["create"], "seconds")),
+    ):
+        print(f"| {label:<44} | {t:6.3f} | {'':>6} | {'':>12} |")
+    paired = sorted(c["seconds"] / w["seconds"] for c, w in zip(s["curl"], s["wado"], strict=True))
     print(
-        f"| {'  breakdown: LocalArchive.ingest_file × 300':<44} | "
-        f"{median(s['python'], 'ingest_s'):6.3f} | {'':>6} | {'':>12} |"
+        f"\nWADO-RS ÷ floor run by run (curl and retrieve_series back to back): "
+        f"{', '.join(f'{r:.2f}' for r in paired)}; median {statistics.median(paired):.2f}"
     )
     if all("cpu_s" in x for x in s["wado"]):
         print(
@@ -785,6 +848,11 @@ def main() -> int:
         help="which stored forms to fetch over the slow link (comma-separated)",
     )
     ap.add_argument("--work-dir", help="keep the encoded series here between runs")
+    ap.add_argument(
+        "--store-dir",
+        help="make the retrieves' stores in a folder under this one (default: the temp dir); "
+        "its file system is named in the output",
+    )
     ap.add_argument("--json", help="write every sample here")
     ap.add_argument("--delay-line", nargs=3, help=argparse.SUPPRESS)
     ap.add_argument("--client-side", nargs=2, help=argparse.SUPPRESS)
@@ -810,7 +878,8 @@ def main() -> int:
     else:
         tmp = tempfile.TemporaryDirectory(prefix="ws-retrieve-")
         work = Path(tmp.name)
-    scratch = Path(tempfile.mkdtemp(prefix="ws-retrieve-scratch-"))
+    scratch = Path(tempfile.mkdtemp(prefix="ws-retrieve-scratch-", dir=args.store_dir))
+    store_fs = describe_fs(scratch)
     os.chmod(scratch, 0o755)
     try:
         variants = prepare(work)
@@ -861,6 +930,7 @@ def main() -> int:
         f"\n{time.strftime('%Y-%m-%d')}, {platform.machine()}, {os.cpu_count()} cores, "
         f"Python {platform.python_version()}, Orthanc on loopback (DICOMweb plugin), curl "
         f"{subprocess.run(['curl', '--version'], capture_output=True, text=True).stdout.split()[1]}"
+        f"; stores in {store_fs}"
     )
     ratio, first = print_loopback(variants[0], loop[variants[0].name], args.runs)
     for name, values in firsts.items():
