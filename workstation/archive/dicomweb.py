@@ -20,6 +20,7 @@ from urllib.parse import quote, urlsplit
 
 import requests
 import requests.adapters
+import urllib3.exceptions
 from urllib3.util.retry import Retry
 
 from workstation.archive.multipart import (
@@ -762,7 +763,7 @@ class DicomWebClient:
 
     def _chunks(self, r: requests.Response, what: str) -> Iterator[bytes]:
         try:
-            yield from r.iter_content(_CHUNK)
+            yield from body_chunks(r, _CHUNK)
         except requests.exceptions.RequestException as exc:
             raise self._transport_error(exc, what) from None
         except OSError as exc:
@@ -866,6 +867,30 @@ class DicomWebClient:
 def _missing(expected: set[str], archive: LocalArchive, series_uid: str) -> tuple[str, ...]:
     """What the archive lists for a series and the local store lacks, sorted."""
     return tuple(sorted(expected - archive.index.sop_instance_uids(series_uid)))
+
+
+def body_chunks(r: requests.Response, size: int) -> Iterator[bytes]:
+    """A streamed answer's body as it arrives: each chunk is what one read of the connection
+    gives, up to ``size`` bytes (large on a fast link, small and at once on a slow one), with
+    the errors ``requests`` raises for its own ``iter_content``.
+
+    ``iter_content(size)`` waits for ``size`` bytes before it hands any on, and copies each
+    chunk once more when the socket gave less; this hands on what came, as it came. An answer
+    with a Content-Encoding takes ``iter_content`` (the reads must be decoded).
+    """
+    if r.headers.get("Content-Encoding", "identity").strip().lower() not in ("identity", ""):
+        yield from r.iter_content(size)
+        return
+    raw = r.raw
+    try:
+        while chunk := raw.read1(size, decode_content=False):
+            yield chunk
+    except urllib3.exceptions.ProtocolError as exc:
+        raise requests.exceptions.ChunkedEncodingError(exc) from None
+    except urllib3.exceptions.ReadTimeoutError as exc:
+        raise requests.exceptions.ConnectionError(exc) from None
+    except urllib3.exceptions.SSLError as exc:
+        raise requests.exceptions.SSLError(exc) from None
 
 
 class _Background:

@@ -42,7 +42,12 @@ from typing import TYPE_CHECKING, Any
 
 import requests
 
-from workstation.archive.dicomweb import HEAD_KEPT, DicomWebClient, instance_from_json
+from workstation.archive.dicomweb import (
+    HEAD_KEPT,
+    DicomWebClient,
+    body_chunks,
+    instance_from_json,
+)
 from workstation.archive.dimse import DimseClient
 from workstation.archive.multipart import (
     MultipartError,
@@ -63,7 +68,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_CHUNK = 64 * 1024  # bytes per read: the granularity of throttling and of cancelling
+# Bytes per read at most: each read hands on what one read of the connection gave (so a
+# slow link is throttled and cancelled in small steps, a fast one read in large ones: 300 CT
+# slices on loopback went from 0.44 to 0.56 of curl's speed against fixed 64 KB reads).
+_CHUNK = 1 << 20
 _INGEST_BATCH = 16  # parts of a series answer stored per index commit
 _MIN_BURST = 256 * 1024
 _METER_WINDOW_S = 0.5
@@ -1142,7 +1150,7 @@ class RetrievalQueue:
         r: requests.Response,
         stop: threading.Event,
     ) -> Iterator[bytes]:
-        it = r.iter_content(_CHUNK)
+        it = body_chunks(r, _CHUNK)
         while True:
             try:
                 chunk = next(it)
