@@ -23,6 +23,23 @@ def prepare_environment() -> None:
         os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkOSOpenGLRenderWindow")
 
 
+def signal_emit_drops_references() -> bool:
+    """True when this PySide6 drops a reference to ``True`` on each ``Signal.emit()`` from
+    Python (PySide6 6.12.0 does): on Python 3.11 the process then aborts after about 10,000
+    signals, mid-reading. Eight emits tell; on Python 3.12+ ``True`` is immortal and the
+    count never moves."""
+    from PySide6.QtCore import QObject, Signal
+
+    class _Probe(QObject):
+        fired = Signal()
+
+    probe = _Probe()
+    before = sys.getrefcount(True)
+    for _ in range(8):
+        probe.fired.emit()
+    return before - sys.getrefcount(True) >= 8
+
+
 def run_app(
     store: Path,
     *,
@@ -44,6 +61,18 @@ def run_app(
     from workstation.ui.theme import apply_dark_theme
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
+    if signal_emit_drops_references():
+        import PySide6
+
+        message = (
+            f"PySide6 {PySide6.__version__} has a reference-counting bug that ends the "
+            "application after about 10,000 signals. Install PySide6 6.11 "
+            "(pip install 'PySide6-Essentials<6.12' 'PySide6-Addons<6.12')."
+        )
+        log.error("%s", message)
+        QMessageBox.critical(None, "Reading Workstation", message)
+        print(f"error: {message}", file=sys.stderr)
+        return 2
     install_translator(app, language)  # before any window: widgets take their texts when built
     app.setApplicationName("Reading Workstation")
     app.setOrganizationName("workstation")
