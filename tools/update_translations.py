@@ -42,11 +42,14 @@ PLURAL_ONLY_LANGUAGES = ("en",)
 
 @dataclass(frozen=True, slots=True)
 class Message:
-    """One translatable text in one Qt translation context, and where it comes from."""
+    """One translatable text in one Qt translation context, and where it comes from; a plural
+    one ("%n image(s)") with its disambiguation."""
 
     context: str
     source: str
     origin: str
+    comment: str = ""
+    plural: bool = False
 
 
 def _tool(name: str) -> str:
@@ -97,6 +100,39 @@ def wrapped_messages(ui_dir: Path = UI_DIR) -> list[Message]:
     return found
 
 
+def _literal(node: ast.expr) -> str | None:
+    return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
+
+
+def plural_messages(ui_dir: Path = UI_DIR) -> list[Message]:
+    """Every ``QCoreApplication.translate("Context", "%n ...", "comment", n)`` in
+    ``ui_dir/*.py`` whose number is not a literal.
+
+    lupdate of PySide6 6.11 takes such a call for a plain message, as it does for every
+    later occurrence once it has seen one; the stub repeats it with a literal number and is
+    scanned first, so that the message is plural ("numerus") whatever PySide6 scans.
+    """
+    found: list[Message] = []
+    for path in sorted(ui_dir.glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        rel = path.relative_to(ui_dir.parents[1]).as_posix()
+        for node in ast.walk(tree):
+            if not (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "translate"
+                and isinstance(node.func.value, ast.Name)
+                and node.func.value.id == "QCoreApplication"
+                and len(node.args) == 4
+            ):
+                continue
+            context, source, comment = (_literal(a) for a in node.args[:3])
+            if context is None or source is None or comment is None:
+                continue
+            found.append(Message(context, source, rel, comment, plural=True))
+    return found
+
+
 def table_messages() -> list[Message]:
     """Texts the UI translates through a variable: column titles, shortcuts, filter names.
 
@@ -124,13 +160,14 @@ def table_messages() -> list[Message]:
 
 
 def all_messages() -> list[Message]:
-    """The wrapped and table messages, one per (context, source), origins merged."""
-    merged: dict[tuple[str, str], list[str]] = {}
-    for m in [*wrapped_messages(), *table_messages()]:
-        origins = merged.setdefault((m.context, m.source), [])
+    """The plural, wrapped and table messages, one per (context, source, comment), origins
+    merged."""
+    merged: dict[tuple[str, str, str, bool], list[str]] = {}
+    for m in [*plural_messages(), *wrapped_messages(), *table_messages()]:
+        origins = merged.setdefault((m.context, m.source, m.comment, m.plural), [])
         if m.origin not in origins:
             origins.append(m.origin)
-    return [Message(c, s, ", ".join(o)) for (c, s), o in merged.items()]
+    return [Message(c, s, ", ".join(o), k, p) for (c, s, k, p), o in merged.items()]
 
 
 def write_stub(messages: Iterable[Message], path: Path = STUB) -> None:
@@ -152,14 +189,17 @@ def write_stub(messages: Iterable[Message], path: Path = STUB) -> None:
             "QCoreApplication.translate(",
             f"    {json.dumps(m.context, ensure_ascii=False)},",
             f"    {json.dumps(m.source, ensure_ascii=False)},",
-            ")",
         ]
+        if m.plural:  # a literal number: plural for every lupdate
+            lines += [f"    {json.dumps(m.comment, ensure_ascii=False)},", "    1,"]
+        lines.append(")")
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 def run_lupdate(ts_files: Iterable[Path], stub: Path = STUB, ui_dir: Path = UI_DIR) -> str:
-    """Merge the strings of ``ui_dir/*.py`` and ``stub`` into ``ts_files``; dropped ones go."""
-    sources = [str(p) for p in sorted(ui_dir.glob("*.py"))] + [str(stub)]
+    """Merge the strings of ``stub`` and ``ui_dir/*.py`` into ``ts_files``; dropped ones go.
+    The stub comes first: lupdate takes a message for plural or not where it first sees it."""
+    sources = [str(stub)] + [str(p) for p in sorted(ui_dir.glob("*.py"))]
     out = ""
     for ts in ts_files:
         lang = ts.stem.rsplit("_", 1)[-1]

@@ -4,7 +4,7 @@
 <context>
     <name>ArchiveSearchBar</name>
     <message>
-        <location filename="../../workstation/ui/remote_studies.py" line="+96"/>
+        <location filename="../../workstation/ui/remote_studies.py" line="+94"/>
         <source>Patient ID</source>
         <translation>رقم المريض</translation>
     </message>
@@ -52,7 +52,7 @@
 <context>
     <name>Dictation</name>
     <message>
-        <location filename="extracted_strings.py" line="+9"/>
+        <location filename="extracted_strings.py" line="+49"/>
         <source>No microphone: no audio input device was found</source>
         <extracomment>workstation/ui/dictation.py</extracomment>
         <translation>لا يوجد ميكروفون: لم يُعثر على جهاز إدخال صوتي</translation>
@@ -407,7 +407,7 @@ True length of the object in mm:</source>
     </message>
     <message>
         <location line="-32"/>
-        <location line="+44"/>
+        <location line="+47"/>
         <source>MPR</source>
         <translatorcomment>DICOM/radiology abbreviation (multiplanar reformation): kept.</translatorcomment>
         <translation>MPR</translation>
@@ -751,7 +751,7 @@ True length of the object in mm:</source>
 <context>
     <name>RemoteStudies</name>
     <message>
-        <location filename="../../workstation/ui/remote_studies.py" line="+218"/>
+        <location filename="../../workstation/ui/remote_studies.py" line="+215"/>
         <source>The archive queue did not start: </source>
         <translation>لم تبدأ قائمة انتظار الأرشيف: </translation>
     </message>
@@ -1175,8 +1175,10 @@ True length of the object in mm:</source>
 <context>
     <name>SeriesBrowser</name>
     <message numerus="yes">
+        <location filename="extracted_strings.py" line="-286"/>
         <location filename="../../workstation/ui/series_browser.py" line="+200"/>
         <source>%n image(s)</source>
+        <extracomment>workstation/ui/series_browser.py</extracomment>
         <translation>
             <numerusform>لا توجد صور</numerusform>
             <numerusform>صورة واحدة</numerusform>
@@ -1187,7 +1189,7 @@ True length of the object in mm:</source>
         </translation>
     </message>
     <message>
-        <location filename="extracted_strings.py" line="+6"/>
+        <location line="+292"/>
         <source>no image</source>
         <extracomment>workstation/ui/series_browser.py</extracomment>
         <translation>لا توجد صورة</translation>
@@ -2024,8 +2026,9 @@ True length of the object in mm:</source>
         <translation>المفتوحة</translation>
     </message>
     <message numerus="yes">
-        <location line="+377"/>
+        <location filename="extracted_strings.py" line="-830"/>
         <source>%n work item(s)</source>
+        <extracomment>workstation/ui/worklist_panel.py</extracomment>
         <translation>
             <numerusform>لا توجد عناصر عمل</numerusform>
             <numerusform>عنصر عمل واحد</numerusform>
@@ -2036,9 +2039,11 @@ True length of the object in mm:</source>
         </translation>
     </message>
     <message numerus="yes">
-        <location line="+3"/>
+        <location line="+8"/>
+        <location filename="../../workstation/ui/worklist_panel.py" line="+380"/>
         <source>%n overdue</source>
         <comment>work items</comment>
+        <extracomment>workstation/ui/worklist_panel.py</extracomment>
         <translation>
             <numerusform>لا عناصر متأخرة</numerusform>
             <numerusform>عنصر واحد متأخر</numerusform>
@@ -2049,9 +2054,11 @@ True length of the object in mm:</source>
         </translation>
     </message>
     <message numerus="yes">
-        <location line="+92"/>
+        <location line="+8"/>
+        <location filename="../../workstation/ui/worklist_panel.py" line="+92"/>
         <source>%n assigned</source>
         <comment>work items</comment>
+        <extracomment>workstation/ui/worklist_panel.py</extracomment>
         <translation>
             <numerusform>لم يُسنَد أي عنصر</numerusform>
             <numerusform>أُسند عنصر واحد</numerusform>
@@ -2062,9 +2069,10 @@ True length of the object in mm:</source>
         </translation>
     </message>
     <message numerus="yes">
-        <location line="+3"/>
+        <location line="+8"/>
         <source>%n refused: %1</source>
         <comment>work items</comment>
+        <extracomment>workstation/ui/worklist_panel.py</extracomment>
         <translation>
             <numerusform>لم يُرفض أي عنصر: %1</numerusform>
             <numerusform>رُفض عنصر واحد: %1</numerusform>

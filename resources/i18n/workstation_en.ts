@@ -58,8 +58,10 @@
 <context>
     <name>SeriesBrowser</name>
     <message numerus="yes">
+        <location filename="extracted_strings.py" line="+9"/>
         <location filename="../../workstation/ui/series_browser.py" line="+200"/>
         <source>%n image(s)</source>
+        <extracomment>workstation/ui/series_browser.py</extracomment>
         <translation>
             <numerusform>%n image</numerusform>
             <numerusform>%n images</numerusform>
@@ -69,35 +71,41 @@
 <context>
     <name>WorklistPanel</name>
     <message numerus="yes">
-        <location filename="../../workstation/ui/worklist_panel.py" line="+847"/>
+        <location line="+8"/>
         <source>%n work item(s)</source>
+        <extracomment>workstation/ui/worklist_panel.py</extracomment>
         <translation>
             <numerusform>%n work item</numerusform>
             <numerusform>%n work items</numerusform>
         </translation>
     </message>
     <message numerus="yes">
-        <location line="+3"/>
+        <location line="+8"/>
+        <location filename="../../workstation/ui/worklist_panel.py" line="+850"/>
         <source>%n overdue</source>
         <comment>work items</comment>
+        <extracomment>workstation/ui/worklist_panel.py</extracomment>
         <translation>
             <numerusform>%n overdue</numerusform>
             <numerusform>%n overdue</numerusform>
         </translation>
     </message>
     <message numerus="yes">
-        <location line="+92"/>
+        <location line="+8"/>
+        <location filename="../../workstation/ui/worklist_panel.py" line="+92"/>
         <source>%n assigned</source>
         <comment>work items</comment>
+        <extracomment>workstation/ui/worklist_panel.py</extracomment>
         <translation>
             <numerusform>%n assigned</numerusform>
             <numerusform>%n assigned</numerusform>
         </translation>
     </message>
     <message numerus="yes">
-        <location line="+3"/>
+        <location line="+8"/>
         <source>%n refused: %1</source>
         <comment>work items</comment>
+        <extracomment>workstation/ui/worklist_panel.py</extracomment>
         <translation>
             <numerusform>%n refused: %1</numerusform>
             <numerusform>%n refused: %1</numerusform>
