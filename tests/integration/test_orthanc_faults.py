@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +23,7 @@ from workstation.archive.dicomweb import DicomWebClient
 from workstation.archive.local import LocalArchive
 from workstation.archive.orthanc import OrthancProcess
 from workstation.archive.remote import RemoteError, RemoteProtocolError, RetrieveError
+from workstation.core.errors import StoreError
 from workstation.core.settings import ArchiveConfig
 
 UID_ROOT = "1.2.826.0.1.3680043.10.999.7."
@@ -111,6 +114,8 @@ class _Handler(LoopbackHandler):
             cut = body.index(OBJECTS[1]) + 500
             self._send(200, body[:cut], f"multipart/related; boundary={BOUNDARY}", len(body))
             self.close_connection = True
+        elif is_series_retrieve and mode == "ok":
+            self._send(200, _multipart(OBJECTS), f"multipart/related; boundary={BOUNDARY}")
         elif is_series_retrieve and mode in ("badpart", "badpartcounted"):
             bodies = [OBJECTS[0], b"this is not DICOM at all" * 10, OBJECTS[2]]
             self._send(200, _multipart(bodies), f"multipart/related; boundary={BOUNDARY}")
@@ -212,6 +217,50 @@ def test_a_bad_part_is_rejected_and_reported_missing(fake, tmp_path, mode):
         "not a DICOM file (no DICOM preamble or identifiers)"
     ]
     _assert_consistent(store, {SOPS[0], SOPS[2]})
+    store.close()
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 2 MiB tmpfs of the test's own (needs root: CI runs as root), unmounted after."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small file system needs root")
+    mnt = tmp_path / "small-disk"
+    mnt.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=2m,mode=0700", "tmpfs", str(mnt)],
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def test_a_full_disk_mid_retrieve_says_so_keeps_whole_objects_and_resumes(fake, small_disk):
+    """The disk fills while the second of three objects is written: a StoreError that says
+    the disk is full, no temp file left, every object in the store whole and indexed; once
+    there is room again the same call fetches the rest."""
+    store = LocalArchive(small_disk / "store")
+    store.commit()
+    room = os.statvfs(small_disk)
+    free = room.f_bavail * room.f_frsize
+    filler = small_disk / "filler"
+    filler.write_bytes(b"\0" * (free - len(OBJECTS[0]) - 64 * 1024))  # about one object left
+    with _client(fake, "ok") as c, pytest.raises(StoreError) as err:
+        c.retrieve_series(STUDY, SERIES, store)
+    assert "the disk of the local store is full (No space left on device)" in str(err.value)
+    kept = {i.sop_instance_uid for i in store.instances(SERIES)}
+    assert len(kept) < 3
+    _assert_consistent(store, kept)
+    filler.unlink()
+    with _client(fake, "ok") as c:
+        result = c.retrieve_series(STUDY, SERIES, store)
+    assert result.complete and result.already_present == len(kept)
+    _assert_consistent(store, set(SOPS))
     store.close()
 
 

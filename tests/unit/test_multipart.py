@@ -18,6 +18,7 @@ from workstation.archive.multipart import (
     read_parts_to_files,
 )
 from workstation.archive.remote import RemoteError
+from workstation.core.errors import StoreError
 
 BOUNDARY = "b0undary-42"
 # Bodies that look like parts of the delimiter, CRLFs and dashes: the parser must not be fooled.
@@ -261,3 +262,10 @@ def test_parts_to_files_a_transfer_failing_mid_part_deletes_that_part(tmp_path: 
             kept.append(p)
     assert seen == [["t", "t"]]  # part 2's file was open when the transfer failed
     assert list(tmp_path.iterdir()) == kept and kept[0].read_bytes() == b"a"
+
+
+def test_parts_to_files_a_folder_that_cannot_be_written_is_a_store_error(tmp_path: Path):
+    """The store's failure is told as such (StoreError), not as the transfer's."""
+    gone = tmp_path / "gone"
+    with pytest.raises(StoreError, match=r"^cannot write into the local store: No such file"):
+        list(read_parts_to_files(iter([_body()]), BOUNDARY, gone, "t"))

@@ -45,7 +45,7 @@ from workstation.archive.remote import (
     retrieve_each_series,
     timed_step,
 )
-from workstation.core.errors import InvalidDicomError
+from workstation.core.errors import InvalidDicomError, StoreError
 from workstation.core.model import Patient, Series, Study
 
 if TYPE_CHECKING:
@@ -726,15 +726,18 @@ class DicomWebClient:
                         p.unlink(missing_ok=True)
                     done += 1
             finally:
-                archive.commit()
-                for p, _ in batch[done:]:  # what a failure (a full disk) left in the batch
-                    p.unlink(missing_ok=True)
+                try:
+                    archive.commit()
+                finally:
+                    for p, _ in batch[done:]:  # what a failure (a full disk) left in the batch
+                        p.unlink(missing_ok=True)
             tick()
 
         # DICOM pixel data hardly compresses: gzip (which Orthanc applies to single
         # instances) costs 150 ms per 512 KB slice against 7 ms without.
         headers = {"Accept": self._accept_dicom(), "Accept-Encoding": "identity"}
         r = self._request("GET", path, what, headers=headers, stream=True)
+        failed = True
         try:
             boundary = boundary_of(r.headers.get("Content-Type", ""))
             parts = read_parts_to_files(
@@ -753,13 +756,17 @@ class DicomWebClient:
                         ready() or len(pending) >= _INGEST_BATCH * _HOLD_BATCHES
                     ):
                         flush()
+            failed = False
         except MultipartError as exc:
             raise RemoteProtocolError(
                 f"{self.where} sent a broken multipart answer: {exc}"
             ) from None
         finally:
             r.close()
-            flush()  # every finished part is whole: keep it
+            # Every finished part is whole: keep it. After a failure, where the store cannot
+            # take them either (a full disk), the first error is the one to tell.
+            with contextlib.suppress(*((StoreError,) if failed else ())):
+                flush()
 
     def _chunks(self, r: requests.Response, what: str) -> Iterator[bytes]:
         try:
@@ -869,21 +876,23 @@ def _missing(expected: set[str], archive: LocalArchive, series_uid: str) -> tupl
     return tuple(sorted(expected - archive.index.sop_instance_uids(series_uid)))
 
 
-def body_chunks(r: requests.Response, size: int) -> Iterator[bytes]:
+def body_chunks(r: requests.Response, size: int | Callable[[], int]) -> Iterator[bytes]:
     """A streamed answer's body as it arrives: each chunk is what one read of the connection
     gives, up to ``size`` bytes (large on a fast link, small and at once on a slow one), with
-    the errors ``requests`` raises for its own ``iter_content``.
+    the errors ``requests`` raises for its own ``iter_content``. ``size`` may be a function,
+    asked before each read (a throttled transfer reads in smaller steps).
 
     ``iter_content(size)`` waits for ``size`` bytes before it hands any on, and copies each
     chunk once more when the socket gave less; this hands on what came, as it came. An answer
     with a Content-Encoding takes ``iter_content`` (the reads must be decoded).
     """
+    size_now = size if callable(size) else lambda: size
     if r.headers.get("Content-Encoding", "identity").strip().lower() not in ("identity", ""):
-        yield from r.iter_content(size)
+        yield from r.iter_content(size_now())
         return
     raw = r.raw
     try:
-        while chunk := raw.read1(size, decode_content=False):
+        while chunk := raw.read1(size_now(), decode_content=False):
             yield chunk
     except urllib3.exceptions.ProtocolError as exc:
         raise requests.exceptions.ChunkedEncodingError(exc) from None

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from workstation.core.errors import StoreError
+from workstation.core.errors import StoreError, store_write_error
 from workstation.core.model import Instance, Patient, Series, Study
 
 SCHEMA_VERSION = 4
@@ -160,6 +160,11 @@ def search_key(*parts: str) -> str:
     return " ".join(p.replace("^", " ").replace("=", " ").casefold() for p in parts if p)
 
 
+def _write_error(exc: sqlite3.Error) -> StoreError:
+    """A failed write of the index as the user reads it (SQLITE_FULL: the disk is full)."""
+    return store_write_error(str(exc), "full" in str(exc))
+
+
 class StoreIndex:
     """Thread-aware access to the index database."""
 
@@ -239,6 +244,19 @@ class StoreIndex:
         transaction the study's insert opened, so of two connections storing the same instance
         at once exactly one hears True (the other waits for its commit).
         """
+        try:
+            return self._add(patient, study, series, instance, path)
+        except sqlite3.Error as exc:
+            raise _write_error(exc) from None
+
+    def _add(
+        self,
+        patient: Patient,
+        study: Study,
+        series: Series,
+        instance: Instance,
+        path: str | None,
+    ) -> bool:
         conn = self.connection()
         # The study and series rows this write transaction has already seen to: none can go
         # before it ends (it holds the write lock), so the next instances of the series skip
@@ -281,7 +299,14 @@ class StoreIndex:
         return known is None
 
     def commit(self) -> None:
-        self.connection().commit()
+        try:
+            self.connection().commit()
+        except sqlite3.Error as exc:
+            raise _write_error(exc) from None
+
+    def rollback(self) -> None:
+        """Undo this thread's open write transaction (after a failed write)."""
+        self.connection().rollback()
 
     def mark_opened(self, study_instance_uid: str, when: float) -> None:
         conn = self.connection()

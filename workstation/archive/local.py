@@ -15,12 +15,15 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as _dt
+import errno
 import io
 import json
 import logging
 import os
 import re
 import shutil
+import sqlite3
+import threading
 import time
 import uuid
 import zipfile
@@ -43,7 +46,12 @@ from workstation.archive.dicomio import (
     read_header,
 )
 from workstation.archive.index import StoreIndex
-from workstation.core.errors import InvalidDicomError, NotFoundError, StoreError
+from workstation.core.errors import (
+    InvalidDicomError,
+    NotFoundError,
+    StoreError,
+    store_write_error,
+)
 from workstation.core.measure import (
     CalibrationError,
     Measurement,
@@ -106,6 +114,9 @@ class LocalArchive:
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root).expanduser()
+        # Per thread (each has its own index connection): files renamed into the store whose
+        # index rows are not committed yet, with their SOP Instance UIDs.
+        self._uncommitted = threading.local()
         try:
             (self.root / "studies").mkdir(parents=True, exist_ok=True)
             (self.root / "tmp").mkdir(exist_ok=True)
@@ -439,7 +450,34 @@ class LocalArchive:
         return self._place(tmp, parsed)
 
     def commit(self) -> None:
-        self.index.commit()
+        """Commit this thread's index writes. When that fails (a full disk) the files they
+        named are taken out again: no file stays in the store without its index row."""
+        try:
+            self.index.commit()
+        except StoreError:
+            self._undo()
+            raise
+        self._placed().clear()
+
+    def _placed(self) -> list[tuple[str, str]]:
+        placed: list[tuple[str, str]] | None = getattr(self._uncommitted, "files", None)
+        if placed is None:
+            placed = self._uncommitted.files = []
+        return placed
+
+    def _undo(self) -> None:
+        """Roll back this thread's index writes and delete the files they named, except those
+        another commit indexed meanwhile (the same instance from another retrieval)."""
+        with contextlib.suppress(sqlite3.Error):
+            self.index.rollback()
+        placed = self._placed()
+        for dest, sop in placed:
+            with contextlib.suppress(StoreError, sqlite3.Error):
+                if self.index.has_instance(sop):
+                    continue
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(dest)
+        placed.clear()
 
     def _tmp_path(self) -> Path:
         return self.root / "tmp" / f"{uuid.uuid4().hex}.part"
@@ -467,10 +505,17 @@ class LocalArchive:
                 os.makedirs(os.path.dirname(dest), exist_ok=True)
                 os.replace(tmp, dest)
         except OSError as exc:
-            raise StoreError(f"cannot write into the local store: {exc.strerror}") from None
-        return self.index.add(
-            parsed.patient, parsed.study, parsed.series, parsed.instance, path=rel
-        )
+            full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
+            raise store_write_error(exc.strerror or str(exc), full) from None
+        placed = self._placed()
+        placed.append((dest, parsed.instance.sop_instance_uid))
+        try:
+            return self.index.add(
+                parsed.patient, parsed.study, parsed.series, parsed.instance, path=rel
+            )
+        except StoreError:  # the index cannot take it (a full disk): nor the batch before it
+            self._undo()
+            raise
 
     # -- import ----------------------------------------------------------------------------
     def import_paths(

@@ -10,6 +10,7 @@ yielded is complete.
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import io
 import os
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import IO
 
 from workstation.archive.remote import RemoteProtocolError
+from workstation.core.errors import StoreError, store_write_error
 
 _CRLF = b"\r\n"
 _MAX_HEADER_BYTES = 64 * 1024
@@ -257,6 +259,33 @@ def read_multipart(
     )
 
 
+def _disk_error(exc: OSError) -> StoreError:
+    full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    return store_write_error(exc.strerror or str(exc), full)
+
+
+class _PartFile:
+    """A part's temp file; its write errors (a full disk) raise StoreError, so that they are
+    not taken for the transfer's."""
+
+    __slots__ = ("_fp",)
+
+    def __init__(self, fd: int) -> None:
+        self._fp = os.fdopen(fd, "wb")
+
+    def write(self, data: bytes | memoryview) -> int:
+        try:
+            return self._fp.write(data)
+        except OSError as exc:
+            raise _disk_error(exc) from None
+
+    def close(self) -> None:
+        try:
+            self._fp.close()
+        except OSError as exc:
+            raise _disk_error(exc) from None
+
+
 def read_parts_to_files(
     chunks: Iterable[bytes],
     boundary: str,
@@ -270,25 +299,34 @@ def read_parts_to_files(
 
     Files are owner-only from their first byte (a part holds patient data) and named
     ``prefix-<random>.part``. The file of a part the body breaks off in is deleted, also when
-    the caller stops early: close the generator (``contextlib.closing``).
+    the caller stops early: close the generator (``contextlib.closing``). A file that cannot
+    be written (a full disk) raises :class:`StoreError`.
     """
-    open_files: list[tuple[Path, IO[bytes]]] = []
+    open_files: list[tuple[Path, _PartFile]] = []
 
     def open_sink(_headers: Mapping[str, str]) -> IO[bytes]:
         p = folder / f"{prefix}-{uuid.uuid4().hex}.part"
-        fd = os.open(p, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-        fp = os.fdopen(fd, "wb")
+        try:
+            fd = os.open(p, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        except OSError as exc:
+            raise _disk_error(exc) from None
+        fp = _PartFile(fd)
         open_files.append((p, fp))
-        return fp
+        return fp  # type: ignore[return-value]  # write is all the reader needs
 
     try:
         for part in read_multipart(chunks, boundary, open_sink, head_bytes=head_bytes):
             p, fp = open_files.pop()
-            fp.close()
+            try:
+                fp.close()
+            except StoreError:
+                p.unlink(missing_ok=True)
+                raise
             yield p, part
     finally:
         for p, fp in open_files:  # an unfinished part: never handed on
-            fp.close()
+            with contextlib.suppress(StoreError):  # its last bytes may not fit (a full disk)
+                fp.close()
             with contextlib.suppress(FileNotFoundError):
                 p.unlink()
 

@@ -19,6 +19,16 @@ class StoreError(WorkstationError):
     """The local store cannot be read or written (permissions, full disk, corrupt index)."""
 
 
+def store_write_error(reason: str, full: bool) -> StoreError:
+    """The error for a failed write into the local store; ``full``: the disk is full."""
+    if full:
+        return StoreError(
+            f"the disk of the local store is full ({reason}): free space on it, or lower the "
+            "cache limit so that older studies are evicted"
+        )
+    return StoreError(f"cannot write into the local store: {reason}")
+
+
 class NotFoundError(WorkstationError):
     """A study, series or instance asked for is not in the store."""
 
