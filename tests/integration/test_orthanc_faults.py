@@ -114,7 +114,7 @@ class _Handler(LoopbackHandler):
             cut = body.index(OBJECTS[1]) + 500
             self._send(200, body[:cut], f"multipart/related; boundary={BOUNDARY}", len(body))
             self.close_connection = True
-        elif is_series_retrieve and mode == "ok":
+        elif is_series_retrieve and mode in ("ok", "okcounted"):
             self._send(200, _multipart(OBJECTS), f"multipart/related; boundary={BOUNDARY}")
         elif is_series_retrieve and mode in ("badpart", "badpartcounted"):
             bodies = [OBJECTS[0], b"this is not DICOM at all" * 10, OBJECTS[2]]
@@ -261,6 +261,27 @@ def test_a_full_disk_mid_retrieve_says_so_keeps_whole_objects_and_resumes(fake, 
         result = c.retrieve_series(STUDY, SERIES, store)
     assert result.complete and result.already_present == len(kept)
     _assert_consistent(store, set(SOPS))
+    store.close()
+
+
+def test_a_full_disk_ends_a_queued_retrieval_with_that_reason(fake, small_disk):
+    """The retrieval queue (what the application retrieves with) fails the job with the full
+    disk as its reason, not as an unexpected error, and leaves the store consistent."""
+    from workstation.archive.queue import JobState, Priority, RetrievalQueue
+
+    store = LocalArchive(small_disk / "store")
+    store.commit()
+    room = os.statvfs(small_disk)
+    (small_disk / "filler").write_bytes(
+        b"\0" * (room.f_bavail * room.f_frsize - len(OBJECTS[0]) - 64 * 1024)
+    )
+    config = ArchiveConfig(name="fake", dicomweb_url=f"{fake}/okcounted/dicom-web")
+    with RetrievalQueue(config, store, max_retries=0) as queue:
+        job = queue.enqueue(STUDY, Priority.PREFETCH)
+        assert job.wait(30)
+    assert job.state is JobState.FAILED
+    assert job.error.startswith("the disk of the local store is full ("), job.error
+    _assert_consistent(store, {i.sop_instance_uid for i in store.instances(SERIES)})
     store.close()
 
 
