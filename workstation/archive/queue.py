@@ -75,7 +75,10 @@ log = logging.getLogger(__name__)
 # job runs) reads at most _THROTTLED_CHUNK: a read is paid for after it arrived.
 _CHUNK = 1 << 20
 _THROTTLED_CHUNK = 64 * 1024
-_INGEST_BATCH = 16  # parts of a series answer stored per index commit
+# Parts of a series answer stored per index commit: few enough that the archive goes on
+# sending while a batch is indexed (as the client's; 300 CT slices on loopback, background
+# job: 0.66 of curl's speed at 8 against 0.61 at 16, paired medians of 11).
+_INGEST_BATCH = 8
 _MIN_BURST = 256 * 1024
 _METER_WINDOW_S = 0.5
 _NON_IMAGE_MODALITIES = frozenset({"SR", "KO", "PR", "DOC", "REG", "SEG", "RWV", "OT"})
