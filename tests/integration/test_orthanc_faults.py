@@ -22,6 +22,7 @@ from support import LoopbackHandler, loopback_http
 from workstation.archive.dicomweb import DicomWebClient
 from workstation.archive.local import LocalArchive
 from workstation.archive.orthanc import OrthancProcess
+from workstation.archive.queue import JobState, Priority, RetrievalQueue
 from workstation.archive.remote import RemoteError, RemoteProtocolError, RetrieveError
 from workstation.core.errors import StoreError
 from workstation.core.settings import ArchiveConfig
@@ -240,16 +241,24 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(mnt)], check=False)
 
 
-def test_a_full_disk_mid_retrieve_says_so_keeps_whole_objects_and_resumes(fake, small_disk):
-    """The disk fills while the second of three objects is written: a StoreError that says
-    the disk is full, no temp file left, every object in the store whole and indexed; once
-    there is room again the same call fetches the rest."""
+@pytest.fixture
+def nearly_full_store(small_disk: Path) -> Iterator[tuple[LocalArchive, Path]]:
+    """A store on the small disk with room left for about one of the three objects, and the
+    file that takes the rest of the room."""
     store = LocalArchive(small_disk / "store")
     store.commit()
     room = os.statvfs(small_disk)
-    free = room.f_bavail * room.f_frsize
     filler = small_disk / "filler"
-    filler.write_bytes(b"\0" * (free - len(OBJECTS[0]) - 64 * 1024))  # about one object left
+    filler.write_bytes(b"\0" * (room.f_bavail * room.f_frsize - len(OBJECTS[0]) - 64 * 1024))
+    yield store, filler
+    store.close()
+
+
+def test_a_full_disk_mid_retrieve_says_so_keeps_whole_objects_and_resumes(fake, nearly_full_store):
+    """The disk fills while the second of three objects is written: a StoreError that says
+    the disk is full, no temp file left, every object in the store whole and indexed; once
+    there is room again the same call fetches the rest."""
+    store, filler = nearly_full_store
     with _client(fake, "ok") as c, pytest.raises(StoreError) as err:
         c.retrieve_series(STUDY, SERIES, store)
     assert "the disk of the local store is full (No space left on device)" in str(err.value)
@@ -261,20 +270,12 @@ def test_a_full_disk_mid_retrieve_says_so_keeps_whole_objects_and_resumes(fake, 
         result = c.retrieve_series(STUDY, SERIES, store)
     assert result.complete and result.already_present == len(kept)
     _assert_consistent(store, set(SOPS))
-    store.close()
 
 
-def test_a_full_disk_ends_a_queued_retrieval_with_that_reason(fake, small_disk):
+def test_a_full_disk_ends_a_queued_retrieval_with_that_reason(fake, nearly_full_store):
     """The retrieval queue (what the application retrieves with) fails the job with the full
     disk as its reason, not as an unexpected error, and leaves the store consistent."""
-    from workstation.archive.queue import JobState, Priority, RetrievalQueue
-
-    store = LocalArchive(small_disk / "store")
-    store.commit()
-    room = os.statvfs(small_disk)
-    (small_disk / "filler").write_bytes(
-        b"\0" * (room.f_bavail * room.f_frsize - len(OBJECTS[0]) - 64 * 1024)
-    )
+    store, _filler = nearly_full_store
     config = ArchiveConfig(name="fake", dicomweb_url=f"{fake}/okcounted/dicom-web")
     with RetrievalQueue(config, store, max_retries=0) as queue:
         job = queue.enqueue(STUDY, Priority.PREFETCH)
@@ -282,7 +283,6 @@ def test_a_full_disk_ends_a_queued_retrieval_with_that_reason(fake, small_disk):
     assert job.state is JobState.FAILED
     assert job.error.startswith("the disk of the local store is full ("), job.error
     _assert_consistent(store, {i.sop_instance_uid for i in store.instances(SERIES)})
-    store.close()
 
 
 def test_stopped_orthanc_gives_connection_refused(orthanc_fresh, cli, tmp_path):
