@@ -255,7 +255,7 @@ def nearly_full_store(small_disk: Path) -> Iterator[tuple[LocalArchive, Path]]:
 
 
 def test_a_full_disk_mid_retrieve_says_so_keeps_whole_objects_and_resumes(fake, nearly_full_store):
-    """The disk fills while the second of three objects is written: a StoreError that says
+    """The disk fills before the last of three objects is written: a StoreError that says
     the disk is full, no temp file left, every object in the store whole and indexed; once
     there is room again the same call fetches the rest."""
     store, filler = nearly_full_store
