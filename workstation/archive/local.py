@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as _dt
-import errno
 import io
 import json
 import logging
@@ -50,7 +49,7 @@ from workstation.core.errors import (
     InvalidDicomError,
     NotFoundError,
     StoreError,
-    store_write_error,
+    store_os_error,
 )
 from workstation.core.measure import (
     CalibrationError,
@@ -505,8 +504,7 @@ class LocalArchive:
                 os.makedirs(os.path.dirname(dest), exist_ok=True)
                 os.replace(tmp, dest)
         except OSError as exc:
-            full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
-            raise store_write_error(exc.strerror or str(exc), full) from None
+            raise store_os_error(exc) from None
         placed = self._placed()
         placed.append((dest, parsed.instance.sop_instance_uid))
         try:

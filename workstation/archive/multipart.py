@@ -10,7 +10,6 @@ yielded is complete.
 from __future__ import annotations
 
 import contextlib
-import errno
 import functools
 import io
 import os
@@ -22,7 +21,7 @@ from pathlib import Path
 from typing import IO
 
 from workstation.archive.remote import RemoteProtocolError
-from workstation.core.errors import StoreError, store_write_error
+from workstation.core.errors import StoreError, store_os_error
 
 _CRLF = b"\r\n"
 _MAX_HEADER_BYTES = 64 * 1024
@@ -259,11 +258,6 @@ def read_multipart(
     )
 
 
-def _disk_error(exc: OSError) -> StoreError:
-    full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
-    return store_write_error(exc.strerror or str(exc), full)
-
-
 class _PartFile:
     """A part's temp file; its write errors (a full disk) raise StoreError, so that they are
     not taken for the transfer's."""
@@ -277,13 +271,13 @@ class _PartFile:
         try:
             return self._fp.write(data)
         except OSError as exc:
-            raise _disk_error(exc) from None
+            raise store_os_error(exc) from None
 
     def close(self) -> None:
         try:
             self._fp.close()
         except OSError as exc:
-            raise _disk_error(exc) from None
+            raise store_os_error(exc) from None
 
 
 def read_parts_to_files(
@@ -309,7 +303,7 @@ def read_parts_to_files(
         try:
             fd = os.open(p, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
         except OSError as exc:
-            raise _disk_error(exc) from None
+            raise store_os_error(exc) from None
         fp = _PartFile(fd)
         open_files.append((p, fp))
         return fp  # type: ignore[return-value]  # write is all the reader needs

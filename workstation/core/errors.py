@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+
 
 class WorkstationError(Exception):
     """Base of every error the workstation raises on purpose."""
@@ -27,6 +29,12 @@ def store_write_error(reason: str, full: bool) -> StoreError:
             "cache limit so that older studies are evicted"
         )
     return StoreError(f"cannot write into the local store: {reason}")
+
+
+def store_os_error(exc: OSError) -> StoreError:
+    """:func:`store_write_error` for a file the store could not write (ENOSPC, EDQUOT: full)."""
+    full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    return store_write_error(exc.strerror or str(exc), full)
 
 
 class NotFoundError(WorkstationError):
