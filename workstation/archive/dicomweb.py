@@ -715,22 +715,13 @@ class DicomWebClient:
                 return
             batch = list(pending)
             pending.clear()
-            done = 0
-            try:
-                for p, part in batch:
-                    try:  # renamed into place: no second copy; the header from the kept head
-                        if archive.ingest_file(p, head=part.head, size=part.size):
-                            result.received += 1
-                    except InvalidDicomError as exc:
-                        result.rejected.append((p.name, str(exc)))
-                        p.unlink(missing_ok=True)
-                    done += 1
-            finally:
-                try:
-                    archive.commit()
-                finally:
-                    for p, _ in batch[done:]:  # what a failure (a full disk) left in the batch
-                        p.unlink(missing_ok=True)
+            # Renamed into place (no second copy), each header parsed from its kept head.
+            outcomes = archive.ingest_files([(p, part.head, part.size) for p, part in batch])
+            for (p, _), outcome in zip(batch, outcomes, strict=True):
+                if isinstance(outcome, InvalidDicomError):
+                    result.rejected.append((p.name, str(outcome)))
+                elif outcome:
+                    result.received += 1
             tick()
 
         # DICOM pixel data hardly compresses: gzip (which Orthanc applies to single

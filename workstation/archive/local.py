@@ -26,7 +26,7 @@ import threading
 import time
 import uuid
 import zipfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -447,6 +447,29 @@ class LocalArchive:
             full.save_as(tmp, enforce_file_format=True)
             parsed = self._reparse(tmp)
         return self._place(tmp, parsed)
+
+    def ingest_files(
+        self, files: Sequence[tuple[Path, bytes, int]]
+    ) -> list[bool | InvalidDicomError]:
+        """:meth:`ingest_file` for each ``(path, head, size)``, then one :meth:`commit`; per
+        file, whether it was new, or why it was rejected. The temp files not taken into the
+        store (rejected ones, and on a failure the rest) are deleted, also when the commit
+        fails (a full disk)."""
+        outcomes: list[bool | InvalidDicomError] = []
+        try:
+            for path, head, size in files:
+                try:
+                    outcomes.append(self.ingest_file(path, head=head, size=size))
+                except InvalidDicomError as exc:
+                    outcomes.append(exc)
+                    path.unlink(missing_ok=True)
+        finally:
+            try:
+                self.commit()
+            finally:
+                for path, _, _ in files[len(outcomes) :]:
+                    path.unlink(missing_ok=True)
+        return outcomes
 
     def commit(self) -> None:
         """Commit this thread's index writes. When that fails (a full disk) the files they

@@ -1088,15 +1088,11 @@ class RetrievalQueue:
         )
 
         def on_part(p: Path, part: Part) -> None:
-            try:  # False: already there (another job); fine
-                self.archive.ingest_file(p, head=part.head, size=part.size)
-                self.archive.commit()
-            except InvalidDicomError as exc:
-                log.warning("retrieval job %d: one instance rejected: %s", job.job_id, exc)
+            # False (already there: another job) is fine
+            (outcome,) = self.archive.ingest_files([(p, part.head, part.size)])
+            if isinstance(outcome, InvalidDicomError):
+                log.warning("retrieval job %d: one instance rejected: %s", job.job_id, outcome)
                 return
-            finally:
-                with contextlib.suppress(FileNotFoundError):
-                    p.unlink()
             if self.archive.index.has_instance(inst.sop_instance_uid):
                 self._stored(job, plan, inst.sop_instance_uid)
 
@@ -1224,16 +1220,7 @@ class _Ingester:
         archive = self._queue.archive
         parts = list(self._batch)
         self._batch.clear()
-        try:
-            for p, part in parts:
-                with contextlib.suppress(InvalidDicomError):
-                    archive.ingest_file(p, head=part.head, size=part.size)
-        finally:
-            try:
-                archive.commit()
-            finally:  # also when the commit fails (a full disk)
-                for p, _ in parts:
-                    p.unlink(missing_ok=True)
+        archive.ingest_files([(p, part.head, part.size) for p, part in parts])  # rejects skipped
         plan = self._plan
         now_have = local_sop_uids(archive, plan.series.series_instance_uid)
         if plan.listed:
