@@ -6,6 +6,7 @@ WAL mode so the UI can read while an import or retrieval writes. One connection 
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 import threading
@@ -153,6 +154,27 @@ _STUDY_FIELDS = (
     "study_id",
 )
 _PATIENT_FIELDS = ("patient_id", "issuer_of_patient_id", "patient_name", "birth_date", "sex")
+# The statements add() runs for every stored instance, made once.
+_INSERT_STUDY = (
+    f"INSERT OR IGNORE INTO studies ({', '.join(_PATIENT_FIELDS + _STUDY_FIELDS)}, search_text) "
+    f"VALUES ({', '.join('?' * (len(_PATIENT_FIELDS) + len(_STUDY_FIELDS)))}, ?)"
+)
+_INSERT_SERIES = (
+    f"INSERT OR IGNORE INTO series ({', '.join(_SERIES_FIELDS)}) "
+    f"VALUES ({', '.join('?' * len(_SERIES_FIELDS))})"
+)
+_REPLACE_INSTANCE = (
+    f"INSERT OR REPLACE INTO instances ({', '.join(_INSTANCE_FIELDS)}) "
+    f"VALUES ({', '.join('?' * len(_INSTANCE_FIELDS))})"
+)
+
+
+@functools.lru_cache(maxsize=1024)
+def _json_list(values: tuple[Any, ...]) -> str:
+    """The JSON text of a tuple column. The slices of a series share most of them (orientation,
+    spacing, windows, image type): each is encoded once. Numbers are floats (parse_dataset
+    makes them so); 1 and 1.0 would share an entry, and read back equal."""
+    return json.dumps(list(values))
 
 
 def search_key(*parts: str) -> str:
@@ -267,18 +289,12 @@ class StoreIndex:
         parents = (study.study_instance_uid, series.series_instance_uid)
         if parents not in seen:
             conn.execute(
-                f"INSERT OR IGNORE INTO studies ({', '.join(_PATIENT_FIELDS + _STUDY_FIELDS)}, "
-                "search_text) VALUES "
-                f"({', '.join('?' * (len(_PATIENT_FIELDS) + len(_STUDY_FIELDS)))}, ?)",
+                _INSERT_STUDY,
                 [getattr(patient, f) for f in _PATIENT_FIELDS]
                 + [getattr(study, f) for f in _STUDY_FIELDS]
                 + [search_key(patient.patient_name, patient.patient_id, study.accession_number)],
             )
-            conn.execute(
-                f"INSERT OR IGNORE INTO series ({', '.join(_SERIES_FIELDS)}) "
-                f"VALUES ({', '.join('?' * len(_SERIES_FIELDS))})",
-                [getattr(series, f) for f in _SERIES_FIELDS],
-            )
+            conn.execute(_INSERT_SERIES, [getattr(series, f) for f in _SERIES_FIELDS])
             seen.add(parents)
         known = conn.execute(
             "SELECT 1 FROM instances WHERE sop_instance_uid=?", (instance.sop_instance_uid,)
@@ -287,15 +303,11 @@ class StoreIndex:
         for f in _INSTANCE_FIELDS:
             v = getattr(instance, f)
             if f in _INSTANCE_JSON:
-                v = None if v is None else json.dumps(list(v))
+                v = None if v is None else _json_list(v)
             elif f == "path" and path is not None:
                 v = path
             values.append(v)
-        conn.execute(
-            f"INSERT OR REPLACE INTO instances ({', '.join(_INSTANCE_FIELDS)}) "
-            f"VALUES ({', '.join('?' * len(_INSTANCE_FIELDS))})",
-            values,
-        )
+        conn.execute(_REPLACE_INSTANCE, values)
         return known is None
 
     def commit(self) -> None:
