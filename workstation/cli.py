@@ -860,7 +860,12 @@ def add_archive_commands(sub) -> None:  # type: ignore[no-untyped-def]
     k.add_argument("--data-dir", metavar="DIR", help="local store folder")
     k.add_argument("--limit", metavar="SIZE", help="for limit: e.g. 200G or 20GiB")
     k.add_argument("--keep", action="append", metavar="STUDY_UID", help="never evict this study")
-    k.add_argument("--fix", action="store_true", help="for verify: correct file modes")
+    k.add_argument(
+        "--fix",
+        action="store_true",
+        help="for verify: forget index rows whose file is gone, index files the index lost, "
+        "correct file modes",
+    )
     k.set_defaults(func=cmd_cache)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -344,3 +345,131 @@ def test_cache_command(stocked):
     with pytest.raises(ConfigError, match="needs a size"):
         cache_command(archive, "limit")
     assert isinstance(StoreCache(archive).clear(), EvictionReport)
+
+
+ADD_AND_DIE = textwrap.dedent(
+    """
+    import os, sys
+    import numpy as np
+    sys.path.insert(0, sys.argv[3])
+    from conftest import build_image
+    from workstation.archive.local import LocalArchive
+
+    archive = LocalArchive(sys.argv[1])
+    uid = sys.argv[2]
+    ds = build_image(pixels=np.full((16, 16), 7, np.uint16), study_uid=uid,
+                     series_uid=uid + ".1", sop_uid=uid + ".1.9", instance_number=9,
+                     patient_id="P-A")
+    assert archive.add_dataset(ds)  # renamed into place and indexed, not committed
+    os._exit(9)  # a crash before the commit
+    """
+)
+
+
+def test_a_file_left_unindexed_by_a_crash_is_found_and_indexed_again(stocked):
+    archive, files, sizes = stocked
+    root = archive.root
+    r = subprocess.run(
+        [sys.executable, "-c", ADD_AND_DIE, str(root), study_uid("A"), str(Path(__file__).parent)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert r.returncode == 9, r.stderr[-2000:]
+    orphan = root / "studies" / study_uid("A") / f"{study_uid('A')}.1" / f"{study_uid('A')}.1.9.dcm"
+    assert orphan.is_file()
+    rel = os.path.relpath(orphan, root)
+    cache = StoreCache(archive)
+    assert archive.index.has_instance(f"{study_uid('A')}.1.9") is False
+    # Just renamed: it may be waiting for its commit, so the default grace leaves it alone.
+    assert cache.unindexed_files() == []
+    assert cache.unindexed_files(min_age_s=0) == [rel]
+    # A file that is no DICOM, and a second copy of an indexed instance, beside it.
+    junk = root / "studies" / study_uid("B") / "junk.dcm"
+    junk.write_bytes(b"not DICOM at all")
+    copy = files["C"][0].with_name("copy.dcm")
+    copy.write_bytes(files["C"][0].read_bytes())
+    time.sleep(0.05)
+    found = cache.unindexed_files(min_age_s=0)
+    assert found == sorted([rel, os.path.relpath(junk, root), os.path.relpath(copy, root)])
+    done = dict(cache.adopt_unindexed(found))
+    assert done[rel] == "indexed"
+    assert done[os.path.relpath(copy, root)] == "deleted: a second copy of an instance"
+    assert done[os.path.relpath(junk, root)].startswith("deleted: not an instance")
+    assert not junk.exists() and not copy.exists() and files["C"][0].is_file()
+    # Indexed where it lies, with the pixel data where the file has it.
+    (inst,) = [i for i in archive.instances(f"{study_uid('A')}.1") if i.instance_number == 9]
+    assert archive.path_of(inst) == orphan
+    assert orphan.stat().st_mode & 0o777 == 0o600
+    with open(orphan, "rb") as fp:
+        fp.seek(inst.pixel_data_offset)
+        assert np.array_equal(
+            np.frombuffer(fp.read(inst.pixel_data_length), "<u2"), np.full(256, 7, np.uint16)
+        )
+    assert cache.unindexed_files(min_age_s=0) == []
+    assert cache.missing_files() == []
+    assert cache.study_usage(study_uid("A")).instances == 4
+    assert cache.total_bytes() == sum(sizes.values()) + orphan.stat().st_size
+
+
+def test_rows_whose_files_are_gone_are_forgotten_so_they_are_fetched_again(stocked):
+    archive, files, sizes = stocked
+    root = archive.root
+    slice_bytes = files["C"][1].stat().st_size
+    files["C"][1].unlink()  # one slice of a series
+    files["D"][0].unlink()  # the only file of study D
+    cache = StoreCache(archive)
+    lost = sorted(os.path.relpath(p, root) for p in (files["C"][1], files["D"][0]))
+    assert cache.missing_files() == lost
+    assert cache.forget_missing() == lost
+    assert cache.missing_files() == []
+    assert cache.study_usage(study_uid("C")).instances == 3
+    assert archive.index.study(study_uid("D")) is None  # nothing of it left: gone from the list
+    assert archive.series(study_uid("C"))[0].number_of_instances == 3
+    assert cache.total_bytes() == sizes["A"] + sizes["B"] + sizes["C"] - slice_bytes
+    assert cache.forget_missing() == []
+
+
+def test_forgetting_refuses_when_no_indexed_file_is_left(stocked):
+    archive, _files, _sizes = stocked
+
+    shutil.rmtree(archive.root / "studies")  # an unmounted disk looks like this
+    cache = StoreCache(archive)
+    with pytest.raises(StoreError, match="none of the 10 indexed files"):
+        cache.forget_missing()
+    assert archive.index.counts()["instances"] == 10
+
+
+def test_cache_verify_reports_then_fixes_what_a_crash_and_a_lost_file_left(stocked, monkeypatch):
+    archive, files, _sizes = stocked
+    root = archive.root
+    files["B"][0].unlink()
+    extra = files["A"][0].with_name("extra.dcm")
+    extra.write_bytes(files["A"][0].read_bytes())  # a second copy: nothing the index lacks
+    extra.chmod(0o600)
+    out = io.StringIO()
+    assert cache_command(archive, "verify", out=out) == 1
+    # Just written: it may be waiting for its commit, and is not counted yet.
+    assert out.getvalue().splitlines() == [
+        f"missing file: {os.path.relpath(files['B'][0], root)}",
+        "1 problems",
+    ]
+    monkeypatch.setattr("workstation.archive.cache.ORPHAN_GRACE_S", 0.0)
+    out = io.StringIO()
+    assert cache_command(archive, "verify", out=out) == 1
+    assert out.getvalue().splitlines() == [
+        f"missing file: {os.path.relpath(files['B'][0], root)}",
+        f"not in the index: {os.path.relpath(extra, root)}",
+        "2 problems",
+    ]
+    out = io.StringIO()
+    assert cache_command(archive, "verify", fix=True, out=out) == 0
+    assert out.getvalue().splitlines() == [
+        f"forgotten, its file is missing: {os.path.relpath(files['B'][0], root)}",
+        f"deleted: a second copy of an instance: {os.path.relpath(extra, root)}",
+        "ok",
+    ]
+    out = io.StringIO()
+    assert cache_command(archive, "verify", out=out) == 0
+    assert out.getvalue().splitlines() == ["ok"]

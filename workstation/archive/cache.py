@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from workstation.archive.audit import AuditEvent, AuditTrail
-from workstation.core.errors import ConfigError, NotFoundError, StoreError
+from workstation.core.errors import ConfigError, InvalidDicomError, NotFoundError, StoreError
 
 if TYPE_CHECKING:
     from workstation.archive.local import LocalArchive
@@ -42,6 +42,8 @@ ProgressCallback = Callable[[int, int], None]
 FILE_MODE = 0o600
 FOLDER_MODE = 0o700
 _BATCH = 100  # files deleted between two commits of the journal
+# A file in studies/ with no index row younger than this may be waiting for its batch's commit.
+ORPHAN_GRACE_S = 15 * 60.0
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS cache_pending_deletes (
@@ -400,6 +402,141 @@ class StoreCache:
         rows = self._conn().execute("SELECT path FROM instances ORDER BY path")
         return [str(r[0]) for r in rows if not (self.root / str(r[0])).is_file()]
 
+    def forget_missing(self) -> list[str]:
+        """Delete the index rows of instances whose file is gone, so that their series count
+        as partial and the next retrieve fetches them again; series and studies left without
+        instances go too (a reader's measurements and key images stay, as after an eviction).
+        Returns the paths forgotten.
+
+        Refuses when no indexed file is left at all: that is more likely a store folder that
+        is not there (an unmounted disk) than files lost one by one.
+        """
+        conn = self._conn()
+        rows = conn.execute("SELECT sop_instance_uid, series_instance_uid, path FROM instances")
+        indexed = 0
+        gone: list[tuple[str, str, str]] = []
+        for sop, series, rel in rows:
+            indexed += 1
+            if not (self.root / str(rel)).is_file():
+                gone.append((str(sop), str(series), str(rel)))
+        if not gone:
+            return []
+        if len(gone) == indexed and indexed > 1:
+            raise StoreError(
+                f"none of the {indexed} indexed files is in {self.root / 'studies'}: is the "
+                "store's disk there? Nothing forgotten; to start the store afresh, clear it "
+                "(workstation cache clear)"
+            )
+        try:
+            conn.commit()
+            conn.execute("BEGIN IMMEDIATE")
+            # Asked again under the write lock: a retrieve may have brought one back meanwhile.
+            gone = [g for g in gone if not (self.root / g[2]).is_file()]
+            series = sorted({g[1] for g in gone})
+            studies: set[str] = set()
+            for uid in series:
+                row = conn.execute(
+                    "SELECT study_instance_uid FROM series WHERE series_instance_uid=?", (uid,)
+                ).fetchone()
+                if row is not None:
+                    studies.add(str(row[0]))
+            conn.executemany(
+                "DELETE FROM instances WHERE sop_instance_uid=? AND path=?",
+                [(g[0], g[2]) for g in gone],
+            )
+            conn.executemany(
+                "DELETE FROM series WHERE series_instance_uid=? AND NOT EXISTS (SELECT 1 FROM "
+                "instances i WHERE i.series_instance_uid = series.series_instance_uid)",
+                [(uid,) for uid in series],
+            )
+            emptied = [
+                uid
+                for uid in sorted(studies)
+                if conn.execute(
+                    "SELECT 1 FROM series WHERE study_instance_uid=? LIMIT 1", (uid,)
+                ).fetchone()
+                is None
+            ]
+            conn.executemany(
+                "DELETE FROM studies WHERE study_instance_uid=?", [(u,) for u in emptied]
+            )
+            conn.commit()
+        except sqlite3.Error as exc:
+            conn.rollback()
+            raise StoreError(f"cannot update the store index: {exc}") from None
+        with contextlib.suppress(StoreError), AuditTrail(self.root) as trail:
+            for uid in emptied:
+                trail.record(
+                    AuditEvent.STUDY_REMOVED,
+                    study_instance_uid=uid,
+                    detail="its files were missing from the store",
+                )
+        log.warning("cache: forgot %d instances whose files were missing", len(gone))
+        return sorted(g[2] for g in gone)
+
+    def unindexed_files(self, min_age_s: float | None = None) -> list[str]:
+        """Store-relative paths of files under studies/ that no index row names and that have
+        not changed for ``min_age_s`` seconds (a file renamed into place waits for its batch's
+        commit, milliseconds later; a rename sets the change time). A crash between the two
+        leaves such a file; :meth:`adopt_unindexed` takes it back. ``min_age_s`` defaults to
+        :data:`ORPHAN_GRACE_S`."""
+        cutoff = time.time() - (ORPHAN_GRACE_S if min_age_s is None else min_age_s)
+        found: list[tuple[str]] = []
+        for dirpath, dirs, files in os.walk(self.root / "studies"):
+            dirs.sort()
+            for name in files:
+                p = os.path.join(dirpath, name)
+                with contextlib.suppress(FileNotFoundError):
+                    st = os.lstat(p)
+                    if stat.S_ISREG(st.st_mode) and st.st_ctime < cutoff:
+                        found.append((os.path.relpath(p, self.root),))
+        if not found:
+            return []
+        conn = self._conn()
+        try:
+            conn.commit()
+            conn.execute("CREATE TEMP TABLE IF NOT EXISTS store_files (path TEXT PRIMARY KEY)")
+            conn.execute("DELETE FROM temp.store_files")
+            conn.executemany("INSERT OR IGNORE INTO temp.store_files (path) VALUES (?)", found)
+            # IN (subquery): SQLite builds one transient index of the indexed paths.
+            rows = conn.execute(
+                "SELECT path FROM temp.store_files WHERE path NOT IN (SELECT path FROM instances) "
+                "AND path NOT IN (SELECT path FROM cache_pending_deletes) ORDER BY path"
+            ).fetchall()
+            conn.execute("DELETE FROM temp.store_files")
+            conn.commit()
+        except sqlite3.Error as exc:
+            conn.rollback()
+            raise StoreError(f"cannot read the store index: {exc}") from None
+        return [str(r[0]) for r in rows]
+
+    def adopt_unindexed(self, paths: Iterable[str]) -> list[tuple[str, str]]:
+        """Index each file :meth:`unindexed_files` found, where it lies; a file that is not an
+        instance the store can index, or a second copy of one it has, is deleted. Returns, per
+        path, what was done: "indexed", or "deleted: " and why."""
+        done: list[tuple[str, str]] = []
+        try:
+            for rel in paths:
+                if self._inside(rel) is None:
+                    continue
+                try:
+                    new = self.archive.adopt_file(rel)
+                except FileNotFoundError:
+                    continue  # gone meanwhile (an eviction)
+                except InvalidDicomError as exc:
+                    with contextlib.suppress(FileNotFoundError):
+                        (self.root / rel).unlink()
+                    done.append((rel, f"deleted: not an instance the store can index ({exc})"))
+                    continue
+                except OSError as exc:
+                    raise StoreError(f"cannot read {rel} in the store: {exc.strerror}") from None
+                done.append((rel, "indexed" if new else "deleted: a second copy of an instance"))
+        finally:
+            self.archive.commit()
+        if done:
+            log.warning("cache: took back %d files the index had lost", len(done))
+        return done
+
     def check_permissions(self, fix: bool = False) -> list[PermissionProblem]:
         """Paths others could read: the store folder must be 0700, every file in it 0600.
 
@@ -453,8 +590,10 @@ def cache_command(
 
     usage: one line per study, least recently used first, then the total. limit: evict down to
     ``limit`` (e.g. "200G"); exit 1 if protected studies keep the store above it. clear: evict
-    every unprotected study. verify: index rows without files, unfinished evictions and modes
-    (``fix`` sets 0600/0700); exit 1 on any problem left.
+    every unprotected study. verify: index rows without files, files without index rows (older
+    than :data:`ORPHAN_GRACE_S`), unfinished evictions and modes; ``fix`` forgets the rows (the
+    next retrieve fetches those instances), indexes the files or deletes what cannot be, and
+    sets 0600/0700. Exit 1 on any problem left.
     """
     out = out or sys.stdout
     cache = StoreCache(archive, is_protected=is_protected, protected=protected)
@@ -480,16 +619,23 @@ def cache_command(
         print(cache.clear().summary(), file=out)
         return 0
     if action == "verify":
-        missing = cache.missing_files()
+        missing = cache.forget_missing() if fix else cache.missing_files()
         for rel in missing:
-            print(f"missing file: {rel}", file=out)
+            print(("forgotten, its file is missing: " if fix else "missing file: ") + rel, file=out)
+        unindexed = cache.unindexed_files()
+        if fix:
+            for rel, what in cache.adopt_unindexed(unindexed):
+                print(f"{what}: {rel}", file=out)
+        else:
+            for rel in unindexed:
+                print(f"not in the index: {rel}", file=out)
         problems = cache.check_permissions(fix=fix)
         for p in problems:
             print(("fixed: " if fix else "mode: ") + p.line(), file=out)
         pending = cache.pending_deletions()
         if pending:
             print(f"unfinished eviction: {pending} files", file=out)
-        left = len(missing) + pending + (0 if fix else len(problems))
+        left = pending + (0 if fix else len(missing) + len(unindexed) + len(problems))
         print("ok" if not left else f"{left} problems", file=out)
         return 1 if left else 0
     raise ConfigError(f"unknown cache action {action!r}; use usage, limit, clear or verify")

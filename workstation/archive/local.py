@@ -501,6 +501,27 @@ class LocalArchive:
                 os.unlink(dest)
         placed.clear()
 
+    def adopt_file(self, rel: str) -> bool:
+        """Index a file that lies in the store with no index row (a crash came between its
+        rename into place and the commit that named it), where it lies.
+
+        True when it is indexed now; False when its instance is indexed already under
+        another file (this copy is deleted). Raises :class:`InvalidDicomError` for a file the
+        store cannot index (left to the caller). Call :meth:`commit` after a batch.
+        """
+        path = os.path.join(self.root, rel)
+        with open(path, "rb") as fp:
+            parsed = _parse_open(fp, os.fstat(fp.fileno()).st_size)
+        if not parsed.has_file_meta:
+            raise InvalidDicomError("no Part 10 header: the store never writes such a file")
+        if self.index.has_instance(parsed.instance.sop_instance_uid):
+            os.unlink(path)
+            return False
+        os.chmod(path, 0o600)
+        return self.index.add(
+            parsed.patient, parsed.study, parsed.series, parsed.instance, path=rel
+        )
+
     def _tmp_path(self) -> Path:
         return self.root / "tmp" / f"{uuid.uuid4().hex}.part"
 
