@@ -20,6 +20,7 @@ from urllib.parse import quote, urlsplit
 
 import requests
 import requests.adapters
+import requests.auth
 import urllib3.exceptions
 from urllib3.util.retry import Retry
 
@@ -287,13 +288,31 @@ def compression_wanted(mode: str, host: str | None) -> bool:
     return not (address.is_loopback or (mapped is not None and mapped.is_loopback))
 
 
+class _ConfiguredAuthOnly(requests.auth.AuthBase):
+    """No credentials but the archive's own configuration's (a ``basic`` auth replaces this).
+
+    Without a session auth, requests reads ``~/.netrc`` before every request and sends the
+    credentials it finds there for the archive's host, even over a configured bearer token.
+    """
+
+    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
+        return r
+
+
 class ArchiveSession(requests.Session):
-    """A requests session whose own TLS settings beat the environment's.
+    """A requests session whose own TLS settings beat the environment's, and that sends no
+    credentials but the configured ones.
 
     requests lets ``REQUESTS_CA_BUNDLE`` / ``CURL_CA_BUNDLE`` replace a session's ``verify``
     (psf/requests#3829): a site's ``ca_bundle`` would be ignored on every machine where such a
-    variable is set (common on managed desktops) and its archive refused as untrusted.
+    variable is set (common on managed desktops) and its archive refused as untrusted. And it
+    takes credentials from ``~/.netrc`` for any request without auth of its own (also at a cost
+    of two file lookups a request, 300 for a series fetched image by image).
     """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.auth = _ConfiguredAuthOnly()
 
     def merge_environment_settings(  # type: ignore[no-untyped-def]
         self, url, proxies, stream, verify, cert
