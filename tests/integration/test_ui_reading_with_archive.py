@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "worklist"))
 from upsrs_helpers import PASSWORD, SITE_CONFIG, start_worklist_orthanc, storescu
 
 from workstation.archive.audit import AuditEvent, AuditTrail
+from workstation.archive.cache import StoreCache
 from workstation.archive.local import LocalArchive
 from workstation.archive.orthanc import OrthancProcess
 from workstation.core.settings import load_settings
@@ -207,3 +208,6 @@ def test_worklist_prefetch_claim_sign_and_complete_on_acknowledgement(
         AuditEvent.REPORT_SIGNED,
         AuditEvent.REPORT_SENT,
     ]
+    # A whole reading (prefetch, draft, signed report, outbox, audit trail) left nothing in
+    # the store that another user could read.
+    assert [p.line() for p in StoreCache(archive).check_permissions()] == []

@@ -14,7 +14,6 @@ the action it records returns to the reader.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as _dt
 import enum
 import getpass
@@ -131,8 +130,6 @@ class AuditTrail:
             busy_timeout_s=10.0,
             damaged_advice="keep the file for inspection and move it aside to start a new trail",
         )
-        with contextlib.suppress(OSError):
-            os.chmod(self.path, 0o600)
 
     def close(self) -> None:
         with self._lock:

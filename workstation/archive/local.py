@@ -45,6 +45,7 @@ from workstation.archive.dicomio import (
     read_header,
 )
 from workstation.archive.index import StoreIndex
+from workstation.core.durable_db import make_private_db
 from workstation.core.errors import (
     InvalidDicomError,
     NotFoundError,
@@ -125,12 +126,7 @@ class LocalArchive:
         self._clean_tmp()
         db = self.root / "index.sqlite"
         try:
-            # The index holds patient names: owner-only, and SQLite gives its -wal and -shm
-            # files the database file's permissions.
-            os.close(os.open(db, os.O_CREAT | os.O_WRONLY, 0o600))
-            for f in (db, db.with_name("index.sqlite-wal"), db.with_name("index.sqlite-shm")):
-                if f.exists():
-                    os.chmod(f, 0o600)
+            make_private_db(db)  # the index holds patient names
         except OSError as exc:
             raise StoreError(f"cannot use {db} as the store index: {exc.strerror}") from None
         self.index = StoreIndex(db)

@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from workstation.core.durable_db import make_private_db
 from workstation.core.errors import StoreError
 
 _SCHEMA = """
@@ -60,12 +61,10 @@ class ClaimStore:
         self._local = threading.local()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            new = not self.path.exists()
+            make_private_db(self.path)
             conn = self._conn()
             conn.execute("PRAGMA journal_mode=WAL")
             conn.executescript(_SCHEMA)
-            if new:
-                os.chmod(self.path, 0o600)
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"cannot keep worklist claims in {self.path}: {exc}") from None
 

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from workstation.core import ups
+from workstation.core.durable_db import make_private_db
 from workstation.core.errors import StoreError
 from workstation.core.ups import (
     Dataset,
@@ -175,6 +176,7 @@ class EmbeddedWorklist(WorklistBackend):
         self._local = threading.local()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            make_private_db(self.path)  # work items name patients
             conn = self._conn()
             conn.execute("PRAGMA journal_mode=WAL")
             conn.executescript(_SCHEMA)
