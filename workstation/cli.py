@@ -89,7 +89,8 @@ def build_demo(store: Path, progress=None, force: bool = False) -> tuple[int, fl
             archive.commit()
     archive.commit()
     archive.close()
-    marker.write_text(f"{__version__}\n", encoding="utf-8")
+    with open(os.open(marker, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600), "w") as fp:
+        fp.write(f"{__version__}\n")  # owner-only, as everything in the store
     elapsed = time.perf_counter() - start
     log.info("demo store built: %d instances in %.1f s", added, elapsed)
     return added, elapsed

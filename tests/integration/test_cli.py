@@ -50,6 +50,9 @@ def test_demo_is_built_once_and_logs_carry_no_patient_data(cli, isolated_home, t
     assert "demo store ready" in r.stdout
     again = cli("demo", "--no-gui", "--data-dir", str(store))
     assert again.returncode == 0 and "ready" not in again.stdout
+    # Nothing in it another user could read, no row without its file, no file without a row.
+    verify = cli("cache", "verify", "--data-dir", str(store))
+    assert (verify.returncode, verify.stdout) == (0, "ok\n"), verify.stdout + verify.stderr
     listing = cli("studies", "--data-dir", str(store))
     lines = listing.stdout.strip().splitlines()
     uids = {line.split("\t")[0] for line in lines}
