@@ -532,13 +532,12 @@ class DimseClient:
             if stopping():
                 return 0xA702  # refused: out of resources, unable to perform (PS3.4 C.4.3.1.4)
             try:
-                ds = event.dataset
-                ds.file_meta = event.file_meta
-                new = archive.add_dataset(ds)
+                # Stored as it came, not decoded and written anew: 1.8 -> 1.4 s for 300 CT
+                # slices (pydicom read and wrote each whole data set).
+                new = archive.ingest_bytes(event.encoded_dataset(), "cget")
                 if new:
                     archive.commit()  # this handler's thread owns its index connection
-                sop = str(ds.get("SOPInstanceUID", ""))
-                on_object(sop, new, len(event.request.DataSet.getvalue()))
+                on_object(received_uid(event, archive), new, len(event.request.DataSet.getvalue()))
                 return 0x0000
             except InvalidDicomError as exc:
                 if on_reject is not None:
@@ -777,6 +776,16 @@ class DimseClient:
             result.seconds,
         )
         return result
+
+
+def received_uid(event: Any, archive: LocalArchive) -> str:
+    """The SOP Instance UID of the object a C-STORE request brought: the request's Affected
+    SOP Instance UID, which PS3.7 9.1.1.1 says equals the data set's, once the store holds it;
+    a peer that breaks that rule costs a decode of the data set."""
+    sop = str(getattr(event.request, "AffectedSOPInstanceUID", "") or "")
+    if sop and archive.index.has_instance(sop):
+        return sop
+    return str(event.dataset.get("SOPInstanceUID", "") or "")
 
 
 def _check_aet(title: str) -> str:

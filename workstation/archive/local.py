@@ -77,6 +77,7 @@ ProgressCallback = Callable[[int, int], None]
 _UID_RE = re.compile(r"^[0-9]+(\.[0-9]+)*$")
 _COMMIT_EVERY = 200
 _TMP_STALE_S = 600.0  # a temp file untouched this long belongs to no live transfer
+_HEAD_IN_MEMORY = 64 * 1024  # of a file received whole: what its header is parsed from
 
 
 def _safe_name(uid: str) -> str:
@@ -443,6 +444,25 @@ class LocalArchive:
             full.save_as(tmp, enforce_file_format=True)
             parsed = self._reparse(tmp)
         return self._place(tmp, parsed)
+
+    def ingest_bytes(self, data: bytes, prefix: str = "received") -> bool:
+        """Store a Part 10 file that arrived whole in memory (a C-STORE's data set behind its
+        meta header), as it came: nothing is decoded or re-encoded. It is written owner-only
+        under :attr:`tmp_dir`, then :meth:`ingest_file` takes it, its header parsed from
+        memory. Raises :class:`InvalidDicomError`, or :class:`StoreError` when it cannot be
+        written (a full disk); the temp file never stays. Call :meth:`commit` after a batch.
+        """
+        tmp = self.root / "tmp" / f"{prefix}-{uuid.uuid4().hex}.part"
+        try:
+            try:
+                with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as fp:
+                    fp.write(data)
+            except OSError as exc:
+                raise store_os_error(exc) from None
+            return self.ingest_file(tmp, head=data[:_HEAD_IN_MEMORY], size=len(data))
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
 
     def ingest_files(
         self, files: Sequence[tuple[Path, bytes, int]]

@@ -11,14 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import socket
 import threading
 import time
-import uuid
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydicom.uid import ExplicitVRBigEndian
@@ -248,11 +245,10 @@ class StorageScp:
     def _store(self, event: Any) -> int:
         calling = str(getattr(event.assoc.requestor, "ae_title", "") or "").strip()
         sop_class = str(getattr(event.request, "AffectedSOPClassUID", "") or "")
-        tmp = self.archive.tmp_dir / f"scp-{uuid.uuid4().hex}.part"
         try:
-            data = event.encoded_dataset()  # as received, behind a Part 10 header
-            _write_private(tmp, data)
-            stored = self.archive.ingest_file(tmp)
+            # As received, behind a Part 10 header: stored without a decode.
+            data = event.encoded_dataset()
+            stored = self.archive.ingest_bytes(data, "scp")
             self.archive.commit()  # this association's thread owns its index connection
             study, series, sop, ts = self._identity_of(event)
         except InvalidDicomError as exc:
@@ -265,9 +261,6 @@ class StorageScp:
         except Exception as exc:  # a handler must answer; pynetdicom would abort the association
             log.warning("storage SCP: unexpected %s storing one object", type(exc).__name__)
             return self._reject(calling, type(exc).__name__, STATUS_PROCESSING_FAILURE)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
         now = time.perf_counter()
         with self._lock:
             st = self.stats
@@ -320,13 +313,6 @@ class StorageScp:
             self.stats.rejected.append((calling, reason))
         log.warning("storage SCP refused one object from %s (status %#06x)", calling, status)
         return status
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    """Write ``data`` to a new file readable by its owner only (the store's files are 0600)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as fp:
-        fp.write(data)
 
 
 # -- C-MOVE into our own SCP ----------------------------------------------------------------------
