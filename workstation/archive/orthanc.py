@@ -134,6 +134,9 @@ class OrthancProcess:
             "UnknownSopClassAccepted": True,
             "DicomModalities": self.modalities,
             "SaveJobs": False,
+            # Search answers (QIDO-RS, C-FIND) are built in this character set: under Orthanc's
+            # default, Latin-1, a name in Arabic, Greek or Cyrillic comes back as "^".
+            "DefaultEncoding": "Utf8",
         }
         if self.stable_age_s is not None:
             cfg["StableAge"] = int(self.stable_age_s)
