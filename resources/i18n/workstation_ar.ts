@@ -751,22 +751,22 @@ True length of the object in mm:</source>
 <context>
     <name>RemoteStudies</name>
     <message>
-        <location filename="../../workstation/ui/remote_studies.py" line="+215"/>
+        <location filename="../../workstation/ui/remote_studies.py" line="+218"/>
         <source>The archive queue did not start: </source>
         <translation>لم تبدأ قائمة انتظار الأرشيف: </translation>
     </message>
     <message>
-        <location line="+55"/>
+        <location line="+58"/>
         <source>Searching…</source>
         <translation>جارٍ البحث…</translation>
     </message>
     <message>
-        <location line="-122"/>
+        <location line="-125"/>
         <source>The archive is not used: </source>
         <translation>الأرشيف غير مستخدم: </translation>
     </message>
     <message>
-        <location line="+171"/>
+        <location line="+174"/>
         <source>1 study</source>
         <translation>دراسة واحدة</translation>
     </message>
@@ -776,12 +776,12 @@ True length of the object in mm:</source>
         <translation>%n دراسة</translation>
     </message>
     <message>
-        <location line="+5"/>
+        <location line="+10"/>
         <source> in the archive</source>
         <translation> في الأرشيف</translation>
     </message>
     <message>
-        <location line="-3"/>
+        <location line="-8"/>
         <source> (more available)</source>
         <translation> (يتوفر المزيد)</translation>
     </message>
@@ -791,7 +791,12 @@ True length of the object in mm:</source>
         <translation> (في الأرشيف نتائج أخرى: ضيّق البحث)</translation>
     </message>
     <message>
-        <location line="+9"/>
+        <location line="+3"/>
+        <source> (some archives cannot search DICOMweb for a name in letters other than A-Z: search by patient ID or accession number)</source>
+        <translation> (بعض الأرشيفات لا تستطيع البحث عبر DICOMweb عن اسم بحروف غير A-Z: ابحث برقم المريض أو رقم الطلب)</translation>
+    </message>
+    <message>
+        <location line="+11"/>
         <source>Archive search failed: </source>
         <translation>فشل البحث في الأرشيف: </translation>
     </message>

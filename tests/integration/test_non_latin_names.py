@@ -75,3 +75,77 @@ def test_c_find_gives_the_name_and_finds_it(archive: OrthancProcess) -> None:
 
 def test_the_project_starts_its_archives_answering_in_utf8(tmp_path: Path) -> None:
     assert OrthancProcess(tmp_path).config()["DefaultEncoding"] == "Utf8"
+
+
+# -- the study list's search bar -----------------------------------------------------------------
+
+
+def _window(qtbot, qapp, tmp_path: Path, archive: OrthancProcess, *, dimse: bool):  # type: ignore[no-untyped-def]
+    from workstation.archive.local import LocalArchive
+    from workstation.core.settings import load_settings
+    from workstation.ui.main_window import MainWindow
+    from workstation.ui.theme import apply_dark_theme
+
+    toml = f'[[archives]]\nname = "hub"\ndicomweb_url = "{archive.urls.dicomweb}"\n'
+    if dimse:
+        toml += (
+            f'[archives.dimse]\nhost = "127.0.0.1"\nport = {archive.dicom_port}\n'
+            f'ae_title = "{archive.aet}"\n'
+        )
+    path = tmp_path / "workstation.toml"
+    path.write_text(toml, encoding="utf-8")
+    store = LocalArchive(tmp_path / "store")
+    apply_dark_theme(qapp)
+    win = MainWindow(store, settings=load_settings(user_path=path, environ={}))
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitExposed(win)
+    return win, store
+
+
+def _search_name(qtbot, win, text: str) -> int:  # type: ignore[no-untyped-def]
+    from PySide6.QtCore import Qt
+
+    bar = win.remote.search_bar
+    bar.patient_name.setText(text)
+    with qtbot.waitSignal(win.remote.search_finished, timeout=10000) as found:
+        qtbot.keyClick(bar.patient_name, Qt.Key.Key_Return)
+    return int(found.args[0])
+
+
+def test_the_study_list_finds_an_arabic_name_by_c_find(
+    qtbot, qapp, tmp_path, isolated_home, archive
+):
+    win, store = _window(qtbot, qapp, tmp_path, archive, dimse=True)
+    try:
+        model = win.study_model
+        assert _search_name(qtbot, win, "حداد") == 1
+        assert win.remote._cfind  # the name has letters QIDO-RS cannot match on this archive
+        study = model.study_at(0)
+        assert (study.study_instance_uid, study.patient.patient_name) == (
+            MR_BRAIN.study_instance_uid,
+            ARABIC_NAME,
+        )
+        # A name in A-Z still goes by QIDO-RS (paged by the archive).
+        assert _search_name(qtbot, win, "Doe") == 1
+        assert not win.remote._cfind
+        assert model.study_at(0).study_instance_uid == CT_HEAD.study_instance_uid
+    finally:
+        win.close()
+        store.close()
+
+
+def test_without_dimse_the_bar_says_why_an_arabic_name_finds_nothing(
+    qtbot, qapp, tmp_path, isolated_home, archive
+):
+    win, store = _window(qtbot, qapp, tmp_path, archive, dimse=False)
+    try:
+        assert _search_name(qtbot, win, "حداد") == 0
+        message = win.remote.search_bar.message.text()
+        assert message.startswith("0 studies in the archive (some archives cannot search")
+        assert "search by patient ID or accession number" in message
+        assert _search_name(qtbot, win, "Doe") == 1  # no hint where it does not apply
+        assert win.remote.search_bar.message.text() == "1 study in the archive"
+    finally:
+        win.close()
+        store.close()

@@ -248,6 +248,14 @@ def study_query_params(filters: Mapping[str, Any]) -> dict[str, str]:
     return params
 
 
+def name_needs_cfind(filters: Mapping[str, Any]) -> bool:
+    """Whether a name filter holds a letter outside ASCII (Arabic, Greek, an accented Latin
+    one). Orthanc 1.10 cannot match such a name over QIDO-RS (it does not percent-decode query
+    arguments, and answers 400 to the raw UTF-8); C-FIND can, so a caller with a DIMSE peer
+    searches such a name there."""
+    return any(isinstance(filters.get(k), str) and not filters[k].isascii() for k in _PN_KEYS)
+
+
 def encode_query(params: Mapping[str, str]) -> str:
     """A query string that percent-encodes only what a URL cannot carry (RFC 3986 3.4).
 

@@ -37,7 +37,7 @@ from PySide6.QtWidgets import (
 )
 
 from workstation.archive.credentials import resolve_credentials
-from workstation.archive.dicomweb import DicomWebClient
+from workstation.archive.dicomweb import DicomWebClient, name_needs_cfind
 from workstation.archive.dimse import DimseClient
 from workstation.archive.queue import JobState, RetrievalJob, RetrievalQueue, SeriesProgress
 from workstation.core.errors import ConfigError, NotFoundError, WorkstationError
@@ -217,6 +217,9 @@ class RemoteStudies(QObject):
         self._search_client: DicomWebClient | None = None  # used on the search thread only
         # DIMSE only (no DICOMweb URL): C-FIND searches, answers paged here.
         self.dimse_only = not config.dicomweb_url and config.dimse is not None
+        # The search at hand goes by C-FIND: always when DIMSE only, else for a name DICOMweb
+        # may not match (name_needs_cfind) when the archive has a DIMSE peer too.
+        self._cfind = self.dimse_only
         self.dimse_max_matches: int | None = None  # None: DIMSE_PAGES pages
         self._matches: list[Study] = []  # the last C-FIND answer, at most the cap
         self._truncated = False  # the archive had more matches than the cap
@@ -357,6 +360,9 @@ class RemoteStudies(QObject):
                 return False
         self._filters = dict(filters)
         self._offset = 0
+        self._cfind = self.dimse_only or (
+            self.config.dimse is not None and name_needs_cfind(self._filters)
+        )
         self._submit(append=False)
         return True
 
@@ -371,7 +377,7 @@ class RemoteStudies(QObject):
     def _submit(self, append: bool) -> None:
         self._token += 1
         token = self._token
-        if self.dimse_only:
+        if self._cfind:
             if append:  # the next page of the C-FIND answer kept here
                 page = self._matches[self._offset : self._offset + self.page_size]
                 self._emit(self._bridge.search_done, token, page, True)
@@ -384,14 +390,14 @@ class RemoteStudies(QObject):
         self.search_bar.more_button.setEnabled(False)
         self.search_bar.show_message(self.tr("Searching…"))
         try:
-            self._search_pool.submit(self._run_search, token, filters, append)
+            self._search_pool.submit(self._run_search, token, filters, append, self._cfind)
         except RuntimeError:  # shut down
             return
 
-    def _run_search(self, token: int, filters: dict[str, Any], append: bool) -> None:
+    def _run_search(self, token: int, filters: dict[str, Any], append: bool, cfind: bool) -> None:
         """On the search thread: one QIDO-RS page, or the whole C-FIND answer (up to the cap)."""
         try:
-            if self.dimse_only:
+            if cfind:
                 studies = DimseClient(self.config).find_studies(**filters)
             else:
                 if self._search_client is None:
@@ -410,7 +416,7 @@ class RemoteStudies(QObject):
         if token != self._token or self._closed:
             return  # a newer search is on its way
         capped = False
-        if self.dimse_only:
+        if self._cfind:
             if not append:  # the whole C-FIND answer: keep it, show its first page
                 cap = self._max_matches()
                 self._truncated = len(studies) > cap
@@ -436,6 +442,11 @@ class RemoteStudies(QObject):
         note = self.tr(" (more available)") if more else ""
         if capped:
             note = self.tr(" (the archive has more matches: narrow the search)")
+        elif not total and not self._cfind and name_needs_cfind(self._filters):
+            note = self.tr(
+                " (some archives cannot search DICOMweb for a name in letters other than A-Z:"
+                " search by patient ID or accession number)"
+            )
         bar.show_message(found + self.tr(" in the archive") + note)
         self.search_finished.emit(total)
 
