@@ -469,8 +469,15 @@ def cmd_query(args: argparse.Namespace) -> int:
         "ModalitiesInStudy": args.modality,
         "InstitutionName": args.institution,
     }
+    from workstation.archive.dicomweb import name_needs_cfind
+
+    via = args.via or (
+        "cfind"  # a name QIDO-RS may not match, and C-FIND is there (see name_needs_cfind)
+        if not config.dicomweb_url or (config.dimse is not None and name_needs_cfind(filters))
+        else "qido"
+    )
     try:
-        if config.dicomweb_url and args.via != "cfind":
+        if config.dicomweb_url and via == "qido":
             from workstation.archive.credentials import resolve_credentials
             from workstation.archive.dicomweb import DicomWebClient
 
@@ -836,7 +843,12 @@ def add_archive_commands(sub) -> None:  # type: ignore[no-untyped-def]
         "--institution", metavar="NAME", help="the sending hospital; * and ? are wildcards"
     )
     q.add_argument("--limit", type=int, metavar="N")
-    q.add_argument("--via", choices=("qido", "cfind"), help="default: qido when configured")
+    q.add_argument(
+        "--via",
+        choices=("qido", "cfind"),
+        help="default: qido when configured; cfind for a name in letters other than A-Z "
+        "when the archive has DIMSE settings too",
+    )
     q.set_defaults(func=cmd_query)
 
     r = sub.add_parser("retrieve", help="retrieve studies from a central archive")
