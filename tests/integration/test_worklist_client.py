@@ -183,6 +183,30 @@ def test_search_filters_and_paging(client: Callable[..., UpsRsClient], pid: str)
     )
 
 
+def test_a_patient_is_found_by_the_arabic_writing_of_the_name(
+    server: OrthancProcess, client: Callable[..., UpsRsClient], pid: str
+) -> None:
+    """A name in two writings, Latin and Arabic (PS3.5 6.2.1), is stored as two component
+    groups (PS3.18 F.2.2) and found by either: by the plugin (PatientName, as any UPS-RS
+    client asks) and by the worklist's text box on the workstation."""
+    lead = client("lead")
+    start = datetime.now(UTC).replace(microsecond=0)
+    item = reading_item(pid, start=start)
+    item.update(ups.dataset_of(PatientName="Al-Rashid^Omar=الرشيد^عمر"))
+    uid = lead.create(item)
+    lead.create(reading_item(pid, start=start))  # Test^Worklist
+    assert server_state(server, uid)["00100010"]["Value"] == [
+        {"Alphabetic": "Al-Rashid^Omar", "Ideographic": "الرشيد^عمر"}
+    ]
+    api = UpsApi(server.urls.dicomweb, "lead")
+    for name in ("الرشيد*", "al-rashid*", "Al-Rashid^Omar=الرشيد^عمر"):
+        r = api.search(PatientID=pid, PatientName=name)
+        assert r.status_code == 200, (name, r.status_code, r.text)
+        assert [x["00080018"]["Value"][0] for x in r.json()] == [uid], name
+    found = lead.search_all(WorklistFilter(patient_id=pid, text="الرشيد"))
+    assert [(i.uid, i.patient_name) for i in found] == [(uid, "Al-Rashid^Omar=الرشيد^عمر")]
+
+
 # -- claims ------------------------------------------------------------------------------------
 
 

@@ -339,6 +339,43 @@ def test_matching(params: dict[str, str], hit: bool) -> None:
     assert ups.matches(_item(), query.criteria) is hit
 
 
+TWO_WRITINGS = "Al-Rashid^Omar=الرشيد^عمر"  # Latin, then Arabic (PS3.5 6.2.1)
+
+
+def test_a_name_of_several_writings_is_one_json_object_of_its_groups() -> None:
+    elem = ups.element("PatientName", TWO_WRITINGS)
+    assert elem == {
+        "vr": "PN",
+        "Value": [{"Alphabetic": "Al-Rashid^Omar", "Ideographic": "الرشيد^عمر"}],
+    }
+    assert ups.values({"00100010": elem}, "PatientName") == [TWO_WRITINGS]
+    assert ups.pn_object("=الرشيد^عمر==") == {"Ideographic": "الرشيد^عمر"}
+    assert ups.pn_string({"Phonetic": "P"}) == "==P"
+    # What the plugin stored before: the whole string under Alphabetic reads the same.
+    assert ups.pn_string({"Alphabetic": TWO_WRITINGS}) == TWO_WRITINGS
+
+
+@pytest.mark.parametrize(
+    ("query", "hit"),
+    [
+        ("الرشيد*", True),  # the Arabic writing
+        ("*عمر", True),
+        ("al-rashid*", True),  # the Latin one, case ignored
+        ("al-rashid^omar", True),
+        ("الرشيد^عمر", True),
+        (TWO_WRITINGS, True),  # whole
+        ("Al-Rashid^Omar=*", True),
+        ("Omar*", False),
+        ("=الرشيد^عمر", False),  # a query with "=" is matched whole
+    ],
+)
+def test_a_name_is_found_by_any_of_its_writings(query: str, hit: bool) -> None:
+    for stored in (TWO_WRITINGS, {"Alphabetic": TWO_WRITINGS}):  # as now, and as before
+        item = _item(PatientName=stored)
+        criteria = ups.parse_search_query({"PatientName": query}).criteria
+        assert ups.matches(item, criteria) is hit, (query, stored)
+
+
 def test_parse_search_query_parameters() -> None:
     q = ups.parse_search_query(
         {"limit": "5", "offset": "10", "fuzzymatching": "true", "PatientID": "P1",

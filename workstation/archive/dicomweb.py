@@ -48,6 +48,7 @@ from workstation.archive.remote import (
 )
 from workstation.core.errors import InvalidDicomError, StoreError
 from workstation.core.model import Patient, Series, Study
+from workstation.core.ups import pn_string
 
 if TYPE_CHECKING:
     from workstation.archive.local import LocalArchive
@@ -147,12 +148,7 @@ def _int(obj: Mapping[str, Any], tag: str) -> int | None:
 def _pn(obj: Mapping[str, Any], tag: str) -> str:
     """A PN value from its JSON object form (PS3.18 F.2.2) as the "A=I=P" string of PS3.5."""
     v = _values(obj, tag)
-    if not v or not isinstance(v[0], Mapping):
-        return "" if not v or v[0] is None else str(v[0])
-    groups = [str(v[0].get(k, "") or "") for k in ("Alphabetic", "Ideographic", "Phonetic")]
-    while groups and not groups[-1]:
-        groups.pop()
-    return "=".join(groups)
+    return pn_string(v[0]) if v else ""
 
 
 def study_from_json(obj: Mapping[str, Any]) -> Study:

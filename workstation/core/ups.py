@@ -519,14 +519,38 @@ def vr_of(tag: str, dataset: Mapping[str, Any] | None = None) -> str:
     return ATTRIBUTES[keyword][1] if keyword else "UN"
 
 
+PN_GROUPS = ("Alphabetic", "Ideographic", "Phonetic")  # PS3.5 6.2.1, PS3.18 F.2.2
+
+
+def pn_object(text: str) -> dict[str, str]:
+    """A person name string ``"A=I=P"`` (PS3.5 6.2.1: up to three component groups, e.g. a
+    Latin and an Arabic writing) as its DICOM JSON object (PS3.18 F.2.2), one key per group
+    that is not empty."""
+    groups = text.split("=")[:3]
+    return {key: group for key, group in zip(PN_GROUPS, groups, strict=False) if group}
+
+
+def pn_string(value: Any) -> str:
+    """A person name value, JSON object or string, as the ``"A=I=P"`` string (trailing empty
+    groups dropped). An object an older plugin wrote, ``{"Alphabetic": "A=I"}``, reads the
+    same as ``{"Alphabetic": "A", "Ideographic": "I"}``."""
+    if not isinstance(value, Mapping):
+        return "" if value is None else str(value)
+    groups = [str(value.get(key, "") or "") for key in PN_GROUPS]
+    while groups and not groups[-1]:
+        groups.pop()
+    return "=".join(groups)
+
+
 def element(keyword: str, *values: Any) -> dict[str, Any]:
-    """A DICOM JSON element; PN strings become ``{"Alphabetic": ...}``; no values, no Value."""
+    """A DICOM JSON element; PN strings become their object (:func:`pn_object`); no values,
+    no Value."""
     _tag, vr = ATTRIBUTES[keyword]
     kept = [v for v in values if v is not None and v != ""]
     if not kept:
         return {"vr": vr}
     if vr == "PN":
-        kept = [v if isinstance(v, Mapping) else {"Alphabetic": str(v)} for v in kept]
+        kept = [v if isinstance(v, Mapping) else pn_object(str(v)) for v in kept]
     return {"vr": vr, "Value": list(kept)}
 
 
@@ -548,13 +572,13 @@ def dataset_of(**elements: Any) -> Dataset:
 
 
 def values(dataset: Mapping[str, Any], name: str) -> list[Any]:
-    """The values of a top-level attribute (keyword or tag); PN values as their Alphabetic text."""
+    """The values of a top-level attribute (keyword or tag); PN values as "A=I=P" strings."""
     elem = dataset.get(tag_of(name))
     if not isinstance(elem, Mapping):
         return []
     vals = elem.get("Value") or []
     if elem.get("vr") == "PN":
-        return [v.get("Alphabetic", "") if isinstance(v, Mapping) else str(v) for v in vals]
+        return [pn_string(v) for v in vals]
     return list(vals)
 
 
@@ -737,11 +761,17 @@ def _wildcard(pattern: str, text: str, *, ignore_case: bool) -> bool:
 
 
 def _match_scalar(vr: str, query: str, value: Any) -> bool:
-    if isinstance(value, Mapping):  # PN
-        text = str(value.get("Alphabetic", ""))
-    else:
-        text = "" if value is None else str(value)
-    text = text.rstrip(" ")
+    if vr == "PN":
+        # A name is found by any of its writings (component groups) as well as whole:
+        # "الرشيد*" finds "Al-Rashid^Omar=الرشيد^عمر"; a query with "=" matches it whole.
+        whole = pn_string(value)
+        texts = [whole] if "=" in query or "=" not in whole else [whole, *whole.split("=")]
+        return any(_match_text(vr, query, text.rstrip(" ")) for text in texts)
+    text = pn_string(value) if isinstance(value, Mapping) else "" if value is None else str(value)
+    return _match_text(vr, query, text.rstrip(" "))
+
+
+def _match_text(vr: str, query: str, text: str) -> bool:
     if vr == "UI":
         return text in {u.strip() for u in re.split(r"[,\\]", query) if u.strip()}
     if vr == "DT":

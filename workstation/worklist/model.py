@@ -72,7 +72,7 @@ def _values(dataset: Mapping[str, Any], name: str) -> list[Any]:
         return []
     vals = elem.get("Value") or []
     if elem.get("vr") == "PN":
-        return [v.get("Alphabetic", "") if isinstance(v, Mapping) else str(v) for v in vals]
+        return [ups.pn_string(v) for v in vals]
     return vals if isinstance(vals, list) else list(vals)
 
 
@@ -139,9 +139,11 @@ def _s(dataset: Mapping[str, Any], tag: str) -> str:
             if type(v) is str:  # a PN given as a plain string reads the same (str(v))
                 return v.strip()
             if type(v) is dict and elem.get("vr") == "PN":
-                name = v.get("Alphabetic", "")
-                if type(name) is str:
-                    return name.strip()
+                if len(v) == 1:  # the common case: one writing, Alphabetic
+                    name = v.get("Alphabetic")
+                    if type(name) is str:
+                        return name.strip()
+                return _text(ups.pn_string(v))  # several writings: "A=I=P"
     return _text(_first(dataset, tag))
 
 

@@ -36,9 +36,11 @@ class _Element(Struct, Generic[T]):
 
 
 class _Name(Struct):
-    """A person name value (PS3.18 F.2.2): only Alphabetic is shown."""
+    """A person name value (PS3.18 F.2.2), read as "A=I=P" (``ups.pn_string``)."""
 
     Alphabetic: str = ""
+    Ideographic: str = ""
+    Phonetic: str = ""
 
 
 _Text = _Element[str]  # any VR with string values
@@ -117,7 +119,13 @@ def _s(elem: _Text | _NameElement | None) -> str:
         return v.strip()
     if elem.vr != "PN":  # a name object outside PN: the general reader words it
         raise _Declined
-    return v.Alphabetic.strip()  # type: ignore[union-attr]
+    name: _Name = v  # type: ignore[assignment]
+    if not name.Ideographic and not name.Phonetic:
+        return name.Alphabetic.strip()
+    groups = [name.Alphabetic, name.Ideographic, name.Phonetic]
+    while not groups[-1]:
+        groups.pop()
+    return "=".join(groups).strip()
 
 
 def _items(seq: Any) -> list[Any]:
