@@ -22,6 +22,7 @@ from typing import Any, Generic, TypeVar
 import msgspec
 from msgspec import UNSET, Struct, UnsetType, field
 
+from workstation.core import ups
 from workstation.worklist import model
 from workstation.worklist.model import WorkItem
 
@@ -122,10 +123,7 @@ def _s(elem: _Text | _NameElement | None) -> str:
     name: _Name = v  # type: ignore[assignment]
     if not name.Ideographic and not name.Phonetic:
         return name.Alphabetic.strip()
-    groups = [name.Alphabetic, name.Ideographic, name.Phonetic]
-    while not groups[-1]:
-        groups.pop()
-    return "=".join(groups).strip()
+    return ups.pn_string(msgspec.structs.asdict(name)).strip()  # several writings: "A=I=P"
 
 
 def _items(seq: Any) -> list[Any]:
