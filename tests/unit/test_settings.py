@@ -150,6 +150,11 @@ def test_command_line_archive_is_checked_too(tmp_path):
             "archives[0].dicomweb_url: must start with http:// or https://",
         ),
         (
+            '[[archives]]\nname = "a"\ndicomweb_url = "https://reader:pw@pacs/dicom-web"\n',
+            'archives[0].dicomweb_url: must not hold a user or password: use auth = "basic" '
+            "with user and password_env or password_keyring",
+        ),
+        (
             '[[archives]]\nname = "a"\ndicomweb_ulr = "http://x"\n',
             "archives[0].dicomweb_ulr: unknown key; did you mean 'dicomweb_url'?",
         ),

@@ -420,8 +420,16 @@ def _parse_archive(
         url = url.strip()
         if url and not (url.startswith("http://") or url.startswith("https://")):
             raise layer.error(f"{where}dicomweb_url", "must start with http:// or https://")
-        if url and len(url.split("://", 1)[1].split("/", 1)[0]) == 0:
+        authority = url.split("://", 1)[1].split("/", 1)[0] if url else ""
+        if url and not authority:
             raise layer.error(f"{where}dicomweb_url", "has no host")
+        if "@" in authority:
+            # The client sends the configured credentials only, and a URL is shown and logged.
+            raise layer.error(
+                f"{where}dicomweb_url",
+                'must not hold a user or password: use auth = "basic" with user and '
+                "password_env or password_keyring",
+            )
         out["dicomweb_url"] = url.rstrip("/")
     for key, value in (
         ("auth", layer.choice(raw, "auth", where, AUTH_KINDS)),
