@@ -94,9 +94,9 @@ def storescu_push(
     return runs
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def push() -> Callable[..., list[subprocess.CompletedProcess[str]]]:
-    """:func:`storescu_push` as a fixture."""
+    """:func:`storescu_push` as a fixture (for module-scoped fixtures too)."""
     return storescu_push
 
 

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import storescu_push
 from workstation.archive.dicomweb import DicomWebClient
 from workstation.archive.dimse import DimseClient
 from workstation.archive.orthanc import OrthancProcess
@@ -23,7 +22,9 @@ ARABIC_NAME = "حداد^ليلى"
 
 
 @pytest.fixture(scope="module")
-def archive(orthanc: OrthancProcess, tmp_path_factory: pytest.TempPathFactory) -> OrthancProcess:
+def archive(
+    orthanc: OrthancProcess, tmp_path_factory: pytest.TempPathFactory, push
+) -> OrthancProcess:
     folder = tmp_path_factory.mktemp("names")
     files = []
     for study in (MR_BRAIN, CT_HEAD):
@@ -32,7 +33,7 @@ def archive(orthanc: OrthancProcess, tmp_path_factory: pytest.TempPathFactory) -
         ds.save_as(path, enforce_file_format=True)
         files.append(path)
     assert str(generate_slice(MR_BRAIN.series[0], 0).SpecificCharacterSet) == "ISO_IR 127"
-    storescu_push(orthanc, files)
+    push(orthanc, files)
     return orthanc
 
 
