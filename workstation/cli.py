@@ -458,6 +458,9 @@ def _archive_config(args: argparse.Namespace, pick: bool = True):  # type: ignor
 
 
 def cmd_query(args: argparse.Namespace) -> int:
+    from workstation.archive.credentials import resolve_credentials
+    from workstation.archive.dicomweb import DicomWebClient, name_needs_cfind
+    from workstation.archive.dimse import DimseClient
     from workstation.core.model import format_da, format_person_name
 
     _, config = _archive_config(args)
@@ -469,23 +472,19 @@ def cmd_query(args: argparse.Namespace) -> int:
         "ModalitiesInStudy": args.modality,
         "InstitutionName": args.institution,
     }
-    from workstation.archive.dicomweb import name_needs_cfind
-
-    via = args.via or (
-        "cfind"  # a name QIDO-RS may not match, and C-FIND is there (see name_needs_cfind)
-        if not config.dicomweb_url or (config.dimse is not None and name_needs_cfind(filters))
-        else "qido"
-    )
     try:
-        if config.dicomweb_url and via == "qido":
-            from workstation.archive.credentials import resolve_credentials
-            from workstation.archive.dicomweb import DicomWebClient
-
+        if config.dicomweb_url and args.via != "cfind":
             with DicomWebClient(resolve_credentials(config)) as client:
                 studies = client.search_studies(limit=args.limit, **filters)
+            if (
+                not studies
+                and args.via is None
+                and config.dimse is not None
+                and name_needs_cfind(filters)
+            ):
+                # A name QIDO-RS may not match (Orthanc 1.10 cannot): asked again by C-FIND.
+                studies = DimseClient(config).find_studies(limit=args.limit, **filters)
         else:
-            from workstation.archive.dimse import DimseClient
-
             studies = DimseClient(config).find_studies(limit=args.limit, **filters)
     except ValueError as exc:
         raise WorkstationError(str(exc)) from None
@@ -846,8 +845,8 @@ def add_archive_commands(sub) -> None:  # type: ignore[no-untyped-def]
     q.add_argument(
         "--via",
         choices=("qido", "cfind"),
-        help="default: qido when configured; cfind for a name in letters other than A-Z "
-        "when the archive has DIMSE settings too",
+        help="default: qido when configured, and cfind again for a name in letters other than "
+        "A-Z that qido found nothing for, when the archive has DIMSE settings too",
     )
     q.set_defaults(func=cmd_query)
 

@@ -121,7 +121,7 @@ def test_the_study_list_finds_an_arabic_name_by_c_find(
     try:
         model = win.study_model
         assert _search_name(qtbot, win, "حداد") == 1
-        assert win.remote._cfind  # the name has letters QIDO-RS cannot match on this archive
+        assert win.remote._cfind  # QIDO-RS found nothing for it here; C-FIND was asked
         study = model.study_at(0)
         assert (study.study_instance_uid, study.patient.patient_name) == (
             MR_BRAIN.study_instance_uid,
@@ -155,7 +155,7 @@ def test_without_dimse_the_bar_says_why_an_arabic_name_finds_nothing(
 def test_the_query_command_finds_an_arabic_name(cli, archive: OrthancProcess) -> None:
     where = ["--dicomweb-url", archive.urls.dicomweb]
     dimse = ["--dimse", f"127.0.0.1:{archive.dicom_port}:{archive.aet}"]
-    # With a DIMSE peer too, the name goes by C-FIND, and the patient is found and named.
+    # QIDO-RS finds nothing; with a DIMSE peer too, C-FIND is asked, and finds and names her.
     r = cli("query", *where, *dimse, "--name", "حداد*")
     assert r.returncode == 0, r.stderr
     assert [line.split("\t")[:5:4] for line in r.stdout.splitlines()] == [

@@ -166,7 +166,7 @@ class _Bridge(QObject):
     first_image = Signal(object, str, str)
     instance_stored = Signal(object, str, str)
     retrying = Signal(object, int, float, str)
-    search_done = Signal(int, object, bool)  # token, list[Study], append
+    search_done = Signal(int, object, bool, bool)  # token, list[Study], append, by C-FIND
     search_failed = Signal(int, str)
 
 
@@ -217,8 +217,9 @@ class RemoteStudies(QObject):
         self._search_client: DicomWebClient | None = None  # used on the search thread only
         # DIMSE only (no DICOMweb URL): C-FIND searches, answers paged here.
         self.dimse_only = not config.dicomweb_url and config.dimse is not None
-        # The search at hand goes by C-FIND: always when DIMSE only, else for a name DICOMweb
-        # may not match (name_needs_cfind) when the archive has a DIMSE peer too.
+        # The search at hand is answered by C-FIND: always when DIMSE only; else when QIDO-RS
+        # found nothing for a name it may not match (name_needs_cfind) and the archive has a
+        # DIMSE peer too.
         self._cfind = self.dimse_only
         self.dimse_max_matches: int | None = None  # None: DIMSE_PAGES pages
         self._matches: list[Study] = []  # the last C-FIND answer, at most the cap
@@ -360,9 +361,7 @@ class RemoteStudies(QObject):
                 return False
         self._filters = dict(filters)
         self._offset = 0
-        self._cfind = self.dimse_only or (
-            self.config.dimse is not None and name_needs_cfind(self._filters)
-        )
+        self._cfind = self.dimse_only
         self._submit(append=False)
         return True
 
@@ -380,10 +379,9 @@ class RemoteStudies(QObject):
         if self._cfind:
             if append:  # the next page of the C-FIND answer kept here
                 page = self._matches[self._offset : self._offset + self.page_size]
-                self._emit(self._bridge.search_done, token, page, True)
+                self._emit(self._bridge.search_done, token, page, True, True)
                 return
-            # One more than the cap: that one says the archive holds more.
-            filters: dict[str, Any] = dict(self._filters, max_matches=self._max_matches() + 1)
+            filters: dict[str, Any] = self._cfind_filters(self._filters)
         else:
             filters = dict(self._filters, limit=self.page_size, offset=self._offset)
         self.search_bar.search_button.setEnabled(False)
@@ -394,8 +392,18 @@ class RemoteStudies(QObject):
         except RuntimeError:  # shut down
             return
 
+    def _cfind_filters(self, filters: dict[str, Any]) -> dict[str, Any]:
+        """A search's keys for C-FIND: no paging, one more answer than the cap (that one says
+        the archive holds more)."""
+        keys = {k: v for k, v in filters.items() if k not in ("limit", "offset")}
+        return dict(keys, max_matches=self._max_matches() + 1)
+
     def _run_search(self, token: int, filters: dict[str, Any], append: bool, cfind: bool) -> None:
-        """On the search thread: one QIDO-RS page, or the whole C-FIND answer (up to the cap)."""
+        """On the search thread: one QIDO-RS page, or the whole C-FIND answer (up to the cap).
+
+        A name QIDO-RS may not match (:func:`name_needs_cfind`: Orthanc 1.10 cannot) that it
+        found nothing for is asked again by C-FIND where the archive has a DIMSE peer.
+        """
         try:
             if cfind:
                 studies = DimseClient(self.config).find_studies(**filters)
@@ -403,6 +411,14 @@ class RemoteStudies(QObject):
                 if self._search_client is None:
                     self._search_client = DicomWebClient(self.config)
                 studies = self._search_client.search_studies(**filters)
+                if (
+                    not studies
+                    and not append
+                    and self.config.dimse is not None
+                    and name_needs_cfind(filters)
+                ):
+                    cfind = True
+                    studies = DimseClient(self.config).find_studies(**self._cfind_filters(filters))
         except (WorkstationError, ValueError) as exc:
             self._emit(self._bridge.search_failed, token, str(exc))
             return
@@ -410,11 +426,12 @@ class RemoteStudies(QObject):
             log.exception("the archive search failed unexpectedly")
             self._emit(self._bridge.search_failed, token, "unexpected error (see the log)")
             return
-        self._emit(self._bridge.search_done, token, studies, append)
+        self._emit(self._bridge.search_done, token, studies, append, cfind)
 
-    def _on_search_done(self, token: int, studies: list[Study], append: bool) -> None:
+    def _on_search_done(self, token: int, studies: list[Study], append: bool, cfind: bool) -> None:
         if token != self._token or self._closed:
             return  # a newer search is on its way
+        self._cfind = cfind  # QIDO-RS may have handed the search to C-FIND
         capped = False
         if self._cfind:
             if not append:  # the whole C-FIND answer: keep it, show its first page
