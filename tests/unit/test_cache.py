@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from workstation.archive.audit import AuditTrail
 from workstation.archive.cache import (
     EvictionReport,
     PermissionProblem,
@@ -426,6 +427,9 @@ def test_rows_whose_files_are_gone_are_forgotten_so_they_are_fetched_again(stock
     assert cache.missing_files() == []
     assert cache.study_usage(study_uid("C")).instances == 3
     assert archive.index.study(study_uid("D")) is None  # nothing of it left: gone from the list
+    with AuditTrail(root) as trail:
+        removed = [(e.study_instance_uid, e.detail) for e in trail.entries()]
+    assert removed == [(study_uid("D"), "its files were missing from the store")]
     assert archive.series(study_uid("C"))[0].number_of_instances == 3
     assert cache.total_bytes() == sizes["A"] + sizes["B"] + sizes["C"] - slice_bytes
     assert cache.forget_missing() == []

@@ -411,59 +411,10 @@ class StoreCache:
         Refuses when no indexed file is left at all: that is more likely a store folder that
         is not there (an unmounted disk) than files lost one by one.
         """
-        conn = self._conn()
-        rows = conn.execute("SELECT sop_instance_uid, series_instance_uid, path FROM instances")
-        indexed = 0
-        gone: list[tuple[str, str, str]] = []
-        for sop, series, rel in rows:
-            indexed += 1
-            if not (self.root / str(rel)).is_file():
-                gone.append((str(sop), str(series), str(rel)))
+        gone = self._rows_without_files()
         if not gone:
             return []
-        if len(gone) == indexed and indexed > 1:
-            raise StoreError(
-                f"none of the {indexed} indexed files is in {self.root / 'studies'}: is the "
-                "store's disk there? Nothing forgotten; to start the store afresh, clear it "
-                "(workstation cache clear)"
-            )
-        try:
-            conn.commit()
-            conn.execute("BEGIN IMMEDIATE")
-            # Asked again under the write lock: a retrieve may have brought one back meanwhile.
-            gone = [g for g in gone if not (self.root / g[2]).is_file()]
-            series = sorted({g[1] for g in gone})
-            studies: set[str] = set()
-            for uid in series:
-                row = conn.execute(
-                    "SELECT study_instance_uid FROM series WHERE series_instance_uid=?", (uid,)
-                ).fetchone()
-                if row is not None:
-                    studies.add(str(row[0]))
-            conn.executemany(
-                "DELETE FROM instances WHERE sop_instance_uid=? AND path=?",
-                [(g[0], g[2]) for g in gone],
-            )
-            conn.executemany(
-                "DELETE FROM series WHERE series_instance_uid=? AND NOT EXISTS (SELECT 1 FROM "
-                "instances i WHERE i.series_instance_uid = series.series_instance_uid)",
-                [(uid,) for uid in series],
-            )
-            emptied = [
-                uid
-                for uid in sorted(studies)
-                if conn.execute(
-                    "SELECT 1 FROM series WHERE study_instance_uid=? LIMIT 1", (uid,)
-                ).fetchone()
-                is None
-            ]
-            conn.executemany(
-                "DELETE FROM studies WHERE study_instance_uid=?", [(u,) for u in emptied]
-            )
-            conn.commit()
-        except sqlite3.Error as exc:
-            conn.rollback()
-            raise StoreError(f"cannot update the store index: {exc}") from None
+        gone, emptied = self._forget_rows(gone)
         with contextlib.suppress(StoreError), AuditTrail(self.root) as trail:
             for uid in emptied:
                 trail.record(
@@ -472,7 +423,71 @@ class StoreCache:
                     detail="its files were missing from the store",
                 )
         log.warning("cache: forgot %d instances whose files were missing", len(gone))
-        return sorted(g[2] for g in gone)
+        return sorted(rel for _sop, _series, rel in gone)
+
+    def _rows_without_files(self) -> list[tuple[str, str, str]]:
+        """(SOP Instance UID, Series Instance UID, path) of each row whose file is gone."""
+        rows = self._conn().execute(
+            "SELECT sop_instance_uid, series_instance_uid, path FROM instances"
+        )
+        indexed = 0
+        gone: list[tuple[str, str, str]] = []
+        for sop, series, rel in rows:
+            indexed += 1
+            if not (self.root / str(rel)).is_file():
+                gone.append((str(sop), str(series), str(rel)))
+        if gone and len(gone) == indexed and indexed > 1:
+            raise StoreError(
+                f"none of the {indexed} indexed files is in {self.root / 'studies'}: is the "
+                "store's disk there? Nothing forgotten; to start the store afresh, clear it "
+                "(workstation cache clear)"
+            )
+        return gone
+
+    def _forget_rows(
+        self, gone: list[tuple[str, str, str]]
+    ) -> tuple[list[tuple[str, str, str]], list[str]]:
+        """One transaction: delete the rows (those still without a file), then the series and
+        studies left empty; returns the rows deleted and the studies removed."""
+        conn = self._conn()
+        emptied: list[str] = []
+        try:
+            conn.commit()
+            conn.execute("BEGIN IMMEDIATE")
+            # Asked again under the write lock: a retrieve may have brought one back meanwhile.
+            gone = [g for g in gone if not (self.root / g[2]).is_file()]
+            series = sorted({g[1] for g in gone})
+            studies = {
+                str(r[0])
+                for uid in series
+                for r in conn.execute(
+                    "SELECT study_instance_uid FROM series WHERE series_instance_uid=?", (uid,)
+                )
+            }
+            conn.executemany(
+                "DELETE FROM instances WHERE sop_instance_uid=? AND path=?",
+                [(sop, rel) for sop, _series, rel in gone],
+            )
+            conn.executemany(
+                "DELETE FROM series WHERE series_instance_uid=? AND NOT EXISTS (SELECT 1 FROM "
+                "instances i WHERE i.series_instance_uid = series.series_instance_uid)",
+                [(uid,) for uid in series],
+            )
+            for uid in sorted(studies):
+                emptied += [
+                    str(r[0])
+                    for r in conn.execute(
+                        "DELETE FROM studies WHERE study_instance_uid=? AND NOT EXISTS (SELECT 1 "
+                        "FROM series r WHERE r.study_instance_uid = studies.study_instance_uid) "
+                        "RETURNING study_instance_uid",
+                        (uid,),
+                    )
+                ]
+            conn.commit()
+        except sqlite3.Error as exc:
+            conn.rollback()
+            raise StoreError(f"cannot update the store index: {exc}") from None
+        return gone, emptied
 
     def unindexed_files(self, min_age_s: float | None = None) -> list[str]:
         """Store-relative paths of files under studies/ that no index row names and that have
