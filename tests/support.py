@@ -10,6 +10,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, TypeVar
 
+import pytest
+
 T = TypeVar("T")
 
 
@@ -57,6 +59,19 @@ def loopback_http(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
         httpd.shutdown()
         httpd.server_close()
         thread.join(5)
+
+
+def loopback_fixture(handler: type[BaseHTTPRequestHandler], name: str) -> Any:
+    """A module-scoped fixture called ``name``: :func:`loopback_http` serving ``handler``,
+    yielding its base URL. In a test module: ``server = loopback_fixture(_Handler, "server")``.
+    """
+
+    @pytest.fixture(scope="module", name=name)
+    def serve() -> Iterator[str]:
+        with loopback_http(handler) as url:
+            yield url
+
+    return serve
 
 
 def ct_study_facts(

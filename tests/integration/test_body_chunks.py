@@ -7,12 +7,11 @@ from __future__ import annotations
 import gzip
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 import requests
 
-from tests.support import LoopbackHandler, loopback_http
+from tests.support import LoopbackHandler, loopback_fixture
 from workstation.archive.dicomweb import body_chunks
 
 FIRST = b"a" * 1000
@@ -54,10 +53,7 @@ class _Handler(LoopbackHandler):
             self._send(404, b"", "text/plain")
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[str]:
-    with loopback_http(_Handler) as url:
-        yield url
+server = loopback_fixture(_Handler, "server")
 
 
 def test_what_came_is_handed_on_before_the_rest_arrives(server):

@@ -17,7 +17,7 @@ from pathlib import Path
 import pydicom
 import pytest
 from pydicom.data import get_testdata_file
-from support import LoopbackHandler, loopback_http
+from support import LoopbackHandler, loopback_fixture
 
 from workstation.archive.dicomweb import DicomWebClient
 from workstation.archive.local import LocalArchive
@@ -124,11 +124,7 @@ class _Handler(LoopbackHandler):
             self._send(404, b"", "text/plain")
 
 
-@pytest.fixture(scope="module")
-def fake() -> Iterator[str]:
-    """A loopback HTTP server on a free port; yields its base URL."""
-    with loopback_http(_Handler) as url:
-        yield url
+fake = loopback_fixture(_Handler, "fake")
 
 
 def _client(fake: str, mode: str, **kw) -> DicomWebClient:

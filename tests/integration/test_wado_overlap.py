@@ -12,13 +12,12 @@ import io
 import json
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pydicom
 import pytest
 from pydicom.data import get_testdata_file
-from support import LoopbackHandler, loopback_http
+from support import LoopbackHandler, loopback_fixture
 
 from workstation.archive.dicomweb import DicomWebClient
 from workstation.archive.local import LocalArchive
@@ -99,10 +98,7 @@ class _Handler(LoopbackHandler):
             self._send(404, b"", "text/plain")
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[str]:
-    with loopback_http(_Handler) as url:
-        yield url
+server = loopback_fixture(_Handler, "server")
 
 
 def _client(server: str, mode: str) -> DicomWebClient:
