@@ -458,9 +458,6 @@ def _archive_config(args: argparse.Namespace, pick: bool = True):  # type: ignor
 
 
 def cmd_query(args: argparse.Namespace) -> int:
-    from workstation.archive.credentials import resolve_credentials
-    from workstation.archive.dicomweb import DicomWebClient, name_needs_cfind
-    from workstation.archive.dimse import DimseClient
     from workstation.core.model import format_da, format_person_name
 
     _, config = _archive_config(args)
@@ -472,8 +469,17 @@ def cmd_query(args: argparse.Namespace) -> int:
         "ModalitiesInStudy": args.modality,
         "InstitutionName": args.institution,
     }
+
+    def c_find() -> list[Any]:
+        from workstation.archive.dimse import DimseClient  # pynetdicom: only when asked
+
+        return DimseClient(config).find_studies(limit=args.limit, **filters)
+
     try:
         if config.dicomweb_url and args.via != "cfind":
+            from workstation.archive.credentials import resolve_credentials
+            from workstation.archive.dicomweb import DicomWebClient, name_needs_cfind
+
             with DicomWebClient(resolve_credentials(config)) as client:
                 studies = client.search_studies(limit=args.limit, **filters)
             if (
@@ -482,10 +488,9 @@ def cmd_query(args: argparse.Namespace) -> int:
                 and config.dimse is not None
                 and name_needs_cfind(filters)
             ):
-                # A name QIDO-RS may not match (Orthanc 1.10 cannot): asked again by C-FIND.
-                studies = DimseClient(config).find_studies(limit=args.limit, **filters)
+                studies = c_find()  # a name QIDO-RS may not match (Orthanc 1.10 cannot)
         else:
-            studies = DimseClient(config).find_studies(limit=args.limit, **filters)
+            studies = c_find()
     except ValueError as exc:
         raise WorkstationError(str(exc)) from None
     for s in studies:
