@@ -11,7 +11,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QCoreApplication, QLibraryInfo, QLocale, Qt
+from PySide6.QtCore import QCoreApplication, QLibraryInfo, QLocale, QPoint, Qt
 from PySide6.QtWidgets import QDialogButtonBox, QToolBar
 from support import clear_reader_annotations
 
@@ -190,6 +190,12 @@ def test_arabic_main_window_mirrored_with_translated_menus(
     clipped = [w for w in widgets if w.width() < w.minimumSizeHint().width()]
     assert clipped == []
     assert win.screenshot().save(str(artifact_dir / "ui_i18n_ar_ct_head.png"))
+    # The image grid is not mirrored: a hanging protocol's first viewport (frontal, current)
+    # stays on the left in Arabic as in English.
+    win.grid.set_layout(1, 2)
+    qtbot.wait(50)
+    first, second = (v.mapTo(win, QPoint(0, 0)).x() for v in win.grid.viewports)
+    assert first < second
     win.close()
 
 

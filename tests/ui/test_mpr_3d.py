@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PySide6.QtCore import QPoint, Qt
 from vtkmodules.vtkCommonCore import vtkCommand
 
 from workstation.archive.local import LocalArchive
@@ -215,3 +216,22 @@ def test_standard_views_reset_view_and_the_mip_toggle(mpr):
     vp3.mip_button.click()  # back to the preset chosen before the MIP
     assert vp3.scene.blend_mode == "composite" and vp3.scene.preset.key == "ct-soft-tissue"
     mpr.preset_box.setCurrentIndex(mpr.preset_box.findData("ct-bone"))
+
+
+def test_planes_keep_their_places_in_a_mirrored_interface(mpr, qapp):
+    """In an Arabic (right-to-left) interface the toolbar mirrors; the planes do not."""
+
+    def lefts() -> dict[str, int]:
+        return {v: mpr.viewports[v].mapTo(mpr, QPoint(0, 0)).x() for v in ("axial", "coronal")}
+
+    before = lefts()
+    mpr.setLayoutDirection(Qt.LayoutDirection.RightToLeft)
+    try:
+        qapp.processEvents()
+        assert lefts() == before
+        assert before["axial"] < before["coronal"]
+        assert mpr.viewport_3d is not None
+        assert mpr.viewport_3d.mapTo(mpr, QPoint(0, 0)).x() > before["axial"]
+    finally:
+        mpr.setLayoutDirection(Qt.LayoutDirection.LeftToRight)
+        qapp.processEvents()

@@ -660,7 +660,12 @@ class MprView(QWidget):
         root.setContentsMargins(0, 0, 0, 0)
         root.addLayout(bar)
         root.addWidget(self.warning_label)
-        root.addLayout(self.grid_layout, 1)
+        # The planes keep their places in a mirrored (Arabic) interface, as the image grid does.
+        planes = QWidget(self)
+        planes.setLayoutDirection(Qt.LayoutDirection.LeftToRight)
+        planes.setLayout(self.grid_layout)
+        self.grid_layout.setContentsMargins(0, 0, 0, 0)
+        root.addWidget(planes, 1)
         if show_3d:
             self.set_3d_visible(True)
 

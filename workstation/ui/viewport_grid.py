@@ -53,6 +53,9 @@ class ViewportGrid(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        # Hanging protocols place images by position (frontal left of lateral, current left of
+        # prior): the grid keeps that order in a mirrored (Arabic) interface too.
+        self.setLayoutDirection(Qt.LayoutDirection.LeftToRight)
         self._grid = QGridLayout(self)
         self._grid.setContentsMargins(0, 0, 0, 0)
         self._grid.setSpacing(0)
