@@ -513,28 +513,23 @@ class _Fallback(Exception):
     """The header needs pydicom: an encoding, a structure or a value the fast path leaves out."""
 
 
-class _Header:
-    """Just enough of a pydicom Dataset for :func:`parse_dataset` and the header checks."""
+class _Header(dict):  # type: ignore[type-arg]
+    """Just enough of a pydicom Dataset for :func:`parse_dataset` and the header checks: its
+    values by keyword. A dict, so that the ~60 ``get`` calls per header are the C one."""
 
-    __slots__ = ("_values", "file_meta", "is_implicit_VR", "is_little_endian")
+    __slots__ = ("file_meta", "is_implicit_VR", "is_little_endian")
 
     def __init__(
         self, values: dict[str, Any], meta: dict[str, Any], little: bool, implicit: bool
     ) -> None:
-        self._values = values
+        super().__init__(values)
         self.file_meta = meta
         self.is_little_endian = little
         self.is_implicit_VR = implicit
 
-    def get(self, keyword: str, default: Any = None) -> Any:
-        return self._values.get(keyword, default)
-
-    def __contains__(self, keyword: str) -> bool:
-        return keyword in self._values
-
     def __getattr__(self, keyword: str) -> Any:
         try:
-            return self._values[keyword]
+            return self[keyword]
         except KeyError:
             raise AttributeError(keyword) from None
 
