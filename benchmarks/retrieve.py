@@ -6,9 +6,11 @@ On loopback, in the same run, on the demo CT chest-abdomen series (300 × 512²,
   (c) RetrievalQueue jobs into a fresh store: background (one multipart answer per series)
       and progressive (single instances, middle slice first),
   (d) the workstation's DimseClient.get_series (C-GET) into a fresh store,
-and the time from opening a not-yet-retrieved study (a progressive job) to its first image in
-the store. Goals (issue: central archive): WADO-RS ≥ 0.8 × the floor's throughput; first image
-≤ 0.5 s on loopback.
+the time from opening a not-yet-retrieved study (a progressive job) to its first image in
+the store, and to its first image on screen in the real window (benchmarks/first_image_ui.py:
+Qt and VTK, offscreen without a display; the file read, decoded, hung and drawn). Goals (issue:
+central archive): WADO-RS ≥ 0.8 × the floor's throughput; first image on screen ≤ 0.5 s on
+loopback.
 
 Then a simulated slow link (root only): benchmarks/netem.sh puts Orthanc in a network
 namespace of its own and the client side in another, joined by a veth pair shaped to 20 Mbit/s
@@ -17,7 +19,7 @@ uncompressed, JPEG-LS lossless (dcmcjpls), JPEG extended 12-bit lossy and JPEG b
 lossy (dcmcjpeg).
 
     .venv/bin/python benchmarks/retrieve.py [--runs N] [--slow-runs M] [--no-slow-link]
-                                            [--work-dir DIR] [--json FILE]
+                                            [--work-dir DIR] [--json FILE] [--screenshot PNG]
 """
 
 from __future__ import annotations
@@ -320,6 +322,32 @@ def queue_job(
     finally:
         store.close()
         spend(folder)
+
+
+def first_image_on_screen(
+    dicomweb: str, v: Variant, scratch: Path, runs: int, screenshot: str | None = None
+) -> list[float]:
+    """Open → first image rendered in the real window (benchmarks/first_image_ui.py, a process
+    of its own: Qt offscreen without a display), seconds per run."""
+    cmd = [
+        sys.executable,
+        str(Path(__file__).with_name("first_image_ui.py")),
+        dicomweb,
+        v.study_uid,
+        "--policy",
+        v.policy,
+        "--work-dir",
+        str(scratch / f"ui-{v.name}"),
+        "--runs",
+        str(runs),
+    ]
+    if screenshot:
+        cmd += ["--screenshot", screenshot]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=120 + 60 * runs)
+    if r.returncode != 0:
+        raise RuntimeError(f"first_image_ui.py failed ({r.returncode}): {r.stderr[-2000:]}")
+    seconds: list[float] = json.loads(r.stdout.strip().splitlines()[-1])["seconds"]
+    return seconds
 
 
 def cget(dicomweb: str, dimse_port: int, v: Variant, scratch: Path) -> dict[str, float]:
@@ -854,6 +882,7 @@ def main() -> int:
         "its file system is named in the output",
     )
     ap.add_argument("--json", help="write every sample here")
+    ap.add_argument("--screenshot", help="save the window of the first on-screen run here (PNG)")
     ap.add_argument("--delay-line", nargs=3, help=argparse.SUPPRESS)
     ap.add_argument("--client-side", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -906,6 +935,17 @@ def main() -> int:
                 ]
                 for v in variants[1:]
             }  # fmt: skip
+            print("first image on screen, in the real window…", file=sys.stderr)
+            on_screen = {
+                v.name: first_image_on_screen(
+                    orthanc.urls.dicomweb,
+                    v,
+                    scratch,
+                    args.first_runs if n == 0 else 3,
+                    args.screenshot if n == 0 else None,
+                )
+                for n, v in enumerate(variants)
+            }
             transcode = transcode_check(orthanc.urls.http, variants[0])
         finally:
             orthanc.stop()  # a clean stop: the slow-link Orthanc opens the same database
@@ -932,13 +972,21 @@ def main() -> int:
         f"{subprocess.run(['curl', '--version'], capture_output=True, text=True).stdout.split()[1]}"
         f"; stores in {store_fs}"
     )
-    ratio, first = print_loopback(variants[0], loop[variants[0].name], args.runs)
+    ratio, _stored = print_loopback(variants[0], loop[variants[0].name], args.runs)
     for name, values in firsts.items():
         label = next(v.label for v in variants if v.name == name)
         print(
             f"First image, stored as {label}: {statistics.median(values) * 1000:.0f} ms "
             f"(median of {len(values)})"
         )
+    print("First image on screen (the real window, Qt + VTK: open → the viewport has drawn it):")
+    for name, values in on_screen.items():
+        label = next(v.label for v in variants if v.name == name)
+        print(
+            f"  stored as {label}: {statistics.median(values) * 1000:.0f} ms (median of "
+            f"{len(values)}, max {max(values) * 1000:.0f})"
+        )
+    on_screen_first = statistics.median(on_screen[variants[0].name])
     if transcode["ok"]:
         print(
             f"Orthanc transcodes to JPEG-LS on the fly (WADO-RS transfer-syntax=...4.80): yes, "
@@ -946,10 +994,10 @@ def main() -> int:
         )
     else:
         print(f"Orthanc transcodes to JPEG-LS on the fly: no ({transcode['detail']})")
-    ok = ratio >= 0.8 and first <= 0.5
+    ok = ratio >= 0.8 and on_screen_first <= 0.5
     print(
-        f"\ngoals: WADO-RS ≥ 0.8 × floor throughput (got {ratio:.2f}), first image ≤ 0.5 s "
-        f"(got {first:.3f} s): {'met' if ok else 'NOT met'}"
+        f"\ngoals: WADO-RS ≥ 0.8 × floor throughput (got {ratio:.2f}), first image on screen "
+        f"≤ 0.5 s (got {on_screen_first:.3f} s): {'met' if ok else 'NOT met'}"
     )
     print_slow(variants, slow, args.slow_runs)
     if args.json:
@@ -959,6 +1007,7 @@ def main() -> int:
                     "variants": [asdict(v) for v in variants],
                     "loopback": loop,
                     "first_image_other_syntaxes": firsts,
+                    "first_image_on_screen": on_screen,
                     "transcode": transcode,
                     "slow": slow,
                 },
