@@ -657,14 +657,22 @@ def _listen_address(text: str | None, dimse) -> tuple[str, int]:  # type: ignore
 
 def cmd_cache(args: argparse.Namespace) -> int:
     from workstation.archive.cache import cache_command
+    from workstation.reporting.retention import ReportHolds
 
-    return cache_command(
-        _open_archive(_data_dir(args)),
-        args.action,
-        limit=args.limit,
-        protected=tuple(args.keep or ()),
-        fix=args.fix,
-    )
+    archive = _open_archive(_data_dir(args))
+    try:
+        # Studies with a draft or an undelivered report are never evicted (reporting/retention).
+        with ReportHolds(archive.root) as holds:
+            return cache_command(
+                archive,
+                args.action,
+                limit=args.limit,
+                protected=tuple(args.keep or ()),
+                is_protected=holds,
+                fix=args.fix,
+            )
+    finally:
+        archive.close()
 
 
 def cmd_check(args: argparse.Namespace) -> int:

@@ -2,8 +2,9 @@
 "clear cache", a usage report, and a check that the store is private to its owner.
 
 Studies are used in the order of ``last_opened_at`` (set when the viewer opens one), else
-``added_at``. A study the caller protects (an open report draft, a report not yet sent, the study
-on screen) is never evicted: reporting plugs in ``is_protected(study_uid)``.
+``added_at``. A study the caller protects is never evicted: ``workstation cache`` passes
+reporting's :class:`~workstation.reporting.retention.ReportHolds` as ``is_protected(study_uid)``
+(a draft, a signed report the archive has not acknowledged), and the studies named by --keep.
 
 Crash safety. An index row must never point to a missing file, and a crash must not leak files
 forever. So an eviction (1) in one transaction deletes the study's index rows and writes the
@@ -92,6 +93,7 @@ class EvictionReport:
     remaining_bytes: int = 0
     limit_bytes: int | None = None
     protected_bytes: int = 0  # bytes kept because their studies are protected
+    protected_studies: int = 0
 
     @property
     def over_limit(self) -> bool:
@@ -108,6 +110,12 @@ class EvictionReport:
             text += f" (limit {format_size(self.limit_bytes)})"
         if self.over_limit:
             text += f"; still over the limit: {format_size(self.protected_bytes)} are protected"
+        elif self.protected_studies:
+            text += (
+                f"; {self.protected_studies} protected "
+                f"{'study' if self.protected_studies == 1 else 'studies'} kept "
+                f"({format_size(self.protected_bytes)})"
+            )
         return text
 
 
@@ -244,14 +252,18 @@ class StoreCache:
         report = self._evict(victims, progress)
         report.limit_bytes = limit_bytes
         report.remaining_bytes = self.total_bytes()
-        report.protected_bytes = sum(s.size_bytes for s in self.usage() if s.protected)
+        kept = [s for s in self.usage() if s.protected]
+        report.protected_bytes = sum(s.size_bytes for s in kept)
+        report.protected_studies = len(kept)
         return report
 
     def clear(self, progress: ProgressCallback | None = None) -> EvictionReport:
         """Evict every study that is not protected ("clear cache")."""
-        report = self._evict([s for s in self.usage() if not s.protected], progress)
+        studies = self.usage()
+        report = self._evict([s for s in studies if not s.protected], progress)
         report.remaining_bytes = self.total_bytes()
         report.protected_bytes = report.remaining_bytes
+        report.protected_studies = sum(1 for s in studies if s.protected)
         return report
 
     def evict_study(

@@ -224,6 +224,13 @@ class DraftStore:
         rows = self._execute(sql + " ORDER BY saved_at DESC, study_instance_uid", params)
         return [self._draft(r) for r in rows]
 
+    def has_draft(self, study: str | Study) -> bool:
+        """True when some reader has a draft of the study (the cache keeps its images)."""
+        rows = self._execute(
+            "SELECT 1 FROM drafts WHERE study_instance_uid = ? LIMIT 1", (_study_uid(study),)
+        )
+        return bool(rows)
+
     def delete(self, study: str | Study, reader: str) -> bool:
         """Remove the draft of (study, reader), after its report is signed; True if one was."""
         uid, who = _study_uid(study), _reader(reader)

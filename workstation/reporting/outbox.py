@@ -455,6 +455,15 @@ class Outbox:
         rows = self._execute(sql + " ORDER BY created_at, sop_instance_uid, destination", params)
         return [_entry(r) for r in rows]
 
+    def undelivered(self, study_instance_uid: str) -> int:
+        """How many of the study's entries the archive has not acknowledged (pending or
+        refused): their files are the only copies the archive does not have."""
+        rows = self._execute(
+            "SELECT COUNT(*) FROM outbox WHERE study_instance_uid = ? AND state != 'sent'",
+            (study_instance_uid,),
+        )
+        return int(rows[0][0])
+
     def counts(self) -> dict[OutboxState, int]:
         """How many entries are in each state (every state is a key)."""
         rows = self._execute("SELECT state, COUNT(*) FROM outbox GROUP BY state", ())

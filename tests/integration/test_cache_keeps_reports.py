@@ -1,0 +1,116 @@
+"""``workstation cache clear|limit`` never evicts a study that reporting still needs.
+
+A real signed SR waits in the outbox (no archive acknowledged it yet) and a real draft is saved
+for another study: the command-line eviction keeps both studies, the SR byte for byte, and
+evicts the third. Once the SR is delivered (to a drop folder, a real sender) and the draft is
+gone, the same command evicts them. A damaged drafts database stops the eviction instead of
+letting it guess.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+
+import pytest
+from test_outbox_orthanc import SIGNER, build_store, draft
+
+from workstation.archive.local import LocalArchive
+from workstation.cli import main as cli_main
+from workstation.demo import CT_CHEST_ABDOMEN, CT_HEAD, CT_HEAD_PRIOR, generate_slice
+from workstation.reporting.drafts import DraftContent, DraftStore
+from workstation.reporting.outbox import FolderSender, Outbox, OutboxState
+from workstation.reporting.signing import sign_report
+
+SIGNED = CT_HEAD.study_instance_uid  # a final report signed, not yet delivered
+DRAFTED = CT_HEAD_PRIOR.study_instance_uid  # a draft, nothing signed
+PLAIN = CT_CHEST_ABDOMEN.study_instance_uid  # no report at all
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> dict[str, object]:
+    root = tmp_path / "store"
+    archive = build_store(root)
+    archive.add_dataset(generate_slice(CT_HEAD_PRIOR.series[0], 10))
+    archive.add_dataset(generate_slice(CT_CHEST_ABDOMEN.series[0], 150))
+    archive.commit()
+    with Outbox(root) as outbox:
+        signed = sign_report(
+            draft(archive),
+            archive,
+            outbox,
+            final=True,
+            signer_name=SIGNER[0],
+            signer_organisation=SIGNER[1],
+            destinations=["central"],
+        )
+        assert [e.state for e in outbox.entries()] == [OutboxState.PENDING]
+    archive.close()
+    with DraftStore(root) as drafts:
+        drafts.save(DRAFTED, "Smith^Anna", DraftContent("ct-head", {"findings": "Stable."}))
+    return {"root": root, "sr": signed.path, "sr_sha256": _sha256(signed.path)}
+
+
+def _studies(root: Path) -> set[str]:
+    archive = LocalArchive(root)
+    try:
+        return {s.study_instance_uid for s in archive.studies()}
+    finally:
+        archive.close()
+
+
+def test_clear_keeps_an_undelivered_report_and_a_draft_until_they_are_done(store, tmp_path, capsys):
+    root: Path = store["root"]  # type: ignore[assignment]
+    sr: Path = store["sr"]  # type: ignore[assignment]
+    assert _studies(root) == {SIGNED, DRAFTED, PLAIN}
+
+    assert cli_main(["cache", "usage", "--data-dir", str(root)]) == 0
+    flags = {
+        line.split("\t")[0]: line.endswith(", protected)")
+        for line in capsys.readouterr().out.splitlines()[:-1]
+    }
+    assert flags == {SIGNED: True, DRAFTED: True, PLAIN: False}
+
+    # A limit the two protected studies alone exceed: the plain one goes, exit 1 says so.
+    assert cli_main(["cache", "limit", "--limit", "1", "--data-dir", str(root)]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith("1 study evicted, ") and "still over the limit" in out
+    assert _studies(root) == {SIGNED, DRAFTED}
+    assert cli_main(["cache", "clear", "--data-dir", str(root)]) == 0
+    out = capsys.readouterr().out
+    kept = (
+        r"0 studies evicted, 0 B freed, (\S+ \S+) in the store; 2 protected studies kept \(\1\)\n"
+    )
+    assert re.fullmatch(kept, out), out
+    assert _studies(root) == {SIGNED, DRAFTED}
+    assert _sha256(sr) == store["sr_sha256"]  # the only copy of the report, untouched
+
+    # Delivered (a drop folder acknowledges it) and the draft signed away: nothing holds them.
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    with Outbox(root) as outbox:
+        [delivery] = outbox.process_once(FolderSender(drop, name="central"))
+        assert delivery.outcome is OutboxState.SENT
+    assert _sha256(drop / f"{sr.stem}.dcm") == store["sr_sha256"]
+    with DraftStore(root) as drafts:
+        assert drafts.delete(DRAFTED, "Smith^Anna")
+    assert cli_main(["cache", "clear", "--data-dir", str(root)]) == 0
+    assert capsys.readouterr().out.startswith("2 studies evicted, ")
+    assert _studies(root) == set()
+    assert not sr.exists()
+
+
+def test_a_damaged_drafts_database_stops_the_eviction(store, capsys):
+    root: Path = store["root"]  # type: ignore[assignment]
+    (root / "drafts.sqlite").write_bytes(b"not a database" * 100)
+    for suffix in ("-wal", "-shm"):
+        (root / f"drafts.sqlite{suffix}").unlink(missing_ok=True)
+    assert cli_main(["cache", "clear", "--data-dir", str(root)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "drafts" in err
+    assert _studies(root) == {SIGNED, DRAFTED, PLAIN}
