@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from workstation import __version__
-from workstation.core.errors import WorkstationError
+from workstation.core.errors import StoreError, WorkstationError
 
 log = logging.getLogger("workstation.cli")
 
@@ -657,17 +657,32 @@ def _listen_address(text: str | None, dimse) -> tuple[str, int]:  # type: ignore
 
 def cmd_cache(args: argparse.Namespace) -> int:
     from workstation.archive.cache import cache_command
+    from workstation.core.window_lock import window_holder
     from workstation.reporting.retention import ReportHolds
 
     archive = _open_archive(_data_dir(args))
     try:
+        keep = set(args.keep or ())
+        window = window_holder(archive.root)
+        if window is not None and args.action in ("limit", "clear"):
+            if window.studies is None:
+                raise StoreError(
+                    f"the reading window is open on this store (process {window.pid or '?'}) and "
+                    "what it uses cannot be read: close it first"
+                )
+            keep |= window.studies  # on screen, its priors, being retrieved
+            print(
+                f"the reading window is open (process {window.pid}): the "
+                f"{len(window.studies)} studies it uses are kept",
+                file=sys.stderr,
+            )
         # Studies with a draft or an undelivered report are never evicted (reporting/retention).
         with ReportHolds(archive.root) as holds:
             return cache_command(
                 archive,
                 args.action,
                 limit=args.limit,
-                protected=tuple(args.keep or ()),
+                protected=tuple(sorted(keep)),
                 is_protected=holds,
                 fix=args.fix,
             )

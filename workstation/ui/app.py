@@ -52,10 +52,11 @@ def run_app(
 ) -> int:
     prepare_environment()
     from PySide6.QtCore import QTimer
-    from PySide6.QtWidgets import QApplication, QMessageBox
+    from PySide6.QtWidgets import QApplication
 
     from workstation.archive.local import LocalArchive
     from workstation.core.errors import WorkstationError
+    from workstation.core.window_lock import WindowLock
     from workstation.ui.i18n import install_translator
     from workstation.ui.main_window import MainWindow
     from workstation.ui.theme import apply_dark_theme
@@ -69,21 +70,20 @@ def run_app(
             "application after about 10,000 signals. Install PySide6 6.11 "
             "(pip install 'PySide6-Essentials<6.12' 'PySide6-Addons<6.12')."
         )
-        log.error("%s", message)
-        QMessageBox.critical(None, "Reading Workstation", message)
-        print(f"error: {message}", file=sys.stderr)
-        return 2
+        return _fatal(message)
     install_translator(app, language)  # before any window: widgets take their texts when built
     app.setApplicationName("Reading Workstation")
     app.setOrganizationName("workstation")
     apply_dark_theme(app)  # type: ignore[arg-type]
+    lock = WindowLock(store)
     try:
+        store.mkdir(parents=True, exist_ok=True, mode=0o700)
+        lock.acquire()  # one window per store: two would autosave over each other's drafts
         archive = LocalArchive(store)
-    except WorkstationError as exc:
-        QMessageBox.critical(None, "Reading Workstation", str(exc))
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    window = MainWindow(archive, settings=settings)
+    except (WorkstationError, OSError) as exc:
+        lock.release()
+        return _fatal(str(exc))
+    window = MainWindow(archive, settings=settings, window_lock=lock)
     window.show()
     if open_study:
         window.open_study(open_study)
@@ -103,4 +103,17 @@ def run_app(
         QTimer.singleShot(int(quit_after_s * 1000), app.quit)
     code = app.exec()
     archive.close()
+    lock.release()
     return int(code)
+
+
+def _fatal(message: str) -> int:
+    """Say why the window cannot open: on stderr, in the log and, on a screen, in a dialog
+    (offscreen no one could close it). Returns the exit code."""
+    from PySide6.QtWidgets import QMessageBox
+
+    log.error("%s", message)
+    print(f"error: {message}", file=sys.stderr)
+    if os.environ.get("QT_QPA_PLATFORM") != "offscreen":
+        QMessageBox.critical(None, "Reading Workstation", message)
+    return 2

@@ -43,6 +43,7 @@ from workstation.core.model import (
     format_person_name,
 )
 from workstation.core.settings import Settings
+from workstation.core.window_lock import WindowLock
 from workstation.reporting.drafts import DraftStore
 from workstation.reporting.outbox import Outbox
 from workstation.reporting.templates import load_builtin_templates, pick_template
@@ -109,9 +110,11 @@ class MainWindow(QMainWindow):
         parent: QWidget | None = None,
         *,
         settings: Settings | None = None,
+        window_lock: WindowLock | None = None,
     ) -> None:
         super().__init__(parent)
         self.archive = archive
+        self.window_lock = window_lock
         self.setWindowTitle(self.tr("Reading Workstation"))
         self.resize(1400, 900)
         self.current_study_uid: str | None = None
@@ -272,6 +275,12 @@ class MainWindow(QMainWindow):
         # Reports: completed on the archive's acknowledgement when one is configured.
         self.services.acknowledged.connect(self._report_acknowledged)
         self.services.start()
+        # What this window uses, for a command-line eviction run meanwhile (core/window_lock).
+        self._in_use_timer = QTimer(self)
+        self._in_use_timer.setInterval(2000)
+        self._in_use_timer.timeout.connect(self._publish_in_use)
+        if window_lock is not None:
+            self._in_use_timer.start()
 
     def _make_services(self, settings: Settings) -> ReadingServices:
         """The services the settings ask for; a settings problem (a site file that does not
@@ -444,6 +453,23 @@ class MainWindow(QMainWindow):
         if index.isValid():
             self.open_study(self.study_model.study_at(index.row()).study_instance_uid)
 
+    def studies_in_use(self) -> set[str]:
+        """The study on screen, its priors and the studies being retrieved."""
+        uids = {p.study.study_instance_uid for p in self.priors}
+        if self.current_study_uid:
+            uids.add(self.current_study_uid)
+        if self.remote is not None:
+            uids.update(uid for uid, job in self.remote.jobs.items() if not job.state.final)
+        return uids
+
+    def _publish_in_use(self) -> None:
+        if self.window_lock is None:
+            return
+        try:
+            self.window_lock.publish(self.studies_in_use())
+        except WorkstationError as exc:  # a full disk: the lock holds, the list is stale
+            log.warning("cannot say which studies the window uses: %s", exc)
+
     def open_study(self, study_instance_uid: str) -> None:
         """Show the study hung by the best hanging protocol, beside its priors when it fits."""
         try:
@@ -455,6 +481,7 @@ class MainWindow(QMainWindow):
             return
         self._cine.stop()
         self.current_study_uid = study_instance_uid
+        self._publish_in_use()
         self.archive.mark_opened(study_instance_uid)
         record_event(
             self.archive.root,
@@ -987,6 +1014,7 @@ class MainWindow(QMainWindow):
         return image
 
     def closeEvent(self, ev: Any) -> None:
+        self._in_use_timer.stop()
         if self._import_thread is not None:
             self._import_thread.quit()
             self._import_thread.wait(5000)
