@@ -50,6 +50,69 @@
     </message>
 </context>
 <context>
+    <name>CacheKeeper</name>
+    <message>
+        <location filename="../../workstation/ui/cache_keeper.py" line="+71"/>
+        <source>Clear local cache…</source>
+        <translation>مسح الذاكرة المؤقتة المحلية…</translation>
+    </message>
+    <message>
+        <location line="+16"/>
+        <location line="+85"/>
+        <source>Clear the local cache</source>
+        <translation>مسح الذاكرة المؤقتة المحلية</translation>
+    </message>
+    <message>
+        <location line="-73"/>
+        <source>Nothing to remove.</source>
+        <translation>لا شيء لإزالته.</translation>
+    </message>
+    <message numerus="yes">
+        <location line="-9"/>
+        <source>Kept: %n study(s) with a report draft, a report not yet sent, or open now (%1).</source>
+        <translation>
+            <numerusform>تبقى: لا دراسات (فيها مسودة تقرير، أو تقرير لم يُرسل بعد، أو مفتوحة الآن) (%1).</numerusform>
+            <numerusform>تبقى: دراسة واحدة (فيها مسودة تقرير، أو تقرير لم يُرسل بعد، أو مفتوحة الآن) (%1).</numerusform>
+            <numerusform>تبقى: دراستان (فيهما مسودة تقرير، أو تقرير لم يُرسل بعد، أو مفتوحتان الآن) (%1).</numerusform>
+            <numerusform>تبقى: %n دراسات (فيها مسودة تقرير، أو تقرير لم يُرسل بعد، أو مفتوحة الآن) (%1).</numerusform>
+            <numerusform>تبقى: %n دراسة (فيها مسودة تقرير، أو تقرير لم يُرسل بعد، أو مفتوحة الآن) (%1).</numerusform>
+            <numerusform>تبقى: %n دراسة (فيها مسودة تقرير، أو تقرير لم يُرسل بعد، أو مفتوحة الآن) (%1).</numerusform>
+        </translation>
+    </message>
+    <message numerus="yes">
+        <location line="+15"/>
+        <source>Remove the local copies of %n study(s) (%1)?</source>
+        <translation>
+            <numerusform>إزالة النسخ المحلية (لا دراسات، %1)؟</numerusform>
+            <numerusform>إزالة النسخة المحلية لدراسة واحدة (%1)؟</numerusform>
+            <numerusform>إزالة النسخ المحلية لدراستين (%1)؟</numerusform>
+            <numerusform>إزالة النسخ المحلية لـ%n دراسات (%1)؟</numerusform>
+            <numerusform>إزالة النسخ المحلية لـ%n دراسة (%1)؟</numerusform>
+            <numerusform>إزالة النسخ المحلية لـ%n دراسة (%1)؟</numerusform>
+        </translation>
+    </message>
+    <message>
+        <location line="+7"/>
+        <source>They can be retrieved again from the archive.</source>
+        <translation>يمكن استرجاعها من الأرشيف مرة أخرى.</translation>
+    </message>
+    <message>
+        <location line="+4"/>
+        <source>Remove</source>
+        <translation>إزالة</translation>
+    </message>
+    <message>
+        <location line="+45"/>
+        <source>Local cache: %1</source>
+        <translation>الذاكرة المؤقتة المحلية: %1</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>The local cache could not be cleaned: %1</source>
+        <translation>تعذّر تنظيف الذاكرة المؤقتة المحلية: %1</translation>
+    </message>
+</context>
+<context>
     <name>Dictation</name>
     <message>
         <location filename="extracted_strings.py" line="+49"/>
@@ -174,13 +237,13 @@ True length of the object in mm:</source>
 <context>
     <name>MainWindow</name>
     <message>
-        <location filename="../../workstation/ui/main_window.py" line="+115"/>
-        <location line="+362"/>
+        <location filename="../../workstation/ui/main_window.py" line="+119"/>
+        <location line="+398"/>
         <source>Reading Workstation</source>
         <translation>محطة القراءة</translation>
     </message>
     <message>
-        <location line="-355"/>
+        <location line="-391"/>
         <source>Search name, patient ID or accession</source>
         <translation>ابحث بالاسم أو رقم المريض أو رقم الطلب</translation>
     </message>
@@ -191,12 +254,12 @@ True length of the object in mm:</source>
     </message>
     <message>
         <location line="+1"/>
-        <location line="+178"/>
+        <location line="+190"/>
         <source>Viewer</source>
         <translation>العارض</translation>
     </message>
     <message>
-        <location line="-177"/>
+        <location line="-189"/>
         <source>Reports</source>
         <translation>التقارير</translation>
     </message>
@@ -206,7 +269,7 @@ True length of the object in mm:</source>
         <translation>قائمة العمل</translation>
     </message>
     <message>
-        <location line="+9"/>
+        <location line="+13"/>
         <source>Measurements</source>
         <translation>القياسات</translation>
     </message>
@@ -221,7 +284,7 @@ True length of the object in mm:</source>
         <translation>مشكلة في الإعدادات، يستمر العمل دون الأرشيف: %1</translation>
     </message>
     <message>
-        <location line="+94"/>
+        <location line="+100"/>
         <source>&amp;File</source>
         <translation>&amp;ملف</translation>
     </message>
@@ -236,7 +299,7 @@ True length of the object in mm:</source>
         <translation>استيراد &amp;مجلد…</translation>
     </message>
     <message>
-        <location line="+4"/>
+        <location line="+6"/>
         <source>&amp;Quit</source>
         <translation>&amp;خروج</translation>
     </message>
@@ -311,17 +374,17 @@ True length of the object in mm:</source>
         <translation> صورة/ث</translation>
     </message>
     <message>
-        <location line="+12"/>
+        <location line="+18"/>
         <source>Local store: %1 studies, %2 series, %3 images</source>
         <translation>المخزن المحلي: %1 دراسة، %2 سلسلة، %3 صورة</translation>
     </message>
     <message>
-        <location line="+21"/>
+        <location line="+38"/>
         <source>Cannot open study</source>
         <translation>تعذّر فتح الدراسة</translation>
     </message>
     <message>
-        <location line="+13"/>
+        <location line="+14"/>
         <source>Prior</source>
         <translation>دراسة سابقة</translation>
     </message>
@@ -438,7 +501,7 @@ True length of the object in mm:</source>
         <translation>فشل الاستيراد</translation>
     </message>
     <message>
-        <location line="+10"/>
+        <location line="+9"/>
         <source>Import finished: %1</source>
         <translation>اكتمل الاستيراد: %1</translation>
     </message>
@@ -751,22 +814,22 @@ True length of the object in mm:</source>
 <context>
     <name>RemoteStudies</name>
     <message>
-        <location filename="../../workstation/ui/remote_studies.py" line="+218"/>
+        <location filename="../../workstation/ui/remote_studies.py" line="+219"/>
         <source>The archive queue did not start: </source>
         <translation>لم تبدأ قائمة انتظار الأرشيف: </translation>
     </message>
     <message>
-        <location line="+58"/>
+        <location line="+55"/>
         <source>Searching…</source>
         <translation>جارٍ البحث…</translation>
     </message>
     <message>
-        <location line="-125"/>
+        <location line="-122"/>
         <source>The archive is not used: </source>
         <translation>الأرشيف غير مستخدم: </translation>
     </message>
     <message>
-        <location line="+174"/>
+        <location line="+190"/>
         <source>1 study</source>
         <translation>دراسة واحدة</translation>
     </message>

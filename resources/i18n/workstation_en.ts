@@ -2,6 +2,25 @@
 <!DOCTYPE TS>
 <TS version="2.1" language="en" sourcelanguage="en">
 <context>
+    <name>CacheKeeper</name>
+    <message numerus="yes">
+        <location filename="../../workstation/ui/cache_keeper.py" line="+90"/>
+        <source>Kept: %n study(s) with a report draft, a report not yet sent, or open now (%1).</source>
+        <translation>
+            <numerusform>Kept: %n study with a report draft, a report not yet sent, or open now (%1).</numerusform>
+            <numerusform>Kept: %n studies with a report draft, a report not yet sent, or open now (%1).</numerusform>
+        </translation>
+    </message>
+    <message numerus="yes">
+        <location line="+15"/>
+        <source>Remove the local copies of %n study(s) (%1)?</source>
+        <translation>
+            <numerusform>Remove the local copy of %n study (%1)?</numerusform>
+            <numerusform>Remove the local copies of %n studies (%1)?</numerusform>
+        </translation>
+    </message>
+</context>
+<context>
     <name>ReportEditor</name>
     <message numerus="yes">
         <location filename="../../workstation/ui/report_editor.py" line="+984"/>

@@ -164,7 +164,7 @@ def test_arabic_main_window_mirrored_with_translated_menus(
     assert qapp.layoutDirection() == Qt.LayoutDirection.RightToLeft
     assert win.layoutDirection() == Qt.LayoutDirection.RightToLeft
     assert _menu_texts(win) == [
-        ("&ملف", ["&استيراد ملفات…", "استيراد &مجلد…", "&خروج"]),
+        ("&ملف", ["&استيراد ملفات…", "استيراد &مجلد…", "مسح الذاكرة المؤقتة المحلية…", "&خروج"]),
         ("&عرض", ["&قائمة الدراسات", "&العارض", "القياسات"]),
         ("&مساعدة", ["&اختصارات لوحة المفاتيح"]),
     ]
@@ -220,7 +220,7 @@ def test_english_main_window_left_to_right(qtbot, store, english_after):
     assert qapp.layoutDirection() == Qt.LayoutDirection.LeftToRight
     assert win.layoutDirection() == Qt.LayoutDirection.LeftToRight
     assert _menu_texts(win) == [
-        ("&File", ["&Import files…", "Import &folder…", "&Quit"]),
+        ("&File", ["&Import files…", "Import &folder…", "Clear local cache…", "&Quit"]),
         ("&View", ["Study &list", "&Viewer", "Measurements"]),
         ("&Help", ["Keyboard &shortcuts"]),
     ]
@@ -517,7 +517,7 @@ def test_english_plural_catalogue_is_complete_and_compiled(tmp_path):
     assert unfinished == [], f"fill the English plural forms in {EN_TS.name}: {unfinished}"
     english = _plural_forms(EN_TS)
     assert set(english) == set(_plural_forms(TS))  # the same plural messages as Arabic
-    assert len(english) == len(committed) == 11
+    assert len(english) == len(committed) == 13
     for (context, source), forms in english.items():
         assert len(forms) == 2, (context, source)
         for form in forms:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import re
 import sqlite3
 import stat
 import sys
@@ -33,6 +32,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from workstation.archive.audit import AuditEvent, AuditTrail
 from workstation.core.errors import ConfigError, InvalidDicomError, NotFoundError, StoreError
+from workstation.core.sizes import format_size, parse_size
 
 if TYPE_CHECKING:
     from workstation.archive.local import LocalArchive
@@ -67,9 +67,6 @@ LEFT JOIN instances i ON i.series_instance_uid = r.series_instance_uid
 GROUP BY s.study_instance_uid
 ORDER BY used_at, s.study_instance_uid
 """
-
-_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?)(b?)\s*$", re.IGNORECASE)
-_UNITS = {"": 0, "k": 1, "m": 2, "g": 3, "t": 4}
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,34 +126,6 @@ class PermissionProblem:
 
     def line(self) -> str:
         return f"{self.path}: mode {self.mode:04o}, expected {self.expected:04o}"
-
-
-def parse_size(text: str | int) -> int:
-    """Bytes from "500M", "20G", "1.5TB" (powers of 1000) or "20GiB" (powers of 1024)."""
-    if isinstance(text, int) and not isinstance(text, bool):
-        if text < 0:
-            raise ConfigError(f"a cache size cannot be negative (got {text})")
-        return text
-    m = _SIZE_RE.match(str(text))
-    if not m or (m.group(3) and not m.group(2)):
-        raise ConfigError(
-            f"cannot read {text!r} as a size: give bytes or a number with K, M, G or T "
-            "(powers of 1000) or KiB, MiB, GiB, TiB (powers of 1024), e.g. 200G"
-        )
-    base = 1024 if m.group(3) else 1000
-    return int(float(m.group(1)) * base ** _UNITS[m.group(2).lower()])
-
-
-def format_size(n: int) -> str:
-    """Bytes as a short decimal text ("1.5 GB"); exact bytes below 1 kB."""
-    if n < 1000:
-        return f"{n} B"
-    value = float(n)
-    for unit in ("kB", "MB", "GB"):
-        value /= 1000
-        if value < 1000:
-            return f"{value:.1f} {unit}"
-    return f"{value / 1000:.1f} TB"
 
 
 class StoreCache:

@@ -23,6 +23,7 @@ from typing import Any
 
 from workstation.core.errors import ConfigError
 from workstation.core.paths import user_config_dir
+from workstation.core.sizes import parse_size
 
 SCHEMA_VERSION = 1
 SITE_CONFIG_PATH = Path("/etc/workstation/site.toml")
@@ -123,6 +124,13 @@ class PrefetchConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class CacheConfig:
+    """The local store as a cache: its size limit, kept by the running window."""
+
+    limit_bytes: int = 0  # 0 = no limit; from "200G" (powers of 1000) or "200GiB"
+
+
+@dataclass(frozen=True, slots=True)
 class UiConfig:
     """How the application looks to its user."""
 
@@ -145,6 +153,7 @@ class Settings:
     dictation: DictationConfig = field(default_factory=DictationConfig)
     worklist: WorklistConfig = field(default_factory=WorklistConfig)
     prefetch: PrefetchConfig = field(default_factory=PrefetchConfig)
+    cache: CacheConfig = field(default_factory=CacheConfig)
     ui: UiConfig = field(default_factory=UiConfig)
     sources: tuple[str, ...] = ()  # the files that were read, in order
 
@@ -191,12 +200,14 @@ _TOP_KEYS = (
     "dictation",
     "worklist",
     "prefetch",
+    "cache",
     "ui",
 )
 _READER_KEYS = ("name", "organisation")
 _DICTATION_KEYS = ("engine", "model_path")
 _WORKLIST_KEYS = ("source", "archive", "site_file", "poll_s")
 _PREFETCH_KEYS = ("studies", "priors", "share", "bandwidth_mbit_s")
+_CACHE_KEYS = ("limit",)
 _UI_KEYS = ("language", "software_3d")
 _ARCHIVE_KEYS = (
     "name",
@@ -537,6 +548,18 @@ def _parse_sections(layer: _Layer, data: Mapping[str, Any]) -> dict[str, dict[st
             raise layer.error("prefetch.bandwidth_mbit_s", "must not be negative (0 = no cap)")
         prefetch["bandwidth_mbit_s"] = cap
         out["prefetch"] = {k: v for k, v in prefetch.items() if v is not None}
+    raw = _table(layer, data, "cache", _CACHE_KEYS)
+    if raw is not None and "limit" in raw:
+        limit = raw["limit"]
+        if isinstance(limit, bool) or not isinstance(limit, str | int):
+            raise layer.error(
+                "cache.limit", f'must be a size such as "200G", not {_type_name(limit)}'
+            )
+        try:
+            size = parse_size(limit) if limit != "" else 0
+        except ConfigError as exc:
+            raise layer.error("cache.limit", str(exc)) from None
+        out["cache"] = {"limit_bytes": size}
     raw = _table(layer, data, "ui", _UI_KEYS)
     if raw is not None:
         values = {
@@ -713,12 +736,13 @@ def load_settings(
         dictation=DictationConfig(**sections["dictation"]),
         worklist=_check_worklist(WorklistConfig(**sections["worklist"]), built, default, layers),
         prefetch=PrefetchConfig(**sections["prefetch"]),
+        cache=CacheConfig(**sections["cache"]),
         ui=UiConfig(**sections["ui"]),
         sources=tuple(sources),
     )
 
 
-_SECTIONS = ("reader", "dictation", "worklist", "prefetch", "ui")
+_SECTIONS = ("reader", "dictation", "worklist", "prefetch", "cache", "ui")
 
 
 def _check_worklist(

@@ -13,9 +13,12 @@ Each question is asked of the databases when the eviction asks it, not from a li
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 from types import TracebackType
 
+from workstation.archive.cache import EvictionReport, StoreCache
+from workstation.archive.local import LocalArchive
 from workstation.reporting.drafts import DraftStore
 from workstation.reporting.outbox import Outbox
 
@@ -57,3 +60,30 @@ class ReportHolds:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def evict(
+    archive: LocalArchive, *, limit_bytes: int | None, keep: Collection[str] = ()
+) -> EvictionReport:
+    """Bring the store under ``limit_bytes`` (None: clear it), least recently used studies
+    first, keeping those reporting holds (:class:`ReportHolds`) and those in ``keep`` (on
+    screen, being retrieved). Call it on the thread that uses it: the index is per thread."""
+    with ReportHolds(archive.root) as holds:
+        cache = StoreCache(archive, is_protected=holds, protected=keep)
+        if limit_bytes is None:
+            return cache.clear()
+        return cache.enforce_limit(limit_bytes)
+
+
+def usage_summary(archive: LocalArchive, keep: Collection[str] = ()) -> tuple[int, int, int, int]:
+    """(studies, bytes) a clear would remove, then (studies, bytes) it would keep."""
+    with ReportHolds(archive.root) as holds:
+        studies = StoreCache(archive, is_protected=holds, protected=keep).usage()
+    gone = [s for s in studies if not s.protected]
+    kept = [s for s in studies if s.protected]
+    return (
+        len(gone),
+        sum(s.size_bytes for s in gone),
+        len(kept),
+        sum(s.size_bytes for s in kept),
+    )

@@ -47,6 +47,7 @@ from workstation.core.window_lock import WindowLock
 from workstation.reporting.drafts import DraftStore
 from workstation.reporting.outbox import Outbox
 from workstation.reporting.templates import load_builtin_templates, pick_template
+from workstation.ui.cache_keeper import CacheKeeper
 from workstation.ui.measurement_panel import MainWindowBinding, MeasurementPanel
 from workstation.ui.mpr_view import MprView
 from workstation.ui.reading_services import ReadingServices, is_final_report
@@ -230,6 +231,10 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self.tabs)
         self.status_label = QLabel()
         self.statusBar().addWidget(self.status_label, 1)
+        # "Clear local cache…" and the configured size limit (ui/cache_keeper.py).
+        self.cache_keeper = CacheKeeper(
+            self, settings.cache.limit_bytes if settings is not None else 0
+        )
         self._build_menus()
         self._build_viewer_toolbar()
         # The study's measurements, listed beside the images (ui/measurement_panel.py).
@@ -361,6 +366,8 @@ class MainWindow(QMainWindow):
         imp_dir.triggered.connect(self._choose_import_folder)
         file_menu.addAction(imp_dir)
         file_menu.addSeparator()
+        file_menu.addAction(self.cache_keeper.clear_action())
+        file_menu.addSeparator()
         quit_action = QAction(self.tr("&Quit"), self)
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
         quit_action.triggered.connect(self.close)
@@ -435,6 +442,12 @@ class MainWindow(QMainWindow):
         sheet = ShortcutSheet(self.shortcut_keys, self)
         sheet.open()
         return sheet
+
+    def refresh_local_studies(self) -> None:
+        """The study list and the status line again from the store (after an import or an
+        eviction)."""
+        self.study_model.refresh()
+        self._update_status()
 
     def _update_status(self) -> None:
         c = self.archive.index.counts()
@@ -990,8 +1003,7 @@ class MainWindow(QMainWindow):
         self._import_thread = None
 
     def _import_finished(self, report: ImportReport) -> None:
-        self.study_model.refresh()
-        self._update_status()
+        self.refresh_local_studies()
         text = self.tr("Import finished: %1").replace("%1", report.summary())
         self.statusBar().showMessage(text, 10000)
         if report.rejected:
@@ -1015,6 +1027,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, ev: Any) -> None:
         self._in_use_timer.stop()
+        self.cache_keeper.stop()
         if self._import_thread is not None:
             self._import_thread.quit()
             self._import_thread.wait(5000)
