@@ -55,7 +55,7 @@ def run_app(
     from PySide6.QtWidgets import QApplication
 
     from workstation.archive.local import LocalArchive
-    from workstation.core.errors import WorkstationError
+    from workstation.core.errors import StoreError, WorkstationError
     from workstation.core.window_lock import WindowLock
     from workstation.ui.i18n import install_translator
     from workstation.ui.main_window import MainWindow
@@ -77,10 +77,13 @@ def run_app(
     apply_dark_theme(app)  # type: ignore[arg-type]
     lock = WindowLock(store)
     try:
-        store.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            store.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError as exc:
+            raise StoreError(f"cannot use {store} as the local store: {exc.strerror}") from None
         lock.acquire()  # one window per store: two would autosave over each other's drafts
         archive = LocalArchive(store)
-    except (WorkstationError, OSError) as exc:
+    except WorkstationError as exc:
         lock.release()
         return _fatal(str(exc))
     window = MainWindow(archive, settings=settings, window_lock=lock)
