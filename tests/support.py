@@ -112,3 +112,14 @@ def clear_reader_annotations(store: Path) -> None:
     with sqlite3.connect(store / "index.sqlite") as conn:
         conn.execute("DELETE FROM measurements")
         conn.execute("DELETE FROM key_images")
+
+
+def stored_study_uids(root: Path) -> set[str]:
+    """The Study Instance UIDs the local store at ``root`` holds, read as a new process would."""
+    from workstation.archive.local import LocalArchive
+
+    archive = LocalArchive(root)
+    try:
+        return {s.study_instance_uid for s in archive.studies()}
+    finally:
+        archive.close()

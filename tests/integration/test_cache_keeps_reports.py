@@ -14,10 +14,9 @@ import re
 from pathlib import Path
 
 import pytest
+from support import stored_study_uids
 from test_outbox_orthanc import SIGNER, build_store, draft
 
-from workstation.archive.local import LocalArchive
-from workstation.cli import main as cli_main
 from workstation.demo import CT_CHEST_ABDOMEN, CT_HEAD, CT_HEAD_PRIOR, generate_slice
 from workstation.reporting.drafts import DraftContent, DraftStore
 from workstation.reporting.outbox import FolderSender, Outbox, OutboxState
@@ -56,38 +55,33 @@ def store(tmp_path: Path) -> dict[str, object]:
     return {"root": root, "sr": signed.path, "sr_sha256": _sha256(signed.path)}
 
 
-def _studies(root: Path) -> set[str]:
-    archive = LocalArchive(root)
-    try:
-        return {s.study_instance_uid for s in archive.studies()}
-    finally:
-        archive.close()
-
-
-def test_clear_keeps_an_undelivered_report_and_a_draft_until_they_are_done(store, tmp_path, capsys):
+def test_clear_keeps_an_undelivered_report_and_a_draft_until_they_are_done(store, tmp_path, cli):
     root: Path = store["root"]  # type: ignore[assignment]
     sr: Path = store["sr"]  # type: ignore[assignment]
-    assert _studies(root) == {SIGNED, DRAFTED, PLAIN}
+    assert stored_study_uids(root) == {SIGNED, DRAFTED, PLAIN}
 
-    assert cli_main(["cache", "usage", "--data-dir", str(root)]) == 0
+    usage = cli("cache", "usage", "--data-dir", str(root))
+    assert usage.returncode == 0, usage.stderr
     flags = {
         line.split("\t")[0]: line.endswith(", protected)")
-        for line in capsys.readouterr().out.splitlines()[:-1]
+        for line in usage.stdout.splitlines()[:-1]
     }
     assert flags == {SIGNED: True, DRAFTED: True, PLAIN: False}
 
     # A limit the two protected studies alone exceed: the plain one goes, exit 1 says so.
-    assert cli_main(["cache", "limit", "--limit", "1", "--data-dir", str(root)]) == 1
-    out = capsys.readouterr().out
+    limited = cli("cache", "limit", "--limit", "1", "--data-dir", str(root))
+    assert limited.returncode == 1, limited.stderr
+    out = limited.stdout
     assert out.startswith("1 study evicted, ") and "still over the limit" in out
-    assert _studies(root) == {SIGNED, DRAFTED}
-    assert cli_main(["cache", "clear", "--data-dir", str(root)]) == 0
-    out = capsys.readouterr().out
+    assert stored_study_uids(root) == {SIGNED, DRAFTED}
+    cleared = cli("cache", "clear", "--data-dir", str(root))
+    assert cleared.returncode == 0, cleared.stderr
+    out = cleared.stdout
     kept = (
         r"0 studies evicted, 0 B freed, (\S+ \S+) in the store; 2 protected studies kept \(\1\)\n"
     )
     assert re.fullmatch(kept, out), out
-    assert _studies(root) == {SIGNED, DRAFTED}
+    assert stored_study_uids(root) == {SIGNED, DRAFTED}
     assert _sha256(sr) == store["sr_sha256"]  # the only copy of the report, untouched
 
     # Delivered (a drop folder acknowledges it) and the draft signed away: nothing holds them.
@@ -99,18 +93,20 @@ def test_clear_keeps_an_undelivered_report_and_a_draft_until_they_are_done(store
     assert _sha256(drop / f"{sr.stem}.dcm") == store["sr_sha256"]
     with DraftStore(root) as drafts:
         assert drafts.delete(DRAFTED, "Smith^Anna")
-    assert cli_main(["cache", "clear", "--data-dir", str(root)]) == 0
-    assert capsys.readouterr().out.startswith("2 studies evicted, ")
-    assert _studies(root) == set()
+    cleared = cli("cache", "clear", "--data-dir", str(root))
+    assert cleared.returncode == 0, cleared.stderr
+    assert cleared.stdout.startswith("2 studies evicted, ")
+    assert stored_study_uids(root) == set()
     assert not sr.exists()
 
 
-def test_a_damaged_drafts_database_stops_the_eviction(store, capsys):
+def test_a_damaged_drafts_database_stops_the_eviction(store, cli):
     root: Path = store["root"]  # type: ignore[assignment]
     (root / "drafts.sqlite").write_bytes(b"not a database" * 100)
     for suffix in ("-wal", "-shm"):
         (root / f"drafts.sqlite{suffix}").unlink(missing_ok=True)
-    assert cli_main(["cache", "clear", "--data-dir", str(root)]) == 2
-    err = capsys.readouterr().err
+    refused = cli("cache", "clear", "--data-dir", str(root))
+    assert refused.returncode == 2
+    err = refused.stderr
     assert err.startswith("error: ") and "drafts" in err
-    assert _studies(root) == {SIGNED, DRAFTED, PLAIN}
+    assert stored_study_uids(root) == {SIGNED, DRAFTED, PLAIN}

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from support import wait_for
+from support import stored_study_uids, wait_for
 
 from workstation.archive.local import LocalArchive
 from workstation.core.window_lock import window_holder
@@ -47,14 +47,6 @@ def _workstation(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess
         env=env,
         check=False,
     )
-
-
-def _studies(root: Path) -> set[str]:
-    archive = LocalArchive(root)
-    try:
-        return {s.study_instance_uid for s in archive.studies()}
-    finally:
-        archive.close()
 
 
 @pytest.fixture
@@ -110,7 +102,7 @@ def test_second_window_refused_and_eviction_keeps_what_the_window_uses(store, tm
             in cleared.stderr
         )
         assert cleared.stdout.startswith("1 study evicted, ")
-        assert _studies(store) == {OPEN, PRIOR}
+        assert stored_study_uids(store) == {OPEN, PRIOR}
         assert first.poll() is None  # the window lives on
     finally:
         first.send_signal(signal.SIGKILL)
