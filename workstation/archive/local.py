@@ -80,6 +80,14 @@ _TMP_STALE_S = 600.0  # a temp file untouched this long belongs to no live trans
 _HEAD_IN_MEMORY = 64 * 1024  # of a file received whole: what its header is parsed from
 
 
+def instance_relpath(study_uid: str, series_uid: str, sop_uid: str) -> str:
+    """Where the store keeps an instance, relative to its folder. Strings, not pathlib: this
+    runs once per retrieved instance."""
+    return os.path.join(
+        "studies", _safe_name(study_uid), _safe_name(series_uid), _safe_name(sop_uid) + ".dcm"
+    )
+
+
 def _safe_name(uid: str) -> str:
     """A UID as a file name; anything that is not a valid UID (PS3.5 9.1) is hashed."""
     if _UID_RE.match(uid) and len(uid) <= 64:
@@ -548,12 +556,10 @@ class LocalArchive:
 
     def _place(self, tmp: Path, parsed: ParsedInstance) -> bool:
         """Rename ``tmp`` into the store and index it; True when the instance is new there."""
-        # Strings, not pathlib: this runs once per retrieved instance.
-        rel = os.path.join(
-            "studies",
-            _safe_name(parsed.study.study_instance_uid),
-            _safe_name(parsed.series.series_instance_uid),
-            _safe_name(parsed.instance.sop_instance_uid) + ".dcm",
+        rel = instance_relpath(
+            parsed.study.study_instance_uid,
+            parsed.series.series_instance_uid,
+            parsed.instance.sop_instance_uid,
         )
         dest = os.path.join(self.root, rel)
         try:

@@ -24,8 +24,10 @@ completed.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import enum
+import json
 import logging
 import os
 import random
@@ -34,7 +36,7 @@ import shutil
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -59,6 +61,7 @@ __all__ = [
     "OutboxWorker",
     "RetryPolicy",
     "Sender",
+    "SigningIntent",
     "StowRsSender",
     "classify_failure",
     "sender_for",
@@ -87,6 +90,15 @@ CREATE TABLE IF NOT EXISTS outbox (
     PRIMARY KEY (sop_instance_uid, destination)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (state, next_attempt_at);
+-- A report being signed, written before its file: a crash between the file and its entries
+-- leaves this row, and reporting.signing.recover_signing queues the file at the next start.
+CREATE TABLE IF NOT EXISTS signing (
+    sop_instance_uid TEXT PRIMARY KEY,
+    study_instance_uid TEXT NOT NULL,
+    path TEXT NOT NULL,  -- where the file is to be, relative to the folder
+    destinations TEXT NOT NULL,  -- JSON list of destination names
+    created_at REAL NOT NULL
+) WITHOUT ROWID;
 """
 _COLUMNS = (
     "sop_instance_uid, destination, study_instance_uid, path, state, attempts, "
@@ -138,6 +150,17 @@ class OutboxEntry:
             f"not yet acknowledged by {self.destination} after {self.attempts} attempt"
             f"{'s' if self.attempts != 1 else ''}: {self.last_error}; next attempt {nxt}"
         )
+
+
+@dataclass(frozen=True, slots=True)
+class SigningIntent:
+    """A signed report on its way to the outbox: its UIDs, where its file is to be (relative
+    to the store folder) and the destinations it is for."""
+
+    sop_instance_uid: str
+    study_instance_uid: str
+    path: str
+    destinations: tuple[str, ...]
 
 
 def _clock_text(ts: float) -> str:
@@ -403,15 +426,7 @@ class Outbox:
         study = _check_uid("Study Instance UID", study_instance_uid)
         if not isinstance(destination, str) or not destination.strip():
             raise StoreError("an outbox entry needs a destination archive name")
-        file = Path(path)
-        if not file.is_absolute():
-            file = self.folder / file
-        if not file.is_file():
-            raise StoreError(f"cannot queue {file}: the file is not in the local store")
-        try:
-            stored = str(file.resolve().relative_to(self.folder.resolve()))
-        except ValueError:
-            stored = str(file.resolve())
+        stored = self._stored_path(path)
         now = self.clock()
         self._execute(
             f"INSERT INTO outbox ({_COLUMNS}) VALUES (?, ?, ?, ?, 'pending', 0, ?, '', ?, ?, NULL) "
@@ -422,6 +437,80 @@ class Outbox:
         assert entry is not None
         log.info("outbox: queued an instance for %s", destination)
         return entry
+
+    # -- signing: the intent first, then the file, then its entries --------------------------
+
+    def intend(
+        self,
+        sop_instance_uid: str,
+        study_instance_uid: str,
+        path: str,
+        destinations: Sequence[str],
+    ) -> None:
+        """Record, before a signed report's file is written at ``path`` (relative to the
+        folder), that it is to be queued for ``destinations``. :meth:`enqueue_signed` clears it;
+        :meth:`signing_intents` lists what a crash left."""
+        sop = _check_uid("SOP Instance UID", sop_instance_uid)
+        study = _check_uid("Study Instance UID", study_instance_uid)
+        self._execute(
+            "INSERT OR REPLACE INTO signing (sop_instance_uid, study_instance_uid, path, "
+            "destinations, created_at) VALUES (?, ?, ?, ?, ?)",
+            (sop, study, path, json.dumps(list(destinations)), self.clock()),
+        )
+
+    def signing_intents(self) -> list[SigningIntent]:
+        """Each report whose signing has not reached the outbox, oldest first."""
+        rows = self._execute(
+            "SELECT sop_instance_uid, study_instance_uid, path, destinations FROM signing "
+            "ORDER BY created_at, sop_instance_uid",
+            (),
+        )
+        return [
+            SigningIntent(str(r[0]), str(r[1]), str(r[2]), tuple(json.loads(r[3]))) for r in rows
+        ]
+
+    def forget_intent(self, sop_instance_uid: str) -> None:
+        """Drop an intent whose file was never written (the draft is still there)."""
+        self._execute("DELETE FROM signing WHERE sop_instance_uid = ?", (sop_instance_uid,))
+
+    def enqueue_signed(
+        self,
+        sop_instance_uid: str,
+        study_instance_uid: str,
+        path: str | os.PathLike[str],
+        destinations: Sequence[str],
+    ) -> list[OutboxEntry]:
+        """:meth:`enqueue` for every destination and the intent's removal, in one
+        transaction: after a crash, either all of them are on disk or the intent is."""
+        sop = _check_uid("SOP Instance UID", sop_instance_uid)
+        study = _check_uid("Study Instance UID", study_instance_uid)
+        if any(not isinstance(d, str) or not d.strip() for d in destinations):
+            raise StoreError("an outbox entry needs a destination archive name")
+        stored = self._stored_path(path)
+        now = self.clock()
+        with self._transaction() as db:
+            db.executemany(
+                f"INSERT INTO outbox ({_COLUMNS}) "
+                "VALUES (?, ?, ?, ?, 'pending', 0, ?, '', ?, ?, NULL) "
+                "ON CONFLICT (sop_instance_uid, destination) DO NOTHING",
+                [(sop, d, study, stored, now, now, now) for d in destinations],
+            )
+            db.execute("DELETE FROM signing WHERE sop_instance_uid = ?", (sop,))
+        for d in destinations:
+            log.info("outbox: queued an instance for %s", d)
+        return [e for d in destinations if (e := self.entry(sop, d)) is not None]
+
+    def _stored_path(self, path: str | os.PathLike[str]) -> str:
+        """The file as the outbox keeps it: relative to the folder when inside it."""
+        file = Path(path)
+        if not file.is_absolute():
+            file = self.folder / file
+        if not file.is_file():
+            raise StoreError(f"cannot queue {file}: the file is not in the local store")
+        try:
+            return str(file.resolve().relative_to(self.folder.resolve()))
+        except ValueError:
+            return str(file.resolve())
 
     def entry(self, sop_instance_uid: str, destination: str) -> OutboxEntry | None:
         rows = self._execute(
@@ -542,22 +631,29 @@ class Outbox:
             return []
         now = self.clock()
         marks = ", ".join("?" * len(destinations))
+        with self._transaction() as db:
+            rows = db.execute(
+                f"SELECT {_COLUMNS} FROM outbox WHERE state = 'pending' "
+                f"AND next_attempt_at <= ? AND leased_until <= ? "
+                f"AND destination IN ({marks}) "
+                "ORDER BY created_at, sop_instance_uid LIMIT ?",
+                (now, now, *destinations, limit),
+            ).fetchall()
+            db.executemany(
+                "UPDATE outbox SET leased_until = ? WHERE sop_instance_uid = ? AND destination = ?",
+                [(now + self.lease_s, r[0], r[1]) for r in rows],
+            )
+        return [_entry(r) for r in rows]
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (BEGIN IMMEDIATE), under the lock; rolled back on any error,
+        whose SQLite kind becomes a :class:`StoreError`."""
         with self._lock:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
                 try:
-                    rows = self._db.execute(
-                        f"SELECT {_COLUMNS} FROM outbox WHERE state = 'pending' "
-                        f"AND next_attempt_at <= ? AND leased_until <= ? "
-                        f"AND destination IN ({marks}) "
-                        "ORDER BY created_at, sop_instance_uid LIMIT ?",
-                        (now, now, *destinations, limit),
-                    ).fetchall()
-                    self._db.executemany(
-                        "UPDATE outbox SET leased_until = ? WHERE sop_instance_uid = ? "
-                        "AND destination = ?",
-                        [(now + self.lease_s, r[0], r[1]) for r in rows],
-                    )
+                    yield self._db
                     self._db.execute("COMMIT")
                 except BaseException:
                     self._db.execute("ROLLBACK")
@@ -566,7 +662,6 @@ class Outbox:
                 raise StoreError(f"the outbox database {self.path} is closed ({exc})") from None
             except sqlite3.Error as exc:
                 raise StoreError(f"the outbox database {self.path} cannot be used: {exc}") from None
-        return [_entry(r) for r in rows]
 
     def _deliver(self, sender: Sender, entries: list[OutboxEntry]) -> list[Delivery]:
         outcomes: dict[str, tuple[OutboxState, str]] = {}

@@ -35,7 +35,7 @@ from pydicom.dataset import Dataset
 from pydicom.valuerep import DT
 
 from workstation.archive.audit import AuditEvent, record_event
-from workstation.archive.local import LocalArchive
+from workstation.archive.local import LocalArchive, instance_relpath
 from workstation.core.errors import InvalidDicomError, NotFoundError, StoreError, WorkstationError
 from workstation.core.measure import Measurement as ViewerMeasurement
 from workstation.core.measure import (
@@ -78,6 +78,7 @@ __all__ = [
     "latest_signed_report",
     "measurement_items",
     "measurement_qualifier",
+    "recover_signing",
     "report_chain",
     "sign_addendum",
     "sign_report",
@@ -422,14 +423,60 @@ def _store(archive: LocalArchive, ds: Dataset) -> tuple[Path, bool]:
     return path, added
 
 
+def _intend(outbox: Outbox | None, destinations: Sequence[str], ds: Dataset) -> None:
+    """Before the file: say in the outbox where it will be and where it goes, so that a
+    crash between the file and its entries is finished at the next start
+    (:func:`recover_signing`)."""
+    if outbox is None or not destinations:
+        return
+    study, series, sop = (
+        str(ds.StudyInstanceUID),
+        str(ds.SeriesInstanceUID),
+        str(ds.SOPInstanceUID),
+    )
+    outbox.intend(sop, study, instance_relpath(study, series, sop), destinations)
+
+
 def _enqueue(
     outbox: Outbox | None, destinations: Sequence[str], sop: str, study: str, path: Path
 ) -> tuple[str, ...]:
     if outbox is None or not destinations:
         return ()
-    for dest in destinations:
-        outbox.enqueue(sop, study, path, dest)
+    outbox.enqueue_signed(sop, study, path, destinations)  # and the intent goes, at once
     return tuple(destinations)
+
+
+def recover_signing(archive: LocalArchive, outbox: Outbox) -> int:
+    """Finish the signings a crash cut short; returns how many reports it queued.
+
+    A signing records its intent in the outbox, writes the report's file, then queues it.
+    Where the file made it to the store, it is queued now for the destinations of its
+    signing (indexed first when the crash came before its index row); where it did not, the
+    intent is dropped: the report was never signed, and its draft is still there.
+    """
+    queued = 0
+    for intent in outbox.signing_intents():
+        path = archive.root / intent.path
+        try:
+            if archive.index.instance(intent.sop_instance_uid) is None and path.is_file():
+                archive.adopt_file(intent.path)
+                archive.commit()
+        except InvalidDicomError as exc:  # cut short by a power loss before its fsync
+            log.warning("a report's signing was cut short and its file is damaged: %s", exc)
+        inst = archive.index.instance(intent.sop_instance_uid)
+        if inst is None or not archive.path_of(inst).is_file():
+            outbox.forget_intent(intent.sop_instance_uid)
+            continue
+        outbox.enqueue_signed(
+            intent.sop_instance_uid,
+            intent.study_instance_uid,
+            archive.path_of(inst),
+            intent.destinations,
+        )
+        queued += 1
+    if queued:
+        log.warning("queued %d signed report(s) whose signing a crash had cut short", queued)
+    return queued
 
 
 def sign_report(
@@ -532,6 +579,7 @@ def _write_and_queue(
     except (ValueError, TypeError) as exc:
         raise SigningError(f"the SR cannot be written: {exc}") from None
     sop = str(ds.SOPInstanceUID)
+    _intend(outbox, destinations, ds)
     path, added = _store(archive, ds)
     queued = _enqueue(outbox, destinations, sop, study_uid, path)
     pdf_uid: str | None = None
@@ -542,6 +590,7 @@ def _write_and_queue(
             ds, report_chain(archive, ds)[1:], archive_image_describer(archive)
         )
         pdf_uid = str(pdf_ds.SOPInstanceUID)
+        _intend(outbox, destinations, pdf_ds)
         pdf_path, _ = _store(archive, pdf_ds)
         _enqueue(outbox, destinations, pdf_uid, study_uid, pdf_path)
     kind = "addendum" if report.predecessor is not None else report.status.value.lower()

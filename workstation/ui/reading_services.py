@@ -29,6 +29,7 @@ from workstation.core import ups
 from workstation.core.errors import WorkstationError
 from workstation.core.settings import ArchiveConfig, Settings
 from workstation.reporting.outbox import Delivery, Outbox, OutboxWorker, sender_for
+from workstation.reporting.signing import recover_signing
 from workstation.worklist.backend import WorklistBackend
 from workstation.worklist.embedded import EmbeddedWorklist
 
@@ -82,6 +83,7 @@ class ReadingServices(QObject):
         )
         self.worker: OutboxWorker | None = None
         self.sender_error = ""
+        self.recovered = 0  # signed reports a crash had kept from the outbox, queued at start
         self.site: ups.WorklistConfig | None = None
         self.worklist_user: ups.WorklistUser | None = None
         wl_archive = settings.worklist_archive()
@@ -147,6 +149,11 @@ class ReadingServices(QObject):
 
     # -- running ---------------------------------------------------------------------------------
     def start(self) -> None:
+        # A signing a crash cut short (its file written, not yet queued) is queued first.
+        try:
+            self.recovered = recover_signing(self.archive, self.outbox)
+        except WorkstationError as exc:
+            log.error("cannot finish a signing a crash cut short: %s", exc)
         if self.worker is not None:
             self.worker.start()
 
