@@ -58,12 +58,12 @@
     </message>
     <message>
         <location line="+16"/>
-        <location line="+85"/>
+        <location line="+92"/>
         <source>Clear the local cache</source>
         <translation>مسح الذاكرة المؤقتة المحلية</translation>
     </message>
     <message>
-        <location line="-73"/>
+        <location line="-80"/>
         <source>Nothing to remove.</source>
         <translation>لا شيء لإزالته.</translation>
     </message>
@@ -102,7 +102,7 @@
         <translation>إزالة</translation>
     </message>
     <message>
-        <location line="+45"/>
+        <location line="+52"/>
         <source>Local cache: %1</source>
         <translation>الذاكرة المؤقتة المحلية: %1</translation>
     </message>
@@ -907,7 +907,7 @@ True length of the object in mm:</source>
 <context>
     <name>ReportEditor</name>
     <message>
-        <location filename="../../workstation/ui/report_editor.py" line="+550"/>
+        <location filename="../../workstation/ui/report_editor.py" line="+555"/>
         <source>(no name)</source>
         <translation>(بلا اسم)</translation>
     </message>
@@ -947,12 +947,22 @@ True length of the object in mm:</source>
         <translation>توقيع نهائي</translation>
     </message>
     <message>
-        <location line="+7"/>
+        <location line="+5"/>
+        <source>Addendum…</source>
+        <translation>ملحق…</translation>
+    </message>
+    <message>
+        <location line="+2"/>
+        <source>Add to the signed final report: a new final report that refers to it</source>
+        <translation>إضافة إلى التقرير النهائي الموقَّع: تقرير نهائي جديد يشير إليه</translation>
+    </message>
+    <message>
+        <location line="+8"/>
         <source>Dictate</source>
         <translation>إملاء</translation>
     </message>
     <message>
-        <location line="+33"/>
+        <location line="+34"/>
         <source>Measurements</source>
         <translation>القياسات</translation>
     </message>
@@ -1110,7 +1120,7 @@ True length of the object in mm:</source>
         <translation>وُقّع نهائيًا: تُضاف التغييرات الآن في ملحق.</translation>
     </message>
     <message>
-        <location line="+2"/>
+        <location line="+3"/>
         <source>Report signed final; it is stored and queued to be sent</source>
         <translation>وُقّع التقرير نهائيًا؛ حُفظ ووُضع في قائمة الإرسال</translation>
     </message>
@@ -1120,7 +1130,32 @@ True length of the object in mm:</source>
         <translation>وُقّع التقرير توقيعًا أوليًا؛ حُفظ ووُضع في قائمة الإرسال</translation>
     </message>
     <message>
-        <location line="+28"/>
+        <location line="+20"/>
+        <source>Signed final (%1): changes now go in an addendum.</source>
+        <translation>وُقّع نهائيًا (%1): تُضاف التغييرات الآن في ملحق.</translation>
+    </message>
+    <message>
+        <location line="+14"/>
+        <source>Addendum</source>
+        <translation>ملحق</translation>
+    </message>
+    <message>
+        <location line="+0"/>
+        <source>Addendum to the signed final report:</source>
+        <translation>ملحق للتقرير النهائي الموقَّع:</translation>
+    </message>
+    <message>
+        <location line="+30"/>
+        <source>The addendum was not signed: %1</source>
+        <translation>لم يُوقَّع الملحق: %1</translation>
+    </message>
+    <message>
+        <location line="+11"/>
+        <source>Addendum signed; it is stored and queued to be sent</source>
+        <translation>وُقِّع الملحق؛ حُفظ ووُضع في قائمة الإرسال</translation>
+    </message>
+    <message>
+        <location line="+27"/>
         <source>Stored locally.</source>
         <translation>محفوظ محليًا.</translation>
     </message>
@@ -1557,7 +1592,7 @@ True length of the object in mm:</source>
 <context>
     <name>SignerDialog</name>
     <message>
-        <location filename="../../workstation/ui/report_editor.py" line="-1346"/>
+        <location filename="../../workstation/ui/report_editor.py" line="-1432"/>
         <source>Who signs this report?</source>
         <translation>من يوقّع هذا التقرير؟</translation>
     </message>

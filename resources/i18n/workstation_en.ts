@@ -23,7 +23,7 @@
 <context>
     <name>ReportEditor</name>
     <message numerus="yes">
-        <location filename="../../workstation/ui/report_editor.py" line="+984"/>
+        <location filename="../../workstation/ui/report_editor.py" line="+998"/>
         <source>Fields filled with normal text: %n</source>
         <translation>
             <numerusform>Field filled with normal text: %n</numerusform>
@@ -31,7 +31,7 @@
         </translation>
     </message>
     <message numerus="yes">
-        <location line="+662"/>
+        <location line="+737"/>
         <source>acknowledged by %1 at %2 after %n attempts</source>
         <translation>
             <numerusform>acknowledged by %1 at %2 after %n attempt</numerusform>

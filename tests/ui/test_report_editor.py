@@ -323,6 +323,47 @@ def test_sign_final_stores_the_sr_and_queues_it(env, qtbot, tmp_path, artifact_d
     assert ed.outbox_label.text().startswith("Outbox: 1 sent. Latest: acknowledged by central at ")
 
 
+def test_a_signed_final_report_takes_an_addendum_now_and_after_reopening(env, qtbot):
+    signer = {"signer_name": "Smith^Anna", "signer_organisation": "Teleradiology Hub"}
+    ed = make_editor(env, qtbot, **signer)
+    assert ed.addendum_button.isHidden()  # nothing signed yet
+    ed.fill_normal()
+    with qtbot.waitSignal(ed.signed, timeout=5000) as blocker:
+        ed.sign_final_button.click()
+    first = blocker.args[0]
+    assert ed.addendum_button.isVisible() and ed.addendum_button.isEnabled()
+    ed.ask_addendum = lambda: "  Compared with the prior CT: no change.  "  # the dialog's text
+    with qtbot.waitSignal(ed.signed, timeout=5000) as blocker:
+        ed.addendum_button.click()
+    addendum = blocker.args[0]
+    report = read_sr(pydicom.dcmread(addendum.path))
+    assert report.status is ReportStatus.FINAL
+    assert report.predecessor is not None
+    assert report.predecessor.sop_instance_uid == first.sop_instance_uid
+    assert [(s.heading.meaning, s.text) for s in report.sections] == [
+        ("Addendum", "Compared with the prior CT: no change.")
+    ]
+    queued = env.outbox.entries(study_instance_uid=STUDY)
+    assert {(e.sop_instance_uid, e.destination, e.state) for e in queued} == {
+        (first.sop_instance_uid, "central", OutboxState.PENDING),
+        (addendum.sop_instance_uid, "central", OutboxState.PENDING),
+    }
+    assert ed.final_sop_instance_uid == addendum.sop_instance_uid  # the next one amends it
+    ed.ask_addendum = lambda: None  # cancelled: nothing signed
+    assert ed.write_addendum() is None
+    ed.shutdown()
+
+    # Opened again (the next day, another session): read-only, the addendum offered.
+    again = make_editor(env, qtbot, **signer)
+    assert again.draft_label.text().startswith("Signed final (")
+    assert again.draft_label.text().endswith("): changes now go in an addendum.")
+    assert not again.sign_final_button.isEnabled()
+    assert not again.sign_preliminary_button.isEnabled()
+    assert not again.section_edits["findings"].isEnabled()
+    assert again.addendum_button.isVisible()
+    assert again.final_sop_instance_uid == addendum.sop_instance_uid  # the latest one
+
+
 def _answer_signer_dialog(qtbot, family: str, given: str, organisation: str) -> list[str]:
     """Fill the signer dialog when it opens (first without organisation, which it refuses)."""
     problems: list[str] = []

@@ -66,6 +66,7 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QFrame,
     QHBoxLayout,
+    QInputDialog,
     QLabel,
     QLineEdit,
     QListWidget,
@@ -79,7 +80,7 @@ from PySide6.QtWidgets import (
 )
 
 from workstation.archive.local import LocalArchive
-from workstation.core.errors import ConfigError, StoreError, WorkstationError
+from workstation.core.errors import ConfigError, NotFoundError, StoreError, WorkstationError
 from workstation.core.measure import Measurement as ViewerMeasurement
 from workstation.core.model import Study, format_person_name
 from workstation.core.paths import user_config_dir
@@ -112,8 +113,10 @@ from workstation.reporting.signing import (
     IncompleteStudyError,
     SignedReport,
     archive_image_describer,
+    latest_signed_report,
     measurement_items,
     plane_measurement_items,
+    sign_addendum,
     sign_report,
 )
 from workstation.reporting.templates import (
@@ -537,6 +540,8 @@ class ReportEditor(QWidget):
         self.dictation.state_changed.connect(self._on_dictation_state)
         self.dictation.availability_changed.connect(self._on_dictation_availability)
         self.refresh_dictation()
+        self.final_sop_instance_uid: str | None = None  # what an addendum amends
+        self._open_signed_final()
 
     # -- building ---------------------------------------------------------------------------
 
@@ -640,6 +645,14 @@ class ReportEditor(QWidget):
         self.sign_final_button = QPushButton(self.tr("Sign final"), self)
         self.sign_final_button.setDefault(True)
         self.sign_final_button.clicked.connect(lambda: self.sign(final=True))
+        # A study with a signed final report takes an addendum (PS3.3 C.17.2.3), not a
+        # second final report: shown once there is one.
+        self.addendum_button = QPushButton(self.tr("Addendum…"), self)
+        self.addendum_button.setToolTip(
+            self.tr("Add to the signed final report: a new final report that refers to it")
+        )
+        self.addendum_button.clicked.connect(self.write_addendum)
+        self.addendum_button.hide()
         self.outbox_label = QLabel("", self)
         self.outbox_label.setWordWrap(True)
         self.outbox_label.setStyleSheet("color: #aaa")
@@ -676,6 +689,7 @@ class ReportEditor(QWidget):
         buttons.addStretch(1)
         buttons.addWidget(self.sign_preliminary_button)
         buttons.addWidget(self.sign_final_button)
+        buttons.addWidget(self.addendum_button)
         measure_row = QHBoxLayout()
         measure_row.addWidget(QLabel(self.tr("Measurements"), self))
         measure_row.addStretch(1)
@@ -1582,11 +1596,86 @@ class ReportEditor(QWidget):
                 self.autosaver.close()
                 self.drafts.delete(self.study.study_instance_uid, self.reader)
             self._set_read_only(self.tr("Signed final: changes now go in an addendum."))
+            self._allow_addendum(signed.sop_instance_uid)
         self.status_message.emit(
             self.tr("Report signed final; it is stored and queued to be sent")
             if final
             else self.tr("Report signed preliminary; it is stored and queued to be sent")
         )
+        self.refresh_outbox()
+        self.signed.emit(signed)
+        return signed
+
+    def _open_signed_final(self) -> None:
+        """A study whose latest signed report is final (from this or another workstation)
+        opens read-only, with the addendum offered."""
+        try:
+            latest = latest_signed_report(self.archive, self.study.study_instance_uid)
+        except NotFoundError:
+            return
+        except WorkstationError as exc:
+            log.warning("the study's signed reports cannot be read: %s", exc)
+            return
+        if not latest.final:
+            return
+        when = latest.content_datetime
+        self._set_read_only(
+            self.tr("Signed final (%1): changes now go in an addendum.").replace(
+                "%1", when.astimezone().strftime("%Y-%m-%d %H:%M") if when else "?"
+            )
+        )
+        self._allow_addendum(latest.sop_instance_uid)
+
+    def _allow_addendum(self, sop_instance_uid: str) -> None:
+        self.final_sop_instance_uid = sop_instance_uid
+        self.addendum_button.show()
+        self.addendum_button.setEnabled(True)
+
+    def ask_addendum(self) -> str | None:
+        """Ask the addendum's text (a dialog); None when the reader cancels."""
+        text, ok = QInputDialog.getMultiLineText(
+            self, self.tr("Addendum"), self.tr("Addendum to the signed final report:")
+        )
+        return text if ok else None
+
+    def write_addendum(self) -> SignedReport | None:
+        """Sign an addendum to the final report: a new FINAL SR whose Predecessor Documents
+        Sequence names it; stored, then queued like any signed report."""
+        if self.final_sop_instance_uid is None or self._signing:
+            return None
+        text = self.ask_addendum()
+        if text is None or not text.strip():
+            return None
+        if not self.signer_name or not self.signer_organisation:
+            got = self.ask_signer(final=True)
+            if got is None:
+                return None
+            self.signer_name, organisation = got
+            self.signer_organisation = organisation or self.signer_organisation
+        self._signing = True
+        try:
+            signed = sign_addendum(
+                self.archive,
+                self.final_sop_instance_uid,
+                text,
+                self.outbox,
+                signer_name=self.signer_name,
+                signer_organisation=self.signer_organisation,
+                destinations=self.destinations,
+            )
+        except WorkstationError as exc:
+            self._error(self.tr("The addendum was not signed: %1").replace("%1", str(exc)))
+            return None
+        finally:
+            self._signing = False
+        self.last_signed = signed
+        self.final_sop_instance_uid = signed.sop_instance_uid  # the next one amends this one
+        if self.after_sign is not None:
+            try:
+                self.after_sign(signed)
+            except Exception:
+                log.exception("the after_sign callback failed")
+        self.status_message.emit(self.tr("Addendum signed; it is stored and queued to be sent"))
         self.refresh_outbox()
         self.signed.emit(signed)
         return signed
