@@ -1100,7 +1100,7 @@ True length of the object in mm:</source>
         <translation>التقرير</translation>
     </message>
     <message>
-        <location line="+30"/>
+        <location line="+49"/>
         <source>The report cannot be signed yet: %1</source>
         <translation>لا يمكن توقيع التقرير بعد: %1</translation>
     </message>
@@ -1115,12 +1115,12 @@ True length of the object in mm:</source>
         <translation>لم يُوقَّع التقرير: %1</translation>
     </message>
     <message>
-        <location line="+12"/>
+        <location line="+6"/>
         <source>Signed final: changes now go in an addendum.</source>
         <translation>وُقّع نهائيًا: تُضاف التغييرات الآن في ملحق.</translation>
     </message>
     <message>
-        <location line="+3"/>
+        <location line="+4"/>
         <source>Report signed final; it is stored and queued to be sent</source>
         <translation>وُقّع التقرير نهائيًا؛ حُفظ ووُضع في قائمة الإرسال</translation>
     </message>
@@ -1130,7 +1130,7 @@ True length of the object in mm:</source>
         <translation>وُقّع التقرير توقيعًا أوليًا؛ حُفظ ووُضع في قائمة الإرسال</translation>
     </message>
     <message>
-        <location line="+20"/>
+        <location line="+18"/>
         <source>Signed final (%1): changes now go in an addendum.</source>
         <translation>وُقّع نهائيًا (%1): تُضاف التغييرات الآن في ملحق.</translation>
     </message>
@@ -1145,17 +1145,17 @@ True length of the object in mm:</source>
         <translation>ملحق للتقرير النهائي الموقَّع:</translation>
     </message>
     <message>
-        <location line="+30"/>
+        <location line="+26"/>
         <source>The addendum was not signed: %1</source>
         <translation>لم يُوقَّع الملحق: %1</translation>
     </message>
     <message>
-        <location line="+11"/>
+        <location line="+5"/>
         <source>Addendum signed; it is stored and queued to be sent</source>
         <translation>وُقِّع الملحق؛ حُفظ ووُضع في قائمة الإرسال</translation>
     </message>
     <message>
-        <location line="+27"/>
+        <location line="+25"/>
         <source>Stored locally.</source>
         <translation>محفوظ محليًا.</translation>
     </message>

@@ -1544,15 +1544,34 @@ class ReportEditor(QWidget):
         finally:
             self._signing = False
 
+    def _ensure_signer(self, *, final: bool) -> bool:
+        """The signer's name (and, for a final report, organisation), asked when missing;
+        False when the reader cancels."""
+        if self.signer_name and (self.signer_organisation or not final):
+            return True
+        got = self.ask_signer(final=final)
+        if got is None:
+            return False
+        self.signer_name, organisation = got
+        self.signer_organisation = organisation or self.signer_organisation
+        return True
+
+    def _signed(self, signed: SignedReport, message: str) -> None:
+        """What follows every signing: the outbox woken, the reader told, listeners told."""
+        self.last_signed = signed
+        if self.after_sign is not None:
+            try:
+                self.after_sign(signed)  # e.g. wake the outbox worker
+            except Exception:
+                log.exception("the after_sign callback failed")
+        self.status_message.emit(message)
+        self.refresh_outbox()
+        self.signed.emit(signed)
+
     def _sign(self, final: bool) -> SignedReport | None:
         self.last_error = ""
-        needs = not self.signer_name or (final and not self.signer_organisation)
-        if needs:
-            got = self.ask_signer(final=final)
-            if got is None:
-                return None
-            self.signer_name, organisation = got
-            self.signer_organisation = organisation or self.signer_organisation
+        if not self._ensure_signer(final=final):
+            return None
         try:
             self.autosaver.flush()
         except StoreError as exc:
@@ -1585,25 +1604,18 @@ class ReportEditor(QWidget):
             except WorkstationError as exc:
                 self._error(self.tr("The report was not signed: %1").replace("%1", str(exc)))
                 return None
-        self.last_signed = signed
-        if self.after_sign is not None:
-            try:
-                self.after_sign(signed)  # e.g. wake the outbox worker
-            except Exception:
-                log.exception("the after_sign callback failed")
         if final:
             with contextlib.suppress(StoreError):
                 self.autosaver.close()
                 self.drafts.delete(self.study.study_instance_uid, self.reader)
             self._set_read_only(self.tr("Signed final: changes now go in an addendum."))
             self._allow_addendum(signed.sop_instance_uid)
-        self.status_message.emit(
+        self._signed(
+            signed,
             self.tr("Report signed final; it is stored and queued to be sent")
             if final
-            else self.tr("Report signed preliminary; it is stored and queued to be sent")
+            else self.tr("Report signed preliminary; it is stored and queued to be sent"),
         )
-        self.refresh_outbox()
-        self.signed.emit(signed)
         return signed
 
     def _open_signed_final(self) -> None:
@@ -1646,12 +1658,8 @@ class ReportEditor(QWidget):
         text = self.ask_addendum()
         if text is None or not text.strip():
             return None
-        if not self.signer_name or not self.signer_organisation:
-            got = self.ask_signer(final=True)
-            if got is None:
-                return None
-            self.signer_name, organisation = got
-            self.signer_organisation = organisation or self.signer_organisation
+        if not self._ensure_signer(final=True):
+            return None
         self._signing = True
         try:
             signed = sign_addendum(
@@ -1668,16 +1676,8 @@ class ReportEditor(QWidget):
             return None
         finally:
             self._signing = False
-        self.last_signed = signed
         self.final_sop_instance_uid = signed.sop_instance_uid  # the next one amends this one
-        if self.after_sign is not None:
-            try:
-                self.after_sign(signed)
-            except Exception:
-                log.exception("the after_sign callback failed")
-        self.status_message.emit(self.tr("Addendum signed; it is stored and queued to be sent"))
-        self.refresh_outbox()
-        self.signed.emit(signed)
+        self._signed(signed, self.tr("Addendum signed; it is stored and queued to be sent"))
         return signed
 
     def _set_read_only(self, message: str) -> None:
