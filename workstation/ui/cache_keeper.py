@@ -161,6 +161,8 @@ class CacheKeeper(QObject):
             self._error.emit(f"{type(exc).__name__}: {exc}", interactive)
         else:
             self._done.emit(report, interactive)
+        finally:
+            self.window.archive.index.close()  # this thread's connection, not the window's
 
     def _on_done(self, report: EvictionReport, interactive: bool) -> None:
         if report.evicted or interactive:
