@@ -58,12 +58,12 @@
     </message>
     <message>
         <location line="+16"/>
-        <location line="+92"/>
+        <location line="+94"/>
         <source>Clear the local cache</source>
         <translation>مسح الذاكرة المؤقتة المحلية</translation>
     </message>
     <message>
-        <location line="-80"/>
+        <location line="-82"/>
         <source>Nothing to remove.</source>
         <translation>لا شيء لإزالته.</translation>
     </message>
@@ -102,7 +102,7 @@
         <translation>إزالة</translation>
     </message>
     <message>
-        <location line="+52"/>
+        <location line="+54"/>
         <source>Local cache: %1</source>
         <translation>الذاكرة المؤقتة المحلية: %1</translation>
     </message>
@@ -1130,12 +1130,12 @@ True length of the object in mm:</source>
         <translation>وُقّع التقرير توقيعًا أوليًا؛ حُفظ ووُضع في قائمة الإرسال</translation>
     </message>
     <message>
-        <location line="+18"/>
-        <source>Signed final (%1): changes now go in an addendum.</source>
-        <translation>وُقّع نهائيًا (%1): تُضاف التغييرات الآن في ملحق.</translation>
+        <location line="+19"/>
+        <source>Signed final (%1), as the Reports tab shows: changes now go in an addendum.</source>
+        <translation>وُقّع نهائيًا (%1) كما يظهر في تبويب التقارير: تُضاف التغييرات الآن في ملحق.</translation>
     </message>
     <message>
-        <location line="+14"/>
+        <location line="+13"/>
         <source>Addendum</source>
         <translation>ملحق</translation>
     </message>

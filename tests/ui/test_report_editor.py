@@ -356,7 +356,9 @@ def test_a_signed_final_report_takes_an_addendum_now_and_after_reopening(env, qt
     # Opened again (the next day, another session): read-only, the addendum offered.
     again = make_editor(env, qtbot, **signer)
     assert again.draft_label.text().startswith("Signed final (")
-    assert again.draft_label.text().endswith("): changes now go in an addendum.")
+    assert again.draft_label.text().endswith(
+        "), as the Reports tab shows: changes now go in an addendum."
+    )
     assert not again.sign_final_button.isEnabled()
     assert not again.sign_preliminary_button.isEnabled()
     assert not again.section_edits["findings"].isEnabled()

@@ -1632,9 +1632,9 @@ class ReportEditor(QWidget):
             return
         when = latest.content_datetime
         self._set_read_only(
-            self.tr("Signed final (%1): changes now go in an addendum.").replace(
-                "%1", when.astimezone().strftime("%Y-%m-%d %H:%M") if when else "?"
-            )
+            self.tr(
+                "Signed final (%1), as the Reports tab shows: changes now go in an addendum."
+            ).replace("%1", when.astimezone().strftime("%Y-%m-%d %H:%M") if when else "?")
         )
         self._allow_addendum(latest.sop_instance_uid)
 
