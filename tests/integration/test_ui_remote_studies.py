@@ -268,6 +268,38 @@ def test_paging_wildcards_and_close_during_a_retrieval(qtbot, qapp, loaded, stor
     assert job.wait(5) and job.state is JobState.CANCELLED
 
 
+def test_a_retrieved_study_the_cache_evicted_is_retrieved_again(qtbot, qapp, loaded, store):
+    """After "Clear local cache" the list says "Not retrieved" and opening it fetches it again
+    (before, the finished job still said "Complete" and opening it failed)."""
+    settings = Settings(
+        archives=(ArchiveConfig(name="orthanc", dicomweb_url=loaded.orthanc.urls.dicomweb),)
+    )
+    store.add_dataset(generate_slice(DX_CHEST.series[0], 0, DX_CHEST))  # another patient
+    store.commit()
+    win = _window(qtbot, qapp, store, settings)
+    remote = win.remote
+    assert remote is not None
+    qtbot.keyClicks(remote.search_bar.patient_id, CT_HEAD_PRIOR.patient.patient_id)
+    with qtbot.waitSignal(remote.search_finished, timeout=10000):
+        qtbot.keyClick(remote.search_bar.patient_id, Qt.Key.Key_Return)
+    with qtbot.waitSignal(remote.study_shown, timeout=15000):
+        job = remote.open(STUDY)
+    assert job is not None and job.wait(30) and job.state is JobState.COMPLETE
+    qtbot.waitUntil(lambda: win.study_model.cache_state(STUDY).kind is CacheKind.COMPLETE)
+    win.open_study(DX_CHEST.study_instance_uid)  # the CT is no longer in use
+    with qtbot.waitSignal(win.cache_keeper.finished, timeout=10000) as done:
+        assert win.cache_keeper.clear()
+    assert [s.study_instance_uid for s in done.args[0].evicted] == [STUDY]
+    assert win.study_model.cache_state(STUDY) == CacheState(CacheKind.NOT_RETRIEVED, 0, 30)
+    with qtbot.waitSignal(remote.study_shown, timeout=15000):
+        again = remote.open(STUDY)
+    assert again is not None and again is not job
+    assert again.wait(30) and again.state is JobState.COMPLETE
+    assert len(store.instances(SERIES)) == 30
+    assert win.current_study_uid == STUDY
+    win.close()
+
+
 def test_search_with_the_archive_stopped_says_so_and_local_studies_open(
     qtbot, qapp, orthanc_fresh, store
 ):

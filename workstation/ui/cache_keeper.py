@@ -166,7 +166,7 @@ class CacheKeeper(QObject):
 
     def _on_done(self, report: EvictionReport, interactive: bool) -> None:
         if report.evicted or interactive:
-            self.window.refresh_local_studies()
+            self.window.studies_evicted([s.study_instance_uid for s in report.evicted])
             text = self.tr("Local cache: %1").replace("%1", report.summary())
             self.window.statusBar().showMessage(text, 15000)
             log.info("local cache: %s", report.summary())

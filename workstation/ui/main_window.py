@@ -443,6 +443,15 @@ class MainWindow(QMainWindow):
         sheet.open()
         return sheet
 
+    def studies_evicted(self, study_uids: list[str]) -> None:
+        """The cache removed these studies: what said they were here forgets them, and the
+        list is read again (an archive's study shows "Not retrieved")."""
+        for uid in study_uids:
+            self.study_model.set_cache_state(uid, None)
+            if self.remote is not None:
+                self.remote.study_evicted(uid)
+        self.refresh_local_studies()
+
     def refresh_local_studies(self) -> None:
         """The study list and the status line again from the store (after an import or an
         eviction)."""

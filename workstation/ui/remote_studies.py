@@ -682,6 +682,13 @@ class RemoteStudies(QObject):
         )
         self._dirty_studies.add(job.study_instance_uid)
 
+    def study_evicted(self, study_instance_uid: str) -> None:
+        """The store no longer holds the study (the cache evicted it): its finished job no
+        longer says it is here, so opening it retrieves it again."""
+        job = self.jobs.get(study_instance_uid)
+        if job is not None and job.state.final:
+            del self.jobs[study_instance_uid]
+
     def _job_state(self, job: RetrievalJob) -> CacheState | None:
         """The Cache column's state for a job; None (counts decide) when it was cancelled."""
         series = job.series
