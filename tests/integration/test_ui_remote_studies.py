@@ -21,6 +21,7 @@ from PySide6.QtGui import QWheelEvent
 from PySide6.QtTest import QSignalSpy
 from PySide6.QtWidgets import QApplication, QMessageBox
 
+from workstation.archive.cache import StoreCache
 from workstation.archive.dicomweb import DicomWebClient
 from workstation.archive.local import LocalArchive
 from workstation.archive.orthanc import DICOMWEB_PLUGIN, OrthancProcess, free_port
@@ -297,6 +298,15 @@ def test_a_retrieved_study_the_cache_evicted_is_retrieved_again(qtbot, qapp, loa
     assert again.wait(30) and again.state is JobState.COMPLETE
     assert len(store.instances(SERIES)) == 30
     assert win.current_study_uid == STUDY
+
+    # Evicted behind the window's back (``workstation cache clear`` while it was elsewhere):
+    # opening it still fetches it, rather than failing on the finished job's word.
+    win.open_study(DX_CHEST.study_instance_uid)
+    StoreCache(store).evict_study(STUDY)
+    with qtbot.waitSignal(remote.study_shown, timeout=15000):
+        third = remote.open(STUDY)
+    assert third is not None and third is not again
+    assert third.wait(30) and third.state is JobState.COMPLETE
     win.close()
 
 

@@ -490,7 +490,8 @@ class RemoteStudies(QObject):
         remote = model.remote_study(study_instance_uid)
         job = self.jobs.get(study_instance_uid)
         if job is not None and job.state is JobState.COMPLETE:
-            whole = True
+            # Unless something evicted it since (the command line, another window's limit).
+            whole = self._has_images(study_instance_uid)
         elif state is None:  # not in the list as filtered: what the store holds decides
             whole = remote is None and self._has_images(study_instance_uid)
         else:
