@@ -366,6 +366,50 @@ def test_a_signed_final_report_takes_an_addendum_now_and_after_reopening(env, qt
     assert again.final_sop_instance_uid == addendum.sop_instance_uid  # the latest one
 
 
+def _dose_report(sop_class_uid: str) -> pydicom.Dataset:
+    """A modality's verified X-Ray Radiation Dose Report (TID 10001 title) in the study."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta.MediaStorageSOPClassUID = sop_class_uid
+    ds.SOPClassUID = sop_class_uid
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    ds.StudyInstanceUID = STUDY
+    ds.SeriesInstanceUID = generate_uid()
+    ds.Modality = "SR"
+    ds.PatientID = CT_HEAD.patient.patient_id
+    ds.ContentDate, ds.ContentTime = "20991231", "235959"  # later than any report here
+    ds.CompletionFlag, ds.VerificationFlag = "COMPLETE", "VERIFIED"
+    title = Dataset()
+    title.CodeValue, title.CodingSchemeDesignator = "113701", "DCM"
+    title.CodeMeaning = "X-Ray Radiation Dose Report"
+    ds.ConceptNameCodeSequence = [title]
+    ds.ValueType = "CONTAINER"
+    ds.ContentSequence = [Dataset()]
+    ds.ContentSequence[0].RelationshipType = "HAS OBS CONTEXT"
+    ds.ContentSequence[0].ValueType = "TEXT"
+    ds.ContentSequence[0].TextValue = "CTDIvol 40 mGy"
+    return ds
+
+
+@pytest.mark.parametrize(
+    "sop_class_uid",
+    [
+        "1.2.840.10008.5.1.4.1.1.88.67",  # X-Ray Radiation Dose SR
+        "1.2.840.10008.5.1.4.1.1.88.33",  # the same title as a Comprehensive SR (older CTs)
+    ],
+)
+def test_a_modality_dose_report_is_not_a_signed_report(env, qtbot, sop_class_uid):
+    assert env.archive.add_dataset(_dose_report(sop_class_uid))
+    env.archive.commit()
+    ed = make_editor(env, qtbot, signer_name="Smith^Anna", signer_organisation="Teleradiology Hub")
+    assert ed.sign_final_button.isEnabled() and ed.addendum_button.isHidden()
+    assert ed.final_sop_instance_uid is None
+
+
 def _answer_signer_dialog(qtbot, family: str, given: str, organisation: str) -> list[str]:
     """Fill the signer dialog when it opens (first without organisation, which it refuses)."""
     problems: list[str] = []

@@ -717,13 +717,37 @@ def _content_dt(ds: Dataset) -> _dt.datetime | None:
     return value if value.tzinfo is not None else value.astimezone()
 
 
+# SR documents that report on the study (TID 2000 and its kin, PS3.4 B.5): not a modality's
+# dose report, a key object selection or a CAD result, which are SRs too.
+_REPORT_SR_CLASSES = frozenset(
+    {
+        "1.2.840.10008.5.1.4.1.1.88.11",  # Basic Text SR
+        "1.2.840.10008.5.1.4.1.1.88.22",  # Enhanced SR
+        "1.2.840.10008.5.1.4.1.1.88.33",  # Comprehensive SR
+        "1.2.840.10008.5.1.4.1.1.88.34",  # Comprehensive 3D SR
+        "1.2.840.10008.5.1.4.1.1.88.35",  # Extensible SR
+    }
+)
+# Document titles (DCM) of dose reports that some modalities write as Comprehensive SR.
+_DOSE_REPORT_TITLES = frozenset({"113701", "113500", "128401"})
+
+
+def _is_dose_report(ds: Dataset) -> bool:
+    names = ds.get("ConceptNameCodeSequence") or []
+    return bool(names) and (
+        str(names[0].get("CodeValue", "")) in _DOSE_REPORT_TITLES
+        and str(names[0].get("CodingSchemeDesignator", "")) == "DCM"
+    )
+
+
 def signed_reports(archive: LocalArchive, study_instance_uid: str) -> list[StoredReport]:
-    """The study's signed SR documents (preliminary and final, from any system) in the local
-    store, oldest first by Content Date/Time, then Instance Number."""
+    """The study's signed reports (SR documents, preliminary and final, from any system; not
+    dose reports, key object selections or CAD results) in the local store, oldest first by
+    Content Date/Time, then Instance Number."""
     out: list[StoredReport] = []
     for series in archive.series(study_instance_uid):
         for inst in archive.instances(series.series_instance_uid):
-            if not inst.sop_class_uid.startswith(_DOCUMENT_CLASS_PREFIXES[0]):
+            if inst.sop_class_uid not in _REPORT_SR_CLASSES:
                 continue
             path = archive.path_of(inst)
             try:
@@ -731,7 +755,7 @@ def signed_reports(archive: LocalArchive, study_instance_uid: str) -> list[Store
             except Exception:  # a damaged file is not a report to export
                 log.warning("a stored SR is unreadable; skipped")
                 continue
-            if "ContentSequence" not in ds:
+            if "ContentSequence" not in ds or _is_dose_report(ds):
                 continue
             names = ds.get("ConceptNameCodeSequence") or []
             out.append(
