@@ -422,20 +422,7 @@ class Outbox:
         """Add an instance (a file in the store) for ``destination``; due at once. Enqueuing
         the same SOP Instance UID for the same destination again changes nothing (a sent entry
         stays sent). When this returns, the entry is on disk."""
-        sop = _check_uid("SOP Instance UID", sop_instance_uid)
-        study = _check_uid("Study Instance UID", study_instance_uid)
-        if not isinstance(destination, str) or not destination.strip():
-            raise StoreError("an outbox entry needs a destination archive name")
-        stored = self._stored_path(path)
-        now = self.clock()
-        self._execute(
-            f"INSERT INTO outbox ({_COLUMNS}) VALUES (?, ?, ?, ?, 'pending', 0, ?, '', ?, ?, NULL) "
-            "ON CONFLICT (sop_instance_uid, destination) DO NOTHING",
-            (sop, destination, study, stored, now, now, now),
-        )
-        entry = self.entry(sop, destination)
-        assert entry is not None
-        log.info("outbox: queued an instance for %s", destination)
+        [entry] = self.enqueue_signed(sop_instance_uid, study_instance_uid, path, [destination])
         return entry
 
     # -- signing: the intent first, then the file, then its entries --------------------------
@@ -480,8 +467,9 @@ class Outbox:
         path: str | os.PathLike[str],
         destinations: Sequence[str],
     ) -> list[OutboxEntry]:
-        """:meth:`enqueue` for every destination and the intent's removal, in one
-        transaction: after a crash, either all of them are on disk or the intent is."""
+        """:meth:`enqueue` for every destination and the removal of the instance's signing
+        intent, if any, in one transaction: after a crash, either all of them are on disk or
+        the intent is."""
         sop = _check_uid("SOP Instance UID", sop_instance_uid)
         study = _check_uid("Study Instance UID", study_instance_uid)
         if any(not isinstance(d, str) or not d.strip() for d in destinations):

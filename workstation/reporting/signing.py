@@ -464,14 +464,12 @@ def recover_signing(archive: LocalArchive, outbox: Outbox) -> int:
         except InvalidDicomError as exc:  # cut short by a power loss before its fsync
             log.warning("a report's signing was cut short and its file is damaged: %s", exc)
         inst = archive.index.instance(intent.sop_instance_uid)
-        if inst is None or not archive.path_of(inst).is_file():
+        stored = archive.path_of(inst) if inst is not None else None
+        if stored is None or not stored.is_file():
             outbox.forget_intent(intent.sop_instance_uid)
             continue
         outbox.enqueue_signed(
-            intent.sop_instance_uid,
-            intent.study_instance_uid,
-            archive.path_of(inst),
-            intent.destinations,
+            intent.sop_instance_uid, intent.study_instance_uid, stored, intent.destinations
         )
         queued += 1
     if queued:
