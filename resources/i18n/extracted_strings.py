@@ -378,6 +378,12 @@ QCoreApplication.translate(
 #: workstation/ui/study_model.py
 QCoreApplication.translate(
     "StudyTableModel",
+    "Stored",
+)
+
+#: workstation/ui/study_model.py
+QCoreApplication.translate(
+    "StudyTableModel",
     "Not retrieved",
 )
 
@@ -415,6 +421,18 @@ QCoreApplication.translate(
 QCoreApplication.translate(
     "StudyTableModel",
     "Cache",
+)
+
+#: workstation/ui/study_model.py
+QCoreApplication.translate(
+    "StudyTableModel",
+    "In the local store; not compared with the archive yet",
+)
+
+#: workstation/ui/study_model.py
+QCoreApplication.translate(
+    "StudyTableModel",
+    "The archive does not hold this study",
 )
 
 #: workstation/ui/viewport.py

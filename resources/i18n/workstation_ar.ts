@@ -4,7 +4,7 @@
 <context>
     <name>ArchiveSearchBar</name>
     <message>
-        <location filename="../../workstation/ui/remote_studies.py" line="+94"/>
+        <location filename="../../workstation/ui/remote_studies.py" line="+95"/>
         <source>Patient ID</source>
         <translation>رقم المريض</translation>
     </message>
@@ -35,6 +35,11 @@
     </message>
     <message>
         <location line="+4"/>
+        <source>Modality</source>
+        <translation>طريقة التصوير</translation>
+    </message>
+    <message>
+        <location line="+2"/>
         <source>Search archive</source>
         <translation>البحث في الأرشيف</translation>
     </message>
@@ -172,7 +177,7 @@
 <context>
     <name>ImageViewport</name>
     <message>
-        <location line="+324"/>
+        <location line="+342"/>
         <source>User calibration removed: the file&apos;s spacing applies.</source>
         <extracomment>workstation/ui/viewport.py</extracomment>
         <translation>أُزيلت معايرة المستخدم: تُطبَّق المسافة بين البكسلات المحددة في الملف.</translation>
@@ -238,12 +243,12 @@ True length of the object in mm:</source>
     <name>MainWindow</name>
     <message>
         <location filename="../../workstation/ui/main_window.py" line="+119"/>
-        <location line="+398"/>
+        <location line="+407"/>
         <source>Reading Workstation</source>
         <translation>محطة القراءة</translation>
     </message>
     <message>
-        <location line="-391"/>
+        <location line="-400"/>
         <source>Search name, patient ID or accession</source>
         <translation>ابحث بالاسم أو رقم المريض أو رقم الطلب</translation>
     </message>
@@ -374,7 +379,7 @@ True length of the object in mm:</source>
         <translation> صورة/ث</translation>
     </message>
     <message>
-        <location line="+18"/>
+        <location line="+27"/>
         <source>Local store: %1 studies, %2 series, %3 images</source>
         <translation>المخزن المحلي: %1 دراسة، %2 سلسلة، %3 صورة</translation>
     </message>
@@ -514,7 +519,7 @@ True length of the object in mm:</source>
 <context>
     <name>MeasurementPanel</name>
     <message>
-        <location filename="extracted_strings.py" line="-372"/>
+        <location filename="extracted_strings.py" line="-390"/>
         <source>No measurements in this study</source>
         <extracomment>workstation/ui/measurement_panel.py</extracomment>
         <translation>لا توجد قياسات في هذه الدراسة</translation>
@@ -814,22 +819,22 @@ True length of the object in mm:</source>
 <context>
     <name>RemoteStudies</name>
     <message>
-        <location filename="../../workstation/ui/remote_studies.py" line="+219"/>
+        <location filename="../../workstation/ui/remote_studies.py" line="+226"/>
         <source>The archive queue did not start: </source>
         <translation>لم تبدأ قائمة انتظار الأرشيف: </translation>
     </message>
     <message>
-        <location line="+55"/>
+        <location line="+57"/>
         <source>Searching…</source>
         <translation>جارٍ البحث…</translation>
     </message>
     <message>
-        <location line="-122"/>
+        <location line="-124"/>
         <source>The archive is not used: </source>
         <translation>الأرشيف غير مستخدم: </translation>
     </message>
     <message>
-        <location line="+190"/>
+        <location line="+192"/>
         <source>1 study</source>
         <translation>دراسة واحدة</translation>
     </message>
@@ -864,7 +869,12 @@ True length of the object in mm:</source>
         <translation>فشل البحث في الأرشيف: </translation>
     </message>
     <message>
-        <location line="+30"/>
+        <location line="+55"/>
+        <source>The stored studies were not compared with the archive: </source>
+        <translation>لم تُقارَن الدراسات المخزّنة بالأرشيف: </translation>
+    </message>
+    <message>
+        <location line="+32"/>
         <source>Cannot retrieve the study: </source>
         <translation>تعذّر استرجاع الدراسة: </translation>
     </message>
@@ -899,7 +909,7 @@ True length of the object in mm:</source>
         <translation>لم يستجب الأرشيف (%1)؛ المحاولة %2 بعد %3 ث</translation>
     </message>
     <message>
-        <location line="+66"/>
+        <location line="+73"/>
         <source>Retrieving: %1 of %2 images here; the others are skipped until they arrive</source>
         <translation>جارٍ الاسترجاع: وصلت %1 من %2 صورة؛ تُتخطّى البقية حتى تصل</translation>
     </message>
@@ -1325,7 +1335,7 @@ True length of the object in mm:</source>
         <translation>المجموعة</translation>
     </message>
     <message>
-        <location line="+528"/>
+        <location line="+546"/>
         <source>Show the study list</source>
         <extracomment>workstation/ui/shortcuts.py (DEFAULTS)</extracomment>
         <translation>عرض قائمة الدراسات</translation>
@@ -1630,7 +1640,7 @@ True length of the object in mm:</source>
 <context>
     <name>SrViewer</name>
     <message>
-        <location filename="extracted_strings.py" line="-780"/>
+        <location filename="extracted_strings.py" line="-798"/>
         <source>No report to show.</source>
         <extracomment>workstation/ui/sr_viewer.py</extracomment>
         <translation>لا يوجد تقرير لعرضه.</translation>
@@ -1682,6 +1692,12 @@ True length of the object in mm:</source>
     </message>
     <message>
         <location line="+6"/>
+        <source>Stored</source>
+        <extracomment>workstation/ui/study_model.py</extracomment>
+        <translation>مخزّنة</translation>
+    </message>
+    <message>
+        <location line="+6"/>
         <source>Not retrieved</source>
         <extracomment>workstation/ui/study_model.py</extracomment>
         <translation>لم تُسترجع</translation>
@@ -1721,6 +1737,18 @@ True length of the object in mm:</source>
         <source>Cache</source>
         <extracomment>workstation/ui/study_model.py</extracomment>
         <translation>النسخة المحلية</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>In the local store; not compared with the archive yet</source>
+        <extracomment>workstation/ui/study_model.py</extracomment>
+        <translation>في المخزن المحلي؛ لم تُقارَن بالأرشيف بعد</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>The archive does not hold this study</source>
+        <extracomment>workstation/ui/study_model.py</extracomment>
+        <translation>هذه الدراسة ليست في الأرشيف</translation>
     </message>
     <message>
         <location line="+264"/>
@@ -2129,7 +2157,7 @@ True length of the object in mm:</source>
         <translation>المفتوحة</translation>
     </message>
     <message numerus="yes">
-        <location filename="extracted_strings.py" line="-830"/>
+        <location filename="extracted_strings.py" line="-848"/>
         <source>%n work item(s)</source>
         <extracomment>workstation/ui/worklist_panel.py</extracomment>
         <translation>
@@ -2143,7 +2171,7 @@ True length of the object in mm:</source>
     </message>
     <message numerus="yes">
         <location line="+8"/>
-        <location filename="../../workstation/ui/worklist_panel.py" line="+380"/>
+        <location filename="../../workstation/ui/worklist_panel.py" line="+387"/>
         <source>%n overdue</source>
         <comment>work items</comment>
         <extracomment>workstation/ui/worklist_panel.py</extracomment>

@@ -100,7 +100,7 @@
     </message>
     <message numerus="yes">
         <location line="+8"/>
-        <location filename="../../workstation/ui/worklist_panel.py" line="+850"/>
+        <location filename="../../workstation/ui/worklist_panel.py" line="+857"/>
         <source>%n overdue</source>
         <comment>work items</comment>
         <extracomment>workstation/ui/worklist_panel.py</extracomment>

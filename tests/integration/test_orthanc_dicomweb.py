@@ -110,6 +110,22 @@ def test_qido_limit_and_bad_filters(loaded):
             c.search_studies(Name="x")
 
 
+def test_qido_studies_by_uid_list(loaded):
+    """UID list matching (PS3.18 8.3.4.1): the held ones with their counts; the rest absent."""
+    unknown = TEST_UID_ROOT + "424242"
+    with _client(loaded) as c:
+        found = c.studies_by_uid([loaded.ct_study_uid, unknown, loaded.samples_study_uid])
+        assert sorted((s.study_instance_uid, s.number_of_instances) for s in found) == sorted(
+            [(loaded.ct_study_uid, 30), (loaded.samples_study_uid, 2)]
+        )
+        assert c.studies_by_uid([unknown]) == []
+        assert c.studies_by_uid([]) == []
+        with pytest.raises(ValueError, match=r"at most 40 UIDs at once \(got 41\)"):
+            c.studies_by_uid([unknown] * 41)
+        with pytest.raises(ValueError, match=r"Study Instance UID '1.2,3' is not a DICOM UID"):
+            c.studies_by_uid(["1.2,3"])
+
+
 def test_qido_series_and_instances(loaded):
     with _client(loaded) as c:
         series = c.search_series(loaded.samples_study_uid)

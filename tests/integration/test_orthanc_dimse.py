@@ -68,6 +68,21 @@ def test_c_find_studies_with_their_attributes(loaded):
         c.find_studies(Name="x")
 
 
+def test_c_find_studies_by_uid_list(loaded):
+    """UID list matching (PS3.4 C.2.2.2.2): the held ones with their counts; the rest absent."""
+    unknown = TEST_UID_ROOT + "424242"
+    c = _client(loaded)
+    found = c.studies_by_uid([loaded.ct_study_uid, unknown, loaded.samples_study_uid])
+    assert sorted((s.study_instance_uid, s.number_of_instances) for s in found) == sorted(
+        [(loaded.ct_study_uid, 30), (loaded.samples_study_uid, 2)]
+    )
+    assert c.studies_by_uid([unknown]) == []
+    with pytest.raises(ValueError, match=r"at most 40 UIDs at once \(got 41\)"):
+        c.studies_by_uid([unknown] * 41)
+    with pytest.raises(ValueError, match=r"Study Instance UID '1.2\\\\3' is not a DICOM UID"):
+        c.studies_by_uid(["1.2\\3"])
+
+
 def test_c_find_series_and_instances(loaded):
     c = _client(loaded)
     series = sorted(c.find_series(loaded.samples_study_uid), key=lambda s: s.series_instance_uid)

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
+from pydicom.data import get_testdata_file
 from PySide6.QtCore import QCoreApplication, QPoint, QPointF, Qt, QTimer
 from PySide6.QtGui import QWheelEvent
 from PySide6.QtTest import QSignalSpy
@@ -27,7 +28,7 @@ from workstation.archive.local import LocalArchive
 from workstation.archive.orthanc import DICOMWEB_PLUGIN, OrthancProcess, free_port
 from workstation.archive.queue import JobState, SeriesProgress
 from workstation.core.model import Patient, Study
-from workstation.core.settings import ArchiveConfig, Settings, load_settings
+from workstation.core.settings import ArchiveConfig, DimseConfig, Settings, load_settings
 from workstation.demo import CT_HEAD_PRIOR, DX_CHEST, generate_slice, iter_series_datasets
 from workstation.ui.main_window import MainWindow
 from workstation.ui.study_model import COLUMN_CACHE, CacheKind, CacheState, StudyTableModel
@@ -324,7 +325,23 @@ def test_search_with_the_archive_stopped_says_so_and_local_studies_open(
     try:
         remote = win.remote
         assert remote is not None
-        assert win.study_model.data(win.study_model.index(0, COLUMN_CACHE)) == "Local only"
+        # The archive could not say how much of the stored study it holds: "Stored", not
+        # "Local only" (which says the archive does not hold it).
+        cell = win.study_model.index(0, COLUMN_CACHE)
+        qtbot.waitUntil(
+            lambda: (
+                win.statusBar()
+                .currentMessage()
+                .startswith(
+                    "The stored studies were not compared with the archive: connection refused at "
+                )
+            ),
+            timeout=10000,
+        )
+        assert win.study_model.data(cell) == "Stored"
+        assert win.study_model.data(cell, Qt.ItemDataRole.ToolTipRole) == (
+            "In the local store; not compared with the archive yet"
+        )
         with qtbot.waitSignal(remote.search_error, timeout=10000) as failed:
             assert remote.search({"PatientID": "DEMO-0001"})
         assert failed.args == [
@@ -341,6 +358,62 @@ def test_search_with_the_archive_stopped_says_so_and_local_studies_open(
         assert win.current_study_uid == STUDY and win.tabs.currentIndex() == 1
         assert win.viewport.model.count == 5
         assert remote.jobs == {}
+    finally:
+        win.close()
+
+
+@pytest.mark.parametrize("protocol", ["qido", "cfind"])
+def test_stored_studies_are_compared_with_the_archive_when_the_window_opens(
+    qtbot, qapp, loaded, store, protocol
+):
+    """After a restart the store alone cannot say whether a study is whole: the window asks
+    the archive for every stored study, 40 UIDs a request, without a search."""
+    for k in range(10):  # 10 of the archive's 30
+        store.add_dataset(generate_slice(PRIOR_SERIES, k, CT_HEAD_PRIOR))
+    samples = [p for p in loaded.files.values() if p.name.startswith("MR_small")]
+    assert len(samples) == 2
+    assert store.import_paths(samples).imported == 2  # the archive's whole samples study
+    for ds in iter_series_datasets(DX_CHEST.series[0], DX_CHEST):  # not in the archive
+        store.add_dataset(ds)
+    small = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    others = []
+    for k in range(41):  # two requests' worth, none in the archive
+        small.StudyInstanceUID = f"1.2.826.0.1.3680043.10.999.7.{k}"
+        small.SeriesInstanceUID = f"1.2.826.0.1.3680043.10.999.8.{k}"
+        small.SOPInstanceUID = f"1.2.826.0.1.3680043.10.999.9.{k}"
+        store.add_dataset(small)
+        others.append(str(small.StudyInstanceUID))
+    store.commit()
+    o = loaded.orthanc
+    if protocol == "qido":
+        config = ArchiveConfig(name="orthanc", dicomweb_url=o.urls.dicomweb)
+    else:
+        config = ArchiveConfig(name="orthanc", dimse=DimseConfig("127.0.0.1", o.dicom_port, o.aet))
+    win = _window(qtbot, qapp, store, Settings(archives=(config,)))
+    try:
+        model = win.study_model
+        assert model.rowCount() == 44
+        dx = DX_CHEST.study_instance_uid
+        qtbot.waitUntil(
+            lambda: all(model.cache_state(u).kind is CacheKind.LOCAL for u in [dx, *others]),
+            timeout=15000,
+        )
+        assert model.cache_state(STUDY) == CacheState(CacheKind.PARTIAL, 10, 30)
+        assert model.cache_state(loaded.samples_study_uid) == CacheState(CacheKind.COMPLETE, 2, 2)
+        row = model.row_of(dx)
+        assert model.data(model.index(row, COLUMN_CACHE)) == "Local only"
+        assert model.data(model.index(row, COLUMN_CACHE), Qt.ItemDataRole.ToolTipRole) == (
+            "The archive does not hold this study"
+        )
+        assert model.data(model.index(model.row_of(STUDY), COLUMN_CACHE)) == "Partial (10/30)"
+        # The row shows the archive's counts: 30 images, not the 10 stored.
+        assert model.study_at(model.row_of(STUDY)).number_of_instances == 30
+        # A search that does not list them leaves what the archive said of them.
+        assert win.remote is not None
+        with qtbot.waitSignal(win.remote.search_finished, timeout=10000):
+            win.remote.search({"PatientID": "nobody-here"})
+        assert model.cache_state(STUDY) == CacheState(CacheKind.PARTIAL, 10, 30)
+        assert model.cache_state(dx) == CacheState(CacheKind.LOCAL)
     finally:
         win.close()
 

@@ -43,6 +43,8 @@ from workstation.archive.remote import (
     RetrieveError,
     RetrieveResult,
     StoreResult,
+    check_uid,
+    check_uid_list,
     retrieve_each_series,
     timed_step,
 )
@@ -111,7 +113,6 @@ _INSTANCE_FIELDS = (
 )
 _PN_KEYS = ("PatientName", "ReferringPhysicianName")
 _DATE_RANGE = re.compile(r"^(\d{8})?(-(\d{8})?)?$")
-_UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
 _QUERY_SAFE = "*?,^-._~:/@!$'()"
 
 
@@ -259,12 +260,6 @@ def encode_query(params: Mapping[str, str]) -> str:
     ``%2C`` in query arguments, so ``requests``' encoding of ``Doe*`` would match nothing.
     """
     return "&".join(f"{quote(k, safe='')}={quote(v, safe=_QUERY_SAFE)}" for k, v in params.items())
-
-
-def _check_uid(uid: str, what: str) -> str:
-    if not _UID.match(uid or "") or len(uid) > 64:
-        raise ValueError(f"{what} {uid!r} is not a DICOM UID (PS3.5 9.1)")
-    return uid
 
 
 # -- the client -----------------------------------------------------------------------------------
@@ -514,9 +509,16 @@ class DicomWebClient:
         )
         return [study_from_json(o) for o in rows]
 
+    def studies_by_uid(self, uids: Sequence[str]) -> list[Study]:
+        """The archive's record of each of ``uids`` it holds, by UID list matching (PS3.18
+        8.3.4.1: values separated by commas); at most :data:`UID_LIST_BATCH` at once."""
+        if not check_uid_list(uids):
+            return []
+        return self.search_studies(StudyInstanceUID=",".join(uids), limit=len(uids))
+
     def search_series(self, study_uid: str, **filters: Any) -> list[Series]:
         """QIDO-RS series of one study, with each series' instance count."""
-        _check_uid(study_uid, "Study Instance UID")
+        check_uid(study_uid, "Study Instance UID")
         params = {k: str(v) for k, v in filters.items() if v not in (None, "")}
         params["includefield"] = ",".join(_SERIES_FIELDS)
         rows = self._qido(f"/studies/{study_uid}/series", params, "a series search (QIDO-RS)")
@@ -524,8 +526,8 @@ class DicomWebClient:
 
     def search_instances(self, study_uid: str, series_uid: str) -> list[RemoteInstance]:
         """Every instance QIDO-RS lists for a series, page by page (limit/offset)."""
-        _check_uid(study_uid, "Study Instance UID")
-        _check_uid(series_uid, "Series Instance UID")
+        check_uid(study_uid, "Study Instance UID")
+        check_uid(series_uid, "Series Instance UID")
         out: dict[str, RemoteInstance] = {}
         offset = 0
         while True:
@@ -582,8 +584,8 @@ class DicomWebClient:
         it names the missing UIDs (the result's ``missing``) and resumes with them alone. A
         cut transfer raises :class:`RetrieveError` after storing every part that arrived whole.
         """
-        _check_uid(study_uid, "Study Instance UID")
-        _check_uid(series_uid, "Series Instance UID")
+        check_uid(study_uid, "Study Instance UID")
+        check_uid(series_uid, "Series Instance UID")
         started = time.perf_counter()
         result = RetrieveResult(study_uid, series_uid, via="wado-rs")
         base = f"/studies/{study_uid}/series/{series_uid}"

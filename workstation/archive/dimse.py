@@ -48,6 +48,7 @@ from workstation.archive.remote import (
     RetrieveError,
     RetrieveResult,
     StoreResult,
+    check_uid_list,
     local_sop_uids,
     missing_uids,
     retrieve_each_series,
@@ -353,6 +354,13 @@ class DimseClient:
         studies = [study_from_dataset(ds) for ds in self._find("STUDY", keys, max_matches)]
         studies.sort(key=lambda s: (s.study_date, s.study_time), reverse=True)
         return studies[:limit] if limit is not None else studies
+
+    def studies_by_uid(self, uids: Sequence[str]) -> list[Study]:
+        """The archive's record of each of ``uids`` it holds, by UID list matching (PS3.4
+        C.2.2.2.2: values separated by backslashes); at most :data:`UID_LIST_BATCH` at once."""
+        if not check_uid_list(uids):
+            return []
+        return self.find_studies(StudyInstanceUID="\\".join(uids))
 
     def find_series(self, study_uid: str) -> list[Series]:
         keys = {

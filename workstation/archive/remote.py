@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import functools
+import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -40,6 +41,31 @@ STUDY_SEARCH_KEYS = (
     "InstitutionName",
     "ReferringPhysicianName",
 )
+
+
+# Study Instance UIDs asked at once by UID list matching (PS3.4 C.2.2.2.2): 40 UIDs of up to
+# 64 characters keep a QIDO-RS URL under 3 kB, which every HTTP server takes.
+UID_LIST_BATCH = 40
+
+
+_UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
+
+
+def check_uid(uid: str, what: str) -> str:
+    """``uid`` when it is a DICOM UID (PS3.5 9.1), else ValueError naming ``what``."""
+    if not _UID.match(uid or "") or len(uid) > 64:
+        raise ValueError(f"{what} {uid!r} is not a DICOM UID (PS3.5 9.1)")
+    return uid
+
+
+def check_uid_list(uids: Sequence[str]) -> bool:
+    """Whether there are Study Instance UIDs to ask for by UID list matching: each must be a
+    UID, and at most :data:`UID_LIST_BATCH` of them (ValueError otherwise)."""
+    if len(uids) > UID_LIST_BATCH:
+        raise ValueError(f"at most {UID_LIST_BATCH} UIDs at once (got {len(uids)})")
+    for uid in uids:
+        check_uid(uid, "Study Instance UID")
+    return bool(uids)
 
 
 class RemoteError(WorkstationError):

@@ -40,6 +40,7 @@ from workstation.archive.credentials import resolve_credentials
 from workstation.archive.dicomweb import DicomWebClient, name_needs_cfind
 from workstation.archive.dimse import DimseClient
 from workstation.archive.queue import JobState, RetrievalJob, RetrievalQueue, SeriesProgress
+from workstation.archive.remote import UID_LIST_BATCH
 from workstation.core.errors import ConfigError, NotFoundError, WorkstationError
 from workstation.core.model import Study
 from workstation.ui.study_model import COLUMN_CACHE, CacheKind, CacheState
@@ -105,6 +106,8 @@ class ArchiveSearchBar(QWidget):
         self.modality = QComboBox()
         self.modality.setEditable(True)
         self.modality.addItems(MODALITIES)
+        self.modality.lineEdit().setPlaceholderText(self.tr("Modality"))
+        self.modality.setMinimumContentsLength(8)  # the placeholder, not a blank box
         self.search_button = QPushButton(self.tr("Search archive"))
         self.more_button = QPushButton(self.tr("More"))
         self.more_button.setEnabled(False)
@@ -168,6 +171,8 @@ class _Bridge(QObject):
     retrying = Signal(object, int, float, str)
     search_done = Signal(int, object, bool, bool)  # token, list[Study], append, by C-FIND
     search_failed = Signal(int, str)
+    compared = Signal(object, object)  # UIDs asked, list[Study] the archive holds of them
+    compare_failed = Signal(str)
 
 
 class RemoteStudies(QObject):
@@ -210,6 +215,8 @@ class RemoteStudies(QObject):
         self._bridge.retrying.connect(self._on_retrying, queued)
         self._bridge.search_done.connect(self._on_search_done, queued)
         self._bridge.search_failed.connect(self._on_search_failed, queued)
+        self._bridge.compared.connect(self._on_compared, queued)
+        self._bridge.compare_failed.connect(self._on_compare_failed, queued)
         self._subscriptions: list[Any] = []
         self._search_pool = concurrent.futures.ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="archive-search"
@@ -228,6 +235,7 @@ class RemoteStudies(QObject):
         self._filters: dict[str, str] = {}
         self._offset = 0
         self._closed = False
+        self._compared = False  # the stored studies were (being) compared with the archive
         self.jobs: dict[str, RetrievalJob] = {}  # the latest job of each study
         self._finished: set[int] = set()  # job ids whose end was handled
         self.progress: dict[str, SeriesProgress] = {}  # series UID -> latest progress
@@ -248,6 +256,8 @@ class RemoteStudies(QObject):
         window.stage_applied.connect(self._on_stage_applied)
         window.tabs.currentChanged.connect(self._on_tab_changed)
         self._take_over_opening()
+        window.study_model.compares_with_archive = True
+        window.study_model.refresh()
         # The Cache column is the model's last; the reader sees it first.
         header = window.study_table.horizontalHeader()
         header.moveSection(header.visualIndex(COLUMN_CACHE), 0)
@@ -332,6 +342,8 @@ class RemoteStudies(QObject):
                     self.start()
                 except (WorkstationError, ValueError) as exc:
                     self._status(self.tr("The archive queue did not start: ") + str(exc))
+                if not self._compared:
+                    self.compare_stored()
             elif ev.type() == QEvent.Type.Close:
                 self.shutdown()
         return False
@@ -477,14 +489,68 @@ class RemoteStudies(QObject):
         self._status(text, 20000)
         self.search_error.emit(message)
 
+    # -- the store against the archive -----------------------------------------------------
+    def compare_stored(self) -> None:
+        """Ask the archive, on the search thread, for its record of every stored study, so
+        the Cache column says complete or partial from the first look (the store keeps no
+        count of the archive's). A batch of UIDs at a time: a search asked meanwhile goes
+        between two batches."""
+        self._compared = True
+        try:
+            uids = [s.study_instance_uid for s in self.archive.studies("")]
+        except WorkstationError as exc:
+            log.warning("the stored studies cannot be listed: %s", exc)
+            return
+        self._compare_next(uids)
+
+    def _compare_next(self, uids: list[str]) -> None:
+        if not uids or self._closed:
+            return
+        with contextlib.suppress(RuntimeError):  # shut down
+            self._search_pool.submit(
+                self._run_compare, uids[:UID_LIST_BATCH], uids[UID_LIST_BATCH:]
+            )
+
+    def _run_compare(self, batch: list[str], rest: list[str]) -> None:
+        """On the search thread: one batch by UID list matching, then the next is queued."""
+        try:
+            if self.dimse_only:
+                studies = DimseClient(self.config).studies_by_uid(batch)
+            else:
+                if self._search_client is None:
+                    self._search_client = DicomWebClient(self.config)
+                studies = self._search_client.studies_by_uid(batch)
+        except (WorkstationError, ValueError) as exc:
+            self._emit(self._bridge.compare_failed, str(exc))
+            return
+        except Exception:  # a bug must not kill the search thread silently
+            log.exception("comparing the stored studies with the archive failed unexpectedly")
+            return
+        self._emit(self._bridge.compared, batch, studies)
+        self._compare_next(rest)
+
+    def _on_compared(self, batch: list[str], studies: list[Study]) -> None:
+        if self._closed:
+            return
+        asked = set(batch)
+        self.window.study_model.set_archive_records(
+            batch, [s for s in studies if s.study_instance_uid in asked]
+        )
+
+    def _on_compare_failed(self, message: str) -> None:
+        if not self._closed:
+            text = self.tr("The stored studies were not compared with the archive: ")
+            self._status(text + message)
+
     # -- opening ---------------------------------------------------------------------------
     def _open_index(self, index: Any) -> None:
         if index.isValid():
             self.open(self.window.study_model.study_at(index.row()).study_instance_uid)
 
     def open(self, study_instance_uid: str) -> RetrievalJob | None:
-        """Open a study: at once when the store holds it whole (or it is local only), else
-        retrieve it and open at its first image. Returns the retrieval job, if one was made."""
+        """Open a study: at once when the store holds it whole (or it is local only, or not yet
+        compared with the archive), else retrieve it and open at its first image. Returns the
+        retrieval job, if one was made."""
         model = self.window.study_model
         state = model.cache_state(study_instance_uid)
         remote = model.remote_study(study_instance_uid)
@@ -496,7 +562,9 @@ class RemoteStudies(QObject):
             whole = remote is None and self._has_images(study_instance_uid)
         else:
             settled = job is None or job.state.final
-            whole = state.kind is CacheKind.LOCAL or (state.kind is CacheKind.COMPLETE and settled)
+            # Stored and not compared with the archive (it may not hold it): what is here opens.
+            here = state.kind in (CacheKind.LOCAL, CacheKind.STORED)
+            whole = here or (state.kind is CacheKind.COMPLETE and settled)
         if whole:
             self.window.open_study(study_instance_uid)
             return None

@@ -2,7 +2,8 @@
 
 Rows are keyed by Study Instance UID; a study both in the local store and in the archive's
 answer is one row. The "Cache" column says how much of it the local store holds (local only,
-not retrieved, partial n/N, retrieving p %, complete, or the retrieval's error). Progress
+stored but not yet compared with the archive, not retrieved, partial n/N, retrieving p %,
+complete, or the retrieval's error). Progress
 changes one cell (``dataChanged``), never the whole model, so 10,000 rows stay smooth.
 """
 
@@ -35,7 +36,8 @@ class CacheKind(enum.Enum):
     PARTIAL = 2
     NOT_RETRIEVED = 3
     COMPLETE = 4
-    LOCAL = 5
+    LOCAL = 5  # the archive does not hold it, or there is no archive
+    STORED = 6  # in the store; the archive's count of it is not known (yet)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +62,8 @@ class CacheState:
         k = self.kind
         if k is CacheKind.LOCAL:
             return _tr("Local only")
+        if k is CacheKind.STORED:
+            return _tr("Stored")
         if k is CacheKind.NOT_RETRIEVED:
             return _tr("Not retrieved")
         if k is CacheKind.PARTIAL:
@@ -73,13 +77,17 @@ class CacheState:
 
 
 LOCAL_ONLY = CacheState(CacheKind.LOCAL)
+STORED = CacheState(CacheKind.STORED)
 
 
-def cache_state_of(local: Study | None, remote: Study | None) -> CacheState:
+def cache_state_of(
+    local: Study | None, remote: Study | None, *, unknown: CacheState = LOCAL_ONLY
+) -> CacheState:
     """The state from counts alone (no retrieval running): the local store's instances against
-    the archive's NumberOfStudyRelatedInstances (PS3.4 C.6.2.1.2)."""
+    the archive's NumberOfStudyRelatedInstances (PS3.4 C.6.2.1.2). ``unknown``: the state of a
+    stored study the archive has said nothing about."""
     if remote is None:
-        return LOCAL_ONLY
+        return unknown
     expected = remote.number_of_instances
     have = local.number_of_instances if local is not None else 0
     if have <= 0:
@@ -130,12 +138,14 @@ class _Row:
 
     __slots__ = ("local", "remote", "state", "study", "uid")
 
-    def __init__(self, uid: str, local: Study | None, remote: Study | None) -> None:
+    def __init__(
+        self, uid: str, local: Study | None, remote: Study | None, state: CacheState
+    ) -> None:
         self.uid = uid
         self.local = local
         self.remote = remote
         self.study = _shown(local, remote)
-        self.state = cache_state_of(local, remote)
+        self.state = state
 
 
 def _shown(local: Study | None, remote: Study | None) -> Study:
@@ -168,6 +178,12 @@ class StudyTableModel(QAbstractTableModel):
         self._row_index: dict[str, int] = {}
         self._remote: dict[str, Study] = {}  # the archive's answer, in its order
         self._overrides: dict[str, CacheState] = {}  # states of retrievals in progress
+        # The archive's latest record of stored studies (a search, or asking for them by UID),
+        # and the stored studies it said it does not hold. With an archive attached, a stored
+        # study in neither is STORED (not compared yet), not "Local only".
+        self._known: dict[str, Study] = {}
+        self._absent: set[str] = set()
+        self.compares_with_archive = False
         self._search = ""
         self._sort: tuple[int, Qt.SortOrder] | None = None
         self.refresh()
@@ -183,7 +199,7 @@ class StudyTableModel(QAbstractTableModel):
         for s in local:
             uid = s.study_instance_uid
             seen.add(uid)
-            rows.append(self._make_row(uid, s, self._remote.get(uid)))
+            rows.append(self._make_row(uid, s, self._archive_record(uid)))
         for uid, remote in self._remote.items():
             if uid not in seen and _matches(remote, words):
                 rows.append(self._make_row(uid, None, remote))
@@ -194,11 +210,19 @@ class StudyTableModel(QAbstractTableModel):
         self.endResetModel()
 
     def _make_row(self, uid: str, local: Study | None, remote: Study | None) -> _Row:
-        row = _Row(uid, local, remote)
+        return _Row(uid, local, remote, self._state(uid, local, remote))
+
+    def _archive_record(self, uid: str) -> Study | None:
+        return self._remote.get(uid) or self._known.get(uid)
+
+    def _state(self, uid: str, local: Study | None, remote: Study | None) -> CacheState:
         override = self._overrides.get(uid)
         if override is not None:
-            row.state = override
-        return row
+            return override
+        unknown = LOCAL_ONLY
+        if self.compares_with_archive and uid not in self._absent:
+            unknown = STORED
+        return cache_state_of(local, remote, unknown=unknown)
 
     def set_search(self, text: str) -> None:
         self._search = text
@@ -211,7 +235,32 @@ class StudyTableModel(QAbstractTableModel):
         for s in studies:
             if s.study_instance_uid:
                 self._remote[s.study_instance_uid] = s
+                self._known[s.study_instance_uid] = s
+                self._absent.discard(s.study_instance_uid)
         self.refresh()
+
+    def set_archive_records(self, asked: Iterable[str], found: Iterable[Study]) -> None:
+        """The archive's answer about stored studies asked for by UID: ``found`` are its
+        records of those it holds; the rest of ``asked`` it does not hold. Their rows change
+        in place (no reset: the selection and scroll position stay)."""
+        found_uids: set[str] = set()
+        for s in found:
+            found_uids.add(s.study_instance_uid)
+            self._known[s.study_instance_uid] = s
+            self._absent.discard(s.study_instance_uid)
+        for uid in asked:
+            if uid not in found_uids:
+                self._absent.add(uid)
+                self._known.pop(uid, None)
+            row = self._row_index.get(uid)
+            if row is None:
+                continue
+            r = self._rows[row]
+            r.remote = self._archive_record(uid)
+            if r.local is not None or r.remote is not None:
+                r.study = _shown(r.local, r.remote)
+            r.state = self._state(uid, r.local, r.remote)
+            self.dataChanged.emit(self.index(row, 0), self.index(row, COLUMN_CACHE))
 
     def clear_remote_results(self) -> None:
         self._remote = {}
@@ -231,7 +280,7 @@ class StudyTableModel(QAbstractTableModel):
         if row is None:
             return
         r = self._rows[row]
-        new = state if state is not None else cache_state_of(r.local, r.remote)
+        new = self._state(study_instance_uid, r.local, r.remote)
         if new != r.state:
             r.state = new
             cell = self.index(row, COLUMN_CACHE)
@@ -247,7 +296,7 @@ class StudyTableModel(QAbstractTableModel):
             local: Study | None = self.archive.study(study_instance_uid)
         except NotFoundError:
             local = None
-        remote = self._remote.get(study_instance_uid)
+        remote = self._archive_record(study_instance_uid)
         shown = local or remote
         if shown is None or not _matches(shown, search_key(self._search).split()):
             return -1
@@ -270,8 +319,7 @@ class StudyTableModel(QAbstractTableModel):
         r = self._rows[row]
         r.local = local
         r.study = _shown(local, r.remote) if (local or r.remote) else r.study
-        override = self._overrides.get(study_instance_uid)
-        r.state = override if override is not None else cache_state_of(local, r.remote)
+        r.state = self._state(study_instance_uid, local, r.remote)
         self.dataChanged.emit(self.index(row, 0), self.index(row, COLUMN_CACHE))
 
     # -- queries ---------------------------------------------------------------------------
@@ -306,8 +354,14 @@ class StudyTableModel(QAbstractTableModel):
             state = row.state
             if role == Qt.ItemDataRole.DisplayRole:
                 return state.text()
-            if role == Qt.ItemDataRole.ToolTipRole and state.error:
-                return state.error
+            if role == Qt.ItemDataRole.ToolTipRole:
+                if state.error:
+                    return state.error
+                if state.kind is CacheKind.STORED:
+                    return _tr("In the local store; not compared with the archive yet")
+                if state.kind is CacheKind.LOCAL and self.compares_with_archive:
+                    return _tr("The archive does not hold this study")
+                return None
             if role == Qt.ItemDataRole.ForegroundRole:
                 if state.kind is CacheKind.ERROR:
                     return _ERROR_COLOUR
