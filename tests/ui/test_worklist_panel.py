@@ -159,6 +159,16 @@ def test_reading_flow_in_the_panel(
     )
     assert lead.lead_view is not None
     assert lead.lead_view.overdue_list.count() == 2
+    # A lead triages by state and reader: they come right after the time left, within the
+    # table's pane beside the lead view; the counts fit their pane without a scroll bar.
+    hh = lead.table.horizontalHeader()
+    visible = [hh.logicalIndex(v) for v in range(hh.count())][:4]
+    assert visible == [COLUMN[k] for k in ("priority", "left", "state", "reader")]
+    assert (
+        hh.sectionViewportPosition(COLUMN["reader"]) + hh.sectionSize(COLUMN["reader"])
+        <= lead.table.viewport().width()
+    )
+    assert not lead.lead_view.counts.horizontalScrollBar().isVisible()
     assert "Hospital: St Elsewhere General Hospital" in lead.filter_names()
 
     # the lead assigns the MEDIUM study to rad.neuro
@@ -172,6 +182,8 @@ def test_reading_flow_in_the_panel(
 
     # the radiologist's "My work" shows it; opening it claims it
     rad = panel("rad.neuro")
+    # A reader's own view keeps the model's order.
+    assert [rad.table.horizontalHeader().logicalIndex(v) for v in range(4)] == [0, 1, 2, 3]
     rad.set_filter("My work")
     assert refreshed(qtbot, rad) == 1
     assert rad.model.item_at(0).uid == uid["medium"]

@@ -158,9 +158,9 @@ COLUMNS: tuple[tuple[str, str], ...] = (
 COLUMN = {key: n for n, (key, _title) in enumerate(COLUMNS)}
 _WIDTHS = {
     "priority": 84,
-    "left": 140,
-    "hospital": 170,
-    "patient": 190,
+    "left": 110,  # "overdue 1d 23h"
+    "hospital": 160,
+    "patient": 180,
     "accession": 110,
     "reader": 130,
     "state": 110,
@@ -473,9 +473,12 @@ class LeadView(QWidget):
         )
         self.counts.verticalHeader().setVisible(False)
         self.counts.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.counts.horizontalHeader().setSectionResizeMode(
+        counts_header = self.counts.horizontalHeader()
+        counts_header.setSectionResizeMode(
             QHeaderView.ResizeMode.ResizeToContents  # a few rows: measuring them is cheap
         )
+        # The name takes what the pane has left (elided), so the counts fit without a scroll bar.
+        counts_header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         self.overdue_list = QListWidget()
         self.overdue_list.itemActivated.connect(
             lambda it: self.overdue_activated.emit(it.data(UID_ROLE))
@@ -676,6 +679,10 @@ class WorklistPanel(QWidget):
             splitter.setStretchFactor(0, 4)
             splitter.setStretchFactor(1, 1)
             self._update_lead_choices()
+            # A lead triages by state and reader: those come next to the time left, where
+            # the table's narrower pane beside the lead view still shows them.
+            for place, key in enumerate(("state", "reader"), start=2):
+                hh.moveSection(hh.visualIndex(COLUMN[key]), place)
 
         layout = QVBoxLayout(self)
         layout.addLayout(top)
