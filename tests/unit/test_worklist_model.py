@@ -331,3 +331,31 @@ def test_queue_counts_per_reader_and_pool() -> None:
     assert counts.per_reader == {"": (1, 0), "Chest^Chris": (1, 0), "RAD01": (2, 1)}
     assert counts.per_pool == {"body": (1, 0), "chest": (1, 0), "neuro": (2, 1)}
     assert [i.uid for i in counts.overdue] == ["1"]
+
+
+# -- prefetch ----------------------------------------------------------------------------------
+
+
+def test_prefetch_order_takes_what_the_user_may_read_in_worklist_order() -> None:
+    admin = ups.WorklistUser("it", ups.Role.ADMIN)
+    items = [
+        item("a", P.HIGH, 10, study_instance_uid="S.a", pool="neuro"),
+        item("b", P.HIGH, 20, study_instance_uid="S.b", pool="neuro", performer_code="OTHER"),
+        item("c", P.MEDIUM, 5, study_instance_uid="S.c", pool="body"),  # not rad's pool
+        item("d", P.MEDIUM, 6, study_instance_uid="S.d", performer_code=RAD.performer_code),
+        item("e", P.LOW, 1, study_instance_uid="S.e", pool="neuro", state=S.COMPLETED),
+        item("f", P.LOW, 2, study_instance_uid="S.a", pool="neuro"),  # a second read of a
+        item("g", P.LOW, 3, study_instance_uid="", pool="neuro"),
+        item("h", P.LOW, 4, study_instance_uid="S.h", pool="neuro"),
+        item("i", P.LOW, 5, study_instance_uid="S.i", pool="neuro"),
+    ]
+    never = lambda _uid: False  # noqa: E731
+    assert RAD.pools == frozenset({"neuro"})
+    assert wl.prefetch_order(items, RAD, never, 10) == ["S.a", "S.d", "S.h", "S.i"]
+    assert wl.prefetch_order(items, RAD, never, 2) == ["S.a", "S.d"]
+    assert wl.prefetch_order(items, RAD, lambda uid: uid in {"S.a", "S.h"}, 10) == ["S.d", "S.i"]
+    # A lead claims from every pool, but another reader's study is read elsewhere.
+    lead = wl.prefetch_order(items, LEAD, never, 10)
+    assert lead == ["S.a", "S.c", "S.h", "S.i"]
+    assert wl.prefetch_order(items, admin, never, 10) == []  # does not read
+    assert wl.prefetch_order(items, RAD, never, 0) == []

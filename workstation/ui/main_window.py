@@ -65,6 +65,7 @@ from workstation.viewer.stack import ImageStack
 from workstation.viewer.sync import SyncGroup, can_auto_link
 from workstation.viewer.tools import Tool
 from workstation.viewer.volume import assemble_series
+from workstation.worklist.model import prefetch_order
 
 MAX_PRIORS_HUNG = 3  # priors offered to the hanging protocols, most recent first
 
@@ -316,22 +317,19 @@ class MainWindow(QMainWindow):
         if wanted <= 0 or queue is None or self._prefetching:
             return 0
         model = self.worklist_panel.model
-        uids: list[str] = []
-        for row in range(model.rowCount()):
-            item = model.item_at(row)
-            uid = item.study_instance_uid
-            if not uid or uid == self.current_study_uid or uid in uids:
-                continue
-            if item.state.value in ("COMPLETED", "CANCELED"):
-                continue
-            if self.remote.incomplete_series(uid) == [] and self.archive.index.study(uid):
-                continue  # already here, whole
+        remote = self.remote
+
+        def skip(uid: str) -> bool:
+            if uid == self.current_study_uid:
+                return True
+            if remote.incomplete_series(uid) == [] and self.archive.index.study(uid):
+                return True  # already here, whole
             asked = self._prefetch_asked.get(uid)
-            if asked is not None and time.monotonic() - asked < PREFETCH_AGAIN_S:
-                continue  # queued a short while ago: the queue retries it by itself
-            uids.append(uid)
-            if len(uids) == wanted:
-                break
+            # queued a short while ago: the queue retries it by itself
+            return asked is not None and time.monotonic() - asked < PREFETCH_AGAIN_S
+
+        items = (model.item_at(row) for row in range(model.rowCount()))
+        uids = prefetch_order(items, self.worklist_panel.user, skip, wanted)
         if not uids:
             return 0
         priors = self.settings.prefetch.priors

@@ -11,7 +11,7 @@ earliest due. It is the order the UPS-RS server answers in, so server paging sta
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from operator import attrgetter
@@ -415,6 +415,37 @@ _FINGERPRINT = attrgetter(*_COMPARED_FIELDS)  # a tuple of the compared fields, 
 def worklist_order(items: Iterable[WorkItem]) -> list[WorkItem]:
     """Items sorted in worklist order (:meth:`WorkItem.sort_key`)."""
     return sorted(items, key=attrgetter("order_key"))
+
+
+def prefetch_order(
+    items: Iterable[WorkItem], user: WorklistUser, skip: Callable[[str], bool], wanted: int
+) -> list[str]:
+    """The studies to fetch ahead for ``user``: of ``items`` in worklist order, the open ones
+    the user may read (assigned to them, or unassigned in a pool they claim from), each once,
+    without those ``skip`` says are here already or asked for; at most ``wanted``.
+
+    A study assigned to another reader will be read on another machine, and a user who does
+    not read (an administrator) fetches nothing: prefetch spends the line on this reader's
+    next studies only.
+    """
+    if wanted <= 0 or not user.may(ups.Permission.CLAIM):
+        return []
+    out: list[str] = []
+    for item in items:
+        uid = item.study_instance_uid
+        if not uid or uid in out or not item.is_open:
+            continue
+        if item.performer_code:
+            if item.performer_code != user.performer_code:
+                continue
+        elif not user.may_claim_in(item.pool):
+            continue
+        if skip(uid):
+            continue
+        out.append(uid)
+        if len(out) == wanted:
+            break
+    return out
 
 
 def format_time_left(left: timedelta | None) -> str:
