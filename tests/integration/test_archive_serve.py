@@ -170,6 +170,21 @@ def test_serve_answers_reads_stops_and_restarts(tmp_path: Path, artifact_dir: Pa
         listed = {line.split()[0]: line.split()[1] for line in served.lines[6:-1]}
         assert listed == {name: user["Role"] for name, user in site["Users"].items()}
         assert not any(line.startswith("warning") for line in served.lines)
+        # A second server on the same folder is refused before it touches anything.
+        config_before = (data / "orthanc.json").read_bytes()
+        second = subprocess.run(
+            [*SERVE, "--data-dir", str(data), "--http-port", str(free_port())],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert (second.returncode, second.stderr) == (
+            2,
+            f"error: {data.resolve()} is served already (process {served.proc.pid}): stop that "
+            "server first, or give another --data-dir\n",
+        )
+        assert (data / "orthanc.json").read_bytes() == config_before
 
         creds_path = data / "credentials.json"
         assert stat.S_IMODE(creds_path.stat().st_mode) == 0o600

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import fcntl
 import json
 import os
 import secrets
@@ -36,6 +37,7 @@ _SOURCE_ROOT = Path(workstation.__file__).resolve().parents[1]
 PLUGIN_SCRIPT = _SOURCE_ROOT / "server" / "orthanc" / "worklist_plugin.py"
 DEFAULT_SITE_CONFIG = _SOURCE_ROOT / "server" / "orthanc" / "worklist.json"
 CREDENTIALS_FILE = "credentials.json"
+LOCK_FILE = "serve.lock"
 DEFAULT_HTTP_PORT = 8042  # Orthanc's own defaults
 DEFAULT_DICOM_PORT = 4242
 DEFAULT_STABLE_AGE_S = 10  # a study is read-ready 10 s after its last image (Orthanc: 60 s)
@@ -158,6 +160,33 @@ def _print_banner(
     out.flush()
 
 
+def hold_data_dir(data_dir: Path) -> int:
+    """An exclusive ``flock`` on ``<data_dir>/serve.lock`` for as long as the returned
+    descriptor is open (the kernel drops it when the process ends, a crash included).
+
+    Two servers on one folder would share Orthanc's SQLite index, and the second would die
+    with "database is locked" after rewriting the first one's configuration. Raises
+    :class:`ConfigError` naming the process that serves the folder.
+    """
+    path = data_dir / LOCK_FILE
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise ConfigError(f"cannot use {data_dir}: {exc.strerror}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+        os.close(fd)
+        raise ConfigError(
+            f"{data_dir} is served already (process {holder}): stop that server first, or "
+            "give another --data-dir"
+        ) from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+    return fd
+
+
 def serve(options: ServeOptions, *, out: TextIO | None = None) -> int:
     """Start, print where and who, wait for Ctrl-C/SIGTERM/SIGHUP, stop; the exit status.
 
@@ -169,6 +198,15 @@ def serve(options: ServeOptions, *, out: TextIO | None = None) -> int:
     data_dir = options.data_dir
     if not data_dir.exists():
         data_dir.mkdir(parents=True, mode=0o700)  # the config written there holds passwords
+    held = hold_data_dir(data_dir)
+    try:
+        return _serve(options, config, out)
+    finally:
+        os.close(held)
+
+
+def _serve(options: ServeOptions, config: WorklistConfig, out: TextIO) -> int:
+    data_dir = options.data_dir
     credentials = load_credentials(data_dir, list(config.users))
     server = build_server(options, credentials)
 
