@@ -33,6 +33,7 @@ from workstation.archive.orthanc import OrthancProcess
 from workstation.core.settings import load_settings
 from workstation.demo import CT_HEAD, MR_BRAIN, generate_slice
 from workstation.ui.main_window import MainWindow
+from workstation.ui.worklist_panel import COLUMN
 from workstation.worklist.upsrs import UpsRsClient
 
 SLICES = 8
@@ -151,7 +152,9 @@ def test_worklist_prefetch_claim_sign_and_complete_on_acknowledgement(
         ),
         timeout=20_000,
     )
-    # Prefetch fills the empty store with both studies, whole, before either is opened.
+    # Prefetch fills the empty store with both studies, whole, before either is opened; the
+    # worklist's Local copy says so when each retrieval ends, not at the next poll.
+    panel.set_poll_interval(0)
     archive = window.archive
 
     def local_count(uid: str) -> int:
@@ -159,6 +162,13 @@ def test_worklist_prefetch_claim_sign_and_complete_on_acknowledgement(
         return study.number_of_instances if study is not None else 0
 
     qtbot.waitUntil(lambda: all(local_count(u) == SLICES for u in uids), timeout=60_000)
+
+    def local_copy_cells() -> set[str]:
+        m = panel.model
+        return {m.data(m.index(r, COLUMN["cache"])) for r in range(m.rowCount())}
+
+    qtbot.waitUntil(lambda: local_copy_cells() == {"complete"}, timeout=5_000)
+    panel.set_poll_interval(1)
     assert window.current_study_uid is None
     assert set(window._prefetch_asked) == uids  # each queued once, not at every refresh
     assert window.prefetch_worklist() == 0  # both whole in the store: nothing more to ask

@@ -448,6 +448,8 @@ class MainWindow(QMainWindow):
             self.study_model.set_cache_state(uid, None)
             if self.remote is not None:
                 self.remote.study_evicted(uid)
+        if self.worklist_panel is not None:
+            self.worklist_panel.local_copy_changed(study_uids)
         self.refresh_local_studies()
 
     def refresh_local_studies(self) -> None:

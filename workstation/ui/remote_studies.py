@@ -39,7 +39,13 @@ from PySide6.QtWidgets import (
 from workstation.archive.credentials import resolve_credentials
 from workstation.archive.dicomweb import DicomWebClient, name_needs_cfind
 from workstation.archive.dimse import DimseClient
-from workstation.archive.queue import JobState, RetrievalJob, RetrievalQueue, SeriesProgress
+from workstation.archive.queue import (
+    JobState,
+    Priority,
+    RetrievalJob,
+    RetrievalQueue,
+    SeriesProgress,
+)
 from workstation.archive.remote import UID_LIST_BATCH
 from workstation.core.errors import ConfigError, NotFoundError, WorkstationError
 from workstation.core.model import Study
@@ -712,11 +718,14 @@ class RemoteStudies(QObject):
             model.add_study(uid)
         model.update_local(uid)
         model.set_cache_state(uid, self._job_state(job))
+        if self.window.worklist_panel is not None:
+            self.window.worklist_panel.local_copy_changed([uid])
         # Queued events carry the job itself: an earlier event can arrive after the job turned
         # final; its end is said once, so a repeat does not hide "Cannot open the study".
         if job.job_id in self._finished:
             pass
-        elif job.state is JobState.COMPLETE:
+        elif job.state is JobState.COMPLETE and job.priority is Priority.FOREGROUND:
+            # (a prefetch's end is the worklist's Local copy and the list's Cache column)
             self._status(self.tr("Study retrieved completely"), 8000)
         elif job.state in (JobState.FAILED, JobState.INCOMPLETE):
             self._status(self.tr("Retrieval stopped: ") + job.error, 30000)

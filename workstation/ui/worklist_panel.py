@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -56,7 +56,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from workstation.core.errors import WorkstationError
+from workstation.core.errors import NotFoundError, WorkstationError
 from workstation.core.model import format_da, format_person_name
 from workstation.core.ups import Permission, ProcedureStepState, UpsPriority
 from workstation.worklist.backend import ClaimConflict, WorklistBackend
@@ -809,6 +809,24 @@ class WorklistPanel(QWidget):
             return items, local, now
 
         self._refresh_job = self._run(job, self._on_refreshed)
+
+    def local_copy_changed(self, study_instance_uids: Iterable[str]) -> None:
+        """The store's copy of these studies changed (a retrieval ended, an eviction): their
+        Local copy cells say so now, not at the next poll."""
+        if self.archive is None:
+            return
+        local = dict(self._local)
+        for uid in study_instance_uids:
+            try:
+                s = self.archive.study(uid)
+            except NotFoundError:
+                local.pop(uid, None)
+                continue
+            local[uid] = LocalStudy(
+                s.number_of_instances, "/".join(s.modalities), s.body_part_examined
+            )
+        self._local = local
+        self.model.set_items(self.model.items(), local, utc_now())
 
     def _on_refreshed(self, result: Any, error: WorkstationError | None) -> None:
         self._refresh_job = None
