@@ -534,6 +534,18 @@ QCoreApplication.translate(
 #: workstation/ui/worklist_panel.py
 QCoreApplication.translate(
     "WorklistPanel",
+    "Read next",
+)
+
+#: workstation/ui/worklist_panel.py
+QCoreApplication.translate(
+    "WorklistPanel",
+    "Claim and open the most urgent study of this list that you may read",
+)
+
+#: workstation/ui/worklist_panel.py
+QCoreApplication.translate(
+    "WorklistPanel",
     "Save filter",
 )
 
@@ -571,6 +583,12 @@ QCoreApplication.translate(
 QCoreApplication.translate(
     "WorklistPanel",
     "Show",
+)
+
+#: workstation/ui/worklist_panel.py
+QCoreApplication.translate(
+    "WorklistPanel",
+    "Nothing to read in this list",
 )
 
 #: workstation/ui/worklist_panel.py
@@ -672,6 +690,12 @@ QCoreApplication.translate(
 #: workstation/ui/worklist_panel.py
 QCoreApplication.translate(
     "WorklistPanel",
+    "The next studies were taken by other readers: refreshed",
+)
+
+#: workstation/ui/worklist_panel.py
+QCoreApplication.translate(
+    "WorklistPanel",
     "Reading completed",
 )
 
@@ -685,6 +709,12 @@ QCoreApplication.translate(
 QCoreApplication.translate(
     "WorklistPanel",
     "This study is being read by %1: opened read-only",
+)
+
+#: workstation/ui/worklist_panel.py
+QCoreApplication.translate(
+    "WorklistPanel",
+    "Not claimed (%1)",
 )
 
 #: workstation/ui/worklist_panel.py
@@ -889,6 +919,12 @@ QCoreApplication.translate(
 QCoreApplication.translate(
     "Shortcuts",
     "Import files",
+)
+
+#: workstation/ui/shortcuts.py (DEFAULTS)
+QCoreApplication.translate(
+    "Shortcuts",
+    "Claim and open the next study of the worklist",
 )
 
 #: workstation/ui/shortcuts.py (DEFAULTS)

@@ -4,7 +4,7 @@
 <context>
     <name>ArchiveSearchBar</name>
     <message>
-        <location filename="../../workstation/ui/remote_studies.py" line="+95"/>
+        <location filename="../../workstation/ui/remote_studies.py" line="+101"/>
         <source>Patient ID</source>
         <translation>رقم المريض</translation>
     </message>
@@ -242,13 +242,13 @@ True length of the object in mm:</source>
 <context>
     <name>MainWindow</name>
     <message>
-        <location filename="../../workstation/ui/main_window.py" line="+119"/>
-        <location line="+407"/>
+        <location filename="../../workstation/ui/main_window.py" line="+122"/>
+        <location line="+413"/>
         <source>Reading Workstation</source>
         <translation>محطة القراءة</translation>
     </message>
     <message>
-        <location line="-400"/>
+        <location line="-406"/>
         <source>Search name, patient ID or accession</source>
         <translation>ابحث بالاسم أو رقم المريض أو رقم الطلب</translation>
     </message>
@@ -259,12 +259,12 @@ True length of the object in mm:</source>
     </message>
     <message>
         <location line="+1"/>
-        <location line="+190"/>
+        <location line="+194"/>
         <source>Viewer</source>
         <translation>العارض</translation>
     </message>
     <message>
-        <location line="-189"/>
+        <location line="-193"/>
         <source>Reports</source>
         <translation>التقارير</translation>
     </message>
@@ -289,7 +289,7 @@ True length of the object in mm:</source>
         <translation>مشكلة في الإعدادات، يستمر العمل دون الأرشيف: %1</translation>
     </message>
     <message>
-        <location line="+100"/>
+        <location line="+97"/>
         <source>&amp;File</source>
         <translation>&amp;ملف</translation>
     </message>
@@ -322,6 +322,11 @@ True length of the object in mm:</source>
         <location line="+4"/>
         <source>&amp;Viewer</source>
         <translation>&amp;العارض</translation>
+    </message>
+    <message>
+        <location line="+7"/>
+        <source>Read &amp;next study</source>
+        <translation>&amp;قراءة الدراسة التالية</translation>
     </message>
     <message>
         <location line="+4"/>
@@ -379,7 +384,7 @@ True length of the object in mm:</source>
         <translation> صورة/ث</translation>
     </message>
     <message>
-        <location line="+27"/>
+        <location line="+29"/>
         <source>Local store: %1 studies, %2 series, %3 images</source>
         <translation>المخزن المحلي: %1 دراسة، %2 سلسلة، %3 صورة</translation>
     </message>
@@ -399,7 +404,7 @@ True length of the object in mm:</source>
         <translation>تحقّق من الدراسات السابقة: رقم المريض نفسه لكن يختلف </translation>
     </message>
     <message>
-        <location line="+28"/>
+        <location line="+45"/>
         <source>Another reader holds this study: opened read-only</source>
         <translation>يحجز طبيب آخر هذه الدراسة: فُتحت للقراءة فقط</translation>
     </message>
@@ -889,7 +894,7 @@ True length of the object in mm:</source>
         <translation>غير مكتمل: أُعيد بناء MPR هذا من %1 من أصل %2 صورة؛ ما زال استرجاع السلسلة جاريًا</translation>
     </message>
     <message>
-        <location line="+33"/>
+        <location line="+36"/>
         <source>Study retrieved completely</source>
         <translation>استُرجعت الدراسة كاملة</translation>
     </message>
@@ -1335,7 +1340,7 @@ True length of the object in mm:</source>
         <translation>المجموعة</translation>
     </message>
     <message>
-        <location line="+546"/>
+        <location line="+576"/>
         <source>Show the study list</source>
         <extracomment>workstation/ui/shortcuts.py (DEFAULTS)</extracomment>
         <translation>عرض قائمة الدراسات</translation>
@@ -1357,6 +1362,12 @@ True length of the object in mm:</source>
         <source>Import files</source>
         <extracomment>workstation/ui/shortcuts.py (DEFAULTS)</extracomment>
         <translation>استيراد ملفات</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Claim and open the next study of the worklist</source>
+        <extracomment>workstation/ui/shortcuts.py (DEFAULTS)</extracomment>
+        <translation>حجز الدراسة التالية في قائمة العمل وفتحها</translation>
     </message>
     <message>
         <location line="+6"/>
@@ -1640,7 +1651,7 @@ True length of the object in mm:</source>
 <context>
     <name>SrViewer</name>
     <message>
-        <location filename="extracted_strings.py" line="-798"/>
+        <location filename="extracted_strings.py" line="-834"/>
         <source>No report to show.</source>
         <extracomment>workstation/ui/sr_viewer.py</extracomment>
         <translation>لا يوجد تقرير لعرضه.</translation>
@@ -1751,7 +1762,7 @@ True length of the object in mm:</source>
         <translation>هذه الدراسة ليست في الأرشيف</translation>
     </message>
     <message>
-        <location line="+264"/>
+        <location line="+294"/>
         <source>Patient name</source>
         <extracomment>workstation/ui/study_model.py (_COLUMNS)</extracomment>
         <translation>اسم المريض</translation>
@@ -1838,7 +1849,7 @@ True length of the object in mm:</source>
 <context>
     <name>WorklistPanel</name>
     <message>
-        <location line="-276"/>
+        <location line="-306"/>
         <source>Assign to reader</source>
         <extracomment>workstation/ui/worklist_panel.py</extracomment>
         <translation>إسناد إلى طبيب</translation>
@@ -1874,7 +1885,7 @@ True length of the object in mm:</source>
         <translation>تحديث</translation>
     </message>
     <message>
-        <location line="+6"/>
+        <location line="+18"/>
         <source>Save filter</source>
         <extracomment>workstation/ui/worklist_panel.py</extracomment>
         <translation>حفظ عامل التصفية</translation>
@@ -1898,14 +1909,14 @@ True length of the object in mm:</source>
         <translation>الاسم</translation>
     </message>
     <message>
-        <location line="+30"/>
+        <location line="+36"/>
         <source>Open</source>
         <extracomment>workstation/ui/worklist_panel.py</extracomment>
         <translatorcomment>The action that opens a work item&apos;s study (context menu). The lead view&apos;s column of open work items is its own entry (count of open items).</translatorcomment>
         <translation>فتح</translation>
     </message>
     <message>
-        <location line="-24"/>
+        <location line="-30"/>
         <source>Assign selected</source>
         <extracomment>workstation/ui/worklist_panel.py</extracomment>
         <translation>إسناد المحدد</translation>
@@ -1923,7 +1934,7 @@ True length of the object in mm:</source>
         <translation>عرض</translation>
     </message>
     <message>
-        <location line="+6"/>
+        <location line="+12"/>
         <source>Select the work items to assign first</source>
         <extracomment>workstation/ui/worklist_panel.py</extracomment>
         <translation>حدّد عناصر العمل المراد إسنادها أولًا</translation>
@@ -2007,16 +2018,40 @@ True length of the object in mm:</source>
         <translation>(لا يوجد)</translation>
     </message>
     <message>
-        <location line="+24"/>
+        <location line="+30"/>
         <source>Reading completed</source>
         <extracomment>workstation/ui/worklist_panel.py</extracomment>
         <translation>اكتملت القراءة</translation>
     </message>
     <message>
-        <location line="-6"/>
+        <location line="-12"/>
         <source>Not claimed (%1): opened read-only</source>
         <extracomment>workstation/ui/worklist_panel.py</extracomment>
         <translation>لم يتم الحجز (%1): فُتحت للقراءة فقط</translation>
+    </message>
+    <message>
+        <location line="-150"/>
+        <source>Read next</source>
+        <extracomment>workstation/ui/worklist_panel.py</extracomment>
+        <translation>قراءة التالية</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Claim and open the most urgent study of this list that you may read</source>
+        <extracomment>workstation/ui/worklist_panel.py</extracomment>
+        <translation>حجز أكثر دراسة عاجلة في هذه القائمة يحق لك قراءتها وفتحها</translation>
+    </message>
+    <message>
+        <location line="+48"/>
+        <source>Nothing to read in this list</source>
+        <extracomment>workstation/ui/worklist_panel.py</extracomment>
+        <translation>لا شيء للقراءة في هذه القائمة</translation>
+    </message>
+    <message>
+        <location line="+102"/>
+        <source>The next studies were taken by other readers: refreshed</source>
+        <extracomment>workstation/ui/worklist_panel.py</extracomment>
+        <translation>حجز قرّاء آخرون الدراسات التالية: حُدّثت القائمة</translation>
     </message>
     <message>
         <location line="+12"/>
@@ -2029,6 +2064,12 @@ True length of the object in mm:</source>
         <source>This study is being read by %1: opened read-only</source>
         <extracomment>workstation/ui/worklist_panel.py</extracomment>
         <translation>هذه الدراسة قيد القراءة لدى %1: فُتحت للقراءة فقط</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Not claimed (%1)</source>
+        <extracomment>workstation/ui/worklist_panel.py</extracomment>
+        <translation>لم يتم الحجز (%1)</translation>
     </message>
     <message>
         <location line="+6"/>
@@ -2127,7 +2168,7 @@ True length of the object in mm:</source>
         <translation>مجموعاتي</translation>
     </message>
     <message>
-        <location filename="../../workstation/ui/worklist_panel.py" line="+97"/>
+        <location filename="../../workstation/ui/worklist_panel.py" line="+99"/>
         <source>complete</source>
         <comment>local copy</comment>
         <translation>مكتملة</translation>
@@ -2157,7 +2198,7 @@ True length of the object in mm:</source>
         <translation>المفتوحة</translation>
     </message>
     <message numerus="yes">
-        <location filename="extracted_strings.py" line="-848"/>
+        <location filename="extracted_strings.py" line="-878"/>
         <source>%n work item(s)</source>
         <extracomment>workstation/ui/worklist_panel.py</extracomment>
         <translation>
@@ -2171,7 +2212,7 @@ True length of the object in mm:</source>
     </message>
     <message numerus="yes">
         <location line="+8"/>
-        <location filename="../../workstation/ui/worklist_panel.py" line="+387"/>
+        <location filename="../../workstation/ui/worklist_panel.py" line="+413"/>
         <source>%n overdue</source>
         <comment>work items</comment>
         <extracomment>workstation/ui/worklist_panel.py</extracomment>
@@ -2186,7 +2227,7 @@ True length of the object in mm:</source>
     </message>
     <message numerus="yes">
         <location line="+8"/>
-        <location filename="../../workstation/ui/worklist_panel.py" line="+92"/>
+        <location filename="../../workstation/ui/worklist_panel.py" line="+126"/>
         <source>%n assigned</source>
         <comment>work items</comment>
         <extracomment>workstation/ui/worklist_panel.py</extracomment>

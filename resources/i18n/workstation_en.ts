@@ -100,7 +100,7 @@
     </message>
     <message numerus="yes">
         <location line="+8"/>
-        <location filename="../../workstation/ui/worklist_panel.py" line="+857"/>
+        <location filename="../../workstation/ui/worklist_panel.py" line="+885"/>
         <source>%n overdue</source>
         <comment>work items</comment>
         <extracomment>workstation/ui/worklist_panel.py</extracomment>
@@ -111,7 +111,7 @@
     </message>
     <message numerus="yes">
         <location line="+8"/>
-        <location filename="../../workstation/ui/worklist_panel.py" line="+92"/>
+        <location filename="../../workstation/ui/worklist_panel.py" line="+126"/>
         <source>%n assigned</source>
         <comment>work items</comment>
         <extracomment>workstation/ui/worklist_panel.py</extracomment>

@@ -199,6 +199,12 @@ def test_worklist_prefetch_claim_sign_and_complete_on_acknowledgement(
         20,
         "the work item to complete",
     )
+    # Read next (View menu, Ctrl+N): the other study, claimed and opened.
+    read_next = next(a for a in window.view_menu.actions() if a.text() == "Read &next study")
+    assert read_next.shortcut().toString() == "Ctrl+N"
+    read_next.trigger()
+    qtbot.waitUntil(lambda: window.current_study_uid == MR_BRAIN.study_instance_uid, timeout=20_000)
+    assert _items(server)[MR_BRAIN.study_instance_uid][1] == "IN PROGRESS"
     # The archive holds the very SR the store holds.
     r = requests.get(
         f"{server.urls.dicomweb}/studies/{CT_HEAD.study_instance_uid}/series",

@@ -165,7 +165,7 @@ def test_arabic_main_window_mirrored_with_translated_menus(
     assert win.layoutDirection() == Qt.LayoutDirection.RightToLeft
     assert _menu_texts(win) == [
         ("&ملف", ["&استيراد ملفات…", "استيراد &مجلد…", "مسح الذاكرة المؤقتة المحلية…", "&خروج"]),
-        ("&عرض", ["&قائمة الدراسات", "&العارض", "القياسات"]),
+        ("&عرض", ["&قائمة الدراسات", "&العارض", "&قراءة الدراسة التالية", "القياسات"]),
         ("&مساعدة", ["&اختصارات لوحة المفاتيح"]),
     ]
     assert win.windowTitle() == "محطة القراءة"
@@ -221,7 +221,7 @@ def test_english_main_window_left_to_right(qtbot, store, english_after):
     assert win.layoutDirection() == Qt.LayoutDirection.LeftToRight
     assert _menu_texts(win) == [
         ("&File", ["&Import files…", "Import &folder…", "Clear local cache…", "&Quit"]),
-        ("&View", ["Study &list", "&Viewer", "Measurements"]),
+        ("&View", ["Study &list", "&Viewer", "Read &next study", "Measurements"]),
         ("&Help", ["Keyboard &shortcuts"]),
     ]
     assert win.study_table.visualRect(win.study_model.index(0, 0)).left() == 0

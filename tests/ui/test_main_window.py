@@ -298,3 +298,58 @@ def test_mpr_tab_from_the_active_series(window, qtbot, artifact_dir):
     window.grid.set_layout(1, 1)
     window.grid.viewports[0].set_stack(None)
     assert window.open_mpr() is False  # nothing shown: nothing to reslice
+
+
+def test_read_next_passes_over_the_study_on_screen_and_finished_reads(
+    qtbot, qapp, tmp_path: Path
+) -> None:
+    """The embedded worklist (a work item per stored study, the local user reads): Read next
+    opens the most urgent study; the one on screen and one whose final report is signed (on
+    its way, its item still IN PROGRESS until the archive acknowledges) are passed over."""
+    from workstation.core.report import Author
+    from workstation.core.ups import ProcedureStepState
+    from workstation.demo import DX_CHEST, generate_slice
+    from workstation.reporting import codes
+    from workstation.reporting.outbox import Outbox
+    from workstation.reporting.signing import sign_report
+    from workstation.reporting.templates import load_builtin_templates, pick_template
+
+    apply_dark_theme(qapp)
+    archive = LocalArchive(tmp_path / "store")
+    for demo in (CT_HEAD, MR_BRAIN, DX_CHEST):
+        archive.add_dataset(generate_slice(demo.series[0], 0))
+    archive.commit()
+    win = MainWindow(archive)
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitExposed(win)
+    try:
+        panel = win.worklist_panel
+        assert panel is not None
+        qtbot.waitUntil(lambda: panel.model.rowCount() == 3, timeout=10_000)
+        order = [panel.model.item_at(r).study_instance_uid for r in range(3)]
+        first, second, third = order
+
+        win.read_next_study()
+        qtbot.waitUntil(lambda: win.current_study_uid == first, timeout=10_000)
+        item = next(i for i in panel.model.items() if i.study_instance_uid == first)
+        assert win.worklist_backend.get(item.uid).state is ProcedureStepState.IN_PROGRESS
+
+        # The second study's read is finished here: a final report signed (no archive, so
+        # it stays IN PROGRESS), while the reader still has the first on screen.
+        study = archive.study(second)
+        report = pick_template(load_builtin_templates(), study).build_report(
+            study, Author("Reader^Rita", "Hub", codes.PHYSICIAN), normal=True
+        )
+        with Outbox(archive.root) as outbox:
+            sign_report(report, archive, outbox, final=True, signer_name="Reader^Rita",
+                        signer_organisation="Hub")  # fmt: skip
+        win.read_next_study()
+        qtbot.waitUntil(lambda: win.current_study_uid == third, timeout=10_000)
+
+        # The third on screen, the first IN PROGRESS (claimed, not signed): it is resumed.
+        win.read_next_study()
+        qtbot.waitUntil(lambda: win.current_study_uid == first, timeout=10_000)
+    finally:
+        win.close()
+        archive.close()

@@ -227,6 +227,52 @@ def test_reading_flow_in_the_panel(
     assert ups.first(on_server(server, uid["medium"]), "ProcedureStepState") == "COMPLETED"
 
 
+def test_read_next_claims_the_most_urgent_and_passes_over_taken_ones(
+    qtbot: Any, panel: Callable[[str], WorklistPanel], server: OrthancProcess, tmp_path: Path
+) -> None:
+    now = datetime.now(UTC)
+    made = {
+        "low": create(server, "RNX-0001", "LOW", now),
+        "high": create(server, "RNX-0002", "HIGH", now),
+        "medium": create(server, "RNX-0003", "MEDIUM", now),
+    }
+    rad = panel("rad.neuro")
+    assert rad.read_next_button.isVisibleTo(rad)
+    rad.search.setText("RNX-")  # this test's items only (the module's server has others)
+    assert refreshed(qtbot, rad) == 3
+    # The lead claims the HIGH one on another workstation after the reader's list was read.
+    config = ArchiveConfig(
+        name="hub", dicomweb_url=server.urls.dicomweb, auth="basic", user="lead",
+        password=PASSWORD,
+    )  # fmt: skip
+    with UpsRsClient(
+        config, SITE.users["lead"], claims=tmp_path / "lead-claims.sqlite", site=SITE
+    ) as lead:
+        lead.claim(made["high"][0], study_uid=made["high"][1])
+    with qtbot.waitSignal(rad.open_study_requested, timeout=WAIT_MS) as opened:
+        rad.read_next()
+    assert opened.args == [made["medium"][1], False]  # the HIGH one was taken: the next
+    state = {k: ups.first(on_server(server, v[0]), "ProcedureStepState") for k, v in made.items()}
+    assert state == {"low": "SCHEDULED", "high": "IN PROGRESS", "medium": "IN PROGRESS"}
+    assert rad.notice == "Claimed: you are reading this study"
+    qtbot.waitUntil(lambda: rad.selected_uids() == [made["medium"][0]], timeout=WAIT_MS)
+
+    # Again, with the study on screen passed over: the LOW one.
+    refreshed(qtbot, rad)
+    with qtbot.waitSignal(rad.open_study_requested, timeout=WAIT_MS) as opened:
+        rad.read_next(lambda study: study == made["medium"][1])
+    assert opened.args == [made["low"][1], False]
+    assert ups.first(on_server(server, made["low"][0]), "ProcedureStepState") == "IN PROGRESS"
+
+    # Nothing else this reader may read in the list.
+    refreshed(qtbot, rad)
+    opened_again: list[Any] = []
+    rad.open_study_requested.connect(lambda *a: opened_again.append(a))
+    rad.read_next(lambda study: study in {made["medium"][1], made["low"][1]})
+    assert rad.notice == "Nothing to read in this list"
+    assert opened_again == []
+
+
 def test_polling_refreshes(qtbot: Any, panel: Callable[[str], WorklistPanel]) -> None:
     lead = panel("lead")
     lead.set_poll_interval(0.05)

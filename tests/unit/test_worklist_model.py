@@ -359,3 +359,30 @@ def test_prefetch_order_takes_what_the_user_may_read_in_worklist_order() -> None
     assert lead == ["S.a", "S.c", "S.h", "S.i"]
     assert wl.prefetch_order(items, admin, never, 10) == []  # does not read
     assert wl.prefetch_order(items, RAD, never, 0) == []
+
+
+def test_next_to_read_is_the_most_urgent_item_the_user_may_read() -> None:
+    mine = RAD.performer_code
+    items = wl.worklist_order(
+        [
+            item("late", P.LOW, -30, study_instance_uid="S.late", pool="neuro"),
+            item("stat", P.HIGH, 30, study_instance_uid="S.stat", pool="body"),  # not rad's
+            item("held", P.HIGH, 40, study_instance_uid="S.held", performer_code="OTHER"),
+            item("own", P.MEDIUM, 90, study_instance_uid="S.own", performer_code=mine),
+            item("wip", P.MEDIUM, 95, study_instance_uid="S.wip", performer_code=mine,
+                 state=S.IN_PROGRESS),  # claimed before a restart: resumed
+            item("done", P.HIGH, 10, study_instance_uid="S.done", pool="neuro",
+                 state=S.COMPLETED),
+            item("second", P.MEDIUM, 120, study_instance_uid="S.own", pool="neuro"),
+        ]
+    )  # fmt: skip
+    never = lambda _uid: False  # noqa: E731
+    assert [i.uid for i in wl.next_to_read(items, RAD, never, 10)] == [
+        "own", "wip", "second", "late",
+    ]  # fmt: skip
+    # The study on screen, or one whose final report is on its way, is not read again.
+    assert [i.uid for i in wl.next_to_read(items, RAD, lambda u: u == "S.own", 2)] == [
+        "wip", "late",
+    ]  # fmt: skip
+    assert [i.uid for i in wl.next_to_read(items, LEAD, never, 1)] == ["stat"]
+    assert wl.next_to_read(items, RAD, never, 0) == []

@@ -43,9 +43,11 @@ from workstation.core.model import (
     format_person_name,
 )
 from workstation.core.settings import Settings
+from workstation.core.ups import Permission
 from workstation.core.window_lock import WindowLock
 from workstation.reporting.drafts import DraftStore
 from workstation.reporting.outbox import Outbox
+from workstation.reporting.signing import latest_signed_report
 from workstation.reporting.templates import load_builtin_templates, pick_template
 from workstation.ui.cache_keeper import CacheKeeper
 from workstation.ui.measurement_panel import MainWindowBinding, MeasurementPanel
@@ -380,6 +382,13 @@ class MainWindow(QMainWindow):
         to_viewer.setShortcut(QKeySequence(self.shortcut_keys["show_viewer"]))
         to_viewer.triggered.connect(lambda: self.tabs.setCurrentIndex(1))
         view_menu.addAction(to_viewer)
+        panel = self.worklist_panel
+        if panel is not None and panel.user.may(Permission.CLAIM):
+            view_menu.addSeparator()
+            read_next = QAction(self.tr("Read &next study"), self)
+            read_next.setShortcut(QKeySequence(self.shortcut_keys["read_next"]))
+            read_next.triggered.connect(self.read_next_study)
+            view_menu.addAction(read_next)
         help_menu = self.menuBar().addMenu(self.tr("&Help"))
         sheet = QAction(self.tr("Keyboard &shortcuts"), self)
         sheet.setShortcut(QKeySequence(self.shortcut_keys["shortcut_sheet"]))
@@ -554,6 +563,23 @@ class MainWindow(QMainWindow):
             self.protocol.id if self.protocol else "-",
         )
         self.study_opened.emit(study_instance_uid)
+
+    def read_next_study(self) -> None:
+        """Claim and open the worklist's most urgent study this reader may read, passing over
+        the one on screen and any whose final report is signed (on its way to the archive,
+        which then completes its item)."""
+        if self.worklist_panel is None:
+            return
+
+        def done_here(study_uid: str) -> bool:
+            if study_uid == self.current_study_uid:
+                return True
+            try:
+                return latest_signed_report(self.archive, study_uid).final
+            except WorkstationError:  # not here, or no report yet
+                return False
+
+        self.worklist_panel.read_next(done_here)
 
     def _open_from_worklist(self, study_instance_uid: str, read_only: bool) -> None:
         message = self.tr("Another reader holds this study: opened read-only")

@@ -41,6 +41,7 @@ DEFAULTS: tuple[Shortcut, ...] = (
     Shortcut("show_studies", "F2", "Show the study list", "Navigation"),
     Shortcut("show_viewer", "F3", "Show the viewer", "Navigation"),
     Shortcut("import_files", "Ctrl+O", "Import files", "Navigation"),
+    Shortcut("read_next", "Ctrl+N", "Claim and open the next study of the worklist", "Navigation"),
     Shortcut("layout_1x1", "Ctrl+1", "Layout 1×1", "Layout"),
     Shortcut("layout_1x2", "Ctrl+2", "Layout 1×2", "Layout"),
     Shortcut("layout_2x2", "Ctrl+4", "Layout 2×2", "Layout"),

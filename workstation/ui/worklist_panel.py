@@ -67,6 +67,7 @@ from workstation.worklist.model import (
     builtin_filters,
     format_time_left,
     hospital_filters,
+    next_to_read,
     queue_counts,
     utc_now,
     worklist_order,
@@ -85,6 +86,7 @@ PRIORITY_COLORS: dict[UpsPriority, tuple[str, str]] = {
 OVERDUE_COLORS = ("#d32f2f", "#ffffff")
 DUE_SOON_COLORS = ("#ffb300", "#000000")
 CACHE_COMPLETE, CACHE_PARTIAL, CACHE_NONE, CACHE_UNKNOWN = "complete", "partial", "none", "?"
+READ_NEXT_TRIES = 5  # items "Read next" tries to claim before it gives up (others took them)
 
 
 def _tr(text: str) -> str:
@@ -633,6 +635,13 @@ class WorklistPanel(QWidget):
         self.save_filter_button.clicked.connect(self._ask_save_filter)
         self.refresh_button = QPushButton(_tr("Refresh"))
         self.refresh_button.clicked.connect(self.refresh)
+        # The reader's daily move: take the most urgent study and read it.
+        self.read_next_button = QPushButton(_tr("Read next"))
+        self.read_next_button.setToolTip(
+            _tr("Claim and open the most urgent study of this list that you may read")
+        )
+        self.read_next_button.clicked.connect(lambda: self.read_next())
+        self.read_next_button.setVisible(self.user.may(Permission.CLAIM))
         self.status = QLabel()
         top = QHBoxLayout()
         top.addWidget(QLabel(_tr("Show")))
@@ -640,6 +649,7 @@ class WorklistPanel(QWidget):
         top.addWidget(self.search, 1)
         top.addWidget(self.save_filter_button)
         top.addWidget(self.refresh_button)
+        top.addWidget(self.read_next_button)
 
         # table
         self.table = QTableView()
@@ -949,6 +959,40 @@ class WorklistPanel(QWidget):
             self.refresh()
 
         self._run(lambda: backend.claim(uid, study_uid=study), after)
+
+    def read_next(self, skip: Callable[[str], bool] = lambda _uid: False) -> None:
+        """Claim the most urgent item of the list as shown that this user may read (not a
+        study ``skip`` names: the one on screen, one whose final report is on its way) and
+        open it. An item another reader claimed meanwhile is passed over for the next one, up
+        to :data:`READ_NEXT_TRIES`; nothing is opened read-only."""
+        candidates = next_to_read(self.model.items(), self.user, skip, READ_NEXT_TRIES)
+        if not candidates:
+            self._say(_tr("Nothing to read in this list"))
+            return
+        backend = self.backend
+
+        def claim_first() -> WorkItem | None:
+            for item in candidates:
+                try:
+                    backend.claim(item.uid, study_uid=item.study_instance_uid)
+                except ClaimConflict:
+                    continue  # another reader was quicker: the next one
+                return item
+            return None
+
+        def after(item: Any, error: WorkstationError | None) -> None:
+            if error is not None:
+                self._report(_tr("Not claimed (%1)").replace("%1", str(error)))
+            elif item is None:
+                self._say(_tr("The next studies were taken by other readers: refreshed"))
+            else:
+                self._say(_tr("Claimed: you are reading this study"))
+                self.select_uids([item.uid])
+                self.claimed.emit(item.uid, item.study_instance_uid)
+                self.open_study_requested.emit(item.study_instance_uid, False)
+            self.refresh()
+
+        self._run(claim_first, after)
 
     def assign_selected(self, *, reader: str | None = None, pool: str | None = None) -> None:
         """Assign the selected workitems to a reader (performer code) or back to a pool."""

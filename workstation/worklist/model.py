@@ -417,32 +417,48 @@ def worklist_order(items: Iterable[WorkItem]) -> list[WorkItem]:
     return sorted(items, key=attrgetter("order_key"))
 
 
+def may_read(item: WorkItem, user: WorklistUser) -> bool:
+    """Whether ``user`` may read ``item``: it is open, and assigned to them or unassigned in a
+    pool they claim from. (An item assigned to another reader is read on another machine; a
+    user who does not read, an administrator, reads nothing.)"""
+    if not item.is_open or not item.study_instance_uid or not user.may(ups.Permission.CLAIM):
+        return False
+    if item.performer_code:
+        return item.performer_code == user.performer_code
+    return user.may_claim_in(item.pool)
+
+
 def prefetch_order(
     items: Iterable[WorkItem], user: WorklistUser, skip: Callable[[str], bool], wanted: int
 ) -> list[str]:
-    """The studies to fetch ahead for ``user``: of ``items`` in worklist order, the open ones
-    the user may read (assigned to them, or unassigned in a pool they claim from), each once,
-    without those ``skip`` says are here already or asked for; at most ``wanted``.
+    """The studies to fetch ahead for ``user``: of ``items`` in worklist order, those the
+    user :func:`may_read`, each once, without those ``skip`` says are here already or asked
+    for; at most ``wanted``. Prefetch spends the line on this reader's next studies only."""
+    chosen = next_to_read(items, user, skip, wanted, one_per_study=True)
+    return [item.study_instance_uid for item in chosen]
 
-    A study assigned to another reader will be read on another machine, and a user who does
-    not read (an administrator) fetches nothing: prefetch spends the line on this reader's
-    next studies only.
-    """
-    if wanted <= 0 or not user.may(ups.Permission.CLAIM):
-        return []
-    out: list[str] = []
+
+def next_to_read(
+    items: Iterable[WorkItem],
+    user: WorklistUser,
+    skip: Callable[[str], bool],
+    wanted: int,
+    *,
+    one_per_study: bool = False,
+) -> list[WorkItem]:
+    """The first ``wanted`` of ``items`` (in worklist order: the most urgent first) that the
+    user :func:`may_read`, without the studies ``skip`` names (the one on screen, one whose
+    final report is signed and on its way)."""
+    out: list[WorkItem] = []
+    studies: set[str] = set()
+    if wanted <= 0:
+        return out
     for item in items:
         uid = item.study_instance_uid
-        if not uid or uid in out or not item.is_open:
+        if (one_per_study and uid in studies) or not may_read(item, user) or skip(uid):
             continue
-        if item.performer_code:
-            if item.performer_code != user.performer_code:
-                continue
-        elif not user.may_claim_in(item.pool):
-            continue
-        if skip(uid):
-            continue
-        out.append(uid)
+        studies.add(uid)
+        out.append(item)
         if len(out) == wanted:
             break
     return out
