@@ -243,12 +243,12 @@ True length of the object in mm:</source>
     <name>MainWindow</name>
     <message>
         <location filename="../../workstation/ui/main_window.py" line="+122"/>
-        <location line="+413"/>
+        <location line="+415"/>
         <source>Reading Workstation</source>
         <translation>محطة القراءة</translation>
     </message>
     <message>
-        <location line="-406"/>
+        <location line="-408"/>
         <source>Search name, patient ID or accession</source>
         <translation>ابحث بالاسم أو رقم المريض أو رقم الطلب</translation>
     </message>
@@ -384,12 +384,7 @@ True length of the object in mm:</source>
         <translation> صورة/ث</translation>
     </message>
     <message>
-        <location line="+29"/>
-        <source>Local store: %1 studies, %2 series, %3 images</source>
-        <translation>المخزن المحلي: %1 دراسة، %2 سلسلة، %3 صورة</translation>
-    </message>
-    <message>
-        <location line="+38"/>
+        <location line="+69"/>
         <source>Cannot open study</source>
         <translation>تعذّر فتح الدراسة</translation>
     </message>
@@ -486,7 +481,54 @@ True length of the object in mm:</source>
         <translation>MPR</translation>
     </message>
     <message>
-        <location line="+38"/>
+        <location line="-479"/>
+        <source>, </source>
+        <comment>list separator</comment>
+        <translation>، </translation>
+    </message>
+    <message numerus="yes">
+        <location line="+2"/>
+        <source>%n studies</source>
+        <translation>
+            <numerusform>لا دراسات</numerusform>
+            <numerusform>دراسة واحدة</numerusform>
+            <numerusform>دراستان</numerusform>
+            <numerusform>%n دراسات</numerusform>
+            <numerusform>%n دراسة</numerusform>
+            <numerusform>%n دراسة</numerusform>
+        </translation>
+    </message>
+    <message numerus="yes">
+        <location line="+1"/>
+        <source>%n series</source>
+        <translation>
+            <numerusform>لا سلاسل</numerusform>
+            <numerusform>سلسلة واحدة</numerusform>
+            <numerusform>سلسلتان</numerusform>
+            <numerusform>%n سلاسل</numerusform>
+            <numerusform>%n سلسلة</numerusform>
+            <numerusform>%n سلسلة</numerusform>
+        </translation>
+    </message>
+    <message numerus="yes">
+        <location line="+1"/>
+        <source>%n images</source>
+        <translation>
+            <numerusform>لا صور</numerusform>
+            <numerusform>صورة واحدة</numerusform>
+            <numerusform>صورتان</numerusform>
+            <numerusform>%n صور</numerusform>
+            <numerusform>%n صورة</numerusform>
+            <numerusform>%n صورة</numerusform>
+        </translation>
+    </message>
+    <message>
+        <location line="+3"/>
+        <source>Local store: %1</source>
+        <translation>المخزن المحلي: %1</translation>
+    </message>
+    <message>
+        <location line="+510"/>
         <source>Import DICOM files</source>
         <translation>استيراد ملفات DICOM</translation>
     </message>

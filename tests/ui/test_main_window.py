@@ -353,3 +353,25 @@ def test_read_next_passes_over_the_study_on_screen_and_finished_reads(
     finally:
         win.close()
         archive.close()
+
+
+def test_the_status_line_counts_in_words(qtbot, qapp, tmp_path: Path) -> None:
+    from workstation.demo import generate_slice
+    from workstation.ui.i18n import install_translator
+
+    install_translator(qapp, "en")  # English plurals ("1 study"), as the app installs them
+    archive = LocalArchive(tmp_path / "store")
+    archive.add_dataset(generate_slice(CT_HEAD.series[0], 0))
+    archive.commit()
+    win = MainWindow(archive)
+    qtbot.addWidget(win)
+    try:
+        assert win.status_label.text() == "Local store: 1 study, 1 series, 1 image"
+        archive.add_dataset(generate_slice(CT_HEAD_PRIOR.series[0], 0, CT_HEAD_PRIOR))
+        archive.add_dataset(generate_slice(CT_HEAD_PRIOR.series[0], 1, CT_HEAD_PRIOR))
+        archive.commit()
+        win.refresh_local_studies()
+        assert win.status_label.text() == "Local store: 2 studies, 2 series, 3 images"
+    finally:
+        win.close()
+        archive.close()

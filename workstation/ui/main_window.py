@@ -469,12 +469,14 @@ class MainWindow(QMainWindow):
 
     def _update_status(self) -> None:
         c = self.archive.index.counts()
-        self.status_label.setText(
-            self.tr("Local store: %1 studies, %2 series, %3 images")
-            .replace("%1", str(c["studies"]))
-            .replace("%2", str(c["series"]))
-            .replace("%3", str(c["instances"]))
+        counts = self.tr(", ", "list separator").join(
+            (
+                self.tr("%n studies", "", c["studies"]),
+                self.tr("%n series", "", c["series"]),
+                self.tr("%n images", "", c["instances"]),
+            )
         )
+        self.status_label.setText(self.tr("Local store: %1").replace("%1", counts))
 
     # -- study list --------------------------------------------------------------------------
     def _apply_search(self) -> None:
