@@ -498,6 +498,12 @@ QCoreApplication.translate(
 #: workstation/ui/worklist_panel.py
 QCoreApplication.translate(
     "WorklistPanel",
+    "Not claimed (%1): opened read-only",
+)
+
+#: workstation/ui/worklist_panel.py
+QCoreApplication.translate(
+    "WorklistPanel",
     "Assign to reader",
 )
 
@@ -558,6 +564,12 @@ QCoreApplication.translate(
 #: workstation/ui/worklist_panel.py
 QCoreApplication.translate(
     "WorklistPanel",
+    "another reader",
+)
+
+#: workstation/ui/worklist_panel.py
+QCoreApplication.translate(
+    "WorklistPanel",
     "By",
 )
 
@@ -607,6 +619,18 @@ QCoreApplication.translate(
 QCoreApplication.translate(
     "WorklistPanel",
     "Open read-only",
+)
+
+#: workstation/ui/worklist_panel.py
+QCoreApplication.translate(
+    "WorklistPanel",
+    "This study is assigned to %1: opened read-only",
+)
+
+#: workstation/ui/worklist_panel.py
+QCoreApplication.translate(
+    "WorklistPanel",
+    "This study is being read by %1: opened read-only",
 )
 
 #: workstation/ui/worklist_panel.py
@@ -678,18 +702,6 @@ QCoreApplication.translate(
 #: workstation/ui/worklist_panel.py
 QCoreApplication.translate(
     "WorklistPanel",
-    "another reader",
-)
-
-#: workstation/ui/worklist_panel.py
-QCoreApplication.translate(
-    "WorklistPanel",
-    "Not claimed (%1): opened read-only",
-)
-
-#: workstation/ui/worklist_panel.py
-QCoreApplication.translate(
-    "WorklistPanel",
     "The next studies were taken by other readers: refreshed",
 )
 
@@ -697,18 +709,6 @@ QCoreApplication.translate(
 QCoreApplication.translate(
     "WorklistPanel",
     "Reading completed",
-)
-
-#: workstation/ui/worklist_panel.py
-QCoreApplication.translate(
-    "WorklistPanel",
-    "This study is assigned to %1: opened read-only",
-)
-
-#: workstation/ui/worklist_panel.py
-QCoreApplication.translate(
-    "WorklistPanel",
-    "This study is being read by %1: opened read-only",
 )
 
 #: workstation/ui/worklist_panel.py

@@ -242,29 +242,29 @@ True length of the object in mm:</source>
 <context>
     <name>MainWindow</name>
     <message>
-        <location filename="../../workstation/ui/main_window.py" line="+122"/>
-        <location line="+415"/>
+        <location filename="../../workstation/ui/main_window.py" line="+123"/>
+        <location line="+418"/>
         <source>Reading Workstation</source>
         <translation>محطة القراءة</translation>
     </message>
     <message>
-        <location line="-408"/>
+        <location line="-411"/>
         <source>Search name, patient ID or accession</source>
         <translation>ابحث بالاسم أو رقم المريض أو رقم الطلب</translation>
     </message>
     <message>
-        <location line="+84"/>
+        <location line="+85"/>
         <source>Studies</source>
         <translation>الدراسات</translation>
     </message>
     <message>
         <location line="+1"/>
-        <location line="+194"/>
+        <location line="+196"/>
         <source>Viewer</source>
         <translation>العارض</translation>
     </message>
     <message>
-        <location line="-193"/>
+        <location line="-195"/>
         <source>Reports</source>
         <translation>التقارير</translation>
     </message>
@@ -274,7 +274,7 @@ True length of the object in mm:</source>
         <translation>قائمة العمل</translation>
     </message>
     <message>
-        <location line="+13"/>
+        <location line="+15"/>
         <source>Measurements</source>
         <translation>القياسات</translation>
     </message>
@@ -409,12 +409,32 @@ True length of the object in mm:</source>
         <translation>الدراسة ليست في المخزن المحلي ولم يُهيَّأ أي أرشيف</translation>
     </message>
     <message>
-        <location line="+32"/>
+        <location line="+24"/>
+        <source>The worklist was not asked whether another reader holds this study: </source>
+        <translation>لم تُسأل قائمة العمل عمّا إذا كان قارئ آخر يحجز هذه الدراسة: </translation>
+    </message>
+    <message>
+        <location line="+8"/>
+        <source>On the worklist, not claimed by you: claim it to report it.</source>
+        <translation>في قائمة العمل ولم تحجزها: احجزها لكتابة تقريرها.</translation>
+    </message>
+    <message>
+        <location line="+4"/>
+        <source>%1 holds this study on the worklist: opened read-only</source>
+        <translation>يحجز %1 هذه الدراسة في قائمة العمل: فُتحت للقراءة فقط</translation>
+    </message>
+    <message>
+        <location line="+5"/>
+        <source>The worklist gives this study&apos;s reading to another reader: opened read-only</source>
+        <translation>تُسند قائمة العمل قراءة هذه الدراسة إلى قارئ آخر: فُتحت للقراءة فقط</translation>
+    </message>
+    <message>
+        <location line="+55"/>
         <source>The report editor failed: </source>
         <translation>تعطّل محرّر التقرير: </translation>
     </message>
     <message>
-        <location line="+126"/>
+        <location line="+129"/>
         <source>Grid</source>
         <translation>الشبكة</translation>
     </message>
@@ -481,7 +501,7 @@ True length of the object in mm:</source>
         <translation>MPR</translation>
     </message>
     <message>
-        <location line="-479"/>
+        <location line="-546"/>
         <source>, </source>
         <comment>list separator</comment>
         <translation>، </translation>
@@ -528,7 +548,12 @@ True length of the object in mm:</source>
         <translation>المخزن المحلي: %1</translation>
     </message>
     <message>
-        <location line="+510"/>
+        <location line="+167"/>
+        <source>Its reading on the worklist is closed (completed or handed on): opened read-only</source>
+        <translation>قراءتها في قائمة العمل مُغلقة (اكتملت أو أُحيلت): فُتحت للقراءة فقط</translation>
+    </message>
+    <message>
+        <location line="+410"/>
         <source>Import DICOM files</source>
         <translation>استيراد ملفات DICOM</translation>
     </message>
@@ -964,7 +989,7 @@ True length of the object in mm:</source>
 <context>
     <name>ReportEditor</name>
     <message>
-        <location filename="../../workstation/ui/report_editor.py" line="+555"/>
+        <location filename="../../workstation/ui/report_editor.py" line="+556"/>
         <source>(no name)</source>
         <translation>(بلا اسم)</translation>
     </message>
@@ -1014,12 +1039,22 @@ True length of the object in mm:</source>
         <translation>إضافة إلى التقرير النهائي الموقَّع: تقرير نهائي جديد يشير إليه</translation>
     </message>
     <message>
-        <location line="+8"/>
+        <location line="+6"/>
+        <source>Claim</source>
+        <translation>حجز</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>Claim this study on the worklist to report it</source>
+        <translation>احجز هذه الدراسة في قائمة العمل لكتابة تقريرها</translation>
+    </message>
+    <message>
+        <location line="+7"/>
         <source>Dictate</source>
         <translation>إملاء</translation>
     </message>
     <message>
-        <location line="+34"/>
+        <location line="+35"/>
         <source>Measurements</source>
         <translation>القياسات</translation>
     </message>
@@ -1212,7 +1247,7 @@ True length of the object in mm:</source>
         <translation>وُقِّع الملحق؛ حُفظ ووُضع في قائمة الإرسال</translation>
     </message>
     <message>
-        <location line="+25"/>
+        <location line="+36"/>
         <source>Stored locally.</source>
         <translation>محفوظ محليًا.</translation>
     </message>
@@ -1655,7 +1690,7 @@ True length of the object in mm:</source>
 <context>
     <name>SignerDialog</name>
     <message>
-        <location filename="../../workstation/ui/report_editor.py" line="-1432"/>
+        <location filename="../../workstation/ui/report_editor.py" line="-1451"/>
         <source>Who signs this report?</source>
         <translation>من يوقّع هذا التقرير؟</translation>
     </message>
@@ -1891,7 +1926,7 @@ True length of the object in mm:</source>
 <context>
     <name>WorklistPanel</name>
     <message>
-        <location line="-306"/>
+        <location line="-300"/>
         <source>Assign to reader</source>
         <extracomment>workstation/ui/worklist_panel.py</extracomment>
         <translation>إسناد إلى طبيب</translation>
@@ -1939,7 +1974,7 @@ True length of the object in mm:</source>
         <translation>اسم عامل التصفية:</translation>
     </message>
     <message>
-        <location line="+6"/>
+        <location line="+12"/>
         <source>By</source>
         <extracomment>workstation/ui/worklist_panel.py</extracomment>
         <translation>حسب</translation>
@@ -1988,7 +2023,7 @@ True length of the object in mm:</source>
         <translation>فتح للقراءة فقط</translation>
     </message>
     <message>
-        <location line="+6"/>
+        <location line="+18"/>
         <source>Reader</source>
         <extracomment>workstation/ui/worklist_panel.py</extracomment>
         <translation>الطبيب القارئ</translation>
@@ -2030,13 +2065,13 @@ True length of the object in mm:</source>
         <translation>آخر تحديث %1</translation>
     </message>
     <message>
-        <location line="+6"/>
+        <location line="-132"/>
         <source>another reader</source>
         <extracomment>workstation/ui/worklist_panel.py</extracomment>
         <translation>طبيب آخر</translation>
     </message>
     <message>
-        <location line="-36"/>
+        <location line="+102"/>
         <source>Handed back to the pool</source>
         <extracomment>workstation/ui/worklist_panel.py</extracomment>
         <translation>أُعيدت إلى المجموعة</translation>
@@ -2060,19 +2095,19 @@ True length of the object in mm:</source>
         <translation>(لا يوجد)</translation>
     </message>
     <message>
-        <location line="+30"/>
+        <location line="+18"/>
         <source>Reading completed</source>
         <extracomment>workstation/ui/worklist_panel.py</extracomment>
         <translation>اكتملت القراءة</translation>
     </message>
     <message>
-        <location line="-12"/>
+        <location line="-210"/>
         <source>Not claimed (%1): opened read-only</source>
         <extracomment>workstation/ui/worklist_panel.py</extracomment>
         <translation>لم يتم الحجز (%1): فُتحت للقراءة فقط</translation>
     </message>
     <message>
-        <location line="-150"/>
+        <location line="+42"/>
         <source>Read next</source>
         <extracomment>workstation/ui/worklist_panel.py</extracomment>
         <translation>قراءة التالية</translation>
@@ -2084,7 +2119,7 @@ True length of the object in mm:</source>
         <translation>حجز أكثر دراسة عاجلة في هذه القائمة يحق لك قراءتها وفتحها</translation>
     </message>
     <message>
-        <location line="+48"/>
+        <location line="+54"/>
         <source>Nothing to read in this list</source>
         <extracomment>workstation/ui/worklist_panel.py</extracomment>
         <translation>لا شيء للقراءة في هذه القائمة</translation>
@@ -2096,7 +2131,7 @@ True length of the object in mm:</source>
         <translation>حجز قرّاء آخرون الدراسات التالية: حُدّثت القائمة</translation>
     </message>
     <message>
-        <location line="+12"/>
+        <location line="-78"/>
         <source>This study is assigned to %1: opened read-only</source>
         <extracomment>workstation/ui/worklist_panel.py</extracomment>
         <translation>هذه الدراسة مُسندة إلى %1: فُتحت للقراءة فقط</translation>
@@ -2108,7 +2143,7 @@ True length of the object in mm:</source>
         <translation>هذه الدراسة قيد القراءة لدى %1: فُتحت للقراءة فقط</translation>
     </message>
     <message>
-        <location line="+6"/>
+        <location line="+84"/>
         <source>Not claimed (%1)</source>
         <extracomment>workstation/ui/worklist_panel.py</extracomment>
         <translation>لم يتم الحجز (%1)</translation>
@@ -2228,7 +2263,7 @@ True length of the object in mm:</source>
         <translation>لا توجد</translation>
     </message>
     <message>
-        <location line="+6"/>
+        <location line="+18"/>
         <source>, </source>
         <comment>list separator</comment>
         <translation>، </translation>
@@ -2269,7 +2304,7 @@ True length of the object in mm:</source>
     </message>
     <message numerus="yes">
         <location line="+8"/>
-        <location filename="../../workstation/ui/worklist_panel.py" line="+126"/>
+        <location filename="../../workstation/ui/worklist_panel.py" line="+145"/>
         <source>%n assigned</source>
         <comment>work items</comment>
         <extracomment>workstation/ui/worklist_panel.py</extracomment>

@@ -23,7 +23,7 @@
 <context>
     <name>MainWindow</name>
     <message numerus="yes">
-        <location filename="../../workstation/ui/main_window.py" line="+474"/>
+        <location filename="../../workstation/ui/main_window.py" line="+478"/>
         <source>%n studies</source>
         <translation>
             <numerusform>%n study</numerusform>
@@ -50,7 +50,7 @@
 <context>
     <name>ReportEditor</name>
     <message numerus="yes">
-        <location filename="../../workstation/ui/report_editor.py" line="+998"/>
+        <location filename="../../workstation/ui/report_editor.py" line="+1006"/>
         <source>Fields filled with normal text: %n</source>
         <translation>
             <numerusform>Field filled with normal text: %n</numerusform>
@@ -58,7 +58,7 @@
         </translation>
     </message>
     <message numerus="yes">
-        <location line="+737"/>
+        <location line="+748"/>
         <source>acknowledged by %1 at %2 after %n attempts</source>
         <translation>
             <numerusform>acknowledged by %1 at %2 after %n attempt</numerusform>
@@ -127,7 +127,7 @@
     </message>
     <message numerus="yes">
         <location line="+8"/>
-        <location filename="../../workstation/ui/worklist_panel.py" line="+885"/>
+        <location filename="../../workstation/ui/worklist_panel.py" line="+897"/>
         <source>%n overdue</source>
         <comment>work items</comment>
         <extracomment>workstation/ui/worklist_panel.py</extracomment>
@@ -138,7 +138,7 @@
     </message>
     <message numerus="yes">
         <location line="+8"/>
-        <location filename="../../workstation/ui/worklist_panel.py" line="+126"/>
+        <location filename="../../workstation/ui/worklist_panel.py" line="+145"/>
         <source>%n assigned</source>
         <comment>work items</comment>
         <extracomment>workstation/ui/worklist_panel.py</extracomment>

@@ -22,6 +22,8 @@ from pathlib import Path
 import pydicom
 import pytest
 import requests
+from pydicom.data import get_testdata_file
+from PySide6.QtCore import Qt
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "worklist"))
 from upsrs_helpers import PASSWORD, SITE_CONFIG, start_worklist_orthanc, storescu
@@ -31,7 +33,7 @@ from workstation.archive.cache import StoreCache
 from workstation.archive.local import LocalArchive
 from workstation.archive.orthanc import OrthancProcess
 from workstation.core.settings import load_settings
-from workstation.demo import CT_HEAD, MR_BRAIN, generate_slice
+from workstation.demo import CT_HEAD, CT_HEAD_PRIOR, DX_CHEST, MR_BRAIN, generate_slice
 from workstation.ui.main_window import MainWindow
 from workstation.ui.worklist_panel import COLUMN
 from workstation.worklist.upsrs import UpsRsClient
@@ -227,3 +229,61 @@ def test_worklist_prefetch_claim_sign_and_complete_on_acknowledgement(
     # A whole reading (prefetch, draft, signed report, outbox, audit trail) left nothing in
     # the store that another user could read.
     assert [p.line() for p in StoreCache(archive).check_permissions()] == []
+
+
+def test_a_study_opened_from_the_list_is_reported_only_once_claimed(
+    qtbot, server, window, tmp_path
+):
+    """Two readers must never read one study unknowingly (DESIGN.md): a study opened from the
+    study list, not the worklist, has a read-only report until this reader claims it; one the
+    worklist gives to another reader stays read-only; one without a work item is free."""
+    head, chest = CT_HEAD_PRIOR, DX_CHEST
+    files = []
+    for demo in (head, chest):
+        path = tmp_path / f"{demo.key}.dcm"
+        generate_slice(demo.series[0], 0, demo).save_as(path, enforce_file_format=True)
+        files.append(path)
+    storescu(server, files)
+    uids = {head.study_instance_uid, chest.study_instance_uid}
+    items = _wait(lambda: uids <= set(_items(server)) and _items(server), 30, "work items")
+    head_item = items[head.study_instance_uid][0]
+    free = Path(get_testdata_file("CT_small.dcm"))  # a study the archive never had: no item
+    assert window.archive.import_paths([*files, free]).imported == 3
+    window.refresh_local_studies()
+    offer = "On the worklist, not claimed by you: claim it to report it."
+
+    # The neuro study, in the reader's pool: read-only until claimed.
+    window.open_study(head.study_instance_uid)
+    qtbot.waitUntil(lambda: window.editor.draft_label.text() == offer, timeout=10_000)
+    editor = window.editor
+    assert editor.read_only and editor.claim_button.isVisible()
+    assert not editor.sign_final_button.isEnabled()
+    assert _items(server)[head.study_instance_uid] == (head_item, "SCHEDULED")
+    qtbot.mouseClick(editor.claim_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.editor is not editor, timeout=10_000)
+    assert not window.editor.read_only and window.editor.sign_final_button.isEnabled()
+    assert not window.editor.claim_button.isVisible()
+    assert _items(server)[head.study_instance_uid] == (head_item, "IN PROGRESS")
+    qtbot.wait(300)  # the reopened editor's own check finds the claim: still editable
+    assert not window.editor.read_only
+
+    # Completed on the worklist (here, from this reader's own claim): read-only again.
+    window.worklist_backend.complete(head_item)
+    window.open_study(head.study_instance_uid)
+    qtbot.waitUntil(lambda: window.editor.read_only, timeout=10_000)
+    assert window.editor.draft_label.text() == (
+        "Its reading on the worklist is closed (completed or handed on): opened read-only"
+    )
+
+    # The chest study: in a pool this reader does not read (the server hides it: 403).
+    window.open_study(chest.study_instance_uid)
+    qtbot.waitUntil(lambda: window.editor.read_only, timeout=10_000)
+    assert window.editor.draft_label.text() == (
+        "The worklist gives this study's reading to another reader: opened read-only"
+    )
+    assert not window.editor.claim_button.isVisible()
+
+    # A study without a work item (imported here): reported freely.
+    window.open_study(str(pydicom.dcmread(free).StudyInstanceUID))
+    qtbot.wait(500)  # the worklist's answer (404) comes and changes nothing
+    assert not window.editor.read_only and window.editor.sign_final_button.isEnabled()

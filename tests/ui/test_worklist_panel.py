@@ -37,6 +37,7 @@ from workstation.ui.worklist_panel import (
     WorklistPanel,
     WorklistTableModel,
 )
+from workstation.worklist.backend import ReadingAccess, StudyReading
 from workstation.worklist.model import WorkItem
 from workstation.worklist.upsrs import UpsRsClient
 
@@ -271,6 +272,19 @@ def test_read_next_claims_the_most_urgent_and_passes_over_taken_ones(
     rad.read_next(lambda study: study in {made["medium"][1], made["low"][1]})
     assert rad.notice == "Nothing to read in this list"
     assert opened_again == []
+
+    # What each may do with these studies opened outside the worklist (study_reading).
+    with UpsRsClient(
+        config, SITE.users["lead"], claims=tmp_path / "lead-claims.sqlite", site=SITE
+    ) as lead:
+        visible = lead.search_all()
+        medium = next(i for i in visible if i.uid == made["medium"][0])
+        assert medium.assigned_to
+        assert lead.study_reading(made["medium"][1], visible) == StudyReading(
+            ReadingAccess.TAKEN, made["medium"][0], medium.assigned_to
+        )
+        assert lead.study_reading(made["high"][1], visible).access is ReadingAccess.MINE
+    assert rad.backend.study_reading(made["low"][1]).access is ReadingAccess.MINE
 
 
 def test_polling_refreshes(qtbot: Any, panel: Callable[[str], WorklistPanel]) -> None:

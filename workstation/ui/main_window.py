@@ -67,6 +67,7 @@ from workstation.viewer.stack import ImageStack
 from workstation.viewer.sync import SyncGroup, can_auto_link
 from workstation.viewer.tools import Tool
 from workstation.viewer.volume import assemble_series
+from workstation.worklist.backend import ReadingAccess, StudyReading
 from workstation.worklist.model import prefetch_order
 
 MAX_PRIORS_HUNG = 3  # priors offered to the hanging protocols, most recent first
@@ -189,6 +190,7 @@ class MainWindow(QMainWindow):
         self.reader = self.services.reader_name(self.reader)
         # Studies another reader holds: opened read-only (message kept for the editor).
         self._read_only: dict[str, str] = {}
+        self._claim_offer: tuple[str, str] | None = None  # (study, workitem) to claim
         self._prefetching = False
         self._prefetch_asked: dict[str, float] = {}  # study UID -> when it was last queued
         self.template_errors: list[ConfigError] = []
@@ -231,6 +233,8 @@ class MainWindow(QMainWindow):
         if self.worklist_panel is not None:
             self.tabs.addTab(self.worklist_panel, self.tr("Worklist"))
             self.worklist_panel.open_study_requested.connect(self._open_from_worklist)
+            self.worklist_panel.claimed.connect(self._claim_answered)
+            self.worklist_panel.claim_refused.connect(self._claim_answered)
         self.setCentralWidget(self.tabs)
         self.status_label = QLabel()
         self.statusBar().addWidget(self.status_label, 1)
@@ -604,6 +608,70 @@ class MainWindow(QMainWindow):
         if read_only:
             self.statusBar().showMessage(message, 15000)
 
+    def _check_reading(self, study_uid: str) -> None:
+        """A study opened outside the worklist's claim (the study list, a prior, the command
+        line): the worklist is asked whether this reader may report it. Until they claim it
+        the report is read-only; held by another reader, or done, it stays read-only."""
+        assert self.worklist_panel is not None
+        self._claim_offer = None
+        self.worklist_panel.check_study(
+            study_uid, lambda reading, error: self._reading_checked(study_uid, reading, error)
+        )
+
+    def _reading_checked(self, study_uid: str, reading: StudyReading | None, error: str) -> None:
+        editor = self.editor
+        if editor is None or editor.study.study_instance_uid != study_uid or editor.read_only:
+            return  # another study by now, or read-only already (a signed final report)
+        if reading is None:
+            self.statusBar().showMessage(
+                self.tr("The worklist was not asked whether another reader holds this study: ")
+                + error,
+                20000,
+            )
+            return
+        if reading.access is ReadingAccess.CLAIMABLE:
+            self._claim_offer = (study_uid, reading.item_uid)
+            editor.offer_claim(
+                self.tr("On the worklist, not claimed by you: claim it to report it.")
+            )
+        elif reading.access is ReadingAccess.TAKEN:
+            editor._set_read_only(
+                self.tr("%1 holds this study on the worklist: opened read-only").replace(
+                    "%1", format_person_name(reading.holder)
+                )
+                if reading.holder
+                else self.tr(
+                    "The worklist gives this study's reading to another reader: opened read-only"
+                )
+            )
+        elif reading.access is ReadingAccess.DONE:
+            editor._set_read_only(
+                self.tr(
+                    "Its reading on the worklist is closed (completed or handed on): opened"
+                    " read-only"
+                )
+            )
+
+    def _claim_current(self) -> None:
+        if self._claim_offer is not None and self.worklist_panel is not None:
+            self.worklist_panel.claim_item(self._claim_offer[1], self._claim_offer[0])
+
+    def _claim_answered(self, item_uid: str, answer: str) -> None:
+        """The Claim button's answer (``claimed``: the study's UID; ``claim_refused``: why):
+        the report opens for editing, or says who has the study."""
+        offer = self._claim_offer
+        if offer is None or offer[1] != item_uid:
+            return
+        self._claim_offer = None
+        study_uid = offer[0]
+        if study_uid != self.current_study_uid or self.editor is None:
+            return
+        if answer == study_uid:
+            self._open_editor(self.archive.study(study_uid))  # editable; the draft is kept
+        else:
+            self.editor.claim_button.hide()
+            self.editor._set_read_only(answer)
+
     def _open_editor(self, study: Any) -> None:
         """The report editor of this study, its template picked by modality and body part."""
         self._close_editor()
@@ -636,6 +704,9 @@ class MainWindow(QMainWindow):
         held = self._read_only.get(study.study_instance_uid)
         if held:
             self.editor._set_read_only(held)
+        elif self.worklist_panel is not None and self.worklist_backend.shared:
+            self._check_reading(study.study_instance_uid)
+        self.editor.claim_requested.connect(self._claim_current)
         self.editor.status_message.connect(lambda t: self.statusBar().showMessage(t, 8000))
         self.editor.signed.connect(
             lambda _s: self.sr_viewer.show_study(self.archive, study.study_instance_uid)

@@ -453,6 +453,7 @@ class ReportEditor(QWidget):
     draft_saved = Signal(object)
     status_message = Signal(str)
     image_requested = Signal(str, int)
+    claim_requested = Signal()  # the reader asks to claim the study (see offer_claim)
     _saved_in_thread = Signal(object)
     _save_failed_in_thread = Signal(str)
 
@@ -653,6 +654,12 @@ class ReportEditor(QWidget):
         )
         self.addendum_button.clicked.connect(self.write_addendum)
         self.addendum_button.hide()
+        # A study on the shared worklist that this reader has not claimed: read-only until
+        # they claim it (two readers must never read one study unknowingly).
+        self.claim_button = QPushButton(self.tr("Claim"), self)
+        self.claim_button.setToolTip(self.tr("Claim this study on the worklist to report it"))
+        self.claim_button.clicked.connect(self.claim_requested)
+        self.claim_button.hide()
         self.outbox_label = QLabel("", self)
         self.outbox_label.setWordWrap(True)
         self.outbox_label.setStyleSheet("color: #aaa")
@@ -690,6 +697,7 @@ class ReportEditor(QWidget):
         buttons.addWidget(self.sign_preliminary_button)
         buttons.addWidget(self.sign_final_button)
         buttons.addWidget(self.addendum_button)
+        buttons.addWidget(self.claim_button)
         measure_row = QHBoxLayout()
         measure_row.addWidget(QLabel(self.tr("Measurements"), self))
         measure_row.addStretch(1)
@@ -1679,6 +1687,17 @@ class ReportEditor(QWidget):
         self.final_sop_instance_uid = signed.sop_instance_uid  # the next one amends this one
         self._signed(signed, self.tr("Addendum signed; it is stored and queued to be sent"))
         return signed
+
+    @property
+    def read_only(self) -> bool:
+        """Whether the report can no longer be edited here (signed final, held elsewhere)."""
+        return self._frozen
+
+    def offer_claim(self, message: str) -> None:
+        """Read-only, saying ``message``, with the Claim button (``claim_requested``)."""
+        self._set_read_only(message)
+        self.claim_button.show()
+        self.claim_button.setEnabled(True)
 
     def _set_read_only(self, message: str) -> None:
         self._frozen = True

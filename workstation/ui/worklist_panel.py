@@ -59,7 +59,7 @@ from PySide6.QtWidgets import (
 from workstation.core.errors import NotFoundError, WorkstationError
 from workstation.core.model import format_da, format_person_name
 from workstation.core.ups import Permission, ProcedureStepState, UpsPriority
-from workstation.worklist.backend import ClaimConflict, WorklistBackend
+from workstation.worklist.backend import ClaimConflict, StudyReading, WorklistBackend
 from workstation.worklist.model import (
     SavedFilters,
     WorkItem,
@@ -102,6 +102,18 @@ def cache_label(state: str) -> str:
     if state == CACHE_NONE:
         return QCoreApplication.translate("WorklistPanel", "none", "local copy")
     return state
+
+
+def _refusal_text(error: WorkstationError) -> str:
+    """Why a claim was refused, for a study that is then shown read-only."""
+    if isinstance(error, ClaimConflict):
+        who = _reader_label(error.holder or _tr("another reader"))
+        return (
+            _tr("This study is assigned to %1: opened read-only")
+            if error.assigned
+            else _tr("This study is being read by %1: opened read-only")
+        ).replace("%1", who)
+    return _tr("Not claimed (%1): opened read-only").replace("%1", str(error))
 
 
 def _separator() -> str:
@@ -944,15 +956,7 @@ class WorklistPanel(QWidget):
                 self.open_study_requested.emit(study, False)
                 self.refresh()
                 return
-            if isinstance(error, ClaimConflict):
-                who = _reader_label(error.holder or _tr("another reader"))
-                message = (
-                    _tr("This study is assigned to %1: opened read-only")
-                    if error.assigned
-                    else _tr("This study is being read by %1: opened read-only")
-                ).replace("%1", who)
-            else:
-                message = _tr("Not claimed (%1): opened read-only").replace("%1", str(error))
+            message = _refusal_text(error)
             self._say(message)
             self.claim_refused.emit(uid, message)
             self.open_study_requested.emit(study, True)
@@ -993,6 +997,33 @@ class WorklistPanel(QWidget):
             self.refresh()
 
         self._run(claim_first, after)
+
+    def check_study(self, study_uid: str, done: Callable[[StudyReading | None, str], None]) -> None:
+        """Ask, off the UI thread, whether this user may report ``study_uid`` (a study opened
+        outside the worklist); ``done(reading, error)`` comes on the UI thread."""
+        backend, visible = self.backend, list(self._all_items)
+
+        def after(reading: Any, error: WorkstationError | None) -> None:
+            done(reading, "" if error is None else str(error))
+
+        self._run(lambda: backend.study_reading(study_uid, visible), after)
+
+    def claim_item(self, uid: str, study_uid: str) -> None:
+        """Claim a workitem whose study is on screen already: ``claimed`` or
+        ``claim_refused`` says how it went; nothing is opened."""
+        backend = self.backend
+
+        def after(_claim: Any, error: WorkstationError | None) -> None:
+            if error is None:
+                self._say(_tr("Claimed: you are reading this study"))
+                self.claimed.emit(uid, study_uid)
+            else:
+                message = _refusal_text(error)
+                self._say(message)
+                self.claim_refused.emit(uid, message)
+            self.refresh()
+
+        self._run(lambda: backend.claim(uid, study_uid=study_uid), after)
 
     def assign_selected(self, *, reader: str | None = None, pool: str | None = None) -> None:
         """Assign the selected workitems to a reader (performer code) or back to a pool."""

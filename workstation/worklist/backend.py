@@ -23,10 +23,11 @@ override :meth:`WorklistBackend.hand_back` (the UPS-RS client uses the reference
 from __future__ import annotations
 
 import contextlib
+import enum
 import time
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -35,7 +36,13 @@ from workstation.core import ups
 from workstation.core.errors import WorkstationError
 from workstation.core.ups import Dataset, ProcedureStepState, UpsError, UpsStatus, WorklistUser
 from workstation.worklist.claims import Claim, ClaimStore
-from workstation.worklist.model import WorkItem, WorklistFilter, utc_now, worklist_order
+from workstation.worklist.model import (
+    WorkItem,
+    WorklistFilter,
+    may_read,
+    utc_now,
+    worklist_order,
+)
 
 HAND_BACK_REASON = ups.HAND_BACK_REASON
 derived_uid = ups.derived_uid  # the same UIDs on the server (plugin) and here
@@ -45,6 +52,26 @@ replacement_dataset = ups.replacement_dataset
 def new_transaction_uid() -> str:
     """A fresh Transaction UID in the 2.25 form (PS3.5 B.2), made by the claiming client."""
     return f"2.25.{uuid.uuid4().int}"
+
+
+class ReadingAccess(enum.Enum):
+    """What a user may do with a study's reading (:meth:`WorklistBackend.study_reading`)."""
+
+    FREE = "free"  # no reading workitem: whoever opens it may report it
+    MINE = "mine"  # this workstation holds the claim
+    CLAIMABLE = "claimable"  # open, and this user may claim it (not yet claimed)
+    TAKEN = "taken"  # another reader holds it, or it is assigned to another
+    DONE = "done"  # completed or canceled on the worklist
+
+
+@dataclass(frozen=True, slots=True)
+class StudyReading:
+    """A study's reading for one user: ``item_uid`` its workitem, ``holder`` who has it
+    (when the server lets this user see)."""
+
+    access: ReadingAccess
+    item_uid: str = ""
+    holder: str = ""
 
 
 class ClaimConflict(UpsError):
@@ -199,6 +226,9 @@ class WorklistBackend(ABC):
     user: WorklistUser
     claims: ClaimStore
     server_key: str  # what claims are filed under: one server (URL) or one embedded file
+    # Readers on other workstations share it: a study opened outside the worklist is checked
+    # (study_reading) before it is reported. The embedded worklist has one local reader.
+    shared: bool = True
 
     # -- the UPS operations ----------------------------------------------------------------
     @abstractmethod
@@ -377,6 +407,41 @@ class WorklistBackend(ABC):
         if held is None:
             raise NoClaim(uid)
         return self._finish(held, ProcedureStepState.COMPLETED, None)
+
+    def study_reading(self, study_uid: str, visible: Iterable[WorkItem] = ()) -> StudyReading:
+        """Whether this user may report ``study_uid`` now, for a study opened outside the
+        worklist (the study list, a command line): two readers must never read one study
+        unknowingly (DESIGN.md).
+
+        The study's workitems are those ``visible`` (what the worklist last showed this
+        user) names for it, and its reading workitem (the same UID on every server,
+        :func:`ups.reading_workitem_uid`); each is asked for as the server has it now. One
+        this user may claim makes it CLAIMABLE; else one held by or given to another reader
+        (or hidden from this user: 403) TAKEN; else a closed one DONE; none at all FREE.
+        """
+        if self.claim_for_study(study_uid) is not None:
+            return StudyReading(ReadingAccess.MINE)
+        uids = [i.uid for i in visible if i.study_instance_uid == study_uid]
+        uids.append(ups.reading_workitem_uid(study_uid))
+        taken: StudyReading | None = None
+        done: StudyReading | None = None
+        for uid in dict.fromkeys(uids):
+            try:
+                item = self.get(uid)
+            except UpsError as exc:
+                if exc.http_status == 404:
+                    continue
+                if exc.http_status == 403:  # not this user's to see: another reader's
+                    taken = taken or StudyReading(ReadingAccess.TAKEN, uid)
+                    continue
+                raise
+            if item.state.is_final:
+                done = done or StudyReading(ReadingAccess.DONE, uid, item.assigned_to)
+            elif may_read(item, self.user):
+                return StudyReading(ReadingAccess.CLAIMABLE, uid)
+            elif taken is None or not taken.holder:
+                taken = StudyReading(ReadingAccess.TAKEN, uid, item.assigned_to)
+        return taken or done or StudyReading(ReadingAccess.FREE)
 
     def complete_study(self, study_uid: str) -> str | None:
         """Complete the workitem this user holds for a study; returns its UID (None if none)."""

@@ -154,6 +154,8 @@ class EmbeddedWorklist(WorklistBackend):
     ``user`` defaults to the config's local user; ``now`` gives the clock (tests pin it).
     """
 
+    shared = False  # one workstation's own worklist
+
     def __init__(
         self,
         folder: str | os.PathLike[str],
