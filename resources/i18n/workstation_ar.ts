@@ -434,7 +434,22 @@ True length of the object in mm:</source>
         <translation>تعطّل محرّر التقرير: </translation>
     </message>
     <message>
-        <location line="+129"/>
+        <location line="+75"/>
+        <source>%1 of a prior: none here</source>
+        <translation>%1 من دراسة سابقة: لا يوجد هنا</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>No prior here</source>
+        <translation>لا توجد دراسة سابقة هنا</translation>
+    </message>
+    <message>
+        <location line="+2"/>
+        <source>%1: not in this study</source>
+        <translation>%1: غير موجود في هذه الدراسة</translation>
+    </message>
+    <message>
+        <location line="+61"/>
         <source>Grid</source>
         <translation>الشبكة</translation>
     </message>
@@ -501,7 +516,7 @@ True length of the object in mm:</source>
         <translation>MPR</translation>
     </message>
     <message>
-        <location line="-546"/>
+        <location line="-556"/>
         <source>, </source>
         <comment>list separator</comment>
         <translation>، </translation>
@@ -553,7 +568,7 @@ True length of the object in mm:</source>
         <translation>قراءتها في قائمة العمل مُغلقة (اكتملت أو أُحيلت): فُتحت للقراءة فقط</translation>
     </message>
     <message>
-        <location line="+410"/>
+        <location line="+420"/>
         <source>Import DICOM files</source>
         <translation>استيراد ملفات DICOM</translation>
     </message>

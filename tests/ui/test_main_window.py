@@ -375,3 +375,22 @@ def test_the_status_line_counts_in_words(qtbot, qapp, tmp_path: Path) -> None:
     finally:
         win.close()
         archive.close()
+
+
+def test_an_empty_viewport_says_what_the_protocol_looked_for(qtbot, window, artifact_dir) -> None:
+    """The demo MR brain has a T1 only: the T2, FLAIR and DWI cells say so, not just black."""
+    window.open_study(MR_BRAIN.study_instance_uid)
+    assert window.protocol is not None and window.protocol.id == "mr-brain"
+    vps = window.grid.viewports
+    assert vps[0].model.stack is not None and vps[0].scene.corner_text["top_left"] != ""
+    assert [vp.model.stack for vp in vps[1:4]] == [None, None, None]
+    assert [vp.scene.corner_text["top_left"] for vp in vps[1:4]] == [
+        "T2: not in this study",
+        "FLAIR: not in this study",
+        "DWI: not in this study",
+    ]
+    # A series loaded into such a cell replaces the text.
+    qtbot.wait(200)  # laid out and drawn
+    window.screenshot().save(str(artifact_dir / "mr_brain_empty_viewports.png"))
+    vps[1].set_stack(vps[0].model.stack)
+    assert vps[1].empty_text == ""

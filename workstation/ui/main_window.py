@@ -757,7 +757,7 @@ class MainWindow(QMainWindow):
         for a in assignments:
             vp = self.grid.viewports[a.index]
             if a.series is None:
-                vp.set_stack(None)
+                vp.set_stack(None, self._not_found_text(a.viewport))
                 continue
             self._load_into(vp, a.series.series.series_instance_uid)
         self.grid.set_active(0)
@@ -766,6 +766,16 @@ class MainWindow(QMainWindow):
             f" {self.protocol.name} · {stage.name} ({self.stage_index + 1}/{len(stages)}) "
         )
         self.stage_applied.emit(self.stage_index)
+
+    def _not_found_text(self, viewport: hanging.Viewport) -> str:
+        """What an empty viewport of the protocol says: which series it looked for."""
+        if viewport.prior:
+            if viewport.label:
+                return self.tr("%1 of a prior: none here").replace("%1", viewport.label)
+            return self.tr("No prior here")
+        if viewport.label:
+            return self.tr("%1: not in this study").replace("%1", viewport.label)
+        return ""
 
     def hang_arrived_series(self, keep: Callable[[int, ImageViewport], bool]) -> list[int]:
         """Hang series of the open study that arrived after it was hung, by the current stage.

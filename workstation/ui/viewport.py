@@ -132,6 +132,7 @@ class ImageViewport(QWidget):
         self._drag_start: QPointF | None = None
         self._zoom_start = 1.0
         self._shown_key: tuple[Any, ...] | None = None
+        self.empty_text = ""  # said in the corner while the viewport shows nothing
         self._overlay_cache: dict[str, list[OverlayPlane]] = {}
         # Patient Orientation of each frame, per SOP Instance UID (read once per file)
         self._patient_orientation_cache: dict[str, list[tuple[str, str] | None]] = {}
@@ -147,10 +148,13 @@ class ImageViewport(QWidget):
         self.vtk_widget.Initialize()
 
     # -- API ---------------------------------------------------------------------------------
-    def set_stack(self, stack: ImageStack | None) -> None:
+    def set_stack(self, stack: ImageStack | None, empty_text: str = "") -> None:
+        """Show ``stack``; with None, an empty viewport that says ``empty_text`` in its corner
+        (what the hanging protocol looked for here and did not find)."""
         self._overlay_cache.clear()
         self._patient_orientation_cache.clear()
         self._shown_key = None
+        self.empty_text = empty_text if stack is None else ""
         self.model.set_stack(stack)
 
     @property
@@ -310,7 +314,7 @@ class ImageViewport(QWidget):
         if m.stack is None:
             self._shown_key = None
             self.scene.clear_image()
-            self.scene.set_corner_text(dict.fromkeys(("top_left", "top_right"), ""))
+            self.scene.set_corner_text({"top_left": self.empty_text, "top_right": ""})
             self.scene.set_corner_text(dict.fromkeys(("bottom_left", "bottom_right"), ""))
             self.scene.render()
             return
