@@ -10,6 +10,7 @@ letting it guess.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from pathlib import Path
 
@@ -17,6 +18,9 @@ import pytest
 from support import stored_study_uids
 from test_outbox_orthanc import SIGNER, build_store, draft
 
+from workstation.archive.local import LocalArchive
+from workstation.core.sizes import format_size
+from workstation.core.window_lock import WindowLock
 from workstation.demo import CT_CHEST_ABDOMEN, CT_HEAD, CT_HEAD_PRIOR, generate_slice
 from workstation.reporting.drafts import DraftContent, DraftStore
 from workstation.reporting.outbox import FolderSender, Outbox, OutboxState
@@ -110,3 +114,58 @@ def test_a_damaged_drafts_database_stops_the_eviction(store, cli):
     err = refused.stderr
     assert err.startswith("error: ") and "drafts" in err
     assert stored_study_uids(root) == {SIGNED, DRAFTED, PLAIN}
+
+
+def test_a_stale_draft_is_listed_and_set_aside_then_its_study_may_go(store, cli):
+    """IT sees what a draft keeps and moves a stale one into a file (nothing deleted): the
+    study is then evicted like any other; the words stay readable, owner-only, audited."""
+    root: Path = store["root"]  # type: ignore[assignment]
+    listed = cli("report", "drafts", "--data-dir", str(root))
+    assert listed.returncode == 0, listed.stderr
+    header, row = listed.stdout.splitlines()
+    assert header.split() == ["SAVED", "(UTC)", "READER", "WORDS", "KEEPS", "STUDY", "UID"]
+    _date, _time, reader, words, size, unit, uid = row.split()
+    archive = LocalArchive(root)
+    series = [s.series_instance_uid for s in archive.series(DRAFTED)]
+    files = [archive.path_of(i) for s in series for i in archive.instances(s)]
+    archive.close()
+    assert (reader, words, uid) == ("Smith^Anna", "1", DRAFTED)
+    assert f"{size} {unit}" == format_size(sum(p.stat().st_size for p in files))  # it keeps
+
+    # Not while a reading window has the store (it saves drafts as readers type).
+    with WindowLock(root):
+        refused = cli(
+            "report", "drafts", "--data-dir", str(root), "--set-aside", DRAFTED,
+            "--reader", "Smith^Anna",
+        )  # fmt: skip
+    assert refused.returncode == 2
+    assert refused.stderr.startswith("error: the reading window (process ")
+    missing = cli("report", "drafts", "--data-dir", str(root), "--set-aside", DRAFTED)
+    assert (missing.returncode, missing.stderr) == (
+        2, "error: --set-aside needs --reader: whose draft (as the list shows)\n"
+    )  # fmt: skip
+
+    moved = cli(
+        "report", "drafts", "--data-dir", str(root), "--set-aside", DRAFTED,
+        "--reader", "Smith^Anna",
+    )  # fmt: skip
+    assert moved.returncode == 0, moved.stderr
+    [kept] = (root / "set-aside-drafts").iterdir()
+    assert moved.stdout == (
+        f"set aside: 1 word of Smith^Anna in {kept}; the study is no longer kept in the cache "
+        "for this draft\n"
+    )
+    assert kept.stat().st_mode & 0o777 == 0o600
+    saved_json = json.loads(kept.read_text(encoding="utf-8"))
+    assert (saved_json["study_instance_uid"], saved_json["reader"]) == (DRAFTED, "Smith^Anna")
+    assert saved_json["content"]["section_texts"] == {"findings": "Stable."}
+    with DraftStore(root) as drafts:
+        assert drafts.list_drafts() == []
+    trail = cli("audit", "--data-dir", str(root), "--study", DRAFTED)
+    assert f"draft-set-aside\t{DRAFTED}\t-\tSmith^Anna: {kept.name}" in trail.stdout
+    assert cli("report", "drafts", "--data-dir", str(root)).stdout == "no report drafts\n"
+
+    cleared = cli("cache", "clear", "--data-dir", str(root))
+    assert cleared.returncode == 0, cleared.stderr
+    assert stored_study_uids(root) == {SIGNED}  # the undelivered report still holds its study
+    assert kept.exists()

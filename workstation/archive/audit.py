@@ -70,6 +70,9 @@ class AuditEvent(enum.StrEnum):
     # scope and spacing. Values measured on those images change with it.
     CALIBRATION_SET = "calibration-set"
     CALIBRATION_REMOVED = "calibration-removed"
+    # A draft taken out of the drafts (kept in a file; detail: the file's name), so that
+    # its study no longer stays in the cache for it.
+    DRAFT_SET_ASIDE = "draft-set-aside"
 
 
 @dataclass(frozen=True, slots=True)

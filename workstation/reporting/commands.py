@@ -6,6 +6,9 @@
   and for checks by other tools (dciodvfy, dsrdump).
 - ``workstation report outbox [--data-dir DIR] [--state S] [--retry]`` lists the reports waiting
   to be sent, sent and refused, with the reason, and can make them due now.
+- ``workstation report drafts [--data-dir DIR] [--set-aside STUDY_UID --reader NAME]`` lists the
+  report drafts (each keeps its study in the cache) and can move one into a file of its own
+  (``set-aside-drafts/``, owner-only, audited), so a stale draft no longer keeps its study.
 
 ``cli.py`` registers them with :func:`add_report_commands`; ``python -m
 workstation.reporting.commands report ...`` runs them on their own.
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import shutil
 import sys
@@ -25,8 +29,12 @@ from pathlib import Path
 from typing import Any
 
 from workstation.archive.audit import AuditEvent, record_event
+from workstation.archive.cache import StoreCache
 from workstation.archive.local import LocalArchive
-from workstation.core.errors import NotFoundError, StoreError, WorkstationError
+from workstation.core.errors import ConfigError, NotFoundError, StoreError, WorkstationError
+from workstation.core.sizes import format_size
+from workstation.core.window_lock import StoreInUseError, window_holder
+from workstation.reporting.drafts import DraftContent, DraftStore
 from workstation.reporting.outbox import OUTBOX_FILE_NAME, Outbox, OutboxState
 from workstation.reporting.pdf import pdf_instance_uid, report_pdf_dataset
 from workstation.reporting.signing import (
@@ -35,7 +43,13 @@ from workstation.reporting.signing import (
     report_chain,
 )
 
-__all__ = ["add_report_commands", "cmd_report_export", "cmd_report_outbox", "main"]
+__all__ = [
+    "add_report_commands",
+    "cmd_report_drafts",
+    "cmd_report_export",
+    "cmd_report_outbox",
+    "main",
+]
 
 
 def _store_dir(args: argparse.Namespace) -> Path:
@@ -132,10 +146,102 @@ def cmd_report_outbox(args: argparse.Namespace) -> int:
     return 0
 
 
+SET_ASIDE_FOLDER = "set-aside-drafts"
+
+
+def _draft_words(content: DraftContent) -> int:
+    """Words of a draft's texts, plus its filled fields: what a reader would lose."""
+    words = sum(len(t.split()) for t in content.section_texts.values())
+    return words + sum(1 for v in content.values.values() if v != "")
+
+
+def cmd_report_drafts(args: argparse.Namespace) -> int:
+    """List the store's report drafts (each keeps its study in the cache); ``--set-aside``
+    takes one out into a file of its own, so its study may be evicted."""
+    folder = _store_dir(args)
+    if args.set_aside:
+        if not args.reader:
+            raise ConfigError("--set-aside needs --reader: whose draft (as the list shows)")
+        holder = window_holder(folder)
+        if holder is not None:
+            raise StoreInUseError(
+                f"the reading window (process {holder.pid}) has the store open and saves "
+                "drafts as readers type: close it first"
+            )
+    archive = LocalArchive(folder)
+    try:
+        with DraftStore(folder) as drafts:
+            if args.set_aside:
+                return _set_aside(archive, drafts, args.set_aside, args.reader)
+            listed = drafts.list_drafts()
+            if not listed:
+                print("no report drafts")
+                return 0
+            cache = StoreCache(archive)
+            print(f"{'SAVED (UTC)':<20} {'READER':<20} {'WORDS':>5}  {'KEEPS':>9}  STUDY UID")
+            for d in listed:
+                try:
+                    keeps = format_size(cache.study_usage(d.study_instance_uid).size_bytes)
+                except NotFoundError:
+                    keeps = "-"
+                print(
+                    f"{d.saved_at.strftime('%Y-%m-%d %H:%M:%S'):<20} {d.reader:<20} "
+                    f"{_draft_words(d.content):>5}  {keeps:>9}  {d.study_instance_uid}"
+                )
+    finally:
+        archive.close()
+    return 0
+
+
+def _set_aside(archive: LocalArchive, drafts: DraftStore, study_uid: str, reader: str) -> int:
+    draft = drafts.load(study_uid, reader)
+    if draft is None:
+        raise NotFoundError(
+            f"no draft of study {study_uid} by {reader!r}: `workstation report drafts` lists them"
+        )
+    stamp = draft.saved_at.strftime("%Y%m%dT%H%M%SZ")
+    out = archive.root / SET_ASIDE_FOLDER / f"{study_uid}--{uuid.uuid4().hex[:8]}--{stamp}.json"
+    text = json.dumps(
+        {
+            "study_instance_uid": study_uid,
+            "reader": reader,
+            "saved_at": draft.saved_at.isoformat(),
+            "revision": draft.revision,
+            "content": json.loads(draft.content.to_json()),
+        },
+        ensure_ascii=False,
+        indent=2,
+    )
+
+    def write(tmp: Path) -> None:
+        with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as fp:
+            fp.write(text)
+            fp.flush()
+            os.fsync(fp.fileno())
+
+    (archive.root / SET_ASIDE_FOLDER).mkdir(mode=0o700, exist_ok=True)
+    _write_atomically(out, write)  # the words are on disk before the draft goes
+    drafts.delete(study_uid, reader)
+    record_event(
+        archive.root,
+        AuditEvent.DRAFT_SET_ASIDE,
+        study_instance_uid=study_uid,
+        detail=f"{reader}: {out.name}",
+    )
+    n = _draft_words(draft.content)
+    print(
+        f"set aside: {n} word{'' if n == 1 else 's'} of {reader} in {out}; "
+        "the study is no longer kept in the cache for this draft"
+    )
+    return 0
+
+
 def add_report_commands(sub: Any) -> None:
     """Register ``report export`` and ``report outbox`` on the main parser's subcommands."""
-    report = sub.add_parser("report", help="signed reports: export one, look at the outbox")
-    rsub = report.add_subparsers(dest="report_command", metavar="{export,outbox}")
+    report = sub.add_parser(
+        "report", help="signed reports: export one, look at the outbox; report drafts"
+    )
+    rsub = report.add_subparsers(dest="report_command", metavar="{export,outbox,drafts}")
     report.set_defaults(func=lambda _args: report.print_help() or 2)
 
     ex = rsub.add_parser("export", help="write a study's latest signed report as SR or PDF")
@@ -150,6 +256,18 @@ def add_report_commands(sub: Any) -> None:
     ob.add_argument("--state", choices=[s.value for s in OutboxState], help="only this state")
     ob.add_argument("--retry", action="store_true", help="make waiting and refused ones due now")
     ob.set_defaults(func=cmd_report_outbox)
+
+    dr = rsub.add_parser(
+        "drafts", help="list report drafts (each keeps its study in the cache); set one aside"
+    )
+    dr.add_argument("--data-dir", metavar="DIR", help="local store folder to use")
+    dr.add_argument(
+        "--set-aside",
+        metavar="STUDY_UID",
+        help="move this study's draft into a file under set-aside-drafts/ (needs --reader)",
+    )
+    dr.add_argument("--reader", metavar="NAME", help="whose draft, as the list shows")
+    dr.set_defaults(func=cmd_report_drafts)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
