@@ -635,7 +635,7 @@ class MainWindow(QMainWindow):
                 self.tr("On the worklist, not claimed by you: claim it to report it.")
             )
         elif reading.access is ReadingAccess.TAKEN:
-            editor._set_read_only(
+            editor.set_read_only(
                 self.tr("%1 holds this study on the worklist: opened read-only").replace(
                     "%1", format_person_name(reading.holder)
                 )
@@ -645,7 +645,7 @@ class MainWindow(QMainWindow):
                 )
             )
         elif reading.access is ReadingAccess.DONE:
-            editor._set_read_only(
+            editor.set_read_only(
                 self.tr(
                     "Its reading on the worklist is closed (completed or handed on): opened"
                     " read-only"
@@ -670,7 +670,7 @@ class MainWindow(QMainWindow):
             self._open_editor(self.archive.study(study_uid))  # editable; the draft is kept
         else:
             self.editor.claim_button.hide()
-            self.editor._set_read_only(answer)
+            self.editor.set_read_only(answer)
 
     def _open_editor(self, study: Any) -> None:
         """The report editor of this study, its template picked by modality and body part."""
@@ -703,7 +703,7 @@ class MainWindow(QMainWindow):
             self.editor.dictate_key = int(key[0].key().value)
         held = self._read_only.get(study.study_instance_uid)
         if held:
-            self.editor._set_read_only(held)
+            self.editor.set_read_only(held)
         elif self.worklist_panel is not None and self.worklist_backend.shared:
             self._check_reading(study.study_instance_uid)
         self.editor.claim_requested.connect(self._claim_current)

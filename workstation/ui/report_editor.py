@@ -1616,7 +1616,7 @@ class ReportEditor(QWidget):
             with contextlib.suppress(StoreError):
                 self.autosaver.close()
                 self.drafts.delete(self.study.study_instance_uid, self.reader)
-            self._set_read_only(self.tr("Signed final: changes now go in an addendum."))
+            self.set_read_only(self.tr("Signed final: changes now go in an addendum."))
             self._allow_addendum(signed.sop_instance_uid)
         self._signed(
             signed,
@@ -1639,7 +1639,7 @@ class ReportEditor(QWidget):
         if not latest.final:
             return
         when = latest.content_datetime
-        self._set_read_only(
+        self.set_read_only(
             self.tr(
                 "Signed final (%1), as the Reports tab shows: changes now go in an addendum."
             ).replace("%1", when.astimezone().strftime("%Y-%m-%d %H:%M") if when else "?")
@@ -1695,11 +1695,13 @@ class ReportEditor(QWidget):
 
     def offer_claim(self, message: str) -> None:
         """Read-only, saying ``message``, with the Claim button (``claim_requested``)."""
-        self._set_read_only(message)
+        self.set_read_only(message)
         self.claim_button.show()
         self.claim_button.setEnabled(True)
 
-    def _set_read_only(self, message: str) -> None:
+    def set_read_only(self, message: str) -> None:
+        """No more edits here (signed final, another reader's, not claimed): ``message`` says
+        why; the draft, if any, stays as it was saved."""
         self._frozen = True
         for w in [*self.field_widgets.values(), *self.section_edits.values()]:
             w.setEnabled(False)

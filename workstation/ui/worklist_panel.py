@@ -57,7 +57,7 @@ from PySide6.QtWidgets import (
 )
 
 from workstation.core.errors import NotFoundError, WorkstationError
-from workstation.core.model import format_da, format_person_name
+from workstation.core.model import Study, format_da, format_person_name
 from workstation.core.ups import Permission, ProcedureStepState, UpsPriority
 from workstation.worklist.backend import ClaimConflict, StudyReading, WorklistBackend
 from workstation.worklist.model import (
@@ -129,15 +129,14 @@ class LocalStudy:
     modalities: str = ""
     body_part: str = ""
 
+    @classmethod
+    def of(cls, study: Study) -> LocalStudy:
+        return cls(study.number_of_instances, "/".join(study.modalities), study.body_part_examined)
+
 
 def local_studies(archive: LocalArchive) -> dict[str, LocalStudy]:
     """One query over the local store: each study's instance count, modalities, body part."""
-    return {
-        s.study_instance_uid: LocalStudy(
-            s.number_of_instances, "/".join(s.modalities), s.body_part_examined
-        )
-        for s in archive.studies()
-    }
+    return {s.study_instance_uid: LocalStudy.of(s) for s in archive.studies()}
 
 
 def cache_state(item: WorkItem, local: LocalStudy | None) -> str:
@@ -840,13 +839,9 @@ class WorklistPanel(QWidget):
         local = dict(self._local)
         for uid in study_instance_uids:
             try:
-                s = self.archive.study(uid)
+                local[uid] = LocalStudy.of(self.archive.study(uid))
             except NotFoundError:
                 local.pop(uid, None)
-                continue
-            local[uid] = LocalStudy(
-                s.number_of_instances, "/".join(s.modalities), s.body_part_examined
-            )
         self._local = local
         self.model.set_items(self.model.items(), local, utc_now())
 
