@@ -23,7 +23,6 @@ import pydicom
 import pytest
 import requests
 from pydicom.data import get_testdata_file
-from PySide6.QtCore import Qt
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "worklist"))
 from upsrs_helpers import PASSWORD, SITE_CONFIG, start_worklist_orthanc, storescu
@@ -259,7 +258,7 @@ def test_a_study_opened_from_the_list_is_reported_only_once_claimed(
     assert editor.read_only and editor.claim_button.isVisible()
     assert not editor.sign_final_button.isEnabled()
     assert _items(server)[head.study_instance_uid] == (head_item, "SCHEDULED")
-    qtbot.mouseClick(editor.claim_button, Qt.MouseButton.LeftButton)
+    editor.claim_button.click()
     qtbot.waitUntil(lambda: window.editor is not editor, timeout=10_000)
     assert not window.editor.read_only and window.editor.sign_final_button.isEnabled()
     assert not window.editor.claim_button.isVisible()
