@@ -3,8 +3,8 @@
 Rows are keyed by Study Instance UID; a study both in the local store and in the archive's
 answer is one row. The "Cache" column says how much of it the local store holds (local only,
 stored but not yet compared with the archive, not retrieved, partial n/N, retrieving p %,
-complete, or the retrieval's error). Progress
-changes one cell (``dataChanged``), never the whole model, so 10,000 rows stay smooth.
+complete, or the retrieval's error). Progress changes one cell (``dataChanged``), never the
+whole model, so 10,000 rows stay smooth.
 """
 
 from __future__ import annotations
