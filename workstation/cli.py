@@ -12,10 +12,13 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workstation import __version__
 from workstation.core.errors import StoreError, WorkstationError
+
+if TYPE_CHECKING:
+    from workstation.core.model import Study
 
 log = logging.getLogger("workstation.cli")
 
@@ -151,26 +154,34 @@ def _run_gui(store: Path, args: argparse.Namespace, settings: Any = None) -> int
     )
 
 
-def cmd_studies(args: argparse.Namespace) -> int:
+def _count(n: int, one: str, many: str) -> str:
+    """``n`` with its noun: "1 study", "2 studies"."""
+    return f"{n} {one if n == 1 else many}"
+
+
+def _study_line(s: Study) -> str:
+    """One study as ``studies`` and ``query`` print it: tab-separated, UID first."""
     from workstation.core.model import format_da, format_person_name
 
+    return "\t".join(
+        [
+            s.study_instance_uid,
+            format_da(s.study_date),
+            "/".join(s.modalities),
+            format_person_name(s.patient.patient_name),
+            s.patient.patient_id,
+            s.accession_number,
+            s.study_description,
+            _count(s.number_of_series, "series", "series"),
+            _count(s.number_of_instances, "image", "images"),
+        ]
+    )
+
+
+def cmd_studies(args: argparse.Namespace) -> int:
     archive = _open_archive(_data_dir(args))
     for s in archive.studies(args.search or ""):
-        print(
-            "\t".join(
-                [
-                    s.study_instance_uid,
-                    format_da(s.study_date),
-                    "/".join(s.modalities),
-                    format_person_name(s.patient.patient_name),
-                    s.patient.patient_id,
-                    s.accession_number,
-                    s.study_description,
-                    f"{s.number_of_series} series",
-                    f"{s.number_of_instances} images",
-                ]
-            )
-        )
+        print(_study_line(s))
     archive.close()
     return 0
 
@@ -458,7 +469,6 @@ def _archive_config(args: argparse.Namespace, pick: bool = True):  # type: ignor
 
 
 def cmd_query(args: argparse.Namespace) -> int:
-    from workstation.core.model import format_da, format_person_name
 
     _, config = _archive_config(args)
     filters = {
@@ -494,22 +504,8 @@ def cmd_query(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise WorkstationError(str(exc)) from None
     for s in studies:
-        print(
-            "\t".join(
-                [
-                    s.study_instance_uid,
-                    format_da(s.study_date),
-                    "/".join(s.modalities),
-                    format_person_name(s.patient.patient_name),
-                    s.patient.patient_id,
-                    s.accession_number,
-                    s.study_description,
-                    f"{s.number_of_series} series",
-                    f"{s.number_of_instances} images",
-                ]
-            )
-        )
-    print(f"{len(studies)} studies on {config.name}", file=sys.stderr)
+        print(_study_line(s))
+    print(f"{_count(len(studies), 'study', 'studies')} on {config.name}", file=sys.stderr)
     return 0
 
 

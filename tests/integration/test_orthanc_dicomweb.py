@@ -264,7 +264,7 @@ def test_cli_query_and_retrieve(loaded, cli, tmp_path):
         "1 series",
         "30 images",
     ]
-    assert "1 studies on command-line" in q.stderr
+    assert "1 study on command-line" in q.stderr
 
     # The sending hospital, with a space in it (Orthanc 1.10 matches it only as "?"), over
     # QIDO-RS and over C-FIND; other tests of the module may have stored more studies.
