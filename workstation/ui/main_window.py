@@ -1122,6 +1122,8 @@ class MainWindow(QMainWindow):
 
     def _import_finished(self, report: ImportReport) -> None:
         self.refresh_local_studies()
+        if self.remote is not None:
+            self.remote.compare_stored()  # what the archive holds of the imported studies
         text = self.tr("Import finished: %1").replace("%1", report.summary())
         self.statusBar().showMessage(text, 10000)
         if report.rejected:

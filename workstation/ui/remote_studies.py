@@ -497,17 +497,12 @@ class RemoteStudies(QObject):
 
     # -- the store against the archive -----------------------------------------------------
     def compare_stored(self) -> None:
-        """Ask the archive, on the search thread, for its record of every stored study, so
-        the Cache column says complete or partial from the first look (the store keeps no
-        count of the archive's). A batch of UIDs at a time: a search asked meanwhile goes
-        between two batches."""
+        """Ask the archive, on the search thread, for its record of each stored study it has
+        said nothing about yet (when the window opens, after an import), so the Cache column
+        says complete or partial from the first look (the store keeps no count of the
+        archive's). A batch of UIDs at a time: a search asked meanwhile goes between two."""
         self._compared = True
-        try:
-            uids = [s.study_instance_uid for s in self.archive.studies("")]
-        except WorkstationError as exc:
-            log.warning("the stored studies cannot be listed: %s", exc)
-            return
-        self._compare_next(uids)
+        self._compare_next(self.window.study_model.uncompared())
 
     def _compare_next(self, uids: list[str]) -> None:
         if not uids or self._closed:

@@ -239,6 +239,16 @@ class StudyTableModel(QAbstractTableModel):
                 self._absent.discard(s.study_instance_uid)
         self.refresh()
 
+    def uncompared(self) -> list[str]:
+        """The listed stored studies the archive has said nothing about yet."""
+        return [
+            r.uid
+            for r in self._rows
+            if r.local is not None
+            and r.uid not in self._absent
+            and self._archive_record(r.uid) is None
+        ]
+
     def set_archive_records(self, asked: Iterable[str], found: Iterable[Study]) -> None:
         """The archive's answer about stored studies asked for by UID: ``found`` are its
         records of those it holds; the rest of ``asked`` it does not hold. Their rows change
