@@ -112,8 +112,10 @@ class ArchiveSearchBar(QWidget):
         self.modality = QComboBox()
         self.modality.setEditable(True)
         self.modality.addItems(MODALITIES)
-        self.modality.lineEdit().setPlaceholderText(self.tr("Modality"))
-        self.modality.setMinimumContentsLength(8)  # the placeholder, not a blank box
+        placeholder = self.tr("Modality")
+        self.modality.lineEdit().setPlaceholderText(placeholder)
+        # wide enough for the placeholder (in any language), not a blank box
+        self.modality.setMinimumContentsLength(max(8, len(placeholder)))
         self.search_button = QPushButton(self.tr("Search archive"))
         self.more_button = QPushButton(self.tr("More"))
         self.more_button.setEnabled(False)
