@@ -39,7 +39,7 @@
         <translation>طريقة التصوير</translation>
     </message>
     <message>
-        <location line="+2"/>
+        <location line="+4"/>
         <source>Search archive</source>
         <translation>البحث في الأرشيف</translation>
     </message>
@@ -593,7 +593,7 @@ True length of the object in mm:</source>
         <translation>فشل الاستيراد</translation>
     </message>
     <message>
-        <location line="+9"/>
+        <location line="+11"/>
         <source>Import finished: %1</source>
         <translation>اكتمل الاستيراد: %1</translation>
     </message>
@@ -956,7 +956,7 @@ True length of the object in mm:</source>
         <translation>فشل البحث في الأرشيف: </translation>
     </message>
     <message>
-        <location line="+55"/>
+        <location line="+50"/>
         <source>The stored studies were not compared with the archive: </source>
         <translation>لم تُقارَن الدراسات المخزّنة بالأرشيف: </translation>
     </message>
@@ -1262,7 +1262,7 @@ True length of the object in mm:</source>
         <translation>وُقِّع الملحق؛ حُفظ ووُضع في قائمة الإرسال</translation>
     </message>
     <message>
-        <location line="+36"/>
+        <location line="+38"/>
         <source>Stored locally.</source>
         <translation>محفوظ محليًا.</translation>
     </message>
@@ -1705,7 +1705,7 @@ True length of the object in mm:</source>
 <context>
     <name>SignerDialog</name>
     <message>
-        <location filename="../../workstation/ui/report_editor.py" line="-1451"/>
+        <location filename="../../workstation/ui/report_editor.py" line="-1453"/>
         <source>Who signs this report?</source>
         <translation>من يوقّع هذا التقرير؟</translation>
     </message>
@@ -2278,13 +2278,37 @@ True length of the object in mm:</source>
         <translation>لا توجد</translation>
     </message>
     <message>
-        <location line="+18"/>
+        <location line="+20"/>
+        <source>Scheduled</source>
+        <comment>work item state</comment>
+        <translation>مجدولة</translation>
+    </message>
+    <message>
+        <location line="+3"/>
+        <source>In progress</source>
+        <comment>work item state</comment>
+        <translation>قيد القراءة</translation>
+    </message>
+    <message>
+        <location line="+3"/>
+        <source>Completed</source>
+        <comment>work item state</comment>
+        <translation>مكتملة</translation>
+    </message>
+    <message>
+        <location line="+3"/>
+        <source>Canceled</source>
+        <comment>work item state</comment>
+        <translation>ملغاة</translation>
+    </message>
+    <message>
+        <location line="+9"/>
         <source>, </source>
         <comment>list separator</comment>
         <translation>، </translation>
     </message>
     <message>
-        <location line="+363"/>
+        <location line="+364"/>
         <source>Open</source>
         <comment>count of open items</comment>
         <translation>المفتوحة</translation>
@@ -2304,7 +2328,7 @@ True length of the object in mm:</source>
     </message>
     <message numerus="yes">
         <location line="+8"/>
-        <location filename="../../workstation/ui/worklist_panel.py" line="+413"/>
+        <location filename="../../workstation/ui/worklist_panel.py" line="+409"/>
         <source>%n overdue</source>
         <comment>work items</comment>
         <extracomment>workstation/ui/worklist_panel.py</extracomment>

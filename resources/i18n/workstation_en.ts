@@ -58,7 +58,7 @@
         </translation>
     </message>
     <message numerus="yes">
-        <location line="+748"/>
+        <location line="+750"/>
         <source>acknowledged by %1 at %2 after %n attempts</source>
         <translation>
             <numerusform>acknowledged by %1 at %2 after %n attempt</numerusform>
@@ -127,7 +127,7 @@
     </message>
     <message numerus="yes">
         <location line="+8"/>
-        <location filename="../../workstation/ui/worklist_panel.py" line="+897"/>
+        <location filename="../../workstation/ui/worklist_panel.py" line="+914"/>
         <source>%n overdue</source>
         <comment>work items</comment>
         <extracomment>workstation/ui/worklist_panel.py</extracomment>

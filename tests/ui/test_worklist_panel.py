@@ -345,6 +345,9 @@ def test_model_updates_by_difference(qtbot: Any, qtmodeltester: Any) -> None:
         [wi("x", P.LOW, -1, study_instance_uid="1.2.3", number_of_images=3)], local, now=T0
     )
     assert model.data(model.index(0, COLUMN["cache"])) == "complete"
+    state = model.index(0, COLUMN["state"])
+    assert model.data(state) == "Scheduled"
+    assert model.data(state, Qt.ItemDataRole.ToolTipRole) == "SCHEDULED"
     model.set_items([wi("x", P.LOW, -1, study_instance_uid="9.9")], local, now=T0)
     assert model.data(model.index(0, COLUMN["cache"])) == "none"
     assert resets == []

@@ -116,6 +116,26 @@ def _refusal_text(error: WorkstationError) -> str:
     return _tr("Not claimed (%1): opened read-only").replace("%1", str(error))
 
 
+def state_label(state: ProcedureStepState) -> str:
+    """A work item's state as the State column shows it, in the interface language (the
+    DICOM term, PS3.4 CC.1.1, in the tooltip)."""
+    labels = {
+        ProcedureStepState.SCHEDULED: QCoreApplication.translate(
+            "WorklistPanel", "Scheduled", "work item state"
+        ),
+        ProcedureStepState.IN_PROGRESS: QCoreApplication.translate(
+            "WorklistPanel", "In progress", "work item state"
+        ),
+        ProcedureStepState.COMPLETED: QCoreApplication.translate(
+            "WorklistPanel", "Completed", "work item state"
+        ),
+        ProcedureStepState.CANCELED: QCoreApplication.translate(
+            "WorklistPanel", "Canceled", "work item state"
+        ),
+    }
+    return labels.get(state, state.value)
+
+
 def _separator() -> str:
     """ ", " between the parts of a status line ("، " in Arabic)."""
     return QCoreApplication.translate("WorklistPanel", ", ", "list separator")
@@ -378,7 +398,7 @@ class WorklistTableModel(QAbstractTableModel):
         if key == "reader":
             return _reader_label(item.assigned_to)
         if key == "state":
-            return item.state.value
+            return state_label(item.state)
         if key == "cache":
             return cache_label(cache_state(item, local))
         return ""
@@ -428,6 +448,8 @@ class WorklistTableModel(QAbstractTableModel):
                 return item.patient_id
             if key == "hospital":
                 return item.hospital_code
+            if key == "state":
+                return item.state.value  # the DICOM term (PS3.4 CC.1.1)
             return None
         if role == UID_ROLE:
             return item.uid
