@@ -423,3 +423,15 @@ def test_populate_from_local_store(
     assert head.uid == ups.reading_workitem_uid("1.2.9.1")
     assert w.audit_trail(head.uid)[0][:2] == ("system", "create")
     w.close()
+    # Its one reader reported the study opened from the study list (no claim): signing
+    # completes the reading workitem all the same.
+    reader = EmbeddedWorklist(archive.root, "rad.neuro", SITE, now=lambda: NOW)
+    assert reader.claim_for_study("1.2.9.1") is None
+    assert reader.complete_study("1.2.9.1") == head.uid
+    assert reader.get(head.uid).state is S.COMPLETED
+    assert reader.complete_study("1.2.9.2") is None  # the chest pool is not this reader's
+    assert reader.complete_study("1.2.9.9") is None  # no workitem at all
+    reader.close()
+    lead = EmbeddedWorklist(archive.root, "lead", SITE, now=lambda: NOW)
+    assert lead.get(items[1].uid).state is S.SCHEDULED
+    lead.close()

@@ -444,8 +444,20 @@ class WorklistBackend(ABC):
         return taken or done or StudyReading(ReadingAccess.FREE)
 
     def complete_study(self, study_uid: str) -> str | None:
-        """Complete the workitem this user holds for a study; returns its UID (None if none)."""
+        """Complete the workitem this user holds for a study; returns its UID (None if none).
+
+        On a worklist no one else reads (``shared`` False: the embedded one), a study reported
+        without a claim (opened from the study list) has its open reading workitem claimed
+        and completed: that one reader's report is its reading.
+        """
         held = self.claim_for_study(study_uid)
+        if held is None and not self.shared:
+            uid = ups.reading_workitem_uid(study_uid)
+            try:
+                if may_read(self.get(uid), self.user):
+                    held = self.claim(uid, study_uid=study_uid)
+            except UpsError:  # no such workitem, or not this user's to take
+                return None
         if held is None:
             return None
         self._finish(held, ProcedureStepState.COMPLETED, None)
