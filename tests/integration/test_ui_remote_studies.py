@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
+import requests
 from pydicom.data import get_testdata_file
 from PySide6.QtCore import QCoreApplication, QPoint, QPointF, Qt, QTimer
 from PySide6.QtGui import QWheelEvent
@@ -691,3 +692,44 @@ def test_an_arriving_series_never_replaces_what_the_reader_reads(qtbot, qapp, st
         assert _shown(win)[1] == PA
     finally:
         win.close()
+
+
+def test_stored_studies_are_compared_once_the_archive_answers_again(qtbot, qapp, store, tmp_path):
+    """The archive was down when the window opened: its stored studies stay "Stored" until
+    the archive answers a search, then they are compared."""
+    orthanc = OrthancProcess(tmp_path / "orthanc", http_port=free_port(), dicom_port=free_port())
+    orthanc.start()
+    try:
+        for k in range(3):
+            ds = generate_slice(PRIOR_SERIES, k, CT_HEAD_PRIOR)
+            store.add_dataset(ds)
+            path = tmp_path / f"{k}.dcm"
+            ds.save_as(path, enforce_file_format=True)
+            r = requests.post(f"{orthanc.urls.http}/instances", data=path.read_bytes(), timeout=10)
+            assert r.status_code == 200, r.text
+        store.commit()
+        orthanc.stop()
+        config = ArchiveConfig(name="orthanc", dicomweb_url=orthanc.urls.dicomweb)
+        win = _window(qtbot, qapp, store, Settings(archives=(config,)))
+        model = win.study_model
+        qtbot.waitUntil(
+            lambda: (
+                win.statusBar()
+                .currentMessage()
+                .startswith("The stored studies were not compared with the archive: ")
+            ),
+            timeout=10000,
+        )
+        assert model.cache_state(STUDY) == CacheState(CacheKind.STORED)
+        orthanc.start()  # back, on the same ports
+        assert win.remote is not None
+        with qtbot.waitSignal(win.remote.search_finished, timeout=10000) as found:
+            win.remote.search({"PatientID": "nobody-here"})
+        assert found.args == [0]
+        qtbot.waitUntil(
+            lambda: model.cache_state(STUDY) == CacheState(CacheKind.COMPLETE, 3, 3),
+            timeout=10000,
+        )
+        win.close()
+    finally:
+        orthanc.stop(kill=True)

@@ -244,6 +244,7 @@ class RemoteStudies(QObject):
         self._offset = 0
         self._closed = False
         self._compared = False  # the stored studies were (being) compared with the archive
+        self._compare_again = False  # it failed: again when the archive answers a search
         self.jobs: dict[str, RetrievalJob] = {}  # the latest job of each study
         self._finished: set[int] = set()  # job ids whose end was handled
         self.progress: dict[str, SeriesProgress] = {}  # series UID -> latest progress
@@ -467,6 +468,9 @@ class RemoteStudies(QObject):
             more = len(studies) >= self.page_size
         model = self.window.study_model
         model.set_remote_results(studies, append=append)
+        if self._compare_again:  # the archive answers again: what it holds of the store
+            self._compare_again = False
+            self.compare_stored()
         for uid, job in self.jobs.items():
             model.set_cache_state(uid, self._job_state(job))
         bar = self.search_bar
@@ -542,6 +546,7 @@ class RemoteStudies(QObject):
 
     def _on_compare_failed(self, message: str) -> None:
         if not self._closed:
+            self._compare_again = True
             text = self.tr("The stored studies were not compared with the archive: ")
             self._status(text + message)
 
