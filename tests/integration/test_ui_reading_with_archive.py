@@ -169,6 +169,8 @@ def test_worklist_prefetch_claim_sign_and_complete_on_acknowledgement(
         return {m.data(m.index(r, COLUMN["cache"])) for r in range(m.rowCount())}
 
     qtbot.waitUntil(lambda: local_copy_cells() == {"complete"}, timeout=5_000)
+    # The cache keeps what prefetch made ready (the reader's next studies) like what is open.
+    assert window.studies_in_use() == uids
     panel.set_poll_interval(1)
     assert window.current_study_uid is None
     assert set(window._prefetch_asked) == uids  # each queued once, not at every refresh

@@ -72,6 +72,11 @@ from workstation.worklist.model import prefetch_order
 
 MAX_PRIORS_HUNG = 3  # priors offered to the hanging protocols, most recent first
 
+
+def _never(_uid: str) -> bool:
+    return False
+
+
 log = logging.getLogger(__name__)
 
 
@@ -283,7 +288,7 @@ class MainWindow(QMainWindow):
                         "bandwidth_bytes_per_s", prefetch.bandwidth_mbit_s * 1e6 / 8
                     )
         if self.worklist_panel is not None:
-            self.worklist_panel.refreshed.connect(lambda _rows: self.prefetch_worklist())
+            self.worklist_panel.refreshed.connect(lambda _rows: self._worklist_refreshed())
         # Reports: completed on the archive's acknowledgement when one is configured.
         self.services.acknowledged.connect(self._report_acknowledged)
         self.services.start()
@@ -311,6 +316,10 @@ class MainWindow(QMainWindow):
         if self.worklist_panel is None or not is_final_report(self.archive, sop_uid):
             return
         self.worklist_panel.complete_study(study_uid)
+
+    def _worklist_refreshed(self) -> None:
+        self.prefetch_worklist()
+        self._publish_in_use()  # the reader's next studies may have changed
 
     def prefetch_worklist(self) -> int:
         """Queue the next studies of the worklist as shown (most urgent first) that are not
@@ -491,12 +500,18 @@ class MainWindow(QMainWindow):
             self.open_study(self.study_model.study_at(index.row()).study_instance_uid)
 
     def studies_in_use(self) -> set[str]:
-        """The study on screen, its priors and the studies being retrieved."""
+        """The study on screen, its priors, the studies being retrieved, and the reader's
+        next studies that prefetch keeps ready (evicting those would only fetch them again)."""
         uids = {p.study.study_instance_uid for p in self.priors}
         if self.current_study_uid:
             uids.add(self.current_study_uid)
         if self.remote is not None:
             uids.update(uid for uid, job in self.remote.jobs.items() if not job.state.final)
+            if self.worklist_panel is not None and self.settings is not None:
+                model = self.worklist_panel.model
+                items = (model.item_at(row) for row in range(model.rowCount()))
+                wanted = self.settings.prefetch.studies
+                uids.update(prefetch_order(items, self.worklist_panel.user, _never, wanted))
         return uids
 
     def _publish_in_use(self) -> None:
