@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from workstation import __version__
 from workstation.core.errors import StoreError, WorkstationError
+from workstation.core.text import counted
 
 if TYPE_CHECKING:
     from workstation.core.model import Study
@@ -154,11 +155,6 @@ def _run_gui(store: Path, args: argparse.Namespace, settings: Any = None) -> int
     )
 
 
-def _count(n: int, one: str, many: str) -> str:
-    """``n`` with its noun: "1 study", "2 studies"."""
-    return f"{n} {one if n == 1 else many}"
-
-
 def _study_line(s: Study) -> str:
     """One study as ``studies`` and ``query`` print it: tab-separated, UID first."""
     from workstation.core.model import format_da, format_person_name
@@ -172,8 +168,8 @@ def _study_line(s: Study) -> str:
             s.patient.patient_id,
             s.accession_number,
             s.study_description,
-            _count(s.number_of_series, "series", "series"),
-            _count(s.number_of_instances, "image", "images"),
+            counted(s.number_of_series, "series", "series"),
+            counted(s.number_of_instances, "image", "images"),
         ]
     )
 
@@ -505,7 +501,7 @@ def cmd_query(args: argparse.Namespace) -> int:
         raise WorkstationError(str(exc)) from None
     for s in studies:
         print(_study_line(s))
-    print(f"{_count(len(studies), 'study', 'studies')} on {config.name}", file=sys.stderr)
+    print(f"{counted(len(studies), 'study', 'studies')} on {config.name}", file=sys.stderr)
     return 0
 
 
@@ -669,7 +665,7 @@ def cmd_cache(args: argparse.Namespace) -> int:
             keep |= window.studies  # on screen, its priors, being retrieved
             print(
                 f"the reading window is open (process {window.pid}): the "
-                f"{len(window.studies)} studies it uses are kept",
+                f"{counted(len(window.studies), 'study', 'studies')} it uses are kept",
                 file=sys.stderr,
             )
         # Studies with a draft or an undelivered report are never evicted (reporting/retention).

@@ -326,7 +326,7 @@ def test_cache_command(stocked):
     assert [line.split("\t")[:3] for line in lines] == [
         [study_uid("A"), str(sizes["A"]), "3 files"],
         [study_uid("C"), str(sizes["C"]), "4 files"],
-        [study_uid("D"), str(sizes["D"]), "1 files"],
+        [study_uid("D"), str(sizes["D"]), "1 file"],
         [study_uid("B"), str(sizes["B"]), "2 files"],
         ["total", str(sum(sizes.values())), "4 studies"],
     ]

@@ -3,8 +3,9 @@ counts with the right noun."""
 
 from __future__ import annotations
 
-from workstation.cli import _count, _study_line
+from workstation.cli import _study_line
 from workstation.core.model import Patient, Study
+from workstation.core.text import counted
 
 
 def test_a_study_line_counts_in_words() -> None:
@@ -22,7 +23,7 @@ def test_a_study_line_counts_in_words() -> None:
         "1.2.3", "2026-11-27", "CT/SR", "Doe, Jane", "P-1", "ACC-1", "CT HEAD", "1 series",
         "1 image",
     ]  # fmt: skip
-    assert [_count(n, "study", "studies") for n in (0, 1, 2)] == [
+    assert [counted(n, "study", "studies") for n in (0, 1, 2)] == [
         "0 studies",
         "1 study",
         "2 studies",

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, TextIO
 from workstation.archive.audit import AuditEvent, AuditTrail
 from workstation.core.errors import ConfigError, InvalidDicomError, NotFoundError, StoreError
 from workstation.core.sizes import format_size, parse_size
+from workstation.core.text import counted
 
 if TYPE_CHECKING:
     from workstation.archive.local import LocalArchive
@@ -99,7 +100,7 @@ class EvictionReport:
 
     def summary(self) -> str:
         text = (
-            f"{len(self.evicted)} {'study' if len(self.evicted) == 1 else 'studies'} evicted, "
+            f"{counted(len(self.evicted), 'study', 'studies')} evicted, "
             f"{format_size(self.freed_bytes)} freed, "
             f"{format_size(self.remaining_bytes)} in the store"
         )
@@ -108,11 +109,8 @@ class EvictionReport:
         if self.over_limit:
             text += f"; still over the limit: {format_size(self.protected_bytes)} are protected"
         elif self.protected_studies:
-            text += (
-                f"; {self.protected_studies} protected "
-                f"{'study' if self.protected_studies == 1 else 'studies'} kept "
-                f"({format_size(self.protected_bytes)})"
-            )
+            kept = counted(self.protected_studies, "protected study", "protected studies")
+            text += f"; {kept} kept ({format_size(self.protected_bytes)})"
         return text
 
 
@@ -599,11 +597,13 @@ def cache_command(
             when = time.strftime("%Y-%m-%d %H:%M", time.localtime(s.last_used_at))
             flags = ("opened" if s.opened else "added") + (", protected" if s.protected else "")
             print(
-                f"{s.study_instance_uid}\t{s.size_bytes}\t{s.instances} files\t{when} ({flags})",
+                f"{s.study_instance_uid}\t{s.size_bytes}\t{counted(s.instances, 'file', 'files')}\t"
+                f"{when} ({flags})",
                 file=out,
             )
         total = sum(s.size_bytes for s in studies)
-        print(f"total\t{total}\t{len(studies)} studies\t{format_size(total)}", file=out)
+        studies_text = counted(len(studies), "study", "studies")
+        print(f"total\t{total}\t{studies_text}\t{format_size(total)}", file=out)
         return 0
     if action == "limit":
         if limit is None:

@@ -33,6 +33,7 @@ from workstation.archive.cache import StoreCache
 from workstation.archive.local import LocalArchive
 from workstation.core.errors import ConfigError, NotFoundError, StoreError, WorkstationError
 from workstation.core.sizes import format_size
+from workstation.core.text import counted
 from workstation.core.window_lock import StoreInUseError, window_holder
 from workstation.reporting.drafts import DraftContent, DraftStore
 from workstation.reporting.outbox import OUTBOX_FILE_NAME, Outbox, OutboxState
@@ -128,7 +129,7 @@ def cmd_report_outbox(args: argparse.Namespace) -> int:
     with Outbox(folder) as outbox:
         if args.retry:
             n = outbox.retry()
-            print(f"{n} entr{'y' if n == 1 else 'ies'} due now; a running workstation sends them")
+            print(f"{counted(n, 'entry', 'entries')} due now; a running workstation sends them")
         counts = outbox.counts()
         print("   ".join(f"{state.value} {counts[state]}" for state in OutboxState))
         state = OutboxState(args.state) if args.state else None
@@ -230,7 +231,7 @@ def _set_aside(archive: LocalArchive, drafts: DraftStore, study_uid: str, reader
     )
     n = _draft_words(draft.content)
     print(
-        f"set aside: {n} word{'' if n == 1 else 's'} of {reader} in {out}; "
+        f"set aside: {counted(n, 'word', 'words')} of {reader} in {out}; "
         "the study is no longer kept in the cache for this draft"
     )
     return 0
