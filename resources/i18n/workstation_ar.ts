@@ -242,13 +242,13 @@ True length of the object in mm:</source>
 <context>
     <name>MainWindow</name>
     <message>
-        <location filename="../../workstation/ui/main_window.py" line="+123"/>
-        <location line="+418"/>
+        <location filename="../../workstation/ui/main_window.py" line="+128"/>
+        <location line="+428"/>
         <source>Reading Workstation</source>
         <translation>محطة القراءة</translation>
     </message>
     <message>
-        <location line="-411"/>
+        <location line="-421"/>
         <source>Search name, patient ID or accession</source>
         <translation>ابحث بالاسم أو رقم المريض أو رقم الطلب</translation>
     </message>
@@ -259,12 +259,12 @@ True length of the object in mm:</source>
     </message>
     <message>
         <location line="+1"/>
-        <location line="+196"/>
+        <location line="+200"/>
         <source>Viewer</source>
         <translation>العارض</translation>
     </message>
     <message>
-        <location line="-195"/>
+        <location line="-199"/>
         <source>Reports</source>
         <translation>التقارير</translation>
     </message>
@@ -289,7 +289,7 @@ True length of the object in mm:</source>
         <translation>مشكلة في الإعدادات، يستمر العمل دون الأرشيف: %1</translation>
     </message>
     <message>
-        <location line="+97"/>
+        <location line="+101"/>
         <source>&amp;File</source>
         <translation>&amp;ملف</translation>
     </message>
@@ -384,7 +384,7 @@ True length of the object in mm:</source>
         <translation> صورة/ث</translation>
     </message>
     <message>
-        <location line="+69"/>
+        <location line="+75"/>
         <source>Cannot open study</source>
         <translation>تعذّر فتح الدراسة</translation>
     </message>
@@ -409,32 +409,12 @@ True length of the object in mm:</source>
         <translation>الدراسة ليست في المخزن المحلي ولم يُهيَّأ أي أرشيف</translation>
     </message>
     <message>
-        <location line="+24"/>
-        <source>The worklist was not asked whether another reader holds this study: </source>
-        <translation>لم تُسأل قائمة العمل عمّا إذا كان قارئ آخر يحجز هذه الدراسة: </translation>
-    </message>
-    <message>
-        <location line="+8"/>
-        <source>On the worklist, not claimed by you: claim it to report it.</source>
-        <translation>في قائمة العمل ولم تحجزها: احجزها لكتابة تقريرها.</translation>
-    </message>
-    <message>
-        <location line="+4"/>
-        <source>%1 holds this study on the worklist: opened read-only</source>
-        <translation>يحجز %1 هذه الدراسة في قائمة العمل: فُتحت للقراءة فقط</translation>
-    </message>
-    <message>
-        <location line="+5"/>
-        <source>The worklist gives this study&apos;s reading to another reader: opened read-only</source>
-        <translation>تُسند قائمة العمل قراءة هذه الدراسة إلى قارئ آخر: فُتحت للقراءة فقط</translation>
-    </message>
-    <message>
-        <location line="+55"/>
+        <location line="+37"/>
         <source>The report editor failed: </source>
         <translation>تعطّل محرّر التقرير: </translation>
     </message>
     <message>
-        <location line="+75"/>
+        <location line="+74"/>
         <source>%1 of a prior: none here</source>
         <translation>%1 من دراسة سابقة: لا يوجد هنا</translation>
     </message>
@@ -516,7 +496,7 @@ True length of the object in mm:</source>
         <translation>MPR</translation>
     </message>
     <message>
-        <location line="-556"/>
+        <location line="-502"/>
         <source>, </source>
         <comment>list separator</comment>
         <translation>، </translation>
@@ -563,12 +543,7 @@ True length of the object in mm:</source>
         <translation>المخزن المحلي: %1</translation>
     </message>
     <message>
-        <location line="+167"/>
-        <source>Its reading on the worklist is closed (completed or handed on): opened read-only</source>
-        <translation>قراءتها في قائمة العمل مُغلقة (اكتملت أو أُحيلت): فُتحت للقراءة فقط</translation>
-    </message>
-    <message>
-        <location line="+420"/>
+        <location line="+533"/>
         <source>Import DICOM files</source>
         <translation>استيراد ملفات DICOM</translation>
     </message>
@@ -904,9 +879,37 @@ True length of the object in mm:</source>
     </message>
 </context>
 <context>
+    <name>ReadingGuard</name>
+    <message>
+        <location filename="../../workstation/ui/reading_guard.py" line="+52"/>
+        <source>The worklist was not asked whether another reader holds this study: </source>
+        <translation>لم تُسأل قائمة العمل عمّا إذا كان قارئ آخر يحجز هذه الدراسة: </translation>
+    </message>
+    <message>
+        <location line="+8"/>
+        <source>On the worklist, not claimed by you: claim it to report it.</source>
+        <translation>في قائمة العمل ولم تحجزها: احجزها لكتابة تقريرها.</translation>
+    </message>
+    <message>
+        <location line="+4"/>
+        <source>%1 holds this study on the worklist: opened read-only</source>
+        <translation>يحجز %1 هذه الدراسة في قائمة العمل: فُتحت للقراءة فقط</translation>
+    </message>
+    <message>
+        <location line="+5"/>
+        <source>The worklist gives this study&apos;s reading to another reader: opened read-only</source>
+        <translation>تُسند قائمة العمل قراءة هذه الدراسة إلى قارئ آخر: فُتحت للقراءة فقط</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Its reading on the worklist is closed (completed or handed on): opened read-only</source>
+        <translation>قراءتها في قائمة العمل مُغلقة (اكتملت أو أُحيلت): فُتحت للقراءة فقط</translation>
+    </message>
+</context>
+<context>
     <name>RemoteStudies</name>
     <message>
-        <location filename="../../workstation/ui/remote_studies.py" line="+226"/>
+        <location filename="../../workstation/ui/remote_studies.py" line="+227"/>
         <source>The archive queue did not start: </source>
         <translation>لم تبدأ قائمة انتظار الأرشيف: </translation>
     </message>
@@ -921,7 +924,7 @@ True length of the object in mm:</source>
         <translation>الأرشيف غير مستخدم: </translation>
     </message>
     <message>
-        <location line="+192"/>
+        <location line="+195"/>
         <source>1 study</source>
         <translation>دراسة واحدة</translation>
     </message>
@@ -956,7 +959,7 @@ True length of the object in mm:</source>
         <translation>فشل البحث في الأرشيف: </translation>
     </message>
     <message>
-        <location line="+50"/>
+        <location line="+51"/>
         <source>The stored studies were not compared with the archive: </source>
         <translation>لم تُقارَن الدراسات المخزّنة بالأرشيف: </translation>
     </message>

@@ -23,7 +23,7 @@
 <context>
     <name>MainWindow</name>
     <message numerus="yes">
-        <location filename="../../workstation/ui/main_window.py" line="+478"/>
+        <location filename="../../workstation/ui/main_window.py" line="+487"/>
         <source>%n studies</source>
         <translation>
             <numerusform>%n study</numerusform>

@@ -52,6 +52,7 @@ from workstation.reporting.templates import load_builtin_templates, pick_templat
 from workstation.ui.cache_keeper import CacheKeeper
 from workstation.ui.measurement_panel import MainWindowBinding, MeasurementPanel
 from workstation.ui.mpr_view import MprView
+from workstation.ui.reading_guard import ReadingGuard
 from workstation.ui.reading_services import ReadingServices, is_final_report
 from workstation.ui.remote_studies import RemoteStudies
 from workstation.ui.report_editor import ReportEditor
@@ -67,7 +68,6 @@ from workstation.viewer.stack import ImageStack
 from workstation.viewer.sync import SyncGroup, can_auto_link
 from workstation.viewer.tools import Tool
 from workstation.viewer.volume import assemble_series
-from workstation.worklist.backend import ReadingAccess, StudyReading
 from workstation.worklist.model import prefetch_order
 
 MAX_PRIORS_HUNG = 3  # priors offered to the hanging protocols, most recent first
@@ -195,7 +195,7 @@ class MainWindow(QMainWindow):
         self.reader = self.services.reader_name(self.reader)
         # Studies another reader holds: opened read-only (message kept for the editor).
         self._read_only: dict[str, str] = {}
-        self._claim_offer: tuple[str, str] | None = None  # (study, workitem) to claim
+        self.reading_guard: ReadingGuard | None = None
         self._prefetching = False
         self._prefetch_asked: dict[str, float] = {}  # study UID -> when it was last queued
         self.template_errors: list[ConfigError] = []
@@ -238,8 +238,8 @@ class MainWindow(QMainWindow):
         if self.worklist_panel is not None:
             self.tabs.addTab(self.worklist_panel, self.tr("Worklist"))
             self.worklist_panel.open_study_requested.connect(self._open_from_worklist)
-            self.worklist_panel.claimed.connect(self._claim_answered)
-            self.worklist_panel.claim_refused.connect(self._claim_answered)
+            if self.worklist_backend.shared:  # other readers: check what opens outside it
+                self.reading_guard = ReadingGuard(self, self.worklist_panel)
         self.setCentralWidget(self.tabs)
         self.status_label = QLabel()
         self.statusBar().addWidget(self.status_label, 1)
@@ -623,69 +623,10 @@ class MainWindow(QMainWindow):
         if read_only:
             self.statusBar().showMessage(message, 15000)
 
-    def _check_reading(self, study_uid: str) -> None:
-        """A study opened outside the worklist's claim (the study list, a prior, the command
-        line): the worklist is asked whether this reader may report it. Until they claim it
-        the report is read-only; held by another reader, or done, it stays read-only."""
-        assert self.worklist_panel is not None
-        self._claim_offer = None
-        self.worklist_panel.check_study(
-            study_uid, lambda reading, error: self._reading_checked(study_uid, reading, error)
-        )
-
-    def _reading_checked(self, study_uid: str, reading: StudyReading | None, error: str) -> None:
-        editor = self.editor
-        if editor is None or editor.study.study_instance_uid != study_uid or editor.read_only:
-            return  # another study by now, or read-only already (a signed final report)
-        if reading is None:
-            self.statusBar().showMessage(
-                self.tr("The worklist was not asked whether another reader holds this study: ")
-                + error,
-                20000,
-            )
-            return
-        if reading.access is ReadingAccess.CLAIMABLE:
-            self._claim_offer = (study_uid, reading.item_uid)
-            editor.offer_claim(
-                self.tr("On the worklist, not claimed by you: claim it to report it.")
-            )
-        elif reading.access is ReadingAccess.TAKEN:
-            editor.set_read_only(
-                self.tr("%1 holds this study on the worklist: opened read-only").replace(
-                    "%1", format_person_name(reading.holder)
-                )
-                if reading.holder
-                else self.tr(
-                    "The worklist gives this study's reading to another reader: opened read-only"
-                )
-            )
-        elif reading.access is ReadingAccess.DONE:
-            editor.set_read_only(
-                self.tr(
-                    "Its reading on the worklist is closed (completed or handed on): opened"
-                    " read-only"
-                )
-            )
-
-    def _claim_current(self) -> None:
-        if self._claim_offer is not None and self.worklist_panel is not None:
-            self.worklist_panel.claim_item(self._claim_offer[1], self._claim_offer[0])
-
-    def _claim_answered(self, item_uid: str, answer: str) -> None:
-        """The Claim button's answer (``claimed``: the study's UID; ``claim_refused``: why):
-        the report opens for editing, or says who has the study."""
-        offer = self._claim_offer
-        if offer is None or offer[1] != item_uid:
-            return
-        self._claim_offer = None
-        study_uid = offer[0]
-        if study_uid != self.current_study_uid or self.editor is None:
-            return
-        if answer == study_uid:
-            self._open_editor(self.archive.study(study_uid))  # editable; the draft is kept
-        else:
-            self.editor.claim_button.hide()
-            self.editor.set_read_only(answer)
+    def reopen_report(self) -> None:
+        """The report editor of the study on screen again (after a claim: editable now)."""
+        if self.current_study_uid:
+            self._open_editor(self.archive.study(self.current_study_uid))
 
     def _open_editor(self, study: Any) -> None:
         """The report editor of this study, its template picked by modality and body part."""
@@ -719,9 +660,8 @@ class MainWindow(QMainWindow):
         held = self._read_only.get(study.study_instance_uid)
         if held:
             self.editor.set_read_only(held)
-        elif self.worklist_panel is not None and self.worklist_backend.shared:
-            self._check_reading(study.study_instance_uid)
-        self.editor.claim_requested.connect(self._claim_current)
+        elif self.reading_guard is not None:
+            self.reading_guard.watch(self.editor, study.study_instance_uid)
         self.editor.status_message.connect(lambda t: self.statusBar().showMessage(t, 8000))
         self.editor.signed.connect(
             lambda _s: self.sr_viewer.show_study(self.archive, study.study_instance_uid)
