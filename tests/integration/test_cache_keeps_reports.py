@@ -120,6 +120,8 @@ def test_a_stale_draft_is_listed_and_set_aside_then_its_study_may_go(store, cli)
     """IT sees what a draft keeps and moves a stale one into a file (nothing deleted): the
     study is then evicted like any other; the words stay readable, owner-only, audited."""
     root: Path = store["root"]  # type: ignore[assignment]
+    with DraftStore(root) as drafts:  # a reader's words in Arabic too, kept as UTF-8
+        drafts.save(DRAFTED, "Smith^Anna", DraftContent("ct-head", {"findings": "Stable. مستقر"}))
     listed = cli("report", "drafts", "--data-dir", str(root))
     assert listed.returncode == 0, listed.stderr
     header, row = listed.stdout.splitlines()
@@ -129,7 +131,7 @@ def test_a_stale_draft_is_listed_and_set_aside_then_its_study_may_go(store, cli)
     series = [s.series_instance_uid for s in archive.series(DRAFTED)]
     files = [archive.path_of(i) for s in series for i in archive.instances(s)]
     archive.close()
-    assert (reader, words, uid) == ("Smith^Anna", "1", DRAFTED)
+    assert (reader, words, uid) == ("Smith^Anna", "2", DRAFTED)
     assert f"{size} {unit}" == format_size(sum(p.stat().st_size for p in files))  # it keeps
 
     # Not while a reading window has the store (it saves drafts as readers type).
@@ -152,13 +154,14 @@ def test_a_stale_draft_is_listed_and_set_aside_then_its_study_may_go(store, cli)
     assert moved.returncode == 0, moved.stderr
     [kept] = (root / "set-aside-drafts").iterdir()
     assert moved.stdout == (
-        f"set aside: 1 word of Smith^Anna in {kept}; the study is no longer kept in the cache "
+        f"set aside: 2 words of Smith^Anna in {kept}; the study is no longer kept in the cache "
         "for this draft\n"
     )
     assert kept.stat().st_mode & 0o777 == 0o600
     saved_json = json.loads(kept.read_text(encoding="utf-8"))
     assert (saved_json["study_instance_uid"], saved_json["reader"]) == (DRAFTED, "Smith^Anna")
-    assert saved_json["content"]["section_texts"] == {"findings": "Stable."}
+    assert saved_json["content"]["section_texts"] == {"findings": "Stable. مستقر"}
+    assert "مستقر" in kept.read_bytes().decode("utf-8")  # as text, not \u escapes
     with DraftStore(root) as drafts:
         assert drafts.list_drafts() == []
     trail = cli("audit", "--data-dir", str(root), "--study", DRAFTED)

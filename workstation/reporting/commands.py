@@ -41,6 +41,7 @@ from workstation.reporting.pdf import pdf_instance_uid, report_pdf_dataset
 from workstation.reporting.signing import (
     archive_image_describer,
     latest_signed_report,
+    make_durable,
     report_chain,
 )
 
@@ -215,13 +216,16 @@ def _set_aside(archive: LocalArchive, drafts: DraftStore, study_uid: str, reader
     )
 
     def write(tmp: Path) -> None:
-        with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as fp:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with open(fd, "w", encoding="utf-8") as fp:
             fp.write(text)
-            fp.flush()
-            os.fsync(fp.fileno())
 
     (archive.root / SET_ASIDE_FOLDER).mkdir(mode=0o700, exist_ok=True)
-    _write_atomically(out, write)  # the words are on disk before the draft goes
+    _write_atomically(out, write)
+    try:
+        make_durable(out)  # the file and its name are on disk before the draft goes
+    except OSError as exc:
+        raise StoreError(f"cannot flush {out}: {exc.strerror}") from None
     drafts.delete(study_uid, reader)
     record_event(
         archive.root,

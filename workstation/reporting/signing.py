@@ -390,7 +390,7 @@ def _now() -> _dt.datetime:
     return _dt.datetime.now().astimezone()
 
 
-def _durable(path: Path) -> None:
+def make_durable(path: Path) -> None:
     """Flush a file and its folder entry to disk, so a power cut after signing keeps the SR."""
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -419,7 +419,7 @@ def _store(archive: LocalArchive, ds: Dataset) -> tuple[Path, bool]:
     if inst is None:  # pragma: no cover - add_dataset indexes what it writes
         raise StoreError("the signed report was written but is not in the store's index")
     path = archive.path_of(inst)
-    _durable(path)
+    make_durable(path)
     return path, added
 
 
