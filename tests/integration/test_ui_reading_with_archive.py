@@ -31,7 +31,8 @@ from workstation.archive.audit import AuditEvent, AuditTrail
 from workstation.archive.cache import StoreCache
 from workstation.archive.local import LocalArchive
 from workstation.archive.orthanc import OrthancProcess
-from workstation.core.settings import load_settings
+from workstation.core import ups
+from workstation.core.settings import ArchiveConfig, load_settings
 from workstation.demo import CT_HEAD, CT_HEAD_PRIOR, DX_CHEST, MR_BRAIN, generate_slice
 from workstation.ui.main_window import MainWindow
 from workstation.ui.worklist_panel import COLUMN
@@ -244,12 +245,19 @@ def test_a_study_opened_from_the_list_is_reported_only_once_claimed(
         path = tmp_path / f"{demo.key}.dcm"
         generate_slice(demo.series[0], 0, demo).save_as(path, enforce_file_format=True)
         files.append(path)
+    raced = generate_slice(CT_HEAD.series[0], 0)  # a neuro study another reader will take
+    raced.StudyInstanceUID, raced.SeriesInstanceUID, raced.SOPInstanceUID = (
+        f"1.2.826.0.1.3680043.10.999.77.{n}" for n in range(3)
+    )
+    raced_uid = str(raced.StudyInstanceUID)
+    raced.save_as(tmp_path / "raced.dcm", enforce_file_format=True)
+    files.append(tmp_path / "raced.dcm")
     storescu(server, files)
-    uids = {head.study_instance_uid, chest.study_instance_uid}
+    uids = {head.study_instance_uid, chest.study_instance_uid, raced_uid}
     items = _wait(lambda: uids <= set(_items(server)) and _items(server), 30, "work items")
     head_item = items[head.study_instance_uid][0]
     free = Path(get_testdata_file("CT_small.dcm"))  # a study the archive never had: no item
-    assert window.archive.import_paths([*files, free]).imported == 3
+    assert window.archive.import_paths([*files, free]).imported == 4
     window.refresh_local_studies()
     offer = "On the worklist, not claimed by you: claim it to report it."
 
@@ -275,6 +283,26 @@ def test_a_study_opened_from_the_list_is_reported_only_once_claimed(
     assert window.editor.draft_label.text() == (
         "Its reading on the worklist is closed (completed or handed on): opened read-only"
     )
+
+    # Another reader of the pool claims a study between the offer and the click: refused,
+    # and the report stays read-only, saying so.
+    window.open_study(raced_uid)
+    qtbot.waitUntil(lambda: window.editor.draft_label.text() == offer, timeout=10_000)
+    editor = window.editor
+    config = ArchiveConfig(
+        name="hub", dicomweb_url=server.urls.dicomweb, auth="basic", user="rad.neuro2",
+        password=PASSWORD,
+    )  # fmt: skip
+    site = ups.load_worklist_config(SITE_CONFIG)
+    with UpsRsClient(
+        config, site.users["rad.neuro2"], claims=tmp_path / "neuro2.sqlite", site=site
+    ) as other:
+        other.claim(items[raced_uid][0], study_uid=raced_uid)
+    editor.claim_button.click()
+    refused = "This study is being read by another reader: opened read-only"
+    qtbot.waitUntil(lambda: editor.draft_label.text() == refused, timeout=10_000)
+    assert window.editor is editor and editor.read_only
+    assert not editor.claim_button.isVisible()
 
     # The chest study: in a pool this reader does not read (the server hides it: 403).
     window.open_study(chest.study_instance_uid)

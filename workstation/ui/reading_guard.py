@@ -31,8 +31,8 @@ class ReadingGuard(QObject):
         self.window = window
         self.panel = panel
         self._offer: tuple[str, str] | None = None  # (study, workitem) the Claim button takes
-        panel.claimed.connect(self._answered)
-        panel.claim_refused.connect(self._answered)
+        panel.claimed.connect(self._claimed)
+        panel.claim_refused.connect(self._refused)
 
     def watch(self, editor: ReportEditor, study_uid: str) -> None:
         """A report opened on ``study_uid``: ask the worklist whether this reader may write it."""
@@ -81,19 +81,23 @@ class ReadingGuard(QObject):
         if self._offer is not None:
             self.panel.claim_item(self._offer[1], self._offer[0])
 
-    def _answered(self, item_uid: str, answer: str) -> None:
-        """The Claim button's answer (``claimed``: the study's UID; ``claim_refused``: why):
-        the report reopens for editing, or says who has the study."""
+    def _taken_offer(self, item_uid: str) -> ReportEditor | None:
+        """The editor the Claim button's answer is for (None: another answer, or the reader
+        moved on); the offer is used up."""
         offer = self._offer
         if offer is None or offer[1] != item_uid:
-            return
+            return None
         self._offer = None
-        study_uid = offer[0]
-        editor = self.window.editor
-        if study_uid != self.window.current_study_uid or editor is None:
-            return
-        if answer == study_uid:
+        if offer[0] != self.window.current_study_uid:
+            return None
+        return self.window.editor
+
+    def _claimed(self, item_uid: str, _study_uid: str) -> None:
+        if self._taken_offer(item_uid) is not None:
             self.window.reopen_report()  # editable; the draft is kept
-        else:
+
+    def _refused(self, item_uid: str, message: str) -> None:
+        editor = self._taken_offer(item_uid)
+        if editor is not None:
             editor.claim_button.hide()
-            editor.set_read_only(answer)
+            editor.set_read_only(message)
