@@ -343,8 +343,7 @@ class MainWindow(QMainWindow):
             # queued a short while ago: the queue retries it by itself
             return asked is not None and time.monotonic() - asked < PREFETCH_AGAIN_S
 
-        items = (model.item_at(row) for row in range(model.rowCount()))
-        uids = prefetch_order(items, self.worklist_panel.user, skip, wanted)
+        uids = prefetch_order(model.items(), self.worklist_panel.user, skip, wanted)
         if not uids:
             return 0
         priors = self.settings.prefetch.priors
@@ -508,8 +507,7 @@ class MainWindow(QMainWindow):
         if self.remote is not None:
             uids.update(uid for uid, job in self.remote.jobs.items() if not job.state.final)
             if self.worklist_panel is not None and self.settings is not None:
-                model = self.worklist_panel.model
-                items = (model.item_at(row) for row in range(model.rowCount()))
+                items = self.worklist_panel.model.items()
                 wanted = self.settings.prefetch.studies
                 uids.update(prefetch_order(items, self.worklist_panel.user, _never, wanted))
         return uids

@@ -263,14 +263,9 @@ class StudyTableModel(QAbstractTableModel):
                 self._absent.add(uid)
                 self._known.pop(uid, None)
             row = self._row_index.get(uid)
-            if row is None:
-                continue
-            r = self._rows[row]
-            r.remote = self._archive_record(uid)
-            if r.local is not None or r.remote is not None:
-                r.study = _shown(r.local, r.remote)
-            r.state = self._state(uid, r.local, r.remote)
-            self.dataChanged.emit(self.index(row, 0), self.index(row, COLUMN_CACHE))
+            if row is not None:
+                self._rows[row].remote = self._archive_record(uid)
+                self._row_changed(row)
 
     def clear_remote_results(self) -> None:
         self._remote = {}
@@ -326,10 +321,15 @@ class StudyTableModel(QAbstractTableModel):
             local: Study | None = self.archive.study(study_instance_uid)
         except NotFoundError:
             local = None
+        self._rows[row].local = local
+        self._row_changed(row)
+
+    def _row_changed(self, row: int) -> None:
+        """A row's study and state again from its local copy and archive record; one signal."""
         r = self._rows[row]
-        r.local = local
-        r.study = _shown(local, r.remote) if (local or r.remote) else r.study
-        r.state = self._state(study_instance_uid, local, r.remote)
+        if r.local is not None or r.remote is not None:
+            r.study = _shown(r.local, r.remote)
+        r.state = self._state(r.uid, r.local, r.remote)
         self.dataChanged.emit(self.index(row, 0), self.index(row, COLUMN_CACHE))
 
     # -- queries ---------------------------------------------------------------------------
