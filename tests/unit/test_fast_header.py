@@ -213,6 +213,41 @@ def test_odd_headers_are_left_to_pydicom(data):
     assert isinstance(_pydicom_way(data), ParsedInstance)
 
 
+@pytest.mark.filterwarnings("ignore::UserWarning")  # pydicom on odd values
+def test_multiple_values_and_a_series_shared_values_read_as_pydicom_reads_them():
+    """More than one value (text, numbers, codes) reads as pydicom reads it, also the second
+    time, from the values kept. Slices of one series share their Patient, Study and Series;
+    one value of them changed (the patient's ID) makes new ones."""
+    base: dict[str, object] = {
+        "InstitutionName": ["North", "South"],
+        "WindowCenter": ["40", "400"],
+        "WindowWidth": ["400", "1500"],
+        "ImageType": ["ORIGINAL", "PRIMARY", "AXIAL"],
+        "ImageOrientationPatient": [1, 0, 0, 0, 1, 0],
+    }
+    datas = [
+        _with(**base, SOPInstanceUID="1.2.3.1", InstanceNumber=1),
+        _with(**base, SOPInstanceUID="1.2.3.2", InstanceNumber=2),
+        _with(**base, SOPInstanceUID="1.2.3.1", InstanceNumber=1),
+        _with(**base, SOPInstanceUID="1.2.3.3", PatientID="another"),
+    ]
+    got = [_fast_way(data) for data in datas]
+    for g, data in zip(got, datas, strict=True):
+        assert isinstance(g, ParsedInstance)
+        assert g == _pydicom_way(data)
+    first, second, again, other = got
+    assert first.study.institution_name == "North\\South"
+    assert first.instance.window_center == (40.0, 400.0)
+    assert first.instance.window_width == (400.0, 1500.0)
+    assert first.instance.image_type == ("ORIGINAL", "PRIMARY", "AXIAL")
+    assert first.instance.image_orientation_patient == (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
+    assert (second.instance.sop_instance_uid, second.instance.instance_number) == ("1.2.3.2", 2)
+    assert second.study is first.study and second.series is first.series
+    assert again == first
+    assert other.patient.patient_id == "another" and other.patient != first.patient
+    assert other.study is not first.study
+
+
 def test_other_sequences_are_skipped_and_values_after_them_read():
     ds = _sample("CT_small.dcm")
     item = Dataset()

@@ -28,7 +28,6 @@ from pydicom.datadict import dictionary_VR, tag_for_keyword
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError as PydicomInvalidDicomError
-from pydicom.multival import MultiValue
 from pydicom.uid import (
     UID,
     DeflatedExplicitVRLittleEndian,
@@ -265,7 +264,7 @@ def _s(ds: Dataset, keyword: str) -> str:
         return value.strip()
     if value is None:
         return ""
-    if isinstance(value, pydicom.multival.MultiValue):
+    if isinstance(value, pydicom.multival.MultiValue | tuple):  # tuple: the fast header's
         return "\\".join(str(v) for v in value)
     return str(value).strip()
 
@@ -369,6 +368,18 @@ def parse_dataset(
     has_file_meta: bool,
 ) -> ParsedInstance:
     """Turn a header into the domain objects the index stores."""
+    memo_key = None
+    if type(ds) is _Header:
+        # The slices of a series share their patient, study and series: made once, by the
+        # values they are made of (the fast header's values are hashable).
+        memo_key = tuple(map(ds.get, _SHARED_KEYWORDS))
+        shared = _SHARED.get(memo_key)
+        if shared is not None:
+            patient, study, series = shared
+            return _parse_instance(
+                ds, patient, study, series, path, pixel_data_offset, pixel_data_length,
+                file_size, has_file_meta,
+            )  # fmt: skip
     name = ds.get("PatientName")
     patient = Patient(
         patient_id=_s(ds, "PatientID"),
@@ -399,6 +410,27 @@ def parse_dataset(
         body_part_examined=_s(ds, "BodyPartExamined").upper(),
         frame_of_reference_uid=_s(ds, "FrameOfReferenceUID"),
     )
+    if memo_key is not None:
+        if len(_SHARED) >= 64:
+            _SHARED.clear()
+        _SHARED[memo_key] = (patient, study, series)
+    return _parse_instance(
+        ds, patient, study, series, path, pixel_data_offset, pixel_data_length, file_size,
+        has_file_meta,
+    )  # fmt: skip
+
+
+def _parse_instance(
+    ds: Dataset,
+    patient: Patient,
+    study: Study,
+    series: Series,
+    path: str,
+    pixel_data_offset: int | None,
+    pixel_data_length: int | None,
+    file_size: int,
+    has_file_meta: bool,
+) -> ParsedInstance:
     ts = _transfer_syntax(ds)
     ipp, iop, ps, thick = _plane_geometry(ds)
     slope, intercept = _float(ds, "RescaleSlope"), _float(ds, "RescaleIntercept")
@@ -499,8 +531,18 @@ _LONG_VRS = frozenset(
 # emptied when full.
 _CONVERTED: dict[tuple[bytes, str, bool, str], Any] = {}
 _CONVERTED_MAX = 4096
-_IMMUTABLE = frozenset((str, int, float, type(None)))
+_IMMUTABLE = frozenset((str, int, float, type(None), tuple))  # tuples of the first three
 _MISSING = object()
+# What parse_dataset makes the Patient, Study and Series of, and those it made, by these values.
+_SHARED_KEYWORDS = (
+    "PatientName", "PatientID", "IssuerOfPatientID", "PatientBirthDate", "PatientSex",
+    "StudyInstanceUID", "AccessionNumber", "StudyDate", "StudyTime", "StudyDescription",
+    "BodyPartExamined", "InstitutionName", "ReferringPhysicianName",
+    "RequestedProcedurePriority", "ScheduledProcedureStepPriority", "StudyID",
+    "SeriesInstanceUID", "Modality", "SeriesNumber", "SeriesDescription",
+    "FrameOfReferenceUID",
+)  # fmt: skip
+_SHARED: dict[tuple[Any, ...], tuple[Patient, Study, Series]] = {}
 _EXPLICIT_LE = struct.Struct("<HH2sH")  # group, element, VR, 2-byte length (PS3.5 7.1.2)
 _U32_LE = struct.Struct("<I")
 _TEXT_VRS = frozenset(("SH", "LO", "UC"))
@@ -535,13 +577,15 @@ class _Header(dict):  # type: ignore[type-arg]
 
 
 def _split(text: str) -> Any:
-    """pydicom's multi_string: trailing padding off, split at backslashes (PS3.5 6.4)."""
+    """pydicom's multi_string: trailing padding off, split at backslashes (PS3.5 6.4); more
+    than one value as a tuple, which parse_dataset reads as it reads pydicom's MultiValue."""
     items = text.rstrip(" \x00").split("\\")
-    return items[0] if len(items) == 1 else MultiValue(str, items)
+    return items[0] if len(items) == 1 else tuple(items)
 
 
 def _convert(raw: bytes, vr: str, little: bool, encoding: str) -> Any:
-    """A value as pydicom 3 gives it for the VRs parse_dataset reads (PS3.5 6.2)."""
+    """A value as pydicom 3 gives it for the VRs parse_dataset reads (PS3.5 6.2), with more
+    than one value as a tuple (hashable, and kept in _CONVERTED like a single value)."""
     if vr == "US":
         if len(raw) % 2:
             raise _Fallback
@@ -549,13 +593,13 @@ def _convert(raw: bytes, vr: str, little: bool, encoding: str) -> Any:
         if n == 0:
             return None
         shorts = struct.unpack(("<" if little else ">") + "H" * n, raw)
-        return shorts[0] if n == 1 else list(shorts)
+        return shorts[0] if n == 1 else shorts
     if not raw:
         return None if vr in ("DS", "IS") else ""
     try:
         if vr in _TEXT_VRS:
             items = [v.rstrip("\0 ") for v in raw.decode(encoding).split("\\")]
-            return items[0] if len(items) == 1 else MultiValue(str, items)
+            return items[0] if len(items) == 1 else tuple(items)
         if vr == "PN":
             text = raw.rstrip(b"\x00 ").decode(encoding)
             if "\\" in text:
@@ -576,7 +620,7 @@ def _convert(raw: bytes, vr: str, little: bool, encoding: str) -> Any:
             numbers: list[Any] = [float(v) if vr == "DS" else int(v) for v in items]
         except ValueError:
             raise _Fallback from None
-        return numbers[0] if len(numbers) == 1 else numbers
+        return numbers[0] if len(numbers) == 1 else tuple(numbers)
     raise _Fallback
 
 
