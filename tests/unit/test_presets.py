@@ -270,9 +270,26 @@ def test_auto_window_monochrome1_background_is_bright_in_value():
     assert auto_window(values, "MONOCHROME2").center > 2000
 
 
-def test_auto_window_of_a_flat_image():
-    assert auto_window(np.full((8, 8), 7, dtype=np.int16)) == Window(7.5, 1.0, "LINEAR", "AUTO")
+def test_auto_window_of_a_flat_image_shows_it_mid_grey():
+    flat = np.full((8, 8), 7, dtype=np.int16)
+    win = auto_window(flat)
+    assert win == Window(7.5, 2.0, "LINEAR", "AUTO")
+    assert to_display(flat, win).tolist() == np.full((8, 8), 128).tolist()
     assert auto_window(np.full((8, 8), np.nan)) == Window(0.5, 1.0)
+
+
+@pytest.mark.parametrize("ones", [36233, 300])  # 14 % of the image (pydicom's liver SEG), 0.1 %
+def test_auto_window_of_a_binary_mask_shows_its_ones_white(ones: int):
+    """A 1-bit image (a mask, a bitmap): leaving out the zeros as background left one value,
+    and a window of width 1 on it showed the whole image black."""
+    mask = np.zeros(512 * 512, dtype=np.uint8)
+    mask[:: (512 * 512) // ones][:ones] = 1
+    mask = mask.reshape(512, 512)
+    win = auto_window(mask)
+    shown = to_display(mask, win)
+    assert shown[mask == 1].min() == 255
+    assert shown[mask == 0].max() == 0
+    assert (win.center, win.width) == (1.0, 2.0)
 
 
 def _mr_file(image_dataset, tmp_path: Path, modality: str = "MR") -> Path:

@@ -603,6 +603,8 @@ def default_window(instance: Instance, modality: str, values: np.ndarray | None 
     if values is not None and values.size:
         lo = float(np.min(values))
         hi = float(np.max(values))
+        if hi <= lo:  # a flat image: its one value mid-grey (width 1 would show it black)
+            return Window(lo + 0.5, 2.0)
         return Window((lo + hi + 1) / 2.0, max(hi - lo + 1, 1.0))
     lo_s, hi_s = stored_range(instance)
     return Window((lo_s + hi_s + 1) / 2.0, float(hi_s - lo_s + 1))
@@ -740,6 +742,12 @@ def auto_window(
     if body.size < max(16, flat.size // 100):
         body = flat  # no clear background: use everything
     lo, hi = np.percentile(body, list(percentiles))
+    if hi <= lo:  # one value left (a binary mask: its ones): the whole image's range instead
+        lo, hi = np.percentile(flat, list(percentiles))
+        if hi <= lo:
+            lo, hi = flat.min(), flat.max()
+    if hi <= lo:  # a flat image: its one value mid-grey, not on the window's black edge
+        return Window(float(lo) + 0.5, 2.0, "LINEAR", "AUTO")
     width = max(float(hi - lo) + 1.0, 1.0)
     return Window(float(lo + hi + 1.0) / 2.0, width, "LINEAR", "AUTO")
 
