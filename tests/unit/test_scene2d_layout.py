@@ -11,12 +11,16 @@ from PIL import Image
 from vtkmodules.vtkRenderingAnnotation import vtkCornerAnnotation
 from vtkmodules.vtkRenderingCore import vtkRenderer, vtkWindowToImageFilter
 
+from workstation.core.fonts import font_characters
 from workstation.viewer.scene2d import (
     CORNERS,
     ELLIPSIS,
+    MISSING_GLYPH,
     SliceScene,
     boxes_overlap,
     offscreen_window,
+    overlay_font,
+    shape_for_display,
     shorten_line,
     unicode_font,
 )
@@ -193,3 +197,44 @@ def test_shorten_line_cuts_at_the_logical_end():
     assert shorten_line("a" + ELLIPSIS) == ""
     # Arabic arrives in display order (reversed): its logical end is on the left.
     assert shorten_line("ىفشتسم") == ELLIPSIS + "فشتسم"
+
+
+# -- names in other scripts ------------------------------------------------------------------
+CJK_FONT = "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"  # packaging: fonts-wqy-microhei
+
+
+def test_font_characters_read_from_a_font_and_a_collection(tmp_path: Path):
+    dejavu, cjk = font_characters(str(unicode_font())), font_characters(CJK_FONT)
+    assert {ord("A"), ord("ق"), ord("é")} <= dejavu and ord("홍") not in dejavu
+    assert {ord("A"), ord(","), ord("홍"), ord("山"), ord("ﾔ")} <= cjk  # a .ttc, first font
+    assert ord("ق") not in cjk
+    not_a_font = tmp_path / "x.ttf"
+    not_a_font.write_text("not a font")
+    assert font_characters(str(not_a_font)) == frozenset()
+    assert font_characters(str(tmp_path / "absent.ttf")) == frozenset()
+
+
+@pytest.mark.parametrize(
+    ("text", "font", "shown"),
+    [
+        ("Doe, Jane\nDEMO-0001", "dejavu", "Doe, Jane\nDEMO-0001"),
+        (shape_for_display("قباني, لنزار"), "dejavu", shape_for_display("قباني, لنزار")),
+        ("홍, 길동\nKOREA-1", "cjk", "홍, 길동\nKOREA-1"),
+        ("ﾔﾏﾀﾞ, ﾀﾛｳ\nH32EXAMPLE", "cjk", "ﾔﾏﾀﾞ, ﾀﾛｳ\nH32EXAMPLE"),
+        ("Ab \U0010fffd cd", "dejavu", f"Ab {MISSING_GLYPH} cd"),  # no font has it
+    ],
+    ids=["latin", "arabic", "korean", "japanese-half-width", "no-glyph"],
+)
+def test_overlay_text_takes_a_font_with_its_glyphs(text: str, font: str, shown: str):
+    path = {"dejavu": unicode_font(), "cjk": CJK_FONT}[font]
+    assert overlay_font(text) == (path, shown)
+
+
+@pytest.mark.parametrize("name", ["홍길동", "ﾔﾏﾀﾞ^ﾀﾛｳ"])
+def test_a_korean_or_japanese_name_is_drawn(name: str, artifact_dir: Path):
+    """VTK drew a font without these glyphs: the name was blank (a lone comma)."""
+    scene = _scene(500, 300, {**TEXTS, "top_left": name}, image=False)
+    _save(scene, artifact_dir / f"scene2d_name_{name.encode().hex()[:12]}.png")
+    ink = _only(scene, corners=("top_left",))
+    assert int(ink.sum()) > 120  # three or more full-width glyphs at 14-16 px
+    assert scene.corner_shown["top_left"] == name

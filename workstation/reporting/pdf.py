@@ -41,6 +41,7 @@ from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID, ExplicitVRLittleEndian,
 
 from workstation import __version__
 from workstation.core.errors import InvalidDicomError
+from workstation.core.fonts import table_directory, unicode_cmap
 from workstation.core.model import format_person_name
 from workstation.reporting import codes
 
@@ -384,11 +385,7 @@ class _TrueType:
     def __init__(self, data: bytes, name: str) -> None:
         self.data = data
         self.name = name
-        (num_tables,) = struct.unpack_from(">H", data, 4)
-        self.tables: dict[str, tuple[int, int]] = {}
-        for i in range(num_tables):
-            tag, _, offset, length = struct.unpack_from(">4sIII", data, 12 + 16 * i)
-            self.tables[tag.decode("latin-1")] = (offset, length)
+        self.tables = table_directory(data)
         for required in ("head", "hhea", "hmtx", "maxp", "loca", "glyf", "cmap"):
             if required not in self.tables:
                 raise ValueError(f"the font {name} lacks its {required!r} table")
@@ -409,7 +406,7 @@ class _TrueType:
         if "post" in self.tables:
             self.italic_angle = struct.unpack_from(">i", self.table("post"), 4)[0] / 65536.0
         self._hmtx = self.table("hmtx")
-        self.cmap = self._read_cmap()
+        self.cmap = unicode_cmap(self.table("cmap"), name)
         loca = self.table("loca")
         n = self.num_glyphs + 1
         if self.long_loca:
@@ -420,53 +417,6 @@ class _TrueType:
     def table(self, tag: str) -> bytes:
         offset, length = self.tables[tag]
         return self.data[offset : offset + length]
-
-    def _read_cmap(self) -> dict[int, int]:
-        cmap = self.table("cmap")
-        (count,) = struct.unpack_from(">H", cmap, 2)
-        best: tuple[int, int] | None = None  # (preference, offset)
-        for i in range(count):
-            platform, encoding, offset = struct.unpack_from(">HHI", cmap, 4 + 8 * i)
-            fmt = struct.unpack_from(">H", cmap, offset)[0]
-            pref = {(3, 10, 12): 0, (0, 4, 12): 1, (3, 1, 4): 2, (0, 3, 4): 3}.get(
-                (platform, encoding, fmt)
-            )
-            if pref is not None and (best is None or pref < best[0]):
-                best = (pref, offset)
-        if best is None:
-            raise ValueError(f"the font {self.name} has no Unicode character map")
-        offset = best[1]
-        fmt = struct.unpack_from(">H", cmap, offset)[0]
-        out: dict[int, int] = {}
-        if fmt == 12:
-            (groups,) = struct.unpack_from(">I", cmap, offset + 12)
-            for g in range(groups):
-                start, end, gid = struct.unpack_from(">III", cmap, offset + 16 + 12 * g)
-                for cp in range(start, end + 1):
-                    out[cp] = gid + cp - start
-            return out
-        seg2 = struct.unpack_from(">H", cmap, offset + 6)[0]
-        segs = seg2 // 2
-        ends = struct.unpack_from(f">{segs}H", cmap, offset + 14)
-        starts = struct.unpack_from(f">{segs}H", cmap, offset + 16 + seg2)
-        deltas = struct.unpack_from(f">{segs}h", cmap, offset + 16 + 2 * seg2)
-        range_pos = offset + 16 + 3 * seg2
-        ranges = struct.unpack_from(f">{segs}H", cmap, range_pos)
-        for s in range(segs):
-            start, end, delta, rng = starts[s], ends[s], deltas[s], ranges[s]
-            if start == 0xFFFF:
-                continue
-            for cp in range(start, end + 1):
-                if rng == 0:
-                    gid = (cp + delta) & 0xFFFF
-                else:
-                    at = range_pos + 2 * s + rng + 2 * (cp - start)
-                    gid = struct.unpack_from(">H", cmap, at)[0]
-                    if gid:
-                        gid = (gid + delta) & 0xFFFF
-                if gid:
-                    out[cp] = gid
-        return out
 
     def advance(self, gid: int) -> int:
         i = min(gid, self.num_hmetrics - 1)

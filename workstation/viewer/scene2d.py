@@ -35,6 +35,7 @@ from vtkmodules.vtkRenderingCore import (
     vtkWindowToImageFilter,
 )
 
+from workstation.core.fonts import font_characters
 from workstation.core.measure import Measurement, MeasurementKind
 from workstation.viewer.overlays import (
     EDGES,
@@ -67,6 +68,55 @@ def unicode_font() -> str | None:
         if os.path.exists(path):
             return path
     return None
+
+
+# Fonts with the glyphs DejaVu Sans lacks (Chinese, Japanese including half-width kana,
+# Korean), each with Latin too, as a corner block mixes a name with IDs and dates.
+_FALLBACK_FONTS = (
+    "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",  # Debian fonts-wqy-microhei
+    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",  # Debian fonts-noto-cjk
+)
+MISSING_GLYPH = "?"
+
+
+@lru_cache(maxsize=512)
+def overlay_font(text: str) -> tuple[str | None, str]:
+    """The font file to draw ``text`` in (None: VTK's own), and the text as drawn.
+
+    VTK's FreeType renderer draws one font file per text and silently drops a character the
+    font has no glyph for: a Korean or Japanese patient name showed as a lone comma. The first
+    installed font with a glyph for every character is taken (DejaVu Sans, then the CJK
+    fallbacks); where none has them all, the one that lacks fewest, its missing characters
+    drawn as "?" so that the reader sees something is not shown.
+    """
+    primary = unicode_font()
+    if text.isascii() or primary is None:
+        return primary, text
+    wanted = {ord(ch) for ch in text if ch >= " "}
+    best: tuple[str, set[int]] | None = None
+    for path in (primary, *(p for p in _FALLBACK_FONTS if os.path.exists(p))):
+        have = font_characters(path)
+        if not have:
+            continue  # not readable as a font
+        missing = wanted - have
+        if not missing:
+            return path, text
+        if best is None or len(missing) < len(best[1]):
+            best = (path, missing)
+    if best is None:
+        return primary, text
+    path, missing = best
+    return path, "".join(MISSING_GLYPH if ord(ch) in missing else ch for ch in text)
+
+
+def _set_text(holder: vtkTextMapper | vtkTextActor, text: str) -> None:
+    """``holder`` shows ``text`` in a font that has its glyphs (:func:`overlay_font`)."""
+    font, shown = overlay_font(text)
+    prop = holder.GetTextProperty()
+    if font is not None and prop.GetFontFile() != font:
+        prop.SetFontFamily(4)  # VTK_FONT_FILE
+        prop.SetFontFile(font)
+    holder.SetInput(shown)
 
 
 def shape_for_display(text: str) -> str:
@@ -430,7 +480,7 @@ class SliceScene:
         if not any(texts.values()):
             return 0
         for corner, mapper in self._corner_mappers.items():
-            mapper.SetInput(texts[corner])
+            _set_text(mapper, texts[corner])
         lines = {c: _number_of_lines(t) for c, t in texts.items()}
         line_max_left = int(h) * max(lines["bottom_left"] + lines["top_left"], 1)
         line_max_right = int(h) * max(lines["bottom_right"] + lines["top_right"], 1)
@@ -477,7 +527,7 @@ class SliceScene:
 
     def _line_width(self, line: str, font_size: int) -> int:
         mapper = self._line_mapper
-        mapper.SetInput(line)
+        _set_text(mapper, line)
         return self._text_size(mapper, font_size)[0] if line else 0
 
     def _elide(self, texts: dict[str, str], font_size: int, w: int) -> dict[str, str]:
@@ -524,7 +574,7 @@ class SliceScene:
             for corner in CORNERS:
                 mapper, actor = self._corner_mappers[corner], self._corner_actors[corner]
                 text = shown[corner]
-                mapper.SetInput(text)
+                _set_text(mapper, text)
                 if not text:
                     actor.VisibilityOff()
                     continue
@@ -758,7 +808,7 @@ class SliceScene:
             prop = actor.GetTextProperty()
             prop.SetColor(*color)
             prop.SetVerticalJustificationToCentered()
-            actor.SetInput(text)
+            _set_text(actor, text)
             actor.SetDisplayPosition(round(x), round(t.height - y))
             actor.VisibilityOn()
 
