@@ -243,12 +243,12 @@ True length of the object in mm:</source>
     <name>MainWindow</name>
     <message>
         <location filename="../../workstation/ui/main_window.py" line="+128"/>
-        <location line="+428"/>
+        <location line="+426"/>
         <source>Reading Workstation</source>
         <translation>محطة القراءة</translation>
     </message>
     <message>
-        <location line="-421"/>
+        <location line="-419"/>
         <source>Search name, patient ID or accession</source>
         <translation>ابحث بالاسم أو رقم المريض أو رقم الطلب</translation>
     </message>
@@ -259,12 +259,12 @@ True length of the object in mm:</source>
     </message>
     <message>
         <location line="+1"/>
-        <location line="+200"/>
+        <location line="+199"/>
         <source>Viewer</source>
         <translation>العارض</translation>
     </message>
     <message>
-        <location line="-199"/>
+        <location line="-198"/>
         <source>Reports</source>
         <translation>التقارير</translation>
     </message>
@@ -289,7 +289,7 @@ True length of the object in mm:</source>
         <translation>مشكلة في الإعدادات، يستمر العمل دون الأرشيف: %1</translation>
     </message>
     <message>
-        <location line="+101"/>
+        <location line="+100"/>
         <source>&amp;File</source>
         <translation>&amp;ملف</translation>
     </message>
@@ -384,7 +384,7 @@ True length of the object in mm:</source>
         <translation> صورة/ث</translation>
     </message>
     <message>
-        <location line="+75"/>
+        <location line="+74"/>
         <source>Cannot open study</source>
         <translation>تعذّر فتح الدراسة</translation>
     </message>
@@ -399,7 +399,7 @@ True length of the object in mm:</source>
         <translation>تحقّق من الدراسات السابقة: رقم المريض نفسه لكن يختلف </translation>
     </message>
     <message>
-        <location line="+45"/>
+        <location line="+47"/>
         <source>Another reader holds this study: opened read-only</source>
         <translation>يحجز طبيب آخر هذه الدراسة: فُتحت للقراءة فقط</translation>
     </message>
@@ -414,7 +414,18 @@ True length of the object in mm:</source>
         <translation>تعطّل محرّر التقرير: </translation>
     </message>
     <message>
-        <location line="+74"/>
+        <location line="+47"/>
+        <source>No images in this study</source>
+        <translation>لا صور في هذه الدراسة</translation>
+    </message>
+    <message>
+        <location line="+3"/>
+        <location line="+17"/>
+        <source>Cannot show this series</source>
+        <translation>تعذّر عرض هذه السلسلة</translation>
+    </message>
+    <message>
+        <location line="+12"/>
         <source>%1 of a prior: none here</source>
         <translation>%1 من دراسة سابقة: لا يوجد هنا</translation>
     </message>
@@ -444,7 +455,7 @@ True length of the object in mm:</source>
         <translation>ليست شبكة صالحة: </translation>
     </message>
     <message>
-        <location line="+7"/>
+        <location line="+13"/>
         <source>Cannot open this series: </source>
         <translation>تعذّر فتح هذه السلسلة: </translation>
     </message>
@@ -496,7 +507,7 @@ True length of the object in mm:</source>
         <translation>MPR</translation>
     </message>
     <message>
-        <location line="-502"/>
+        <location line="-514"/>
         <source>, </source>
         <comment>list separator</comment>
         <translation>، </translation>
@@ -543,7 +554,7 @@ True length of the object in mm:</source>
         <translation>المخزن المحلي: %1</translation>
     </message>
     <message>
-        <location line="+533"/>
+        <location line="+545"/>
         <source>Import DICOM files</source>
         <translation>استيراد ملفات DICOM</translation>
     </message>

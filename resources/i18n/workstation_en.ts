@@ -23,7 +23,7 @@
 <context>
     <name>MainWindow</name>
     <message numerus="yes">
-        <location filename="../../workstation/ui/main_window.py" line="+487"/>
+        <location filename="../../workstation/ui/main_window.py" line="+486"/>
         <source>%n studies</source>
         <translation>
             <numerusform>%n study</numerusform>

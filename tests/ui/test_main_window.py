@@ -394,3 +394,73 @@ def test_an_empty_viewport_says_what_the_protocol_looked_for(qtbot, window, arti
     window.screenshot().save(str(artifact_dir / "mr_brain_empty_viewports.png"))
     vps[1].set_stack(vps[0].model.stack)
     assert vps[1].empty_text == ""
+
+
+def _text_sr(study_uid: str, series_number: int):
+    """A Basic Text SR of the demo CT head's patient, in a series of its own."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    from workstation.demo import generate_slice
+
+    ct = generate_slice(CT_HEAD.series[0], 0)
+    ds = Dataset()
+    for keyword in ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyDate"):
+        setattr(ds, keyword, getattr(ct, keyword))
+    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.88.11"
+    ds.SOPInstanceUID = generate_uid()
+    ds.StudyInstanceUID = study_uid
+    ds.SeriesInstanceUID = generate_uid()
+    ds.SeriesNumber = series_number
+    ds.Modality = "SR"
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    return ds
+
+
+def test_a_study_without_images_leaves_no_other_patient_on_screen(
+    qtbot, qapp, tmp_path: Path, artifact_dir
+) -> None:
+    """An RT plan (no images) opened after a CT showed the CT's patient in the viewport beside
+    the plan's report: the plan's series was hung, could not be opened, and the viewport kept
+    what it showed."""
+    import pydicom
+    from pydicom.data import get_testdata_file
+
+    from workstation.demo import generate_slice
+
+    archive = LocalArchive(tmp_path / "store")
+    for i in range(3):
+        archive.add_dataset(generate_slice(CT_HEAD.series[0], i))
+    archive.commit()
+    plan = get_testdata_file("rtplan.dcm")
+    assert archive.import_paths([Path(plan)]).imported == 1
+    plan_uid = str(pydicom.dcmread(plan, stop_before_pixels=True).StudyInstanceUID)
+    win = MainWindow(archive)
+    qtbot.addWidget(win)
+    win.resize(1200, 800)
+    win.show()
+    qtbot.waitExposed(win)
+    try:
+        win.open_study(CT_HEAD.study_instance_uid)
+        assert win.grid.viewports[0].model.stack is not None
+        win.open_study(plan_uid)
+        assert [vp.model.stack for vp in win.grid.viewports] == [None] * len(win.grid.viewports)
+        top_left = win.grid.viewports[0].scene.corner_text["top_left"]
+        assert top_left == "No images in this study (RTPLAN)"
+        qtbot.wait(200)
+        window_shot = win.screenshot()
+        window_shot.save(str(artifact_dir / "study_without_images.png"))
+
+        # A report series numbered before the images (a dose report often is): the images
+        # are hung, the report is not taken for a series to show.
+        archive.add_dataset(_text_sr(CT_HEAD.study_instance_uid, series_number=1))
+        archive.commit()
+        win.open_study(CT_HEAD.study_instance_uid)
+        shown = [vp.model.stack for vp in win.grid.viewports if vp.model.stack is not None]
+        assert shown and {stack.modality for stack in shown} == {"CT"}
+    finally:
+        win.close()
+        archive.close()

@@ -328,19 +328,14 @@ def test_orientation_and_image_count_rules() -> None:
     assert plane_orientation(None) == ""
     cur = study("X", ("MR",))
     ser = Series("1.2.3.4", cur.study_instance_uid, "MR", 5, "Sag T2", number_of_instances=2)
+    size = {"rows": 256, "columns": 256, "image_orientation_patient": SAGITTAL}
     instances = [
-        Instance(f"1.2.3.4.{k}", "1.2.3.4", "1.2", "1.2", "f", image_orientation_patient=SAGITTAL)
+        Instance(f"1.2.3.4.{k}", "1.2.3.4", "1.2", "1.2", "f", **size)  # type: ignore[arg-type]
         for k in range(2)
     ] + [
-        Instance(
-            "1.2.3.4.9",
-            "1.2.3.4",
-            "1.2",
-            "1.2",
-            "f",
-            number_of_frames=20,
-            image_orientation_patient=SAGITTAL,
-        )
+        Instance("1.2.3.4.9", "1.2.3.4", "1.2", "1.2", "f", number_of_frames=20, **size),  # type: ignore[arg-type]
+        # not an image (a report, a key object note): no rows or columns, counts for nothing
+        Instance("1.2.3.4.10", "1.2.3.4", "1.2.840.10008.5.1.4.1.1.88.11", "1.2", "f"),
     ]
     info = SeriesInfo.from_instances(ser, instances)
     assert (info.orientation, info.images) == ("sagittal", 22)

@@ -560,6 +560,8 @@ class MainWindow(QMainWindow):
                 + ", ".join(sorted({c for p in conflicts for c in p.identity_conflicts})),
                 20000,
             )
+        for vp in self.grid.viewports:  # nothing of the study on screen before stays
+            self._show_empty(vp)
         self._hang_current = (study, self._series_infos(series_list))
         self._hang_priors = [
             (p.study, self._series_infos(self.archive.series(p.study.study_instance_uid)))
@@ -692,11 +694,15 @@ class MainWindow(QMainWindow):
         """Lay out the grid for a stage of the current protocol and fill its viewports."""
         if self._hang_current is None:
             return
-        if self.protocol is None:
+        first = next((s for s in self._hang_current[1] if s.images), None)
+        if self.protocol is None or first is None:
             self.grid.set_layout(1, 1)
-            first = next((s for s in self._hang_current[1] if s.images), None)
-            if first is not None:
-                self.open_series(first.series.series_instance_uid)
+            if first is None:
+                modalities = sorted({s.series.modality for s in self._hang_current[1]} - {""})
+                text = self.tr("No images in this study")
+                self._show_empty(self.grid.active, f"{text} ({', '.join(modalities)})")
+            elif not self.open_series(first.series.series_instance_uid):
+                self._show_empty(self.grid.active, self.tr("Cannot show this series"))
             self.stage_label.setText("")
             self.stage_applied.emit(0)
             return
@@ -712,7 +718,8 @@ class MainWindow(QMainWindow):
             if a.series is None:
                 vp.set_stack(None, self._not_found_text(a.viewport))
                 continue
-            self._load_into(vp, a.series.series.series_instance_uid)
+            if not self._load_into(vp, a.series.series.series_instance_uid):
+                self._show_empty(vp, self.tr("Cannot show this series"))
         self.grid.set_active(0)
         self._auto_link()
         self.stage_label.setText(
@@ -797,6 +804,12 @@ class MainWindow(QMainWindow):
             self.set_layout(rows, cols)
         except ValueError as exc:
             self.statusBar().showMessage(self.tr("Not a grid: ") + str(exc), 8000)
+
+    def _show_empty(self, vp: ImageViewport, text: str = "") -> None:
+        """``vp`` shows nothing, saying ``text``: never a series the study on screen is not."""
+        self.sync.remove(vp.model)
+        vp.set_stack(None, text)
+        self._kept_measurements.pop(id(vp), None)
 
     def _load_into(self, vp: ImageViewport, series_instance_uid: str) -> bool:
         try:

@@ -104,12 +104,13 @@ class SeriesInfo:
 
     @classmethod
     def from_instances(cls, series: Series, instances: Sequence[Instance]) -> SeriesInfo:
-        """Orientation of the first instance that has one; images = frames of all instances."""
+        """Orientation of the first instance that has one; images = frames of the instances
+        that are images (with rows and columns: not a report, a plan or a key object note)."""
         iop = next(
             (i.image_orientation_patient for i in instances if i.image_orientation_patient),
             None,
         )
-        frames = sum(max(i.number_of_frames, 1) for i in instances)
+        frames = sum(max(i.number_of_frames, 1) for i in instances if i.has_pixels)
         return cls(series, iop, frames)
 
     @property
@@ -326,6 +327,8 @@ def assign_viewports(
         study, series = studies[vp.prior]
         best: tuple[tuple[float, bool, tuple[int, int, str]], SeriesInfo, float] | None = None
         for info in (_info(s) for s in series):
+            if info.number_of_images == 0:
+                continue  # a report, plan or key object series: nothing a viewport can show
             key = (study.study_instance_uid, info.series.series_instance_uid)
             if key in used and not vp.allow_reuse:
                 continue
