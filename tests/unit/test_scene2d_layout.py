@@ -238,3 +238,27 @@ def test_a_korean_or_japanese_name_is_drawn(name: str, artifact_dir: Path):
     ink = _only(scene, corners=("top_left",))
     assert int(ink.sum()) > 120  # three or more full-width glyphs at 14-16 px
     assert scene.corner_shown["top_left"] == name
+
+
+def test_one_long_line_elides_instead_of_hiding_every_corner(artifact_dir: Path):
+    """A decoder's error message (one line of ~250 characters) made the fitted font too small
+    and hid all four blocks, the patient's name among them: the viewport was plain black."""
+    message = (
+        "cannot decode pixel data (JPEG Extended (Process 2 and 4)): Unable to decode as "
+        "exceptions were raised by all available plugins: pylibjpeg: libjpeg error code "
+        "'-1038' returned from Decode(): A misplaced marker segment was found - scan start"
+    )
+    texts = {**TEXTS, "bottom_right": "Cannot display this image:\n" + message}
+    scene = _scene(700, 700, texts)
+    _save(scene, artifact_dir / "scene2d_long_error_line.png")
+    assert scene.corner_font_size == 9
+    assert scene.corner_shown["top_left"] == TEXTS["top_left"]
+    shown = scene.corner_shown["bottom_right"].split("\n")
+    assert shown[0] == "Cannot display this image:"
+    assert shown[1].startswith("cannot decode") and shown[1].endswith(ELLIPSIS)
+    box = scene.corner_boxes["bottom_right"]
+    assert box[0] >= 0 and box[2] <= 700
+    assert int(_only(scene, corners=("top_left",)).sum()) > 200
+    # Where the height does not allow the smallest size, the text still goes.
+    tiny = _scene(700, 40, texts)
+    assert tiny.corner_font_size == 0

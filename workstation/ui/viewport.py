@@ -12,6 +12,7 @@ O overlay planes on/off; Esc cancels the tool; Delete removes the selected measu
 from __future__ import annotations
 
 import logging
+import textwrap
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -330,11 +331,16 @@ class ImageViewport(QWidget):
             texts = m.corner_texts()
         except DecodeError as exc:
             log.warning("image could not be shown: %s", type(exc).__name__)
+            if self.error_text != str(exc):
+                self.status_message.emit(_tr("Cannot display this image:") + " " + str(exc))
             self.error_text = str(exc)
             self._shown_key = None
             self.scene.clear_image()
             texts = m.corner_texts()
-            texts["bottom_right"] = _tr("Cannot display this image:") + "\n" + str(exc)
+            # A decoder's message runs to 250 characters on one line: a few short lines here,
+            # all of it in the status bar.
+            reason = textwrap.wrap(str(exc), 48, max_lines=3, placeholder=" …")
+            texts["bottom_right"] = "\n".join([_tr("Cannot display this image:"), *reason])
         self.scene.set_view(m.zoom, m.pan_mm, m.rotation, m.flip_h, m.flip_v)
         self.scene.set_orientation(self.orientation_of(frame))  # type: ignore[arg-type]
         self.scene.set_measurements(

@@ -304,6 +304,7 @@ class SliceScene:
             self._corner_mappers[corner] = mapper
             self._corner_actors[corner] = actor2d
         self._corner_font_guess = _CORNER_FONT_START
+        self._corner_too_wide = False  # the last fit fell back to the smallest size for width
         self.corner_font_size = 0  # font size of the corner text at the last render
         self.corner_text: dict[str, str] = dict.fromkeys(CORNERS, "")
         self.corner_shown: dict[str, str] = dict.fromkeys(CORNERS, "")  # as drawn (elided)
@@ -515,6 +516,7 @@ class SliceScene:
                 or right > line_max_right
             )
 
+        self._corner_too_wide = False
         size = self._corner_font_guess
         while size < 100 and too_small(size):
             size += 1
@@ -523,7 +525,14 @@ class SliceScene:
         # The next fit starts here: a new slice's text fits at about the same size.
         self._corner_font_guess = max(size, 1)
         scaled = min(size * _CORNER_FONT_SCALE, _CORNER_MAX_FONT)
-        return scaled if scaled >= _CORNER_MIN_FONT else 0
+        if scaled >= _CORNER_MIN_FONT:
+            return scaled
+        # Too small for the width alone (one long line, an error message): the smallest size
+        # with the long lines elided, rather than no text at all, the patient's name included.
+        left, right, _ = measure(-(-_CORNER_MIN_FONT // _CORNER_FONT_SCALE))
+        fits_height = max(left, right) <= target_h
+        self._corner_too_wide = fits_height and left <= line_max_left and right <= line_max_right
+        return _CORNER_MIN_FONT if self._corner_too_wide else 0
 
     def _line_width(self, line: str, font_size: int) -> int:
         mapper = self._line_mapper
@@ -556,6 +565,16 @@ class SliceScene:
                         lines_r[j] = shorten_line(lines_r[j])
                         width_r = self._line_width(lines_r[j], font_size)
             out[left], out[right] = "\n".join(lines_l), "\n".join(lines_r)
+        if not self._corner_too_wide:
+            return out  # the fit keeps every block within the width
+        whole = w - 2 * _CORNER_MARGIN  # a line with no line beside it: the viewport's width
+        for corner, text in out.items():
+            lines = text.split("\n") if text else []
+            for i, line in enumerate(lines):
+                while line and self._line_width(line, font_size) > whole:
+                    line = shorten_line(line)
+                lines[i] = line
+            out[corner] = "\n".join(lines)
         return out
 
     def _draw_corners(self) -> None:
