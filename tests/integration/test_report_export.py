@@ -139,7 +139,9 @@ def test_export_pdf_is_a_valid_encapsulated_pdf_that_renders(signed_store, tmp_p
     args = ("export", "--study", STUDY, "--format", "pdf", "--out", str(out))
     r = report_cmd(*args, "--data-dir", str(signed_store["root"]))
     assert r.returncode == 0, r.stderr
-    assert r.stdout.startswith(f"wrote {out}: final report of 2026-11-20 09:15 as PDF")
+    assert r.stdout.startswith(
+        f"wrote {out}: final report of 2026-11-20 09:15 as Encapsulated PDF (DICOM)"
+    )
     assert dciodvfy(out) == "EncapsulatedPDF"  # no error, no warning
     ds = pydicom.dcmread(out)
     assert (ds.SOPClassUID, ds.Modality, ds.MIMETypeOfEncapsulatedDocument) == (
@@ -189,6 +191,15 @@ def test_export_pdf_is_a_valid_encapsulated_pdf_that_renders(signed_store, tmp_p
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert g.returncode == 0 and png.stat().st_size > 10_000, g.stderr
+    # The document alone, for a hospital without a PACS: the very bytes the instance holds.
+    document = tmp_path / "report.pdf"
+    r = report_cmd("export", "--study", STUDY, "--format", "pdf-document", "--out",
+                   str(document), "--data-dir", str(signed_store["root"]))  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith(
+        f"wrote {document}: final report of 2026-11-20 09:15 as PDF document"
+    )
+    assert document.read_bytes() == pdf
     # Exporting again gives the same instance, byte for byte.
     again = tmp_path / "again.dcm"
     assert (
@@ -396,3 +407,12 @@ def test_signing_with_a_pdf_stores_and_queues_both(tmp_path, capsys):
     )  # fmt: skip
     assert code == 0 and stdout.strip().endswith(f"(SOP Instance {signed.pdf_sop_instance_uid})")
     assert out.read_bytes() == stored_pdf.read_bytes()
+    document = tmp_path / "exported.pdf"
+    code, stdout, _ = run_in_process(
+        capsys, "export", "--study", STUDY, "--format", "pdf-document", "--out", str(document),
+        "--data-dir", str(tmp_path / "store"),
+    )  # fmt: skip
+    assert code == 0 and stdout.strip().endswith(f"(SOP Instance {signed.pdf_sop_instance_uid})")
+    ds = pydicom.dcmread(stored_pdf)
+    assert document.read_bytes() == bytes(ds.EncapsulatedDocument)[: ds.EncapsulatedDocumentLength]
+    assert document.read_bytes().startswith(b"%PDF-")

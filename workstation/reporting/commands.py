@@ -1,9 +1,11 @@
 """The ``workstation report`` commands: export a study's signed report, look at the outbox.
 
-- ``workstation report export --study UID --format sr|pdf --out FILE [--data-dir DIR]`` writes
-  the latest signed report of a study in the local store: the SR file exactly as stored, or an
-  Encapsulated PDF of it (with the reports it amends), for a referring hospital without a PACS
-  and for checks by other tools (dciodvfy, dsrdump).
+- ``workstation report export --study UID --format sr|pdf|pdf-document --out FILE
+  [--data-dir DIR]`` writes the latest signed report of a study in the local store: the SR
+  file exactly as stored, an Encapsulated PDF of it (with the reports it amends; a DICOM
+  file, for an EHR or a PACS that cannot show SR), or that PDF document alone, for a
+  referring hospital without a PACS (e-mail, printer); and for checks by other tools
+  (dciodvfy, dsrdump).
 - ``workstation report outbox [--data-dir DIR] [--state S] [--retry]`` lists the reports waiting
   to be sent, sent and refused, with the reason, and can make them due now.
 - ``workstation report drafts [--data-dir DIR] [--set-aside STUDY_UID --reader NAME]`` lists the
@@ -27,6 +29,8 @@ import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+import pydicom
 
 from workstation.archive.audit import AuditEvent, record_event
 from workstation.archive.cache import StoreCache
@@ -87,8 +91,16 @@ def _write_atomically(out: Path, write: Any) -> None:
             tmp.unlink()
 
 
+_FORMAT_WORDS = {
+    "sr": "SR",
+    "pdf": "Encapsulated PDF (DICOM)",
+    "pdf-document": "PDF document",
+}
+
+
 def cmd_report_export(args: argparse.Namespace) -> int:
-    """Write the latest signed report of ``--study`` to ``--out`` as SR or Encapsulated PDF."""
+    """Write the latest signed report of ``--study`` to ``--out``: the SR, an Encapsulated
+    PDF (DICOM), or the PDF document alone (for e-mail, a printer, a hospital without PACS)."""
     archive = LocalArchive(_store_dir(args))
     try:
         latest = latest_signed_report(archive, args.study)
@@ -100,13 +112,21 @@ def cmd_report_export(args: argparse.Namespace) -> int:
         else:
             stored = archive.index.instance(pdf_instance_uid(latest.sop_instance_uid))
             if stored is not None:  # signed with a PDF: the very instance that was sent
-                _write_atomically(out, lambda tmp: shutil.copyfile(archive.path_of(stored), tmp))
+                source = archive.path_of(stored)
                 uid = stored.sop_instance_uid
+                if args.format == "pdf":
+                    _write_atomically(out, lambda tmp: shutil.copyfile(source, tmp))
+                else:
+                    ds = pydicom.dcmread(source)
             else:
                 chain = report_chain(archive, latest.dataset())
                 ds = report_pdf_dataset(chain[0], chain[1:], archive_image_describer(archive))
-                _write_atomically(out, lambda tmp: ds.save_as(tmp, enforce_file_format=True))
                 uid = str(ds.SOPInstanceUID)
+                if args.format == "pdf":
+                    _write_atomically(out, lambda tmp: ds.save_as(tmp, enforce_file_format=True))
+            if args.format == "pdf-document":
+                document = bytes(ds.EncapsulatedDocument)[: int(ds.EncapsulatedDocumentLength)]
+                _write_atomically(out, lambda tmp: Path(tmp).write_bytes(document))
         record_event(
             archive.root,
             AuditEvent.REPORT_EXPORTED,
@@ -117,7 +137,8 @@ def cmd_report_export(args: argparse.Namespace) -> int:
     finally:
         archive.close()
     when = latest.content_datetime.strftime("%Y-%m-%d %H:%M") if latest.content_datetime else "?"
-    print(f"wrote {out}: {kind} report of {when} as {args.format.upper()} (SOP Instance {uid})")
+    what = _FORMAT_WORDS[args.format]
+    print(f"wrote {out}: {kind} report of {when} as {what} (SOP Instance {uid})")
     return 0
 
 
@@ -249,10 +270,18 @@ def add_report_commands(sub: Any) -> None:
     rsub = report.add_subparsers(dest="report_command", metavar="{export,outbox,drafts}")
     report.set_defaults(func=lambda _args: report.print_help() or 2)
 
-    ex = rsub.add_parser("export", help="write a study's latest signed report as SR or PDF")
+    ex = rsub.add_parser(
+        "export", help="write a study's latest signed report as SR, Encapsulated PDF or PDF"
+    )
     ex.add_argument("--study", required=True, metavar="UID", help="Study Instance UID")
-    ex.add_argument("--format", choices=("sr", "pdf"), default="sr", help="default: sr")
-    ex.add_argument("--out", required=True, metavar="FILE", help="the DICOM file to write")
+    ex.add_argument(
+        "--format",
+        choices=tuple(_FORMAT_WORDS),
+        default="sr",
+        help="sr: the DICOM SR as stored (default); pdf: an Encapsulated PDF (a DICOM file); "
+        "pdf-document: the PDF alone, to open, e-mail or print",
+    )
+    ex.add_argument("--out", required=True, metavar="FILE", help="the file to write")
     ex.add_argument("--data-dir", metavar="DIR", help="local store folder to use")
     ex.set_defaults(func=cmd_report_export)
 
