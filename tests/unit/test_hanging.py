@@ -149,6 +149,23 @@ def test_min_score_keeps_a_ct_chest_off_the_head_protocol(protocols: dict[str, P
     assert best_protocol(protocols.values(), cur, four) is protocols["generic-2x2"]
 
 
+def test_a_protocol_that_would_hang_nothing_is_passed_over(
+    protocols: dict[str, Protocol],
+) -> None:
+    """pydicom's MR angiogram (localizer, pilot, projections) took the MR brain protocol,
+    whose T1, T2, FLAIR and DWI viewports all stayed empty: the reader saw four black cells."""
+    cur = study("Brain-MRA", ("MR",), "BRAIN")
+    mra = [
+        series(cur, 1, "FAST LOCALIZER", "MR", 1),
+        series(cur, 2, "T/S/C RF FAST PILOT", "MR", 3),
+        series(cur, 700, "ANGIO Projected from C", "MR", 7),
+    ]
+    assert score_protocol(protocols["mr-brain"], cur, mra) is None
+    assert best_protocol(protocols.values(), cur, mra) is protocols["default"]
+    with_t2 = [*mra, series(cur, 3, "AX T2", "MR", 24)]
+    assert score_protocol(protocols["mr-brain"], cur, with_t2) is not None
+
+
 def test_modalities_fall_back_to_the_series_when_the_study_lists_none(
     protocols: dict[str, Protocol],
 ) -> None:

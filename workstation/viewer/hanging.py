@@ -373,7 +373,8 @@ def score_protocol(
     """How well a protocol fits a study: the sum of its matching rules' weights.
 
     None when a required rule fails, the score is under ``min_score``, or the first stage
-    cannot fill a required viewport (a comparison protocol without a relevant prior).
+    cannot fill a required viewport (a comparison protocol without a relevant prior) or
+    fills none at all (an MR brain protocol on an angiogram: four empty viewports).
     """
     infos = [_info(s) for s in series_list]
     relevant = relevant_priors(protocol, study, priors)
@@ -383,7 +384,7 @@ def score_protocol(
     if score is None or score < protocol.min_score:
         return None
     first = assign_viewports(protocol.stages[0], (study, infos), relevant)
-    if not stage_is_complete(first):
+    if not stage_is_complete(first) or all(a.series is None for a in first):
         return None
     return score
 
