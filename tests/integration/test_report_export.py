@@ -28,7 +28,10 @@ from workstation.reporting.commands import main as commands_main
 from workstation.reporting.outbox import CStoreSender, Outbox, StowRsSender, sender_for
 from workstation.reporting.pdf import (
     ENCAPSULATED_PDF_STORAGE,
+    Block,
+    BlockKind,
     base_is_rtl,
+    render_pdf,
     shape_arabic,
     visual_order,
 )
@@ -416,3 +419,37 @@ def test_signing_with_a_pdf_stores_and_queues_both(tmp_path, capsys):
     ds = pydicom.dcmread(stored_pdf)
     assert document.read_bytes() == bytes(ds.EncapsulatedDocument)[: ds.EncapsulatedDocumentLength]
     assert document.read_bytes().startswith(b"%PDF-")
+
+
+def test_a_korean_or_japanese_name_is_written_in_the_pdf(tmp_path, artifact_dir):
+    """DejaVu Sans has no Hangul or kana: the name was a row of empty boxes. Such lines are
+    set in the fallback font, embedded only when a line needs it; the text reads back."""
+    blocks = [
+        Block(BlockKind.TITLE, "Diagnostic Imaging Report"),
+        Block(BlockKind.META, "Patient: 홍, 길동 ID K-0001"),
+        Block(BlockKind.META, "Patient (kana): ﾔﾏﾀﾞ, ﾀﾛｳ"),
+        Block(BlockKind.PARAGRAPH, "No acute intracranial abnormality."),
+    ]
+    pdf = tmp_path / "cjk.pdf"
+    pdf.write_bytes(render_pdf(blocks, footer="홍, 길동 - K-0001"))
+    assert b"WenQuanYiMicroHei" in pdf.read_bytes()
+    text = subprocess.run(
+        [_tool("gs"), "-q", "-dNOPAUSE", "-dBATCH", "-sDEVICE=txtwrite", "-o", "-", str(pdf)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert text.returncode == 0, text.stderr
+    lines = [" ".join(ln.split()) for ln in text.stdout.splitlines()]
+    for expected in (
+        "Patient: 홍, 길동 ID K-0001",
+        "Patient (kana): ﾔﾏﾀﾞ, ﾀﾛｳ",
+        "No acute intracranial abnormality.",
+        "홍, 길동 - K-0001 page 1 of 1",
+    ):
+        assert expected in lines, (expected, lines)
+    subprocess.run(
+        [_tool("gs"), "-q", "-dNOPAUSE", "-dBATCH", "-sDEVICE=png16m", "-r70",
+         f"-sOutputFile={artifact_dir / 'report_pdf_cjk_name.png'}", str(pdf)],
+        capture_output=True, timeout=60, check=True,
+    )  # fmt: skip
+    latin = render_pdf([Block(BlockKind.META, "Patient: Doe, Jane")])
+    assert b"WenQuanYiMicroHei" not in latin  # nothing embedded that no line uses

@@ -27,6 +27,7 @@ import dataclasses
 import enum
 import functools
 import hashlib
+import logging
 import math
 import struct
 import unicodedata
@@ -55,11 +56,16 @@ __all__ = [
     "sr_blocks",
 ]
 
+log = logging.getLogger(__name__)
+
 ENCAPSULATED_PDF_STORAGE = "1.2.840.10008.5.1.4.1.1.104.1"
 PDF_SERIES_NUMBER = 901
 FONT_DIRS = (Path("/usr/share/fonts/truetype/dejavu"),)
 REGULAR_FONT = "DejaVuSans.ttf"
 BOLD_FONT = "DejaVuSans-Bold.ttf"
+# For text DejaVu Sans has no glyphs for (Chinese, Japanese, Korean names): a TrueType
+# collection with Latin too (Debian fonts-wqy-microhei), embedded only when a line needs it.
+FALLBACK_FONT = Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")
 
 ImageDescriber = Callable[[str, str, "int | None"], "str | None"]
 """(SOP Class UID, SOP Instance UID, frame) -> how to name the image, e.g. "series 2, image 95"."""
@@ -805,18 +811,39 @@ def _wrap(text: str, font: _Font, size: float, width: float) -> list[str]:
     return lines
 
 
-def _fonts() -> tuple[_Font, _Font]:
+def _fonts() -> tuple[_Font, _Font, _Font | None]:
+    """The regular and bold fonts, and the fallback for what they cannot show (None: none)."""
+    fallback = None
+    if FALLBACK_FONT.is_file():
+        try:
+            fallback = _Font("F3", _load_font(str(FALLBACK_FONT)), "WenQuanYiMicroHei")
+        except (OSError, ValueError, struct.error) as exc:
+            log.warning("fallback font unusable: %s", exc)
     regular = _find_font(REGULAR_FONT)
     if regular is None:
-        return _Font("F1", None, "Helvetica"), _Font("F2", None, "Helvetica-Bold")
+        return _Font("F1", None, "Helvetica"), _Font("F2", None, "Helvetica-Bold"), fallback
     bold = _find_font(BOLD_FONT) or regular
     return (
         _Font("F1", _load_font(str(regular)), "DejaVuSans"),
         _Font("F2", _load_font(str(bold)), "DejaVuSans-Bold"),
+        fallback,
     )
 
 
-def _layout(blocks: Sequence[Block], regular: _Font, bold: _Font) -> list[list[_Line | float]]:
+def _font_for(text: str, font: _Font, fallback: _Font | None) -> _Font:
+    """``font``, or ``fallback`` where only it has a glyph for every character of ``text``
+    (a Japanese or Korean patient name showed as empty boxes)."""
+    if fallback is None or fallback.ttf is None or text.isascii():
+        return font
+    wanted = {ord(ch) for ch in text if not ch.isspace()}
+    if font.ttf is not None and wanted <= font.ttf.cmap.keys():
+        return font
+    return fallback if wanted <= fallback.ttf.cmap.keys() else font
+
+
+def _layout(
+    blocks: Sequence[Block], regular: _Font, bold: _Font, fallback: _Font | None = None
+) -> list[list[_Line | float]]:
     """Pages of positioned lines (and rules, as their y)."""
     pages: list[list[_Line | float]] = [[]]
     y = PAGE_H - MARGIN_TOP
@@ -836,7 +863,7 @@ def _layout(blocks: Sequence[Block], regular: _Font, bold: _Font) -> list[list[_
             style = _HEADING_1 if block.level <= 1 else _HEADING_2
         else:
             style = _STYLES[block.kind]
-        font = bold if style.bold else regular
+        font = _font_for(block.text, bold if style.bold else regular, fallback)
         indent = _INDENT * max(block.level - 1, 0) if block.kind is not BlockKind.HEADING else 0
         if block.kind is BlockKind.HEADING and block.level > 2:
             indent = _INDENT * (block.level - 2)
@@ -1021,8 +1048,8 @@ def render_pdf(
 ) -> bytes:
     """The blocks as a PDF document (PDF 1.7, A4). ``created`` is a DT value for the
     document's dates; the output depends only on the arguments, so it is reproducible."""
-    regular, bold = _fonts()
-    pages = _layout(blocks, regular, bold)
+    regular, bold, fallback = _fonts()
+    pages = _layout(blocks, regular, bold, fallback)
     w = _Writer()
     catalog = w.reserve()
     pages_obj = w.reserve()
@@ -1052,23 +1079,26 @@ def render_pdf(
                 data.hex().upper().encode(),
             )
         foot = f"{footer}   page {number} of {total}".strip()
-        data = regular.encode(foot)
-        fw = regular.width(foot, 8.0)
-        ops += b"BT 0.45 g /F1 8 Tf 1 0 0 1 %.2f %.2f Tm <%s> Tj ET\n" % (
+        foot_font = _font_for(foot, regular, fallback)
+        data = foot_font.encode(foot)
+        fw = foot_font.width(foot, 8.0)
+        ops += b"BT 0.45 g /%s 8 Tf 1 0 0 1 %.2f %.2f Tm <%s> Tj ET\n" % (
+            foot_font.resource.encode(),
             PAGE_W - MARGIN_X - fw,
             MARGIN_BOTTOM / 2,
             data.hex().upper().encode(),
         )
         contents.append(w.stream(bytes(ops)))
-    f1 = _font_objects(w, regular)
-    f2 = _font_objects(w, bold)
+    used = [regular, bold] + ([fallback] if fallback is not None and fallback.used else [])
+    resources = b" ".join(
+        b"/%s %d 0 R" % (font.resource.encode(), _font_objects(w, font)) for font in used
+    )
     page_objs = []
     for content in contents:
         page_objs.append(
             w.add(
                 b"<< /Type /Page /Parent %d 0 R /MediaBox [0 0 %.2f %.2f] /Resources << /Font "
-                b"<< /F1 %d 0 R /F2 %d 0 R >> >> /Contents %d 0 R >>"
-                % (pages_obj, PAGE_W, PAGE_H, f1, f2, content)
+                b"<< %s >> >> /Contents %d 0 R >>" % (pages_obj, PAGE_W, PAGE_H, resources, content)
             )
         )
     kids = b" ".join(b"%d 0 R" % p for p in page_objs)
