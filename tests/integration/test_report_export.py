@@ -53,6 +53,16 @@ def _tool(name: str) -> str:
     return path
 
 
+def pdf_lines(pdf: Path) -> list[str]:
+    """The text of a PDF as Ghostscript reads it, one line each, runs of spaces as one."""
+    text = subprocess.run(
+        [_tool("gs"), "-q", "-dNOPAUSE", "-dBATCH", "-sDEVICE=txtwrite", "-o", "-", str(pdf)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert text.returncode == 0, text.stderr
+    return [" ".join(ln.split()) for ln in text.stdout.splitlines()]
+
+
 def report_cmd(*args: str) -> subprocess.CompletedProcess[str]:
     """The ``report`` commands as ``workstation report`` runs them (same parser, same code)."""
     env = dict(os.environ)
@@ -164,12 +174,7 @@ def test_export_pdf_is_a_valid_encapsulated_pdf_that_renders(signed_store, tmp_p
     assert d.returncode == 0, d.stderr
     assert extracted.read_bytes().rstrip(b"\0") == pdf
     # Ghostscript reads the PDF: its text, and a page image to look at.
-    text = subprocess.run(
-        [_tool("gs"), "-q", "-dNOPAUSE", "-dBATCH", "-sDEVICE=txtwrite", "-o", "-", str(extracted)],
-        capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
-    assert text.returncode == 0, text.stderr
-    lines = [" ".join(ln.split()) for ln in text.stdout.splitlines()]
+    lines = pdf_lines(extracted)
     for expected in (
         "Diagnostic Imaging Report",
         "Patient: Doe, Jane ID DEMO-0001 born 1961-03-12 sex F",
@@ -239,11 +244,7 @@ def test_arabic_report_with_addendum_as_pdf(tmp_path, artifact_dir):
     ds = pydicom.dcmread(out)
     pdf = tmp_path / "ar.pdf"
     pdf.write_bytes(bytes(ds.EncapsulatedDocument)[: ds.EncapsulatedDocumentLength])
-    text = subprocess.run(
-        [_tool("gs"), "-q", "-dNOPAUSE", "-dBATCH", "-sDEVICE=txtwrite", "-o", "-", str(pdf)],
-        capture_output=True, text=True, timeout=60, check=False,
-    ).stdout  # fmt: skip
-    lines = [" ".join(ln.split()) for ln in text.splitlines()]
+    lines = pdf_lines(pdf)
     assert lines.index("Addendum") < lines.index("Midline shift 3 mm on re-review.")
     assert lines.index("Midline shift 3 mm on re-review.") < lines.index(
         "Earlier report: Diagnostic Imaging Report"
@@ -403,22 +404,22 @@ def test_signing_with_a_pdf_stores_and_queues_both(tmp_path, capsys):
     finally:
         outbox.close()
         archive.close()
-    out = tmp_path / "exported.dcm"
-    code, stdout, _ = run_in_process(
-        capsys, "export", "--study", STUDY, "--format", "pdf", "--out", str(out),
-        "--data-dir", str(tmp_path / "store"),
-    )  # fmt: skip
-    assert code == 0 and stdout.strip().endswith(f"(SOP Instance {signed.pdf_sop_instance_uid})")
-    assert out.read_bytes() == stored_pdf.read_bytes()
-    document = tmp_path / "exported.pdf"
-    code, stdout, _ = run_in_process(
-        capsys, "export", "--study", STUDY, "--format", "pdf-document", "--out", str(document),
-        "--data-dir", str(tmp_path / "store"),
-    )  # fmt: skip
-    assert code == 0 and stdout.strip().endswith(f"(SOP Instance {signed.pdf_sop_instance_uid})")
+    written = {}
+    for fmt, name in (("pdf", "exported.dcm"), ("pdf-document", "exported.pdf")):
+        out = tmp_path / name
+        code, stdout, _ = run_in_process(
+            capsys, "export", "--study", STUDY, "--format", fmt, "--out", str(out),
+            "--data-dir", str(tmp_path / "store"),
+        )  # fmt: skip
+        assert code == 0
+        assert stdout.strip().endswith(f"(SOP Instance {signed.pdf_sop_instance_uid})")
+        written[fmt] = out.read_bytes()
+    assert written["pdf"] == stored_pdf.read_bytes()
     ds = pydicom.dcmread(stored_pdf)
-    assert document.read_bytes() == bytes(ds.EncapsulatedDocument)[: ds.EncapsulatedDocumentLength]
-    assert document.read_bytes().startswith(b"%PDF-")
+    assert (
+        written["pdf-document"] == bytes(ds.EncapsulatedDocument)[: ds.EncapsulatedDocumentLength]
+    )
+    assert written["pdf-document"].startswith(b"%PDF-")
 
 
 def test_a_korean_or_japanese_name_is_written_in_the_pdf(tmp_path, artifact_dir):
@@ -433,12 +434,7 @@ def test_a_korean_or_japanese_name_is_written_in_the_pdf(tmp_path, artifact_dir)
     pdf = tmp_path / "cjk.pdf"
     pdf.write_bytes(render_pdf(blocks, footer="홍, 길동 - K-0001"))
     assert b"WenQuanYiMicroHei" in pdf.read_bytes()
-    text = subprocess.run(
-        [_tool("gs"), "-q", "-dNOPAUSE", "-dBATCH", "-sDEVICE=txtwrite", "-o", "-", str(pdf)],
-        capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
-    assert text.returncode == 0, text.stderr
-    lines = [" ".join(ln.split()) for ln in text.stdout.splitlines()]
+    lines = pdf_lines(pdf)
     for expected in (
         "Patient: 홍, 길동 ID K-0001",
         "Patient (kana): ﾔﾏﾀﾞ, ﾀﾛｳ",

@@ -358,28 +358,12 @@ def _shared_rescale(ds: Dataset) -> tuple[float | None, float | None]:
     return None, None
 
 
-def parse_dataset(
-    ds: Dataset,
-    *,
-    path: str,
-    pixel_data_offset: int | None,
-    pixel_data_length: int | None,
-    file_size: int,
-    has_file_meta: bool,
-) -> ParsedInstance:
-    """Turn a header into the domain objects the index stores."""
-    memo_key = None
-    if type(ds) is _Header:
-        # The slices of a series share their patient, study and series: made once, by the
-        # values they are made of (the fast header's values are hashable).
-        memo_key = tuple(map(ds.get, _SHARED_KEYWORDS))
-        shared = _SHARED.get(memo_key)
-        if shared is not None:
-            patient, study, series = shared
-            return _parse_instance(
-                ds, patient, study, series, path, pixel_data_offset, pixel_data_length,
-                file_size, has_file_meta,
-            )  # fmt: skip
+def _shared_records(ds: Dataset) -> tuple[Patient, Study, Series]:
+    """The Patient, Study and Series of a header. The slices of a series share them: from the
+    fast header (hashable values) they are made once, by the values they are made of."""
+    memo_key = tuple(map(ds.get, _SHARED_KEYWORDS)) if type(ds) is _Header else None
+    if memo_key is not None and (shared := _SHARED.get(memo_key)) is not None:
+        return shared
     name = ds.get("PatientName")
     patient = Patient(
         patient_id=_s(ds, "PatientID"),
@@ -414,23 +398,20 @@ def parse_dataset(
         if len(_SHARED) >= 64:
             _SHARED.clear()
         _SHARED[memo_key] = (patient, study, series)
-    return _parse_instance(
-        ds, patient, study, series, path, pixel_data_offset, pixel_data_length, file_size,
-        has_file_meta,
-    )  # fmt: skip
+    return patient, study, series
 
 
-def _parse_instance(
+def parse_dataset(
     ds: Dataset,
-    patient: Patient,
-    study: Study,
-    series: Series,
+    *,
     path: str,
     pixel_data_offset: int | None,
     pixel_data_length: int | None,
     file_size: int,
     has_file_meta: bool,
 ) -> ParsedInstance:
+    """Turn a header into the domain objects the index stores."""
+    patient, study, series = _shared_records(ds)
     ts = _transfer_syntax(ds)
     ipp, iop, ps, thick = _plane_geometry(ds)
     slope, intercept = _float(ds, "RescaleSlope"), _float(ds, "RescaleIntercept")
