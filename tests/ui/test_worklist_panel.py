@@ -284,6 +284,11 @@ def test_read_next_claims_the_most_urgent_and_passes_over_taken_ones(
             ReadingAccess.TAKEN, made["medium"][0], medium.assigned_to
         )
         assert lead.study_reading(made["high"][1], visible).access is ReadingAccess.MINE
+        # A RIS-made item (a UID of its own) another reader holds, in none of the list on
+        # screen (a "My work" list): the server finds it by the patient ID or the accession.
+        taken = StudyReading(ReadingAccess.TAKEN, made["medium"][0], medium.assigned_to)
+        assert lead.study_reading(made["medium"][1], patient_id="RNX-0003") == taken
+        assert lead.study_reading(made["medium"][1], accession_number="ACC-0003") == taken
     assert rad.backend.study_reading(made["low"][1]).access is ReadingAccess.MINE
 
 

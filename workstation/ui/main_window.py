@@ -661,7 +661,7 @@ class MainWindow(QMainWindow):
         if held:
             self.editor.set_read_only(held)
         elif self.reading_guard is not None:
-            self.reading_guard.watch(self.editor, study.study_instance_uid)
+            self.reading_guard.watch(self.editor, study)
         self.editor.status_message.connect(lambda t: self.statusBar().showMessage(t, 8000))
         self.editor.signed.connect(
             lambda _s: self.sr_viewer.show_study(self.archive, study.study_instance_uid)

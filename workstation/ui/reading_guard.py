@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject
 
-from workstation.core.model import format_person_name
+from workstation.core.model import Study, format_person_name
 from workstation.worklist.backend import ReadingAccess, StudyReading
 
 if TYPE_CHECKING:
@@ -34,12 +34,14 @@ class ReadingGuard(QObject):
         panel.claimed.connect(self._claimed)
         panel.claim_refused.connect(self._refused)
 
-    def watch(self, editor: ReportEditor, study_uid: str) -> None:
-        """A report opened on ``study_uid``: ask the worklist whether this reader may write it."""
+    def watch(self, editor: ReportEditor, study: Study) -> None:
+        """A report opened on ``study``: ask the worklist whether this reader may write it."""
         self._offer = None
         editor.claim_requested.connect(self._claim)
+        study_uid = study.study_instance_uid
         self.panel.check_study(
-            study_uid, lambda reading, error: self._checked(editor, study_uid, reading, error)
+            study,
+            lambda reading, error: self._checked(editor, study_uid, reading, error),
         )
 
     def _checked(

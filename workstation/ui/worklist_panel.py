@@ -1015,15 +1015,23 @@ class WorklistPanel(QWidget):
 
         self._run(claim_first, after)
 
-    def check_study(self, study_uid: str, done: Callable[[StudyReading | None, str], None]) -> None:
-        """Ask, off the UI thread, whether this user may report ``study_uid`` (a study opened
+    def check_study(self, study: Study, done: Callable[[StudyReading | None, str], None]) -> None:
+        """Ask, off the UI thread, whether this user may report ``study`` (a study opened
         outside the worklist); ``done(reading, error)`` comes on the UI thread."""
         backend, visible = self.backend, list(self._all_items)
 
         def after(reading: Any, error: WorkstationError | None) -> None:
             done(reading, "" if error is None else str(error))
 
-        self._run(lambda: backend.study_reading(study_uid, visible), after)
+        self._run(
+            lambda: backend.study_reading(
+                study.study_instance_uid,
+                visible,
+                patient_id=study.patient.patient_id,
+                accession_number=study.accession_number,
+            ),
+            after,
+        )
 
     def claim_item(self, uid: str, study_uid: str) -> None:
         """Claim a workitem whose study is on screen already: ``claimed`` or

@@ -45,6 +45,7 @@ from workstation.worklist.model import (
 )
 
 HAND_BACK_REASON = ups.HAND_BACK_REASON
+_STUDY_SEARCH_LIMIT = 100  # open workitems of one patient looked through for a study's
 derived_uid = ups.derived_uid  # the same UIDs on the server (plugin) and here
 replacement_dataset = ups.replacement_dataset
 
@@ -408,20 +409,38 @@ class WorklistBackend(ABC):
             raise NoClaim(uid)
         return self._finish(held, ProcedureStepState.COMPLETED, None)
 
-    def study_reading(self, study_uid: str, visible: Iterable[WorkItem] = ()) -> StudyReading:
+    def study_reading(
+        self,
+        study_uid: str,
+        visible: Iterable[WorkItem] = (),
+        *,
+        patient_id: str = "",
+        accession_number: str = "",
+    ) -> StudyReading:
         """Whether this user may report ``study_uid`` now, for a study opened outside the
         worklist (the study list, a command line): two readers must never read one study
         unknowingly (DESIGN.md).
 
         The study's workitems are those ``visible`` (what the worklist last showed this
-        user) names for it, and its reading workitem (the same UID on every server,
-        :func:`ups.reading_workitem_uid`); each is asked for as the server has it now. One
+        user) names for it, the open ones the server finds by the study's ``patient_id`` (or
+        ``accession_number``): a RIS makes workitems with UIDs of its own, and a filtered
+        list ("My work") does not show another reader's; and its reading workitem (the same
+        UID on every server, :func:`ups.reading_workitem_uid`). Each is asked for as the
+        server has it now. One
         this user may claim makes it CLAIMABLE; else one held by or given to another reader
         (or hidden from this user: 403) TAKEN; else a closed one DONE; none at all FREE.
         """
         if self.claim_for_study(study_uid) is not None:
             return StudyReading(ReadingAccess.MINE)
         uids = [i.uid for i in visible if i.study_instance_uid == study_uid]
+        if patient_id or accession_number:
+            flt = (
+                WorklistFilter(patient_id=patient_id)
+                if patient_id
+                else WorklistFilter(accession_number=accession_number)
+            )
+            found = self.search(flt, limit=_STUDY_SEARCH_LIMIT).items
+            uids.extend(i.uid for i in found if i.study_instance_uid == study_uid)
         uids.append(ups.reading_workitem_uid(study_uid))
         taken: StudyReading | None = None
         done: StudyReading | None = None
