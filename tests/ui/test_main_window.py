@@ -295,6 +295,13 @@ def test_mpr_tab_from_the_active_series(window, qtbot, artifact_dir):
     window.settings = None
     qtbot.wait(100)
     window.open_study(CT_HEAD.study_instance_uid)
+    assert window.mpr_view is not None  # the same study: its MPR stays
+    # Another study (here another patient's): the MPR tab of the first one goes with it.
+    window.open_study(MR_BRAIN.study_instance_uid)
+    assert window.mpr_view is None
+    tabs = [window.tabs.tabText(i) for i in range(window.tabs.count())]
+    assert "MPR" not in tabs
+    window.open_study(CT_HEAD.study_instance_uid)
     window.grid.set_layout(1, 1)
     window.grid.viewports[0].set_stack(None)
     assert window.open_mpr() is False  # nothing shown: nothing to reslice

@@ -530,6 +530,9 @@ class MainWindow(QMainWindow):
             QMessageBox.warning(self, self.tr("Cannot open study"), str(exc))
             return
         self._cine.stop()
+        mpr = getattr(self, "mpr_view", None)
+        if mpr is not None and mpr.study_instance_uid != study_instance_uid:
+            self._close_mpr()  # its volume is another study's, perhaps another patient's
         self.current_study_uid = study_instance_uid
         self._publish_in_use()
         self.archive.mark_opened(study_instance_uid)
