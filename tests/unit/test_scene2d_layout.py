@@ -11,7 +11,7 @@ from PIL import Image
 from vtkmodules.vtkRenderingAnnotation import vtkCornerAnnotation
 from vtkmodules.vtkRenderingCore import vtkRenderer, vtkWindowToImageFilter
 
-from workstation.core.fonts import font_characters
+from workstation.core.fonts import best_cover, font_characters
 from workstation.viewer.scene2d import (
     CORNERS,
     ELLIPSIS,
@@ -212,6 +212,11 @@ def test_font_characters_read_from_a_font_and_a_collection(tmp_path: Path):
     not_a_font.write_text("not a font")
     assert font_characters(str(not_a_font)) == frozenset()
     assert font_characters(str(tmp_path / "absent.ttf")) == frozenset()
+    # The first font with every character; else the one that lacks fewest, and what it lacks.
+    latin, hangul = {ord(c) for c in "Doe,Jan"}, {ord(c) for c in "홍길동,Doe"}
+    assert best_cover("Doe, Jan", [latin, hangul]) == (0, frozenset())
+    assert best_cover("홍, Doe", [latin, hangul]) == (1, frozenset())
+    assert best_cover("홍길동 X", [latin, hangul]) == (1, frozenset({ord("X")}))
 
 
 @pytest.mark.parametrize(

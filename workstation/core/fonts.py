@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import struct
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 # (platform, encoding, format) of the Unicode maps, the most complete first.
@@ -85,3 +86,20 @@ def font_characters(path: str) -> frozenset[int]:
         return frozenset(unicode_cmap(data[offset : offset + length], Path(path).name))
     except (OSError, KeyError, ValueError, struct.error):
         return frozenset()
+
+
+def best_cover(text: str, charsets: Sequence[Collection[int]]) -> tuple[int, frozenset[int]]:
+    """Which of the fonts' ``charsets`` (code points with a glyph) to draw ``text`` in: the
+    first with every character (spaces aside), or else the one that lacks fewest; returned
+    with the characters it lacks. ``charsets`` must not be empty."""
+    wanted = {ord(ch) for ch in text if not ch.isspace()}
+    best: tuple[int, frozenset[int]] | None = None
+    for index, have in enumerate(charsets):
+        missing = frozenset(c for c in wanted if c not in have)
+        if not missing:
+            return index, missing
+        if best is None or len(missing) < len(best[1]):
+            best = (index, missing)
+    if best is None:
+        raise ValueError("no font to choose from")
+    return best

@@ -42,7 +42,7 @@ from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID, ExplicitVRLittleEndian,
 
 from workstation import __version__
 from workstation.core.errors import InvalidDicomError
-from workstation.core.fonts import table_directory, unicode_cmap
+from workstation.core.fonts import best_cover, table_directory, unicode_cmap
 from workstation.core.model import format_person_name
 from workstation.reporting import codes
 
@@ -833,12 +833,13 @@ def _fonts() -> tuple[_Font, _Font, _Font | None]:
 def _font_for(text: str, font: _Font, fallback: _Font | None) -> _Font:
     """``font``, or ``fallback`` where only it has a glyph for every character of ``text``
     (a Japanese or Korean patient name showed as empty boxes)."""
-    if fallback is None or fallback.ttf is None or text.isascii():
+    if fallback is None or text.isascii():
         return font
-    wanted = {ord(ch) for ch in text if not ch.isspace()}
-    if font.ttf is not None and wanted <= font.ttf.cmap.keys():
+    fonts = [f for f in (font, fallback) if f.ttf is not None]
+    if not fonts:
         return font
-    return fallback if wanted <= fallback.ttf.cmap.keys() else font
+    index, missing = best_cover(text, [f.ttf.cmap for f in fonts if f.ttf is not None])
+    return font if missing else fonts[index]
 
 
 def _layout(

@@ -35,7 +35,7 @@ from vtkmodules.vtkRenderingCore import (
     vtkWindowToImageFilter,
 )
 
-from workstation.core.fonts import font_characters
+from workstation.core.fonts import best_cover, font_characters
 from workstation.core.measure import Measurement, MeasurementKind
 from workstation.viewer.overlays import (
     EDGES,
@@ -92,21 +92,14 @@ def overlay_font(text: str) -> tuple[str | None, str]:
     primary = unicode_font()
     if text.isascii() or primary is None:
         return primary, text
-    wanted = {ord(ch) for ch in text if ch >= " "}
-    best: tuple[str, set[int]] | None = None
-    for path in (primary, *(p for p in _FALLBACK_FONTS if os.path.exists(p))):
-        have = font_characters(path)
-        if not have:
-            continue  # not readable as a font
-        missing = wanted - have
-        if not missing:
-            return path, text
-        if best is None or len(missing) < len(best[1]):
-            best = (path, missing)
-    if best is None:
+    candidates = (primary, *(p for p in _FALLBACK_FONTS if os.path.exists(p)))
+    fonts = [p for p in candidates if font_characters(p)]  # those readable as fonts
+    if not fonts:
         return primary, text
-    path, missing = best
-    return path, "".join(MISSING_GLYPH if ord(ch) in missing else ch for ch in text)
+    index, missing = best_cover(text, [font_characters(p) for p in fonts])
+    if missing:
+        text = "".join(MISSING_GLYPH if ord(ch) in missing else ch for ch in text)
+    return fonts[index], text
 
 
 def _set_text(holder: vtkTextMapper | vtkTextActor, text: str) -> None:
