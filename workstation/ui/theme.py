@@ -30,6 +30,9 @@ def apply_dark_theme(app: QApplication) -> None:
     pal.setColor(QPalette.ColorRole.HighlightedText, QColor("#ffffff"))
     pal.setColor(QPalette.ColorRole.ToolTipBase, QColor("#23262b"))
     pal.setColor(QPalette.ColorRole.ToolTipText, QColor("#d6d6d6"))
+    # Links (an SR's image references): Qt's default blue is unreadable on this background.
+    pal.setColor(QPalette.ColorRole.Link, QColor("#8ab4f8"))
+    pal.setColor(QPalette.ColorRole.LinkVisited, QColor("#c58af9"))
     # A disabled control must look disabled (Sign, Dictate, Delete without a selection).
     disabled = QPalette.ColorGroup.Disabled
     for role in (
