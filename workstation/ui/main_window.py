@@ -563,8 +563,6 @@ class MainWindow(QMainWindow):
                 + ", ".join(sorted({c for p in conflicts for c in p.identity_conflicts})),
                 20000,
             )
-        for vp in self.grid.viewports:  # nothing of the study on screen before stays
-            self._show_empty(vp)
         self._hang_current = (study, self._series_infos(series_list))
         self._hang_priors = [
             (p.study, self._series_infos(self.archive.series(p.study.study_instance_uid)))
@@ -694,7 +692,10 @@ class MainWindow(QMainWindow):
         ]
 
     def apply_stage(self, index: int) -> None:
-        """Lay out the grid for a stage of the current protocol and fill its viewports."""
+        """Lay out the grid for a stage of the current protocol and fill its viewports.
+
+        Every viewport of the new layout is given a series or emptied (with what it lacks):
+        none keeps what it showed before, another study's images above all."""
         if self._hang_current is None:
             return
         first = next((s for s in self._hang_current[1] if s.images), None)
@@ -719,7 +720,7 @@ class MainWindow(QMainWindow):
         for a in assignments:
             vp = self.grid.viewports[a.index]
             if a.series is None:
-                vp.set_stack(None, self._not_found_text(a.viewport))
+                self._show_empty(vp, self._not_found_text(a.viewport))
                 continue
             if not self._load_into(vp, a.series.series.series_instance_uid):
                 self._show_empty(vp, self.tr("Cannot show this series"))
