@@ -45,9 +45,9 @@ from workstation.worklist.model import (
 )
 
 HAND_BACK_REASON = ups.HAND_BACK_REASON
-_STUDY_SEARCH_LIMIT = 100  # open workitems of one patient looked through for a study's
 derived_uid = ups.derived_uid  # the same UIDs on the server (plugin) and here
 replacement_dataset = ups.replacement_dataset
+_STUDY_SEARCH_LIMIT = 100  # open workitems of one patient looked through for a study's
 
 
 def new_transaction_uid() -> str:
@@ -422,13 +422,13 @@ class WorklistBackend(ABC):
         unknowingly (DESIGN.md).
 
         The study's workitems are those ``visible`` (what the worklist last showed this
-        user) names for it, the open ones the server finds by the study's ``patient_id`` (or
-        ``accession_number``): a RIS makes workitems with UIDs of its own, and a filtered
-        list ("My work") does not show another reader's; and its reading workitem (the same
+        user) names for it; the open ones the server finds by the study's ``patient_id`` (or
+        ``accession_number``), as a RIS makes workitems with UIDs of its own and a filtered
+        list ("My work") shows none of another reader's; and its reading workitem (the same
         UID on every server, :func:`ups.reading_workitem_uid`). Each is asked for as the
-        server has it now. One
-        this user may claim makes it CLAIMABLE; else one held by or given to another reader
-        (or hidden from this user: 403) TAKEN; else a closed one DONE; none at all FREE.
+        server has it now. One this user may claim makes it CLAIMABLE; else one held by or
+        given to another reader (or hidden from this user: 403) TAKEN; else a closed one
+        DONE; none at all FREE.
         """
         if self.claim_for_study(study_uid) is not None:
             return StudyReading(ReadingAccess.MINE)
