@@ -1001,8 +1001,8 @@ class MainWindow(QMainWindow):
         )
         self._mpr_tab = self.tabs.addTab(self.mpr_view, self.tr("MPR"))
         self.tabs.setCurrentIndex(self._mpr_tab)
-        for warning in volume.warnings:
-            self.statusBar().showMessage(warning, 15000)
+        if volume.warnings:  # all of them: one message each would leave only the last
+            self.statusBar().showMessage("; ".join(volume.warnings), 15000)
         return True
 
     def _close_mpr(self) -> None:
