@@ -13,6 +13,14 @@ QCoreApplication.translate(
     1,
 )
 
+#: workstation/ui/series_browser.py
+QCoreApplication.translate(
+    "SeriesBrowser",
+    "%n object(s)",
+    "",
+    1,
+)
+
 #: workstation/ui/worklist_panel.py
 QCoreApplication.translate(
     "WorklistPanel",

@@ -120,7 +120,7 @@
 <context>
     <name>Dictation</name>
     <message>
-        <location filename="extracted_strings.py" line="+49"/>
+        <location filename="extracted_strings.py" line="+57"/>
         <source>No microphone: no audio input device was found</source>
         <extracomment>workstation/ui/dictation.py</extracomment>
         <translation>لا يوجد ميكروفون: لم يُعثر على جهاز إدخال صوتي</translation>
@@ -243,12 +243,12 @@ True length of the object in mm:</source>
     <name>MainWindow</name>
     <message>
         <location filename="../../workstation/ui/main_window.py" line="+128"/>
-        <location line="+426"/>
+        <location line="+429"/>
         <source>Reading Workstation</source>
         <translation>محطة القراءة</translation>
     </message>
     <message>
-        <location line="-419"/>
+        <location line="-422"/>
         <source>Search name, patient ID or accession</source>
         <translation>ابحث بالاسم أو رقم المريض أو رقم الطلب</translation>
     </message>
@@ -389,7 +389,7 @@ True length of the object in mm:</source>
         <translation>تعذّر فتح الدراسة</translation>
     </message>
     <message>
-        <location line="+14"/>
+        <location line="+17"/>
         <source>Prior</source>
         <translation>دراسة سابقة</translation>
     </message>
@@ -399,7 +399,7 @@ True length of the object in mm:</source>
         <translation>تحقّق من الدراسات السابقة: رقم المريض نفسه لكن يختلف </translation>
     </message>
     <message>
-        <location line="+47"/>
+        <location line="+45"/>
         <source>Another reader holds this study: opened read-only</source>
         <translation>يحجز طبيب آخر هذه الدراسة: فُتحت للقراءة فقط</translation>
     </message>
@@ -414,7 +414,7 @@ True length of the object in mm:</source>
         <translation>تعطّل محرّر التقرير: </translation>
     </message>
     <message>
-        <location line="+47"/>
+        <location line="+50"/>
         <source>No images in this study</source>
         <translation>لا صور في هذه الدراسة</translation>
     </message>
@@ -507,7 +507,7 @@ True length of the object in mm:</source>
         <translation>MPR</translation>
     </message>
     <message>
-        <location line="-514"/>
+        <location line="-518"/>
         <source>, </source>
         <comment>list separator</comment>
         <translation>، </translation>
@@ -554,7 +554,7 @@ True length of the object in mm:</source>
         <translation>المخزن المحلي: %1</translation>
     </message>
     <message>
-        <location line="+545"/>
+        <location line="+549"/>
         <source>Import DICOM files</source>
         <translation>استيراد ملفات DICOM</translation>
     </message>
@@ -892,7 +892,7 @@ True length of the object in mm:</source>
 <context>
     <name>ReadingGuard</name>
     <message>
-        <location filename="../../workstation/ui/reading_guard.py" line="+52"/>
+        <location filename="../../workstation/ui/reading_guard.py" line="+54"/>
         <source>The worklist was not asked whether another reader holds this study: </source>
         <translation>لم تُسأل قائمة العمل عمّا إذا كان قارئ آخر يحجز هذه الدراسة: </translation>
     </message>
@@ -1399,8 +1399,8 @@ True length of the object in mm:</source>
 <context>
     <name>SeriesBrowser</name>
     <message numerus="yes">
-        <location filename="extracted_strings.py" line="-286"/>
-        <location filename="../../workstation/ui/series_browser.py" line="+200"/>
+        <location filename="extracted_strings.py" line="-294"/>
+        <location filename="../../workstation/ui/series_browser.py" line="+204"/>
         <source>%n image(s)</source>
         <extracomment>workstation/ui/series_browser.py</extracomment>
         <translation>
@@ -1410,6 +1410,20 @@ True length of the object in mm:</source>
             <numerusform>%n صور</numerusform>
             <numerusform>%n صورة</numerusform>
             <numerusform>%n صورة</numerusform>
+        </translation>
+    </message>
+    <message numerus="yes">
+        <location line="+8"/>
+        <location filename="../../workstation/ui/series_browser.py" line="+2"/>
+        <source>%n object(s)</source>
+        <extracomment>workstation/ui/series_browser.py</extracomment>
+        <translation>
+            <numerusform>لا توجد كائنات</numerusform>
+            <numerusform>كائن واحد</numerusform>
+            <numerusform>كائنان</numerusform>
+            <numerusform>%n كائنات</numerusform>
+            <numerusform>%n كائنًا</numerusform>
+            <numerusform>%n كائن</numerusform>
         </translation>
     </message>
     <message>
@@ -2357,7 +2371,7 @@ True length of the object in mm:</source>
     </message>
     <message numerus="yes">
         <location line="+8"/>
-        <location filename="../../workstation/ui/worklist_panel.py" line="+145"/>
+        <location filename="../../workstation/ui/worklist_panel.py" line="+153"/>
         <source>%n assigned</source>
         <comment>work items</comment>
         <extracomment>workstation/ui/worklist_panel.py</extracomment>

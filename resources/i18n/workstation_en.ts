@@ -105,12 +105,22 @@
     <name>SeriesBrowser</name>
     <message numerus="yes">
         <location filename="extracted_strings.py" line="+9"/>
-        <location filename="../../workstation/ui/series_browser.py" line="+200"/>
+        <location filename="../../workstation/ui/series_browser.py" line="+204"/>
         <source>%n image(s)</source>
         <extracomment>workstation/ui/series_browser.py</extracomment>
         <translation>
             <numerusform>%n image</numerusform>
             <numerusform>%n images</numerusform>
+        </translation>
+    </message>
+    <message numerus="yes">
+        <location line="+8"/>
+        <location filename="../../workstation/ui/series_browser.py" line="+2"/>
+        <source>%n object(s)</source>
+        <extracomment>workstation/ui/series_browser.py</extracomment>
+        <translation>
+            <numerusform>%n object</numerusform>
+            <numerusform>%n objects</numerusform>
         </translation>
     </message>
 </context>
@@ -138,7 +148,7 @@
     </message>
     <message numerus="yes">
         <location line="+8"/>
-        <location filename="../../workstation/ui/worklist_panel.py" line="+145"/>
+        <location filename="../../workstation/ui/worklist_panel.py" line="+153"/>
         <source>%n assigned</source>
         <comment>work items</comment>
         <extracomment>workstation/ui/worklist_panel.py</extracomment>

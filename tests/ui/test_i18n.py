@@ -517,13 +517,14 @@ def test_english_plural_catalogue_is_complete_and_compiled(tmp_path):
     assert unfinished == [], f"fill the English plural forms in {EN_TS.name}: {unfinished}"
     english = _plural_forms(EN_TS)
     assert set(english) == set(_plural_forms(TS))  # the same plural messages as Arabic
-    assert len(english) == len(committed) == 16
+    assert len(english) == len(committed) == 17
     for (context, source), forms in english.items():
         assert len(forms) == 2, (context, source)
         for form in forms:
             assert sorted(_PLACEHOLDER.findall(form)) == sorted(_PLACEHOLDER.findall(source))
     assert english[("WorklistPanel", "%n work item(s)")] == ["%n work item", "%n work items"]
     assert english[("SeriesBrowser", "%n image(s)")] == ["%n image", "%n images"]
+    assert english[("SeriesBrowser", "%n object(s)")] == ["%n object", "%n objects"]
 
 
 def test_english_plural_forms_follow_the_number_and_arabic_is_unchanged(english_after):

@@ -437,7 +437,9 @@ def test_a_study_without_images_leaves_no_other_patient_on_screen(
     from pydicom.data import get_testdata_file
 
     from workstation.demo import generate_slice
+    from workstation.ui.i18n import install_translator
 
+    install_translator(qapp, "en")  # English plurals ("1 object"), as the app installs them
     archive = LocalArchive(tmp_path / "store")
     for i in range(3):
         archive.add_dataset(generate_slice(CT_HEAD.series[0], i))
@@ -457,6 +459,7 @@ def test_a_study_without_images_leaves_no_other_patient_on_screen(
         assert [vp.model.stack for vp in win.grid.viewports] == [None] * len(win.grid.viewports)
         top_left = win.grid.viewports[0].scene.corner_text["top_left"]
         assert top_left == "No images in this study (RTPLAN)"
+        assert win.series_browser.item(0).text().endswith("\n1 object")  # not "1 image"
         qtbot.wait(200)
         window_shot = win.screenshot()
         window_shot.save(str(artifact_dir / "study_without_images.png"))

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 THUMB = 128
 PROGRESS_ROLE = Qt.ItemDataRole.UserRole + 1  # (received, expected) while a series arrives
 SERIES_ROLE = Qt.ItemDataRole.UserRole + 2  # the Series the label was made from
+IMAGES_ROLE = Qt.ItemDataRole.UserRole + 3  # False: the series holds no image (an SR, a plan)
 _BAR_HEIGHT = 14
 
 
@@ -111,6 +112,10 @@ class SeriesBrowser(QListWidget):
         except WorkstationError as exc:
             log.info("no thumbnail for a series: %s", type(exc).__name__)
             icon = _placeholder(_tr("no image"))
+            instances = archive.instances(series.series_instance_uid)
+            if not any(i.has_pixels for i in instances):  # a report, a plan: not "1 image"
+                item.setData(IMAGES_ROLE, False)
+                item.setText(_label(series, series.number_of_instances, images=False))
         item.setIcon(QIcon(icon))
         return item
 
@@ -140,7 +145,7 @@ class SeriesBrowser(QListWidget):
         item.setData(PROGRESS_ROLE, (received, expected))
         series = item.data(SERIES_ROLE)
         if series is not None:
-            item.setText(_label(series, expected))
+            item.setText(_label(series, expected, item.data(IMAGES_ROLE) is not False))
 
     def clear_progress(self, series_instance_uid: str, count: int | None = None) -> None:
         """The series is complete: no bar; ``count`` images in the label when given."""
@@ -150,7 +155,7 @@ class SeriesBrowser(QListWidget):
         item.setData(PROGRESS_ROLE, None)
         series = item.data(SERIES_ROLE)
         if series is not None and count is not None:
-            item.setText(_label(series, count))
+            item.setText(_label(series, count, item.data(IMAGES_ROLE) is not False))
 
     def progress(self, series_instance_uid: str) -> tuple[int, int] | None:
         """The (received, expected) a series' bar shows; None when it shows none."""
@@ -193,11 +198,16 @@ class SeriesBrowser(QListWidget):
         return [SERIES_MIME]
 
 
-def _label(series: Series, count: int) -> str:
+def _label(series: Series, count: int, images: bool = True) -> str:
+    """Number, modality, description and count; a series without images counts objects."""
+    counted = (
+        QCoreApplication.translate("SeriesBrowser", "%n image(s)", "", count)
+        if images
+        else QCoreApplication.translate("SeriesBrowser", "%n object(s)", "", count)
+    )
     return (
         f"{series.series_number if series.series_number is not None else '-'} "
-        f"{series.modality}\n{series.series_description[:24]}\n"
-        + QCoreApplication.translate("SeriesBrowser", "%n image(s)", "", count)
+        f"{series.modality}\n{series.series_description[:24]}\n" + counted
     )
 
 
