@@ -263,7 +263,8 @@ def _set_aside(archive: LocalArchive, drafts: DraftStore, study_uid: str, reader
 
 
 def add_report_commands(sub: Any) -> None:
-    """Register ``report export`` and ``report outbox`` on the main parser's subcommands."""
+    """Register ``report export``, ``report outbox`` and ``report drafts`` on the main
+    parser's subcommands."""
     report = sub.add_parser(
         "report", help="signed reports: export one, look at the outbox; report drafts"
     )

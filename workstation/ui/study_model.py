@@ -235,9 +235,13 @@ class StudyTableModel(QAbstractTableModel):
         for s in studies:
             if s.study_instance_uid:
                 self._remote[s.study_instance_uid] = s
-                self._known[s.study_instance_uid] = s
-                self._absent.discard(s.study_instance_uid)
+                self._held(s)
         self.refresh()
+
+    def _held(self, s: Study) -> None:
+        """The archive holds ``s``: this is its latest record of it."""
+        self._known[s.study_instance_uid] = s
+        self._absent.discard(s.study_instance_uid)
 
     def uncompared(self) -> list[str]:
         """The listed stored studies the archive has said nothing about yet."""
@@ -256,8 +260,7 @@ class StudyTableModel(QAbstractTableModel):
         found_uids: set[str] = set()
         for s in found:
             found_uids.add(s.study_instance_uid)
-            self._known[s.study_instance_uid] = s
-            self._absent.discard(s.study_instance_uid)
+            self._held(s)
         for uid in asked:
             if uid not in found_uids:
                 self._absent.add(uid)
